@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh Debian machine with Python 3.11:
+#   make demo   train the quadrotor, export it, fly it in PyBullet through the runtime
+#   make test   the default test suite (fast; long training runs are marked slow)
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-all bench clean-venv
+
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	# Pinned CPU build of PyTorch first: a bare "torch" would pull a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[train,deploy,dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m robot_learning train quadrotor --out runs/demo --force
+	$(PY) -m robot_learning eval quadrotor --policy runs/demo/policy.onnx --sim pybullet --episodes 100 --trajectory figure8
+	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --sim pybullet --seconds 10
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/quadrotor.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from robot_learning.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Configuration of the quadrotor module (Learning to Fly in Seconds). Defaults are the paper's."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RewardConfig:
+    """r = constant - scale * (w_p |p|^2 + w_q (1 - q_w^2) + w_v |v|^2 + w_a |a - baseline|^2); 0 on termination."""
+
+    constant: float = 2.0
+    scale: float = 0.5
+    position: float = 5.0
+    orientation: float = 5.0
+    linear_velocity: float = 0.01
+    action: float = 0.01
+    action_baseline: float = 0.334
+    termination: float = 0.0
+
+
+@dataclass
+class CurriculumConfig:
+    """Every ``interval`` environment steps multiply the weights (capped); the paper's schedule."""
+
+    enabled: bool = True
+    interval: int = 100_000
+    position_factor: float = 1.2
+    position_cap: float = 40.0
+    linear_velocity_factor: float = 1.4
+    linear_velocity_cap: float = 1.0
+    action_factor: float = 1.4
+    action_cap: float = 1.0
+
+
+@dataclass
+class InitConfig:
+    """Initial-state distribution (the paper's): some episodes start level at the set point."""
+
+    guidance: float = 0.1  # probability of starting level at the origin, at rest
+    max_position: float = 0.2  # m, uniform per axis
+    max_angle_deg: float = 90.0  # uniform random attitude up to this angle
+    max_linear_velocity: float = 1.0  # m/s, uniform per axis
+    max_angular_velocity: float = 1.0  # rad/s, uniform per axis
+    disturbance_force_std: float = 0.0132  # N per axis, held for the episode
+    disturbance_torque_std: float = 2.65e-5  # N m per axis
+
+
+@dataclass
+class QuadrotorEnvConfig:
+    num_envs: int = 32
+    episode_steps: int = 500  # 5 s at 100 Hz
+    action_history: int = 32
+    termination_position: float = 0.6  # m, any axis
+    termination_linear_velocity: float = 1000.0  # m/s (the paper's "fast learning" limits: effectively off)
+    termination_angular_velocity: float = 1000.0
+    noise_position: float = 0.001
+    noise_orientation: float = 0.001
+    noise_linear_velocity: float = 0.002
+    noise_angular_velocity: float = 0.002
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+
+
+@dataclass
+class TD3Config:
+    """TD3 with an asymmetric actor-critic; the paper's hyper-parameters adapted to batched envs."""
+
+    actor_hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    gamma: float = 0.99
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    polyak: float = 0.995
+    target_noise: float = 0.2
+    target_noise_clip: float = 0.5
+    exploration_noise: float = 0.1
+    buffer_size: int = 1_000_000
+    critic_warmup_steps: int = 15_000  # environment steps before the first critic update
+    actor_warmup_steps: int = 30_000  # ... before the first actor update
+    critic_updates_per_iteration: int = 1
+    actor_every: int = 2  # actor and targets every this many critic updates
+
+
+@dataclass
+class EvalConfig:
+    episodes: int = 256
+    success_radius: float = 0.1  # m: hovering within this of the set point over the last second
+    success_window_steps: int = 100
+
+
+@dataclass
+class QuadrotorTrainConfig:
+    """Everything `robot-learning train quadrotor` needs. Loadable from YAML (sim/configs/quadrotor.yaml)."""
+
+    seed: int = 0
+    total_env_steps: int = 3_000_000
+    max_seconds: float = 120.0  # wall-clock bound on training
+    eval_every_seconds: float = 5.0
+    stop_at_success_rate: float = 0.97  # stop early once the periodic evaluation reaches this (0 disables)
+    torch_threads: int = 2
+    env: QuadrotorEnvConfig = field(default_factory=QuadrotorEnvConfig)
+    td3: TD3Config = field(default_factory=TD3Config)
+    eval: EvalConfig = field(default_factory=EvalConfig)

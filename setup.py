@@ -1,0 +1,18 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="robot_learning",
+    version="0.1.0",
+    description="Sim-to-real robot learning: train in simulation, export ONNX, check in a second engine, deploy with safety monitors.",
+    python_requires=">=3.11",
+    packages=find_packages(include=["robot_learning", "robot_learning.*"]),
+    # The on-robot core needs only these.
+    install_requires=["numpy>=1.26", "onnxruntime>=1.17", "pyyaml>=6"],
+    extras_require={
+        # torch==2.13.0 is the CPU build available on this project's machines; a bare "torch" pulls a multi-GB CUDA build.
+        "train": ["torch==2.13.0", "onnx>=1.15", "mujoco>=3.1", "pybullet>=3.2.6", "tensorboard>=2.15", "tqdm>=4.66", "gymnasium>=1.0"],
+        "deploy": ["cyclonedds>=0.10", "mcap>=1.1", "pybullet>=3.2.6"],
+        "dev": ["pytest>=8", "ruff>=0.4"],
+    },
+    entry_points={"console_scripts": ["robot-learning=robot_learning.cli:main"]},
+)
