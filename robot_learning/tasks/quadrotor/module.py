@@ -1,0 +1,219 @@
+"""The quadrotor module's commands: train -> export (ONNX + C) -> evaluate in both engines -> report."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
+from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.core.seeding import seed_everything
+from robot_learning.export.onnx_export import export_policy
+from robot_learning.robots import crazyflie
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS, CrazyflieParams
+from robot_learning.runtime.policy import PolicyMetadata, PolicyRunner
+from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.quadrotor.env import ACTION_DIM, actor_layout
+from robot_learning.tasks.quadrotor.evaluate import evaluate_torch
+
+TASK = "quadrotor_hover"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "sim" / "configs" / "quadrotor.yaml"
+SECONDS_PER_MONTH = 30.44 * 24 * 3600
+
+
+def robot_params_dict(params: CrazyflieParams) -> dict[str, Any]:
+    return {"mass": params.mass, "inertia": list(params.inertia), "thrust_coefficient": params.thrust_coefficient,
+            "rpm_max": params.rpm_max, "rotor_positions": [list(p) for p in params.rotor_positions],
+            "yaw_directions": list(params.yaw_directions)}
+
+
+def make_metadata(cfg: QuadrotorTrainConfig, params: CrazyflieParams, training: dict[str, Any]) -> PolicyMetadata:
+    env = cfg.env
+    return PolicyMetadata(
+        robot=crazyflie.NAME,
+        task=TASK,
+        joint_names=list(crazyflie.MOTOR_NAMES),
+        observation_layout=actor_layout(env.action_history),
+        action={"size": ACTION_DIM, "type": "normalised_rpm", "low": -1.0, "high": 1.0,
+                "meaning": "per-motor RPM command, linear map [-1, 1] -> [rpm_min, rpm_max]",
+                "rpm_min": params.rpm_min, "rpm_max": params.rpm_max, "hover": params.hover_action,
+                "history_source": "the command sent to the motors, oldest first"},
+        control_rate_hz=1.0 / params.dt,
+        safety_limits={"training_box_m": env.termination_position, "max_position_error_m": 0.5, "max_velocity_m_s": 2.0,
+                       "initial_max_angle_deg": env.init.max_angle_deg},
+        default_joint_positions=None,
+        pd_gains=None,
+        robot_params=robot_params_dict(params),
+        training=training,
+    )
+
+
+def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None) -> QuadrotorTrainConfig:
+    cfg = load_yaml(QuadrotorTrainConfig, path) if path is not None else (
+        load_yaml(QuadrotorTrainConfig, DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else QuadrotorTrainConfig())
+    overrides: dict[str, Any] = {}
+    if seconds is not None:
+        if seconds <= 0:
+            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        overrides["max_seconds"] = float(seconds)
+    if seed is not None:
+        overrides["seed"] = seed
+    return merge(cfg, overrides) if overrides else cfg
+
+
+def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, episodes: int = 100,
+                  gate: bool = True, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """`robot-learning train quadrotor`: everything a run writes, and its report."""
+    from robot_learning.tasks.quadrotor.train import train
+
+    cfg = load_config(config, seconds, seed)
+    run = prepare_run_dir(out or default_run_dir("quadrotor"), force=force)
+    save_yaml(cfg, run / "config.yaml")
+    seed_everything(cfg.seed)
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    writer = SummaryWriter(str(run / "tensorboard"))
+    bar = tqdm(total=int(cfg.max_seconds), unit="s", desc="train quadrotor", disable=not progress, leave=False,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]")
+
+    def log(row: dict[str, float]) -> None:
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                writer.add_scalar(f"train/{k}", v, int(row["env_steps"]))
+        bar.n = min(row["train_seconds"], bar.total)
+        bar.set_postfix_str(f"steps {int(row['env_steps'])}, success {row['success_rate']:.0%}, hover err {row['hover_error_m']:.3f} m")
+
+    result = train(cfg, DEFAULT_PARAMS, log=log)
+    bar.close()
+    writer.flush()
+    (run / "checkpoints").mkdir(exist_ok=True)
+    torch.save({"actor": result.agent.actor.state_dict(), "critics": result.agent.critics.state_dict(), "config": to_dict(cfg),
+                "env_steps": result.env_steps}, run / "checkpoints" / "final.pt")
+    train_fig = {
+        "wall_seconds": round(result.wall_seconds, 2),
+        "env_steps": result.env_steps,
+        "env_steps_per_second": round(result.env_steps / max(result.wall_seconds, 1e-9), 1),
+        "seconds_to_success": None if result.seconds_to_success is None else round(result.seconds_to_success, 2),
+        "env_steps_to_success": result.env_steps_to_success,
+        "critic_updates": result.agent.stats.critic_updates,
+        "actor_updates": result.agent.stats.actor_updates,
+        "curve": result.history,
+    }
+    export = export_run(result.agent.actor, cfg, run, train_fig)
+    report: dict[str, Any] = {"module": "quadrotor", "robot": crazyflie.NAME, "seed": cfg.seed, "machine": _machine(),
+                              "train": train_fig, "export": export}
+    report["eval_torch"] = eval_command(run / "policy.onnx", "torch", episodes=max(episodes, 256), seed=cfg.seed + 7)
+    if gate:
+        report["eval_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=episodes, seed=cfg.seed + 7)
+        report["figure8_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=1, trajectory="figure8")
+    report["summary"] = _summary(report)
+    write_json(run / "report.json", report)
+    writer.add_text("report", str(report["summary"]))
+    writer.close()
+    return report
+
+
+def export_run(actor: torch.nn.Module, cfg: QuadrotorTrainConfig, run: Path, train_fig: dict[str, Any]) -> dict[str, Any]:
+    meta = make_metadata(cfg, DEFAULT_PARAMS, {"algorithm": "td3", "seed": cfg.seed, "env_steps": train_fig.get("env_steps"),
+                                               "wall_seconds": train_fig.get("wall_seconds")})
+    from robot_learning.export.c_export import export_c
+
+    rep = export_policy(actor, meta, run / "policy.onnx", seed=cfg.seed)
+    h, c = export_c(run / "policy.onnx", run, name="policy")
+    return {"onnx": str(run / "policy.onnx"), "parity_max_abs_diff": rep.max_abs_diff, "parity_samples": rep.samples,
+            "c_header": str(h), "c_source": str(c)}
+
+
+def export_command(checkpoint: Path, out: Path | None, force: bool = False) -> dict[str, Any]:
+    """`robot-learning export`: a checkpoint -> policy.onnx (+ parity check) and policy.c/.h."""
+    from robot_learning.algos.td3 import mlp
+    from robot_learning.core.config import from_dict
+
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        cfg = from_dict(QuadrotorTrainConfig, ckpt["config"])
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise ConfigError(f"{checkpoint}: not a quadrotor checkpoint written by `train` ({type(e).__name__}: {e})") from None
+    out = Path(out) if out is not None else Path(checkpoint).resolve().parent.parent
+    if (out / "policy.onnx").exists() and not force:
+        raise FileExistsError(f"{out / 'policy.onnx'} exists; pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    actor = mlp([actor_layout(cfg.env.action_history).size, *cfg.td3.actor_hidden, ACTION_DIM], cfg.td3.activation, torch.nn.Tanh)
+    actor.load_state_dict(ckpt["actor"])
+    return export_run(actor, cfg, out, {"env_steps": ckpt.get("env_steps")})
+
+
+def eval_command(policy: Path, engine: str = "pybullet", episodes: int = 100, trajectory: str = "hover", seed: int = 0) -> dict[str, Any]:
+    """Evaluate an exported policy; the same keys for every engine."""
+    runner = PolicyRunner(policy)
+    runner.metadata.check_robot(crazyflie.NAME, crazyflie.MOTOR_NAMES, robot_params_dict(DEFAULT_PARAMS))
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    cfg = QuadrotorTrainConfig()
+    if engine == "torch":
+        if trajectory != "hover":
+            raise ConfigError("the torch training simulator evaluates hover only; use --sim pybullet for --trajectory figure8")
+
+        def policy_fn(obs: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(runner(obs.numpy()))
+
+        t0 = time.perf_counter()
+        res = evaluate_torch(policy_fn, cfg.env, DEFAULT_PARAMS, cfg.eval, episodes=episodes, seed=seed)
+        res = {"engine": "torch", "trajectory": "hover", **res, "wall_seconds": round(time.perf_counter() - t0, 2)}
+        return res
+    if engine == "pybullet":
+        from robot_learning.tasks.quadrotor.gate import fly_figure8, gate_pybullet
+
+        if trajectory == "figure8":
+            return fly_figure8(runner, seconds=16.0)
+        return gate_pybullet(runner, cfg, episodes=episodes, seed=seed)
+    raise ConfigError(f"unknown --sim '{engine}'; engines: torch (training simulator), pybullet (second engine)")
+
+
+def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajectory: str, realtime: bool) -> dict[str, Any]:
+    from robot_learning.tasks.quadrotor.gate import deploy_sim
+
+    if sim != "pybullet":
+        raise ConfigError(f"unknown --sim '{sim}' for deploy; available: pybullet")
+    runner = PolicyRunner(policy)
+    return deploy_sim(runner, seconds=seconds, trajectory=trajectory, realtime=realtime)
+
+
+def format_deploy_summary(s: dict[str, Any]) -> str:
+    lines = ["deployment summary"]
+    for k, v in s.items():
+        lines.append(f"  {k:>26}: {v}")
+    return "\n".join(lines)
+
+
+def _summary(r: dict[str, Any]) -> dict[str, Any]:
+    t, et = r["train"], r["eval_torch"]
+    out = {"train_seconds": t["wall_seconds"], "env_steps": t["env_steps"], "seconds_to_success": t["seconds_to_success"],
+           "success_rate_torch": et["success_rate"], "hover_error_torch_m": et["hover_error_m"],
+           "parity_max_abs_diff": r["export"]["parity_max_abs_diff"]}
+    if "eval_pybullet" in r:
+        out.update(success_rate_pybullet=r["eval_pybullet"]["success_rate"], hover_error_pybullet_m=r["eval_pybullet"]["hover_error_m"],
+                   figure8_rmse_m=r["figure8_pybullet"].get("tracking_rmse_m"))
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def simulated_flight_rate(steps_per_second: float, dt: float = DEFAULT_PARAMS.dt) -> float:
+    """Months of simulated flight per wall-clock second at a given env-steps/s."""
+    return steps_per_second * dt / SECONDS_PER_MONTH
