@@ -128,8 +128,9 @@ class TD3:
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.stats = TD3Stats()
-        self._pairs = [(list(self.actor_target.parameters()), list(self.actor.parameters())),
-                       (list(self.critics_target.parameters()), list(self.critics.parameters()))]
+        # As in the paper's code: critic targets follow every critic update, actor targets every actor update.
+        self._actor_pair = (list(self.actor_target.parameters()), list(self.actor.parameters()))
+        self._critic_pair = (list(self.critics_target.parameters()), list(self.critics.parameters()))
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
@@ -155,6 +156,7 @@ class TD3:
         self.stats.critic_loss = float(loss.detach())
         self.stats.q_mean = float(q[0].detach().mean())
         self.stats.critic_updates += 1
+        self._polyak(self._critic_pair)
 
     def update_actor(self, b: dict[str, torch.Tensor]) -> None:
         a = self.actor(b["obs"])
@@ -167,14 +169,13 @@ class TD3:
         self.actor_opt.step()
         self.stats.actor_loss = float(loss.detach())
         self.stats.actor_updates += 1
-        self.update_targets()
+        self._polyak(self._actor_pair)
 
     @torch.no_grad()
-    def update_targets(self) -> None:
-        rho = self.cfg.polyak
-        for targets, sources in self._pairs:
-            torch._foreach_mul_(targets, rho)
-            torch._foreach_add_(targets, sources, alpha=1.0 - rho)
+    def _polyak(self, pair: tuple[list[torch.Tensor], list[torch.Tensor]]) -> None:
+        targets, sources = pair
+        torch._foreach_mul_(targets, self.cfg.polyak)
+        torch._foreach_add_(targets, sources, alpha=1.0 - self.cfg.polyak)
 
     def train_step(self, buffer: ReplayBuffer, reward_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None,
                    update_actor: bool) -> None:

@@ -62,10 +62,11 @@ def train(cfg: QuadrotorTrainConfig, params: CrazyflieParams = DEFAULT_PARAMS,
         with torch.inference_mode():
             action = agent.act(obs, cfg.td3.exploration_noise)
             out = env.step(action)
-            obs_next, cobs_next = env.observe()
+            done = out["terminated"] | out["truncated"]
+            # Only finished envs were reset: the others start from the transition's next observation.
+            obs_next, cobs_next = env.observe() if done.any() else (out["next_obs"], out["next_critic_obs"])
         buffer.add(obs, cobs, action, out["costs"], out["reward"], out["terminated"], out["next_obs"], out["next_critic_obs"])
         episode_returns += out["reward"]
-        done = out["terminated"] | out["truncated"]
         if done.any():
             finished_returns.extend(episode_returns[done].tolist())
             episode_returns[done] = 0.0

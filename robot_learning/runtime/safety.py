@@ -1,0 +1,288 @@
+"""The safety pipeline's parts: faults, input and flight monitors, a rate limiter, the quadrotor's
+fallback command and the state machine. Torch-free.
+
+Severity decides what a failed check does: WARN is logged only; FALLBACK hands control to the
+robot's safe command (DAMPING) until an operator restarts; ESTOP cuts to the terminal action and
+latches until an explicit reset. A non-finite or physically impossible input is ESTOP: it means
+the estimator or the link is broken, and nothing computed from it can be trusted.
+"""
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from robot_learning.robots.crazyflie import CrazyflieParams
+from robot_learning.runtime.transport import RobotState
+
+
+class Severity(enum.Enum):
+    WARN = 0
+    FALLBACK = 1
+    ESTOP = 2
+
+
+@dataclass(frozen=True)
+class Fault:
+    monitor: str
+    severity: Severity
+    message: str
+
+
+# ------------------------------------------------------------------------------ input checks
+def check_finite(values: Mapping[str, np.ndarray]) -> Fault | None:
+    """ESTOP fault naming the first non-finite entry, e.g. ``position[2]=nan is not finite``."""
+    for name, v in values.items():
+        a = np.asarray(v, dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            i = int(bad[0])
+            return Fault("finite", Severity.ESTOP, f"{name}[{i}]={a[i]} is not finite")
+    return None
+
+
+def check_ranges(values: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]]) -> Fault | None:
+    """ESTOP fault naming the first entry outside its physically possible range."""
+    for name, (lo, hi) in ranges.items():
+        if name not in values:
+            continue
+        a = np.asarray(values[name], dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero((a < lo) | (a > hi))
+        if bad.size:
+            i = int(bad[0])
+            return Fault("range", Severity.ESTOP, f"{name}[{i}]={a[i]:.4g} is outside [{lo}, {hi}]")
+    return None
+
+
+class StalenessWatchdog:
+    """Fault when no state has arrived, the newest is older than ``timeout_s``, or time runs backwards."""
+
+    def __init__(self, timeout_s: float, name: str = "state") -> None:
+        self.timeout_s = timeout_s
+        self.name = name
+        self.last_stamp: float | None = None
+
+    def check(self, stamp: float | None, now: float) -> Fault | None:
+        if stamp is None:
+            return Fault("stale", Severity.FALLBACK, f"no {self.name} received yet")
+        if self.last_stamp is not None and stamp < self.last_stamp:
+            return Fault("stale", Severity.FALLBACK, f"{self.name} stamp went backwards ({stamp:.4f} < {self.last_stamp:.4f})")
+        self.last_stamp = stamp
+        age = now - stamp
+        if age > self.timeout_s:
+            return Fault("stale", Severity.FALLBACK, f"{self.name} is {age * 1e3:.1f} ms old (limit {self.timeout_s * 1e3:.0f} ms)")
+        return None
+
+
+class RateLimiter:
+    """Bounds a command by the previous one +- ``max_delta_per_tick`` and by [low, high]."""
+
+    def __init__(self, max_delta_per_tick: float, low: float, high: float) -> None:
+        self.max_delta = max_delta_per_tick
+        self.low, self.high = low, high
+        self.previous: np.ndarray | None = None
+        self.clipped_ticks = 0
+
+    def reset(self, command: np.ndarray) -> None:
+        self.previous = np.clip(np.asarray(command, dtype=np.float64), self.low, self.high)
+
+    def apply(self, command: np.ndarray) -> np.ndarray:
+        c = np.clip(np.asarray(command, dtype=np.float64), self.low, self.high)
+        if self.previous is not None:
+            c = np.clip(c, self.previous - self.max_delta, self.previous + self.max_delta)
+        if not np.array_equal(c, command):
+            self.clipped_ticks += 1
+        self.previous = c
+        return c
+
+
+# ---------------------------------------------------------------------------- the quadrotor
+@dataclass(frozen=True)
+class QuadrotorLimits:
+    max_tilt_deg: float = 120.0  # the policy is trained to recover from 90 degrees
+    max_body_rate: float = 25.0  # rad/s
+    geofence_min: tuple[float, float, float] = (-2.0, -2.0, 0.0)
+    geofence_max: tuple[float, float, float] = (2.0, 2.0, 2.5)
+    max_speed: float = 3.0  # m/s
+    stale_timeout_s: float = 0.05
+    action_low: float = -1.0
+    action_high: float = 1.0
+    max_action_delta: float = 1.0  # per 0.01 s tick: bounds a full-scale jump to two ticks
+    ground_height: float = 0.05  # m: below this and slow is "on the ground"
+    position_range: float = 100.0  # m: beyond this the estimate is broken
+    max_physical_speed: float = 50.0
+    max_physical_rate: float = 100.0
+    quaternion_norm: tuple[float, float] = (0.9, 1.1)
+
+
+class QuadrotorMonitors:
+    """Input checks (ESTOP on impossible data, FALLBACK on stale data) and flight checks (FALLBACK)."""
+
+    def __init__(self, limits: QuadrotorLimits) -> None:
+        self.limits = limits
+        self.watchdog = StalenessWatchdog(limits.stale_timeout_s)
+        L = limits
+        self.ranges = {"position": (-L.position_range, L.position_range), "linear_velocity": (-L.max_physical_speed, L.max_physical_speed),
+                       "angular_velocity": (-L.max_physical_rate, L.max_physical_rate)}
+        self.cos_tilt = math.cos(math.radians(L.max_tilt_deg))
+
+    def check_input(self, state: RobotState | None, now: float) -> list[Fault]:
+        faults: list[Fault] = []
+        stale = self.watchdog.check(None if state is None else state.stamp, now)
+        if state is not None:
+            bad = check_finite(state.values) or check_ranges(state.values, self.ranges)
+            if bad is None and "quaternion" in state.values:
+                n = float(np.linalg.norm(state["quaternion"]))
+                lo, hi = self.limits.quaternion_norm
+                if not lo <= n <= hi:
+                    bad = Fault("range", Severity.ESTOP, f"quaternion norm {n:.3f} is outside [{lo}, {hi}]")
+            if bad is not None:
+                faults.append(bad)
+        if stale is not None:
+            faults.append(stale)
+        return faults
+
+    def check_flight(self, state: RobotState) -> list[Fault]:
+        L, faults = self.limits, []
+        w, x, y, z = state["quaternion"]
+        cos_tilt = 1.0 - 2.0 * (x * x + y * y)  # body z . world z
+        if cos_tilt < self.cos_tilt:
+            faults.append(Fault("tilt", Severity.FALLBACK, f"tilt {math.degrees(math.acos(max(-1.0, min(1.0, cos_tilt)))):.0f} deg exceeds {L.max_tilt_deg:.0f} deg"))
+        rate = float(np.abs(state["angular_velocity"]).max())
+        if rate > L.max_body_rate:
+            faults.append(Fault("body_rate", Severity.FALLBACK, f"body rate {rate:.1f} rad/s exceeds {L.max_body_rate} rad/s"))
+        p = np.asarray(state["position"])
+        if np.any(p < L.geofence_min) or np.any(p > L.geofence_max):
+            faults.append(Fault("geofence", Severity.FALLBACK, f"position {np.round(p, 2).tolist()} is outside the geofence {list(L.geofence_min)}..{list(L.geofence_max)}"))
+        speed = float(np.linalg.norm(state["linear_velocity"]))
+        if speed > L.max_speed:
+            faults.append(Fault("speed", Severity.FALLBACK, f"speed {speed:.2f} m/s exceeds {L.max_speed} m/s"))
+        return faults
+
+
+class QuadrotorFallback:
+    """The quadrotor's safe command: motors off on the ground, otherwise level and descend.
+
+    The Crazyflie's policy commands motor speeds directly, so there is no stock controller under it
+    to fall back to; this is a small attitude controller: PD on the tilt (from the body z axis) and
+    the body rates, a collective thrust holding a gentle descent (``descent_speed``) with
+    feed-forward hover thrust divided by the cosine of the tilt, mixed to the four rotors through
+    the rotor geometry. Yaw is only damped. When the state is unusable the only safe command is
+    motors off, which :class:`~robot_learning.runtime.controller.QuadrotorController` sends.
+    """
+
+    def __init__(self, params: CrazyflieParams, limits: QuadrotorLimits, kp_att: float = 60.0, kd_att: float = 8.0,
+                 kd_yaw: float = 2.0, descent_speed: float = 0.3, k_vz: float = 2.0) -> None:
+        self.p, self.limits = params, limits
+        self.kp, self.kd, self.kd_yaw, self.descent, self.k_vz = kp_att, kd_att, kd_yaw, descent_speed, k_vz
+        pos = np.asarray(params.rotor_positions)
+        yaw = np.asarray(params.yaw_directions)
+        mix = np.stack([np.ones(4), pos[:, 1], -pos[:, 0], yaw * params.yaw_coefficient])  # wrench = mix @ thrusts
+        self.unmix = np.linalg.inv(mix)
+        self.inertia = np.asarray(params.inertia)
+        self.max_thrust = params.thrust_coefficient * params.rpm_max**2
+
+    def on_ground(self, state: RobotState) -> bool:
+        return bool(state["position"][2] < self.limits.ground_height and np.linalg.norm(state["linear_velocity"]) < 0.5)
+
+    def command(self, state: RobotState | None) -> np.ndarray:
+        if state is None or self.on_ground(state) or check_finite(state.values) is not None:
+            return np.full(4, -1.0)
+        p = self.p
+        w, x, y, z = state["quaternion"]
+        body_z_world = np.array([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+        # world up expressed in the body frame: R^T e_z = third row of R
+        up_body = np.array([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)])
+        err = np.cross(up_body, [0.0, 0.0, 1.0])  # rotation (body frame) taking world-up onto body z
+        err = -err  # rotate body z towards world up
+        if up_body[2] < 0:  # upside down: the cross product vanishes at 180 deg; pick a roll axis
+            err = err + np.array([1.0, 0.0, 0.0]) * (1.0 - up_body[2])
+        rates = np.asarray(state["angular_velocity"])
+        alpha = np.array([self.kp * err[0] - self.kd * rates[0], self.kp * err[1] - self.kd * rates[1], -self.kd_yaw * rates[2]])
+        torque = self.inertia * alpha
+        cos_tilt = max(body_z_world[2], 0.3)
+        vz = float(state["linear_velocity"][2])
+        acc = p.gravity + self.k_vz * (-self.descent - vz)
+        thrust = np.clip(p.mass * acc / cos_tilt, 0.0, 0.9 * 4 * self.max_thrust)
+        f = self.unmix @ np.array([thrust, *torque])
+        f = np.clip(f, 0.0, self.max_thrust)
+        rpm = np.sqrt(f / p.thrust_coefficient)
+        return np.asarray(p.rpm_to_action(rpm), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- state machine
+class RobotMode(enum.Enum):
+    IDLE = 0
+    DAMPING = 1
+    SOFT_START = 2
+    POLICY = 3
+    ESTOP = 4
+
+
+@dataclass(frozen=True)
+class Transition:
+    time: float
+    source: RobotMode
+    target: RobotMode
+    reason: str
+
+
+ALLOWED = {
+    (RobotMode.IDLE, RobotMode.DAMPING),
+    (RobotMode.DAMPING, RobotMode.SOFT_START),
+    (RobotMode.SOFT_START, RobotMode.POLICY),
+    (RobotMode.SOFT_START, RobotMode.DAMPING),
+    (RobotMode.POLICY, RobotMode.DAMPING),
+    (RobotMode.DAMPING, RobotMode.IDLE),
+}
+
+
+class SafetyStateMachine:
+    """IDLE -> DAMPING -> SOFT_START -> POLICY, DAMPING on a FALLBACK fault, ESTOP (latched) on an
+    ESTOP fault or request; only :meth:`reset` leaves ESTOP (to IDLE). Every transition is recorded."""
+
+    def __init__(self, on_transition: Callable[[Transition], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.mode = RobotMode.IDLE
+        self.transitions: list[Transition] = []
+        self._on_transition = on_transition
+        self._clock = clock
+
+    def _go(self, target: RobotMode, reason: str) -> None:
+        tr = Transition(self._clock(), self.mode, target, reason)
+        self.mode = target
+        if len(self.transitions) < 10_000:
+            self.transitions.append(tr)
+        if self._on_transition is not None:
+            self._on_transition(tr)
+
+    def request(self, target: RobotMode, reason: str) -> None:
+        if self.mode == target:
+            return
+        if self.mode == RobotMode.ESTOP:
+            raise ValueError(f"cannot go from ESTOP to {target.name}: e-stop is latched until reset()")
+        if target == RobotMode.ESTOP:
+            self._go(target, reason)
+            return
+        if (self.mode, target) not in ALLOWED:
+            raise ValueError(f"transition {self.mode.name} -> {target.name} is not allowed")
+        self._go(target, reason)
+
+    def on_fault(self, fault: Fault) -> None:
+        if self.mode == RobotMode.ESTOP or fault.severity == Severity.WARN:
+            return
+        if fault.severity == Severity.ESTOP:
+            self._go(RobotMode.ESTOP, f"{fault.monitor}: {fault.message}")
+        elif self.mode in (RobotMode.SOFT_START, RobotMode.POLICY):
+            self._go(RobotMode.DAMPING, f"{fault.monitor}: {fault.message}")
+
+    def estop(self, reason: str) -> None:
+        if self.mode != RobotMode.ESTOP:
+            self._go(RobotMode.ESTOP, reason)
+
+    def reset(self, reason: str) -> None:
+        if self.mode == RobotMode.ESTOP:
+            self._go(RobotMode.IDLE, reason)

@@ -1,0 +1,146 @@
+"""The sim-to-sim gate: fly the exported ONNX policy in PyBullet through the on-robot runtime.
+
+PyBullet integrates a rigid body with per-motor forces and adds rotor drag and ground effect that
+the training simulator does not model. The policy is run by the same controller (safety pipeline,
+state machine, observation builder) that runs on the robot, through the transport interface.
+An episode succeeds if the runtime never had to intervene (no fault, the policy kept control) and
+the vehicle stayed within the success radius of the set point over the last second.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.runtime.controller import ControllerConfig, QuadrotorController
+from robot_learning.runtime.loop import FixedRateLoop
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.runtime.quadrotor import FigureEight, Hover
+from robot_learning.runtime.safety import RobotMode
+from robot_learning.runtime.transport import InProcessTransport
+from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
+from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, VEL
+from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
+
+CENTER = (0.0, 0.0, 1.0)  # hover set point in the PyBullet world: 1 m above the ground
+
+
+def _percentiles(values: list[float], prefix: str) -> dict[str, float]:
+    if not values:
+        return {}
+    a = np.asarray(values)
+    return {f"{prefix}_p50_us": round(float(np.percentile(a, 50)) * 1e6, 1), f"{prefix}_p99_us": round(float(np.percentile(a, 99)) * 1e6, 1)}
+
+
+def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
+    """Hover from the paper's initial-state distribution in PyBullet; same keys as the torch evaluation."""
+    params = DEFAULT_PARAMS
+    env = QuadrotorHoverEnv(dataclasses.replace(cfg.env, num_envs=1), params, seed=seed)
+    x, force, torque = env.sample_states(episodes)
+    x, force, torque = x.double().numpy(), force.double().numpy(), torque.double().numpy()
+    steps, window, radius = cfg.env.episode_steps, cfg.eval.success_window_steps, cfg.eval.success_radius
+    center = np.asarray(CENTER)
+    successes, kept_control, errors, faults = 0, 0, [], {}
+    compute: list[float] = []
+    t0 = time.perf_counter()
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, seed=seed)) as vehicle:
+        for ep in range(episodes):
+            vehicle.reset(center + x[ep, POS], x[ep, QUAT], x[ep, VEL], x[ep, ANGVEL])
+            vehicle.set_disturbance(force[ep], torque[ep])
+            ctrl = QuadrotorController(runner, InProcessTransport(vehicle), Hover(CENTER), params,
+                                       ControllerConfig(soft_start_ticks=0))
+            ctrl.start()
+            err = np.zeros(steps)
+            for t in range(steps):
+                ctrl.tick()
+                err[t] = np.linalg.norm(vehicle.state()["position"] - center)
+            ok_control = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
+            kept_control += ok_control
+            tail = err[-window:]
+            if ok_control:
+                errors.append(float(tail.mean()))
+            successes += bool(ok_control and tail.max() < radius)
+            for k, v in ctrl.fault_counts.items():
+                faults[k] = faults.get(k, 0) + v
+            compute.extend(ctrl.policy_seconds)
+    out: dict[str, Any] = {
+        "engine": "pybullet",
+        "trajectory": "hover",
+        "episodes": episodes,
+        "success_rate": successes / episodes,
+        "termination_rate": 1.0 - kept_control / episodes,
+        "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
+        "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
+        "faults": faults,
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+    out.update(_percentiles(compute, "policy_latency"))
+    return out
+
+
+def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight | None = None, settle: float = 2.0) -> dict[str, Any]:
+    """Track a figure-eight with the hover policy (the set point moves; the policy sees the error)."""
+    params = DEFAULT_PARAMS
+    figure = figure or FigureEight(center=CENTER)
+    steps = int(round(seconds / params.dt))
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params)) as vehicle:
+        vehicle.reset(figure(0.0), (1.0, 0.0, 0.0, 0.0))
+        ctrl = QuadrotorController(runner, InProcessTransport(vehicle), figure, params, ControllerConfig(soft_start_ticks=0))
+        ctrl.start()
+        err = []
+        for t in range(steps):
+            ctrl.tick()
+            s = vehicle.state()
+            if s.stamp >= settle:
+                err.append(float(np.linalg.norm(s["position"] - figure(s.stamp))))
+    e = np.asarray(err)
+    ok = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
+    return {
+        "engine": "pybullet",
+        "trajectory": "figure8",
+        "episodes": 1,
+        "success_rate": float(ok and e.max() < 0.3),
+        "tracking_rmse_m": float(np.sqrt(np.mean(e**2))),
+        "tracking_max_m": float(e.max()),
+        "figure8": dataclasses.asdict(figure),
+        "faults": dict(ctrl.fault_counts),
+    }
+
+
+def deploy_sim(runner: PolicyRunner, seconds: float = 10.0, trajectory: str = "figure8", realtime: bool = True) -> dict[str, Any]:
+    """The runtime at the policy's control rate against a PyBullet Crazyflie; timing and safety summary."""
+    params = DEFAULT_PARAMS
+    setpoint = FigureEight(center=CENTER) if trajectory == "figure8" else Hover(CENTER)
+    rate = runner.metadata.control_rate_hz
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params)) as vehicle:
+        vehicle.reset(setpoint(0.0), (1.0, 0.0, 0.0, 0.0))
+        transitions: list[str] = []
+        ctrl = QuadrotorController(runner, InProcessTransport(vehicle), setpoint, params, on_transition=transitions.append)
+        ctrl.start()
+        err: list[float] = []
+
+        def tick(i: int) -> bool:
+            ctrl.tick()
+            s = vehicle.state()
+            err.append(float(np.linalg.norm(s["position"] - setpoint(s.stamp))))
+            return ctrl.mode != RobotMode.ESTOP
+
+        stats = FixedRateLoop(rate, realtime=realtime).run(tick, max_ticks=int(round(seconds * rate)))
+    e = np.asarray(err[int(rate):]) if len(err) > rate else np.asarray(err)
+    return {
+        "robot": runner.metadata.robot,
+        "policy": str(runner.path),
+        "trajectory": trajectory,
+        "realtime": realtime,
+        "final_mode": ctrl.mode.name,
+        "transitions": transitions,
+        "faults": dict(ctrl.fault_counts),
+        "tracking_rmse_m": float(np.sqrt(np.mean(e**2))) if len(e) else float("nan"),
+        "timing": stats.summary(),
+        **_percentiles(ctrl.policy_seconds, "policy_latency"),
+    }
