@@ -171,11 +171,12 @@ class QuadrotorFallback:
     to fall back to; this is a small attitude controller: PD on the tilt (from the body z axis) and
     the body rates, a collective thrust holding a gentle descent (``descent_speed``) with
     feed-forward hover thrust divided by the cosine of the tilt, mixed to the four rotors through
-    the rotor geometry. Yaw is only damped. When the state is unusable the only safe command is
+    the rotor geometry. Yaw is only damped. The gains are low on purpose: the motors lag by 0.15 s,
+    and stiffer attitude gains (e.g. 60/8) end in a limit cycle in PyBullet (see tests/test_runtime.py). When the state is unusable the only safe command is
     motors off, which :class:`~robot_learning.runtime.controller.QuadrotorController` sends.
     """
 
-    def __init__(self, params: CrazyflieParams, limits: QuadrotorLimits, kp_att: float = 60.0, kd_att: float = 8.0,
+    def __init__(self, params: CrazyflieParams, limits: QuadrotorLimits, kp_att: float = 15.0, kd_att: float = 6.0,
                  kd_yaw: float = 2.0, descent_speed: float = 0.3, k_vz: float = 2.0) -> None:
         self.p, self.limits = params, limits
         self.kp, self.kd, self.kd_yaw, self.descent, self.k_vz = kp_att, kd_att, kd_yaw, descent_speed, k_vz
