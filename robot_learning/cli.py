@@ -92,7 +92,7 @@ def _is_user_error(e: Exception) -> bool:
     from robot_learning.core.runs import RunDirError
     from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError
 
-    return isinstance(e, (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError))
+    return isinstance(e, (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError))
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ class TD3Config:
     buffer_size: int = 1_000_000
     critic_warmup_steps: int = 15_000  # environment steps before the first critic update
     actor_warmup_steps: int = 30_000  # ... before the first actor update
-    critic_updates_per_iteration: int = 1
+    critic_updates_per_iteration: int = 4  # per batched env step of num_envs transitions
     actor_every: int = 2  # actor and targets every this many critic updates
 
 

@@ -27,10 +27,12 @@ def evaluate_torch(policy: Policy, env_cfg: QuadrotorEnvConfig, params: Crazyfli
     window = min(eval_cfg.success_window_steps, cfg.episode_steps)
     err_sum = torch.zeros(n)
     err_max = torch.zeros(n)
+    steps_alive = torch.zeros(n)
     obs, _ = env.observe()
     for t in range(cfg.episode_steps):
         out = env.step(policy(obs))
         alive &= ~out["terminated"]
+        steps_alive += alive.float()
         if t >= cfg.episode_steps - window:
             e = out["position_error"]
             err_sum += e
@@ -42,6 +44,7 @@ def evaluate_torch(policy: Policy, env_cfg: QuadrotorEnvConfig, params: Crazyfli
         "episodes": n,
         "success_rate": float(success.float().mean()),
         "termination_rate": float((~alive).float().mean()),
+        "mean_steps_before_termination": float(steps_alive.mean()),
         "hover_error_m": float(mean_err[alive].mean()) if alive.any() else float("nan"),
         "hover_error_p95_m": float(mean_err[alive].quantile(0.95)) if alive.any() else float("nan"),
     }

@@ -1,0 +1,103 @@
+"""The command line: help, a short real training run with all its outputs, eval JSON, clear errors."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from robot_learning.algos.td3 import mlp
+from robot_learning.export.onnx_export import export_policy
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.quadrotor.module import make_metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "robot_learning", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_help_on_every_command() -> None:
+    for cmd in ([], ["train"], ["eval"], ["export"], ["deploy"]):
+        r = cli(*cmd, "--help")
+        assert r.returncode == 0, r.stderr
+        assert "usage:" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    actor = mlp([146, 64, 64, 4], "tanh", torch.nn.Tanh)
+    with torch.no_grad():
+        actor[-2].weight.zero_()
+        actor[-2].bias.fill_(math.atanh(DEFAULT_PARAMS.hover_action))
+    path = tmp_path_factory.mktemp("cli") / "hover.onnx"
+    export_policy(actor, make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {}), path)
+    return path
+
+
+def test_eval_json_last_line(hover_policy: Path) -> None:
+    for engine in ("torch", "pybullet"):
+        r = cli("eval", "--policy", str(hover_policy), "--sim", engine, "--episodes", "3", "--json")
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        assert res["engine"] == engine and res["episodes"] == 3
+        assert 0.0 <= res["success_rate"] <= 1.0 and "hover_error_m" in res
+    r = cli("eval", "quadrotor", "--policy", str(hover_policy), "--trajectory", "figure8", "--json")
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["trajectory"] == "figure8" and res["tracking_rmse_m"] > 0
+
+
+def test_clear_errors(tmp_path: Path, hover_policy: Path) -> None:
+    r = cli("eval", "--policy", str(tmp_path / "missing.onnx"), "--json")
+    assert r.returncode == 2 and "policy file not found" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not onnx")
+    r = cli("eval", "--policy", str(bad))
+    assert r.returncode == 2 and "not a valid ONNX model" in r.stderr
+    r = cli("deploy", "--policy", str(hover_policy), "--robot", "g1", "--sim", "pybullet")
+    assert r.returncode == 2 and "robot 'g1'" in r.stderr
+    r = cli("train", "getup")
+    assert r.returncode == 2 and "not implemented yet" in r.stderr
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("td3:\n  lr: fast\n")
+    r = cli("train", "quadrotor", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "td3.lr: expected float" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_writes_everything_and_never_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("eval_every_seconds: 2.0\neval:\n  episodes: 16\ntd3:\n  critic_warmup_steps: 500\n  actor_warmup_steps: 1000\n")
+    r = cli("train", "quadrotor", "--out", str(out), "--config", str(cfg), "--seconds", "4", "--episodes", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    for name in ("config.yaml", "policy.onnx", "policy.c", "policy.h", "report.json", "checkpoints/final.pt"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").iterdir())
+    report = json.loads((out / "report.json").read_text())
+    assert report["export"]["parity_max_abs_diff"] < 1e-5
+    assert report["eval_pybullet"]["engine"] == "pybullet" and report["eval_torch"]["engine"] == "torch"
+    assert report["train"]["env_steps"] > 0
+    before = (out / "policy.onnx").read_bytes()
+    r = cli("train", "quadrotor", "--out", str(out), "--seconds", "1")
+    assert r.returncode == 2 and "--force" in r.stderr
+    assert (out / "policy.onnx").read_bytes() == before
+    r = cli("export", "--checkpoint", str(out / "checkpoints" / "final.pt"))
+    assert r.returncode == 2 and "--force" in r.stderr
+    r = cli("export", "--checkpoint", str(out / "checkpoints" / "final.pt"), "--out", str(tmp_path / "re"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "re" / "policy.onnx").is_file() and (tmp_path / "re" / "policy.c").is_file()
+
+
+def test_deploy_prints_timing_and_safety(hover_policy: Path) -> None:
+    r = cli("deploy", "--policy", str(hover_policy), "--robot", "crazyflie", "--sim", "pybullet", "--seconds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["timing"]["count"] == 100 and "compute_p99_ms" in s["timing"] and "deadline_misses" in s["timing"]
+    assert s["final_mode"] in ("POLICY", "DAMPING") and isinstance(s["transitions"], list)
