@@ -94,7 +94,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     bar.close()
     writer.flush()
     (run / "checkpoints").mkdir(exist_ok=True)
-    torch.save({"actor": result.agent.actor.state_dict(), "critics": result.agent.critics.state_dict(), "config": to_dict(cfg),
+    torch.save({"actor": result.policy.state_dict(), "last_actor": result.agent.actor.state_dict(), "critics": result.agent.critics.state_dict(), "config": to_dict(cfg),
                 "env_steps": result.env_steps}, run / "checkpoints" / "final.pt")
     train_fig = {
         "wall_seconds": round(result.wall_seconds, 2),
@@ -106,7 +106,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
         "actor_updates": result.agent.stats.actor_updates,
         "curve": result.history,
     }
-    export = export_run(result.agent.actor, cfg, run, train_fig)
+    export = export_run(result.policy, cfg, run, train_fig)
     report: dict[str, Any] = {"module": "quadrotor", "robot": crazyflie.NAME, "seed": cfg.seed, "machine": _machine(),
                               "train": train_fig, "export": export}
     report["eval_torch"] = eval_command(run / "policy.onnx", "torch", episodes=max(episodes, 256), seed=cfg.seed + 7)
@@ -177,7 +177,13 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int = 100, tr
 
         if trajectory == "figure8":
             return fly_figure8(runner, seconds=16.0)
-        return gate_pybullet(runner, cfg, episodes=episodes, seed=seed)
+        res = gate_pybullet(runner, cfg, episodes=episodes, seed=seed)
+        # the same figures in the training simulator, side by side: the pair is the sim-to-sim gap
+        ref = eval_command(policy, "torch", episodes=episodes, seed=seed)
+        res["training_sim"] = {k: ref[k] for k in ("engine", "success_rate", "hover_error_m", "termination_rate")}
+        res["sim2sim_gap"] = {"success_rate": round(ref["success_rate"] - res["success_rate"], 4),
+                              "hover_error_m": round(res["hover_error_m"] - ref["hover_error_m"], 4)}
+        return res
     raise ConfigError(f"unknown --sim '{engine}'; engines: torch (training simulator), pybullet (second engine)")
 
 

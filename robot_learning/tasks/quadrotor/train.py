@@ -1,6 +1,7 @@
 """Train a Crazyflie hover policy with TD3, as "Learning to Fly in Seconds" does, on batched envs."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +17,10 @@ from robot_learning.tasks.quadrotor.evaluate import evaluate_torch
 
 @dataclass
 class TrainResult:
+    """``policy`` is the actor to export: the best one the periodic evaluations saw (the actor or its
+    Polyak-averaged target, whichever scored better), or the last actor if none was evaluated."""
+
+    policy: torch.nn.Module
     agent: TD3
     env: QuadrotorHoverEnv
     env_steps: int
@@ -44,8 +49,11 @@ def train(cfg: QuadrotorTrainConfig, params: CrazyflieParams = DEFAULT_PARAMS,
     def reward_fn(b: dict[str, torch.Tensor]) -> torch.Tensor:
         return reward_from_costs(b["costs"], b["terminated"], reward_cfg, env.weights)
 
-    def policy(obs: torch.Tensor) -> torch.Tensor:
-        return agent.act(obs)
+    def score(e: dict[str, float]) -> tuple[float, float]:
+        err = e["hover_error_m"]
+        return (e["success_rate"], -(err if err == err else 1e9))  # NaN error (all crashed) ranks last
+
+    best: tuple[tuple[float, float], dict[str, torch.Tensor], str] | None = None
 
     history: list[dict[str, float]] = []
     train_clock = 0.0
@@ -84,8 +92,16 @@ def train(cfg: QuadrotorTrainConfig, params: CrazyflieParams = DEFAULT_PARAMS,
             progress(env.total_steps, cfg.total_env_steps)
         if train_clock >= next_eval:
             te = time.perf_counter()
-            last_eval = evaluate_torch(policy, cfg.env, params, cfg.eval, seed=cfg.seed + 1000)
-            row = {"env_steps": env.total_steps, "train_seconds": train_clock, **last_eval,
+            # Evaluate the actor and its Polyak-averaged target (smoother: TD3's actor moves a lot
+            # between evaluations); keep the best seen for export.
+            evals = {name: evaluate_torch(net, cfg.env, params, cfg.eval, seed=cfg.seed + 1000)
+                     for name, net in (("actor", agent.actor), ("actor_target", agent.actor_target))}
+            name = max(evals, key=lambda k: score(evals[k]))
+            last_eval = evals[name]
+            if best is None or score(last_eval) > best[0]:
+                net = agent.actor if name == "actor" else agent.actor_target
+                best = (score(last_eval), copy.deepcopy(net.state_dict()), name)
+            row = {"env_steps": env.total_steps, "train_seconds": train_clock, **last_eval, "evaluated": float(name == "actor_target"),
                    "critic_loss": agent.stats.critic_loss, "q_mean": agent.stats.q_mean,
                    "critic_updates": agent.stats.critic_updates, "actor_updates": agent.stats.actor_updates,
                    "w_position": env.weights.position, "w_action": env.weights.action,
@@ -100,5 +116,9 @@ def train(cfg: QuadrotorTrainConfig, params: CrazyflieParams = DEFAULT_PARAMS,
             if cfg.stop_at_success_rate > 0 and last_eval["success_rate"] >= cfg.stop_at_success_rate:
                 break
     wall = time.perf_counter() - t0
-    final = evaluate_torch(policy, cfg.env, params, cfg.eval, seed=cfg.seed + 2000)
-    return TrainResult(agent, env, env.total_steps, wall, seconds_to_success, steps_to_success, history, final)
+    chosen = copy.deepcopy(agent.actor)
+    if best is not None:
+        chosen.load_state_dict(best[1])
+    chosen.requires_grad_(False)
+    final = evaluate_torch(chosen, cfg.env, params, cfg.eval, seed=cfg.seed + 2000)
+    return TrainResult(chosen, agent, env, env.total_steps, wall, seconds_to_success, steps_to_success, history, final)
