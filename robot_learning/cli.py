@@ -96,7 +96,7 @@ def _is_user_error(e: Exception) -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
-    module = _module(args.module)
+    _module(args.module)  # validates the name: only implemented modules train
     from robot_learning.tasks.quadrotor import module as quad
 
     report = quad.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, episodes=args.episodes,

@@ -16,7 +16,7 @@ Conventions (used everywhere in this project):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -8,9 +8,8 @@ share. So the two cannot drift apart: the simulator and the runtime call the sam
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-import numpy as np
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
 from robot_learning.runtime.controller import ControllerConfig, QuadrotorController

@@ -1,14 +1,12 @@
 """The quadrotor module's commands: train -> export (ONNX + C) -> evaluate in both engines -> report."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
