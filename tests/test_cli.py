@@ -2,19 +2,11 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
 
-from robot_learning.algos.td3 import mlp
-from robot_learning.export.onnx_export import export_policy
-from robot_learning.robots.crazyflie import DEFAULT_PARAMS
-from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
-from robot_learning.tasks.quadrotor.module import make_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,18 +20,6 @@ def test_help_on_every_command() -> None:
         r = cli(*cmd, "--help")
         assert r.returncode == 0, r.stderr
         assert "usage:" in r.stdout
-
-
-@pytest.fixture(scope="module")
-def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    actor = mlp([146, 64, 64, 4], "tanh", torch.nn.Tanh)
-    with torch.no_grad():
-        actor[-2].weight.zero_()
-        actor[-2].bias.fill_(math.atanh(DEFAULT_PARAMS.hover_action))
-    path = tmp_path_factory.mktemp("cli") / "hover.onnx"
-    export_policy(actor, make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {}), path)
-    return path
 
 
 def test_eval_json_last_line(hover_policy: Path) -> None:

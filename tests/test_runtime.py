@@ -167,19 +167,6 @@ def test_try_realtime_never_raises() -> None:
 
 
 # ------------------------------------------------------------------------------ pipeline
-@pytest.fixture(scope="module")
-def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A policy that outputs hover RPM for any observation (its last layer's bias), exported for real."""
-    torch.manual_seed(0)
-    actor = mlp([146, 64, 64, 4], "tanh", torch.nn.Tanh)
-    with torch.no_grad():
-        actor[-2].weight.zero_()
-        actor[-2].bias.fill_(math.atanh(DEFAULT_PARAMS.hover_action))
-    path = tmp_path_factory.mktemp("pol") / "hover.onnx"
-    export_policy(actor, make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {}), path)
-    return path
-
-
 def test_pipeline_holds_hover_and_estops_on_nan(hover_policy: Path) -> None:
     with PyBulletQuadrotor() as v:
         v.reset((0.0, 0.0, 1.0), (1.0, 0.0, 0.0, 0.0))

@@ -1,0 +1,28 @@
+"""Shared fixtures."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from robot_learning.algos.td3 import mlp
+from robot_learning.export.onnx_export import export_policy
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.quadrotor.module import make_metadata
+
+
+@pytest.fixture(scope="session")
+def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real exported Crazyflie policy that commands hover RPM whatever it sees (zero last-layer
+    weights, bias atanh(hover)): the runtime's behaviour is then the safety pipeline's alone."""
+    torch.manual_seed(0)
+    actor = mlp([146, 64, 64, 4], "tanh", torch.nn.Tanh)
+    with torch.no_grad():
+        actor[-2].weight.zero_()
+        actor[-2].bias.fill_(math.atanh(DEFAULT_PARAMS.hover_action))
+    path = tmp_path_factory.mktemp("policies") / "hover.onnx"
+    export_policy(actor, make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {}), path)
+    return path
