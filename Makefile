@@ -16,9 +16,12 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e ".[train,deploy,dev]"
 	@touch $(STAMP)
 
+# The demo: train for 5 minutes (export, parity check, C export, evaluation in both engines are
+# part of `train`), track a figure-eight in PyBullet, then run the runtime in real time.
+DEMO_SECONDS ?= 300
 demo: $(STAMP)
-	$(PY) -m robot_learning train quadrotor --out runs/demo --force
-	$(PY) -m robot_learning eval quadrotor --policy runs/demo/policy.onnx --sim pybullet --episodes 100 --trajectory figure8
+	$(PY) -m robot_learning train quadrotor --out runs/demo --seconds $(DEMO_SECONDS) --force
+	$(PY) -m robot_learning eval quadrotor --policy runs/demo/policy.onnx --sim pybullet --trajectory figure8
 	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --sim pybullet --seconds 10
 
 test: $(STAMP)

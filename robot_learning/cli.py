@@ -101,6 +101,9 @@ def _train(args: argparse.Namespace) -> int:
 
     report = quad.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, episodes=args.episodes,
                                 gate=not args.no_gate, force=args.force, progress=not args.quiet)
+    print(f"run directory: {report['run_dir']}")
+    for k, v in report["summary"].items():
+        print(f"{k:>28}: {v}")
     print(json.dumps(report["summary"]))
     return 0
 

@@ -105,7 +105,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
         "curve": result.history,
     }
     export = export_run(result.policy, cfg, run, train_fig)
-    report: dict[str, Any] = {"module": "quadrotor", "robot": crazyflie.NAME, "seed": cfg.seed, "machine": _machine(),
+    report: dict[str, Any] = {"module": "quadrotor", "robot": crazyflie.NAME, "run_dir": str(run), "seed": cfg.seed, "machine": _machine(),
                               "train": train_fig, "export": export}
     report["eval_torch"] = eval_command(run / "policy.onnx", "torch", episodes=max(episodes, 256), seed=cfg.seed + 7)
     if gate:
