@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate an exported policy in a simulator; --json prints one JSON object as the last line")
     e.add_argument("module", nargs="?", default=None, help="module (default: read from the policy's metadata)")
-    e.add_argument("--policy", type=Path, required=True, help="exported policy.onnx")
+    e.add_argument("--policy", type=Path, default=None,
+                   help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
     e.add_argument("--sim", default=None, help="engine: torch (training simulator) or pybullet (second engine; default)")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--trajectory", default="hover", choices=["hover", "figure8"], help="quadrotor: hover from random states, or track a figure-eight")
@@ -111,6 +112,9 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from robot_learning.runtime.policy import PolicyRunner
 
+    if args.policy is None:
+        args.policy = _default_policy(args.module or "quadrotor")
+        print(f"evaluating {args.policy}", file=sys.stderr)
     runner = PolicyRunner(args.policy)
     module = args.module or _module_of_task(runner.metadata.task)
     _module(module)
@@ -122,6 +126,19 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{k:>28}: {v}")
     print(json.dumps(result))
     return 0
+
+
+SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx"}
+
+
+def _default_policy(module: str) -> Path:
+    _module(module)
+    runs = sorted(Path("runs").glob(f"{module}-*/policy.onnx"), key=lambda p: p.stat().st_mtime)
+    if runs:
+        return runs[-1]
+    if SHIPPED[module].is_file():
+        return SHIPPED[module]
+    raise UserError(f"no policy given and none found under runs/{module}-*/; pass --policy FILE")
 
 
 def _module_of_task(task: str) -> str:

@@ -1,0 +1,51 @@
+"""The shipped hover policy: loads with its contract, its C twin agrees with ONNX Runtime, and the
+runtime flies it in PyBullet without a safety intervention."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_learning.robots import crazyflie
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.tasks.quadrotor.gate import fly_figure8
+from robot_learning.tasks.quadrotor.module import robot_params_dict
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "policies"
+POLICY = ASSETS / "crazyflie_hover.onnx"
+
+
+def test_contract_and_report() -> None:
+    runner = PolicyRunner(POLICY)
+    runner.metadata.check_robot(crazyflie.NAME, crazyflie.MOTOR_NAMES, robot_params_dict(DEFAULT_PARAMS))
+    report = json.loads((ASSETS / "crazyflie_hover.report.json").read_text())
+    assert report["module"] == "quadrotor" and report["export"]["parity_max_abs_diff"] < 1e-5
+    assert POLICY.stat().st_size < 5 * 1024 * 1024
+
+
+def test_c_twin_matches(tmp_path: Path) -> None:
+    import subprocess
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found")
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\n#include "crazyflie_hover.h"\nint main(void){float i[CRAZYFLIE_HOVER_INPUT_DIM],o[CRAZYFLIE_HOVER_OUTPUT_DIM];'
+                    'for(;;){for(int k=0;k<CRAZYFLIE_HOVER_INPUT_DIM;++k) if(scanf("%f",&i[k])!=1) return 0;'
+                    'crazyflie_hover_evaluate(i,o);for(int k=0;k<CRAZYFLIE_HOVER_OUTPUT_DIM;++k) printf("%.9g ",o[k]);printf("\\n");}}\n')
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Werror", "-I", str(ASSETS), "-o", str(exe), str(ASSETS / "crazyflie_hover.c"), str(main), "-lm"],
+                   check=True, capture_output=True)
+    x = np.random.default_rng(3).normal(size=(50, 146)).astype(np.float32) * 0.3
+    out = subprocess.run([str(exe)], input="\n".join(" ".join(f"{v:.9g}" for v in r) for r in x), capture_output=True, text=True, check=True).stdout
+    got = np.array([[float(v) for v in line.split()] for line in out.strip().splitlines()])
+    assert np.abs(got - PolicyRunner(POLICY)(x)).max() < 1e-4
+
+
+def test_runtime_flies_it_in_pybullet() -> None:
+    res = fly_figure8(PolicyRunner(POLICY), seconds=6.0)
+    assert res["faults"] == {}
+    assert res["tracking_rmse_m"] < 0.5
