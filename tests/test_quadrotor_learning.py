@@ -13,7 +13,9 @@ from robot_learning.tasks.quadrotor.train import train
 
 
 def test_short_run_learns_to_stay_airborne() -> None:
-    cfg = merge(QuadrotorTrainConfig(), {"max_seconds": 25.0, "eval_every_seconds": 1000.0, "stop_at_success_rate": 0.0,
+    # Bounded by environment steps, not seconds, so a slower CI machine runs the same experiment
+    # (about 2 minutes on 2 cores): by 200k steps the paper's schedule has the vehicle airborne.
+    cfg = merge(QuadrotorTrainConfig(), {"total_env_steps": 200_000, "max_seconds": 1200.0, "eval_every_seconds": 1e9, "stop_at_success_rate": 0.0,
                                          "env": {"num_envs": 32}, "td3": {"critic_updates_per_iteration": 4},
                                          "eval": {"episodes": 128}})
     result = train(cfg, DEFAULT_PARAMS)
@@ -24,7 +26,7 @@ def test_short_run_learns_to_stay_airborne() -> None:
     before = evaluate_torch(lambda o: untrained.act(o), cfg.env, DEFAULT_PARAMS, cfg.eval, seed=7)
     after = evaluate_torch(lambda o: result.agent.act(o), cfg.env, DEFAULT_PARAMS, cfg.eval, seed=7)
     assert result.agent.stats.actor_updates > 100
-    assert after["mean_steps_before_termination"] > 2.0 * before["mean_steps_before_termination"], (before, after)
+    assert after["mean_steps_before_termination"] > 3.0 * before["mean_steps_before_termination"], (before, after)
 
 
 @pytest.mark.slow
