@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     d.add_argument("--trajectory", default="figure8", choices=["hover", "figure8"])
     d.add_argument("--no-realtime", action="store_true", help="lock-step as fast as possible instead of the policy's real control rate")
+    d.add_argument("--fault", default="none", choices=["none", "nan", "push"],
+                   help="rehearse a failure in simulation: nan (broken state estimate -> ESTOP), push (gust out of the training box -> DAMPING)")
+    d.add_argument("--fault-at", type=float, default=5.0, help="when the fault happens (s)")
     d.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     return p
 
@@ -162,7 +165,7 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.robot != "crazyflie":
         raise UserError(f"robot '{args.robot}' has no runtime profile yet; available: crazyflie")
     summary = quad.deploy_command(args.policy, robot=args.robot, sim=args.sim, seconds=args.seconds, trajectory=args.trajectory,
-                                  realtime=not args.no_realtime)
+                                  realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
     if not args.json:
         print(quad.format_deploy_summary(summary))
     print(json.dumps(summary))

@@ -49,3 +49,18 @@ def test_runtime_flies_it_in_pybullet() -> None:
     res = fly_figure8(PolicyRunner(POLICY), seconds=6.0)
     assert res["faults"] == {}
     assert res["tracking_rmse_m"] < 0.5
+
+
+def test_rehearsed_faults_end_safely() -> None:
+    """deploy --fault: a broken estimate e-stops (motors off, latched); a gust out of the training box
+    hands over to the fallback, which rights the vehicle, descends and cuts the motors on the ground."""
+    from robot_learning.tasks.quadrotor.gate import deploy_sim
+
+    runner = PolicyRunner(POLICY)
+    nan = deploy_sim(runner, seconds=5.0, trajectory="hover", realtime=False, fault="nan", fault_at=2.0)
+    assert nan["final_mode"] == "ESTOP" and nan["final_command"] == [-1.0] * 4
+    assert any("position[0]=nan" in t for t in nan["transitions"])
+    push = deploy_sim(runner, seconds=6.0, trajectory="hover", realtime=False, fault="push", fault_at=1.0)
+    assert push["final_mode"] == "DAMPING" and push["final_command"] == [-1.0] * 4
+    assert push["final_height_m"] < 0.1
+    assert any("training_box" in t for t in push["transitions"])

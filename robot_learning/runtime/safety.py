@@ -112,7 +112,7 @@ class QuadrotorLimits:
     action_low: float = -1.0
     action_high: float = 1.0
     max_action_delta: float = 1.0  # per 0.01 s tick: bounds a full-scale jump to two ticks
-    ground_height: float = 0.05  # m: below this and slow is "on the ground"
+    ground_height: float = 0.1  # m: below this, sinking slowly, the fallback cuts the motors (ground effect would hold it up)
     position_range: float = 100.0  # m: beyond this the estimate is broken
     max_physical_speed: float = 50.0
     max_physical_rate: float = 100.0
@@ -188,7 +188,7 @@ class QuadrotorFallback:
         self.max_thrust = params.thrust_coefficient * params.rpm_max**2
 
     def on_ground(self, state: RobotState) -> bool:
-        return bool(state["position"][2] < self.limits.ground_height and np.linalg.norm(state["linear_velocity"]) < 0.5)
+        return bool(state["position"][2] < self.limits.ground_height and abs(float(state["linear_velocity"][2])) < 0.5)
 
     def command(self, state: RobotState | None) -> np.ndarray:
         if state is None or self.on_ground(state) or check_finite(state.values) is not None:
@@ -205,10 +205,13 @@ class QuadrotorFallback:
         rates = np.asarray(state["angular_velocity"])
         alpha = np.array([self.kp * err[0] - self.kd * rates[0], self.kp * err[1] - self.kd * rates[1], -self.kd_yaw * rates[2]])
         torque = self.inertia * alpha
-        cos_tilt = max(body_z_world[2], 0.3)
+        cos_tilt = float(body_z_world[2])
         vz = float(state["linear_velocity"][2])
         acc = p.gravity + self.k_vz * (-self.descent - vz)
-        thrust = np.clip(p.mass * acc / cos_tilt, 0.0, 0.9 * 4 * self.max_thrust)
+        if cos_tilt > 0.5:
+            thrust = np.clip(p.mass * acc / cos_tilt, 0.0, 0.9 * 4 * self.max_thrust)
+        else:  # beyond 60 degrees thrust would push sideways or down: right the vehicle first on low thrust
+            thrust = 0.3 * p.mass * p.gravity
         f = self.unmix @ np.array([thrust, *torque])
         f = np.clip(f, 0.0, self.max_thrust)
         rpm = np.sqrt(f / p.thrust_coefficient)

@@ -111,32 +111,75 @@ def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight
     }
 
 
-def deploy_sim(runner: PolicyRunner, seconds: float = 10.0, trajectory: str = "figure8", realtime: bool = True) -> dict[str, Any]:
-    """The runtime at the policy's control rate against a PyBullet Crazyflie; timing and safety summary."""
+FAULTS = ("none", "nan", "push")
+
+
+class FaultInjection(InProcessTransport):
+    """In-process transport that breaks something at ``at`` seconds, to rehearse the safety pipeline:
+
+    - ``nan``: the state estimate turns to NaN (a broken estimator or link) -> ESTOP, motors off;
+    - ``push``: a 0.4 N sideways gust (1.5 g) for 0.4 s shoves the vehicle out of its training box ->
+      DAMPING: level, descend, motors off on the ground.
+    """
+
+    def __init__(self, vehicle: PyBulletQuadrotor, kind: str, at: float) -> None:
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault '{kind}'; choose one of {', '.join(FAULTS)}")
+        super().__init__(vehicle)
+        self.kind, self.at = kind, at
+
+    def read_state(self):  # noqa: ANN201
+        s = self.vehicle.state()
+        if self.kind == "nan" and s.stamp >= self.at:
+            s.values["position"] = np.full(3, np.nan)
+        return s
+
+    def send_command(self, command: np.ndarray) -> None:
+        if self.kind == "push":
+            t = self.vehicle.state().stamp
+            gust = self.at <= t < self.at + 0.4
+            self.vehicle.set_disturbance(np.array([0.4, 0.0, 0.0]) if gust else np.zeros(3), np.zeros(3))
+        super().send_command(command)
+
+
+def deploy_sim(runner: PolicyRunner, seconds: float = 10.0, trajectory: str = "figure8", realtime: bool = True,
+               fault: str = "none", fault_at: float = 5.0) -> dict[str, Any]:
+    """The runtime at the policy's control rate against a PyBullet Crazyflie; timing and safety summary.
+
+    ``fault`` rehearses a failure at ``fault_at`` seconds (see :class:`FaultInjection`)."""
     params = DEFAULT_PARAMS
     setpoint = FigureEight(center=CENTER) if trajectory == "figure8" else Hover(CENTER)
     rate = runner.metadata.control_rate_hz
     with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params)) as vehicle:
         vehicle.reset(setpoint(0.0), (1.0, 0.0, 0.0, 0.0))
         transitions: list[str] = []
-        ctrl = QuadrotorController(runner, InProcessTransport(vehicle), setpoint, params, on_transition=transitions.append)
+        transport = FaultInjection(vehicle, fault, fault_at)
+        ctrl = QuadrotorController(runner, transport, setpoint, params, on_transition=transitions.append)
         ctrl.start()
         err: list[float] = []
+        last_command = np.zeros(4)
 
         def tick(i: int) -> bool:
-            ctrl.tick()
+            nonlocal last_command
+            last_command = ctrl.tick()
             s = vehicle.state()
-            err.append(float(np.linalg.norm(s["position"] - setpoint(s.stamp))))
-            return ctrl.mode != RobotMode.ESTOP
+            if ctrl.mode == RobotMode.POLICY:
+                err.append(float(np.linalg.norm(s["position"] - setpoint(s.stamp))))
+            return True
+
 
         stats = FixedRateLoop(rate, realtime=realtime).run(tick, max_ticks=int(round(seconds * rate)))
+        final = vehicle.state()
     e = np.asarray(err[int(rate):]) if len(err) > rate else np.asarray(err)
     return {
         "robot": runner.metadata.robot,
         "policy": str(runner.path),
         "trajectory": trajectory,
         "realtime": realtime,
+        "fault_injected": fault if fault == "none" else f"{fault} at {fault_at} s",
         "final_mode": ctrl.mode.name,
+        "final_command": np.round(last_command, 4).tolist(),
+        "final_height_m": round(float(final["position"][2]), 3),
         "transitions": transitions,
         "faults": dict(ctrl.fault_counts),
         "tracking_rmse_m": float(np.sqrt(np.mean(e**2))) if len(e) else float("nan"),

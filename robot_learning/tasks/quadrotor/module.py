@@ -185,13 +185,14 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int = 100, tr
     raise ConfigError(f"unknown --sim '{engine}'; engines: torch (training simulator), pybullet (second engine)")
 
 
-def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajectory: str, realtime: bool) -> dict[str, Any]:
+def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajectory: str, realtime: bool,
+                   fault: str = "none", fault_at: float = 5.0) -> dict[str, Any]:
     from robot_learning.tasks.quadrotor.gate import deploy_sim
 
     if sim != "pybullet":
         raise ConfigError(f"unknown --sim '{sim}' for deploy; available: pybullet")
     runner = PolicyRunner(policy)
-    return deploy_sim(runner, seconds=seconds, trajectory=trajectory, realtime=realtime)
+    return deploy_sim(runner, seconds=seconds, trajectory=trajectory, realtime=realtime, fault=fault, fault_at=fault_at)
 
 
 def format_deploy_summary(s: dict[str, Any]) -> str:
