@@ -15,7 +15,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from robot_learning.core.runs import dumps  # noqa: E402
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS  # noqa: E402
 from robot_learning.sim.torch_quadrotor import BatchedQuadrotor  # noqa: E402
 from robot_learning.tasks.quadrotor import module as quad  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
         "realtime_loop": deploy["timing"],
         "realtime_tick_latency_us": {k: deploy.get(k) for k in ("policy_latency_p50_us", "policy_latency_p99_us")},
     }
-    print(json.dumps(result, indent=2))
+    print(dumps(result, indent=2))
 
 
 if __name__ == "__main__":

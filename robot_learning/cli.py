@@ -11,10 +11,11 @@ existing run directory) ends the command with a one-line message and exit status
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
+
+from robot_learning.core.runs import dumps
 
 MODULES = ("quadrotor", "getup", "asap", "hil_serl")
 IMPLEMENTED = ("quadrotor",)
@@ -108,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"run directory: {report['run_dir']}")
     for k, v in report["summary"].items():
         print(f"{k:>28}: {v}")
-    print(json.dumps(report["summary"]))
+    print(dumps(report["summary"]))
     return 0
 
 
@@ -127,7 +128,7 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.json:
         for k, v in result.items():
             print(f"{k:>28}: {v}")
-    print(json.dumps(result))
+    print(dumps(result))
     return 0
 
 
@@ -155,7 +156,7 @@ def _export(args: argparse.Namespace) -> int:
     from robot_learning.tasks.quadrotor import module as quad
 
     result = quad.export_command(args.checkpoint, args.out, force=args.force)
-    print(json.dumps(result))
+    print(dumps(result))
     return 0
 
 
@@ -168,7 +169,7 @@ def _deploy(args: argparse.Namespace) -> int:
                                   realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
     if not args.json:
         print(quad.format_deploy_summary(summary))
-    print(json.dumps(summary))
+    print(dumps(summary))
     return 0
 
 

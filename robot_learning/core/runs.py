@@ -6,6 +6,7 @@ user already has under runs/ is lost.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,26 @@ def prepare_run_dir(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def strict_json(data: Any) -> Any:
+    """``data`` with NaN and infinities as None, so the output is standard JSON (no ``NaN`` tokens)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(v) for v in data]
+    return data
+
+
+def dumps(data: Any, indent: int | None = None) -> str:
+    return json.dumps(strict_json(data), indent=indent, default=_default, allow_nan=False)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a crash mid-write never leaves a truncated report)."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_default) + "\n")
+    tmp.write_text(dumps(data, indent=2) + "\n")
     tmp.replace(path)
 
 
