@@ -9,6 +9,7 @@ the vehicle stayed within the success radius of the set point over the last seco
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any
 
@@ -47,8 +48,10 @@ def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int
     successes, kept_control, errors, faults = 0, 0, [], {}
     compute: list[float] = []
     t0 = time.perf_counter()
+    from tqdm import tqdm
+
     with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, seed=seed)) as vehicle:
-        for ep in range(episodes):
+        for ep in tqdm(range(episodes), desc="pybullet gate", unit="episode", leave=False, disable=not sys.stderr.isatty()):
             vehicle.reset(center + x[ep, POS], x[ep, QUAT], x[ep, VEL], x[ep, ANGVEL])
             vehicle.set_disturbance(force[ep], torque[ep])
             ctrl = QuadrotorController(runner, InProcessTransport(vehicle), Hover(CENTER), params,
