@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     d.add_argument("--trajectory", default="figure8", choices=["hover", "figure8"])
     d.add_argument("--no-realtime", action="store_true", help="lock-step as fast as possible instead of the policy's real control rate")
-    d.add_argument("--fault", default="none", choices=["none", "nan", "push"],
-                   help="rehearse a failure in simulation: nan (broken state estimate -> ESTOP), push (gust out of the training box -> DAMPING)")
+    d.add_argument("--fault", default="none", choices=["none", "nan", "stale", "push"],
+                   help="rehearse a failure in simulation: nan (broken state estimate -> ESTOP), stale (state stops arriving -> "
+                        "DAMPING, then motors off), push (gust out of the training box -> DAMPING)")
     d.add_argument("--fault-at", type=float, default=5.0, help="when the fault happens (s)")
     d.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     return p

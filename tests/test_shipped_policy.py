@@ -64,3 +64,6 @@ def test_rehearsed_faults_end_safely() -> None:
     assert push["final_mode"] == "DAMPING" and push["final_command"] == [-1.0] * 4
     assert push["final_height_m"] < 0.1
     assert any("training_box" in t for t in push["transitions"])
+    stale = deploy_sim(runner, seconds=4.0, trajectory="hover", realtime=False, fault="stale", fault_at=1.0)
+    assert stale["final_mode"] == "DAMPING" and stale["final_command"] == [-1.0] * 4
+    assert any("ms old" in t for t in stale["transitions"])

@@ -8,7 +8,8 @@ this class. What each mode sends:
 
 - IDLE, ESTOP: motors off (action -1, i.e. 0 RPM). E-stop latches until :meth:`reset`.
 - DAMPING: the fallback: motors off on the ground, otherwise level and descend slowly
-  (:class:`~robot_learning.runtime.safety.QuadrotorFallback`).
+  (:class:`~robot_learning.runtime.safety.QuadrotorFallback`); motors off once the state has been
+  stale for longer than ``stale_cutoff_s`` (the fallback cannot fly blind).
 - SOFT_START: the fallback command blended into the policy's over ``soft_start_ticks``.
 - POLICY: the policy's command, clipped to [-1, 1] and rate limited.
 
@@ -134,7 +135,10 @@ class QuadrotorController:
         if mode in (RobotMode.IDLE, RobotMode.ESTOP) or state is None:
             command = self.motors_off
         elif mode == RobotMode.DAMPING:
-            command = self.fallback.command(state)
+            # The fallback closes its loop on the state; on a stale one it may act for a short grace
+            # (a dropped packet or two), after that only motors off is safe.
+            stale_for = now - state.stamp
+            command = self.motors_off if stale_for > self.cfg.limits.stale_cutoff_s else self.fallback.command(state)
         else:
             action = self._policy(state)
             if action is None:  # the policy produced a non-finite action: ESTOP was raised

@@ -108,7 +108,8 @@ class QuadrotorLimits:
     geofence_min: tuple[float, float, float] = (-2.0, -2.0, 0.0)
     geofence_max: tuple[float, float, float] = (2.0, 2.0, 2.5)
     max_speed: float = 3.0  # m/s
-    stale_timeout_s: float = 0.05
+    stale_timeout_s: float = 0.05  # state older than this: FALLBACK
+    stale_cutoff_s: float = 0.5  # ... older than this: the fallback cannot fly blind, motors off
     action_low: float = -1.0
     action_high: float = 1.0
     max_action_delta: float = 1.0  # per 0.01 s tick: bounds a full-scale jump to two ticks

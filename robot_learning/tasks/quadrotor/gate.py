@@ -21,7 +21,7 @@ from robot_learning.runtime.loop import FixedRateLoop
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.quadrotor import FigureEight, Hover
 from robot_learning.runtime.safety import RobotMode
-from robot_learning.runtime.transport import InProcessTransport
+from robot_learning.runtime.transport import InProcessTransport, RobotState
 from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
 from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, VEL
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
@@ -114,13 +114,15 @@ def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight
     }
 
 
-FAULTS = ("none", "nan", "push")
+FAULTS = ("none", "nan", "stale", "push")
 
 
 class FaultInjection(InProcessTransport):
     """In-process transport that breaks something at ``at`` seconds, to rehearse the safety pipeline:
 
     - ``nan``: the state estimate turns to NaN (a broken estimator or link) -> ESTOP, motors off;
+    - ``stale``: the state stops arriving (the last one is repeated) -> DAMPING; the fallback acts
+      on the last state for ``stale_cutoff_s``, then motors off;
     - ``push``: a 0.4 N sideways gust (1.5 g) for 0.4 s shoves the vehicle out of its training box ->
       DAMPING: level, descend, motors off on the ground.
     """
@@ -130,11 +132,16 @@ class FaultInjection(InProcessTransport):
             raise ValueError(f"unknown fault '{kind}'; choose one of {', '.join(FAULTS)}")
         super().__init__(vehicle)
         self.kind, self.at = kind, at
+        self._frozen: RobotState | None = None
 
-    def read_state(self):  # noqa: ANN201
+    def read_state(self) -> RobotState:
         s = self.vehicle.state()
         if self.kind == "nan" and s.stamp >= self.at:
             s.values["position"] = np.full(3, np.nan)
+        if self.kind == "stale":
+            if s.stamp < self.at or self._frozen is None:
+                self._frozen = s
+            return self._frozen
         return s
 
     def send_command(self, command: np.ndarray) -> None:
