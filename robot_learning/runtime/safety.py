@@ -74,7 +74,7 @@ class StalenessWatchdog:
         self.last_stamp = stamp
         age = now - stamp
         if age > self.timeout_s:
-            return Fault("stale", Severity.FALLBACK, f"{self.name} is {age * 1e3:.1f} ms old (limit {self.timeout_s * 1e3:.0f} ms)")
+            return Fault("stale", Severity.FALLBACK, f"{self.name} is {age * 1e3:.1f} ms old (limit {self.timeout_s * 1e3:.1f} ms)")
         return None
 
 
