@@ -124,10 +124,11 @@ class QuadrotorController:
         for f in self.monitors.check_input(state, now):
             self._fault(f)
         usable = state is not None and self.mode not in (RobotMode.ESTOP, RobotMode.IDLE)
+        target = self.setpoint(state.stamp) if state is not None else None
         if usable:
             for f in self.monitors.check_flight(state):
                 self._fault(f)
-            err = np.abs(state["position"] - self.setpoint(state.stamp))
+            err = np.abs(state["position"] - target)
             if self.mode in (RobotMode.POLICY, RobotMode.SOFT_START) and err.max() > self.training_box:
                 self._fault(Fault("training_box", Severity.FALLBACK,
                                   f"position error {err.max():.2f} m is outside the training box of {self.training_box} m"))
@@ -140,7 +141,7 @@ class QuadrotorController:
             stale_for = now - state.stamp
             command = self.motors_off if stale_for > self.cfg.limits.stale_cutoff_s else self.fallback.command(state)
         else:
-            action = self._policy(state)
+            action = self._policy(state, target)
             if action is None:  # the policy produced a non-finite action: ESTOP was raised
                 command = self.motors_off
             elif mode == RobotMode.SOFT_START:
@@ -163,9 +164,9 @@ class QuadrotorController:
         self.last_command = command
         return command
 
-    def _policy(self, state: RobotState) -> np.ndarray | None:
+    def _policy(self, state: RobotState, target: np.ndarray) -> np.ndarray | None:
         t0 = time.perf_counter()
-        self.builder.build(self.obs_fields.fields(state, self.setpoint(state.stamp)), self.obs)
+        self.builder.build(self.obs_fields.fields(state, target), self.obs)
         action = self.runner(self.obs)
         self.policy_seconds.append(time.perf_counter() - t0)
         if len(self.policy_seconds) > 100_000:

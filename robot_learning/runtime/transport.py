@@ -45,6 +45,10 @@ class SimulatedVehicle(Protocol):
 
     dt: float
 
+    @property
+    def time(self) -> float:
+        """Simulation time (s)."""
+
     def step(self, command: np.ndarray) -> None:
         """Hold ``command`` for one control period and advance the physics."""
 
@@ -69,4 +73,4 @@ class InProcessTransport:
         self.commands_sent += 1
 
     def now(self) -> float:
-        return self.vehicle.state().stamp
+        return self.vehicle.time
