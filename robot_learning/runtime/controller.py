@@ -98,6 +98,11 @@ class QuadrotorController:
         self.obs_fields.reset()
         state = self.transport.read_state()
         self.limiter.reset(self.fallback.command(state) if state is not None else self.motors_off)
+        if state is not None:
+            # Dry run: one policy step on the current state, not commanded. It checks the sizes end to
+            # end and warms ONNX Runtime up, so the first real tick does not miss its deadline.
+            self._policy(state, self.setpoint(state.stamp))
+            self.policy_seconds.clear()
         if self.cfg.soft_start_ticks <= 0:
             self.sm.request(RobotMode.POLICY, "policy in control")
 

@@ -196,9 +196,19 @@ def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajector
 
 
 def format_deploy_summary(s: dict[str, Any]) -> str:
+    """The deploy summary as aligned lines; nested sections (timing) indented under their name."""
     lines = ["deployment summary"]
     for k, v in s.items():
-        lines.append(f"  {k:>26}: {v}")
+        if isinstance(v, dict) and not v:
+            lines.append(f"  {k:>26}: none")
+        elif isinstance(v, dict):
+            lines.append(f"  {k}:")
+            lines.extend(f"    {kk:>24}: {vv}" for kk, vv in v.items())
+        elif isinstance(v, list):
+            lines.append(f"  {k}:")
+            lines.extend(f"    - {item}" for item in v)
+        else:
+            lines.append(f"  {k:>26}: {v}")
     return "\n".join(lines)
 
 
