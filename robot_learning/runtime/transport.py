@@ -17,11 +17,14 @@ import numpy as np
 class RobotState:
     """A time-stamped robot state: named arrays (e.g. ``position``, ``quaternion``) and their time.
 
-    ``stamp`` is in seconds on the transport's clock (see :meth:`Transport.now`).
+    ``stamp`` is in seconds on the transport's clock (see :meth:`Transport.now`). A transport that
+    assembles the state from several topics also gives each topic's arrival time on that clock in
+    ``topic_stamps``, for the per-topic staleness watchdog.
     """
 
     stamp: float
     values: dict[str, np.ndarray] = field(default_factory=dict)
+    topic_stamps: dict[str, float] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.values[key]
