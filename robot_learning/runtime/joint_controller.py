@@ -126,9 +126,10 @@ class JointControllerConfig:
     soft_start_s: float = 2.0
     soft_start_target: str = "default"  # "default" | "measured" (getting-up policies start lying)
     action_clip: float = 100.0  # |action| bound before scaling (the training clip)
+    policy_budget: float = 0.5  # fraction of the control period the observation + inference may take
     monitors: list[dict[str, Any]] = field(default_factory=lambda: [
         {"type": "range"}, {"type": "stale", "timeout_s": 0.1}, {"type": "joint_velocity", "factor": 1.5},
-        {"type": "soft_joint_limits", "margin": 0.05}, {"type": "torque_limits"}])
+        {"type": "torque_limits"}, {"type": "soft_joint_limits", "margin": 0.05}])
 
     def __post_init__(self) -> None:
         if self.terminal_action not in ("damping", "hold"):
@@ -328,9 +329,14 @@ class JointController:
         t0 = time.perf_counter()
         self.builder.build(self.obs_fields.fields(state), self.obs)
         raw = self.runner(self.obs)
-        self.policy_seconds.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self.policy_seconds.append(elapsed)
         if len(self.policy_seconds) > 100_000:
             del self.policy_seconds[:50_000]
+        if self.mode == RobotMode.POLICY and elapsed > self.cfg.policy_budget * self.dt:
+            # an action computed too late is for a state that is gone: do not send it
+            self._fault(Fault("deadline", Severity.FALLBACK, f"policy took {elapsed * 1e3:.1f} ms, budget {self.cfg.policy_budget * self.dt * 1e3:.1f} ms"))
+            return None
         if not np.all(np.isfinite(raw)):
             self._fault(Fault("policy_output", Severity.ESTOP, f"policy action is not finite: {np.asarray(raw)[:6].tolist()}..."))
             return None

@@ -94,8 +94,9 @@ class FixedRateLoop:
         while self.clock() < deadline:
             pass
 
-    def run(self, tick_fn: Callable[[int], bool], max_ticks: int | None = None) -> TimingStats:
-        stats = TimingStats(self.period)
+    def run(self, tick_fn: Callable[[int], bool], max_ticks: int | None = None, stats: TimingStats | None = None) -> TimingStats:
+        """Run until ``tick_fn`` returns False or ``max_ticks``; ``stats`` may be passed in to be read live."""
+        stats = stats if stats is not None else TimingStats(self.period)
         start = self.clock()
         i = 0
         k = 0  # deadline index

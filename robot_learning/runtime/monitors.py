@@ -299,13 +299,18 @@ class SoftJointLimits(Monitor):
 
 class TorqueLimits(Monitor):
     """Estimated PD torque ``kp (target - q) - kd qd`` kept within ``fraction`` x the effort limit by
-    moving the target towards the measured position (WARN when it had to)."""
+    moving the target towards the measured position (WARN when it had to).
+
+    Put it before ``soft_joint_limits`` in the pipeline: the torque is an estimate, the position and
+    rate bounds are hard guarantees, so the soft limiter has the last word.
+    """
 
     name = "torque_limits"
 
     def __init__(self, ctx: MonitorContext, fraction: float = 1.0) -> None:
         self.limit = ctx.limits.effort * fraction
         self.names = ctx.limits.names
+        self.lower, self.upper = ctx.limits.lower, ctx.limits.upper
 
     def check_command(self, state: RobotState, command: JointCommand) -> Fault | None:
         q = state["joint_position"]
@@ -319,7 +324,7 @@ class TorqueLimits(Monitor):
         with np.errstate(divide="ignore", invalid="ignore"):
             target = np.where(command.kp > 0, q + (clipped + damping) / np.where(command.kp > 0, command.kp, 1.0), command.position)
         i = int(np.argmax(np.abs(tau) - self.limit))
-        command.position = np.where(over, target, command.position)
+        command.position = np.clip(np.where(over, target, command.position), self.lower, self.upper)
         return Fault(self.name, Severity.WARN, f"joint '{self.names[i]}' estimated torque {tau[i]:.1f} Nm exceeds {self.limit[i]:.1f} Nm; target moved")
 
 

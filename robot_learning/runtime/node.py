@@ -1,0 +1,447 @@
+"""The policy node: one exported policy, its robot, ROS 2 topics in and out, the safety pipeline.
+
+The same node runs on two backends that speak ROS 2:
+
+- ``rclpy`` when it is installed (the robot's computer, the deploy image): see
+  ``deploy/robot_learning_deploy/policy_node.py``;
+- Cyclone DDS (:class:`~robot_learning.runtime.ros2.dds.DdsNode`) when it is not: the same topic
+  names, type names and CDR layouts on the wire, so ROS 2 nodes on the network see ordinary topics.
+
+The ROS side only converts messages and services; control runs on its own thread with absolute
+deadlines (:class:`~robot_learning.runtime.loop.FixedRateLoop`), not on an executor timer. Message
+callbacks only store the newest message (under a lock); the control thread reads them once per
+tick. Service requests (start, stop, e-stop, reset) are queued and carried out by the control
+thread at the start of its next tick, so the pipeline never changes under a running tick.
+
+Topics (names relative to the node's namespace; every one is listed with type, rate and QoS in the
+README):
+
+- joint robots: in ``joint_states`` (sensor_msgs/JointState), ``imu`` (sensor_msgs/Imu, humanoid);
+  out ``joint_command`` (sensor_msgs/JointState: position targets, zero velocity and effort) and
+  ``joint_gains`` (std_msgs/Float64MultiArray: kp of every commanded joint, then kd, same order),
+- quadrotor: in ``odom`` (nav_msgs/Odometry); out ``motor_command`` (sensor_msgs/JointState, rotor
+  speeds in rad/s in ``velocity``),
+- all: ``diagnostics`` (diagnostic_msgs/DiagnosticArray, 10 Hz and on every transition), services
+  ``~/start``, ``~/stop``, ``~/estop``, ``~/reset`` (std_srvs/Trigger).
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError, match_joints
+from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
+from robot_learning.runtime.monitors import JointCommand, JointLimits
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.runtime.ros2 import msgs
+from robot_learning.runtime.safety import RobotMode
+from robot_learning.runtime.transport import RobotState
+
+DIAGNOSTICS_PERIOD_S = 0.1
+
+
+# ------------------------------------------------------------------------------ backends
+class Publisher(Protocol):
+    def publish(self, msg: Any) -> None: ...
+
+
+class Backend(Protocol):
+    """What the node needs from ROS 2: publishers, subscriptions and Trigger services.
+
+    Messages are the IDL dataclasses of :mod:`robot_learning.runtime.ros2.msgs`; the rclpy backend
+    converts them field by field. ``qos`` is one of ``"sensor"``, ``"reliable"``, ``"latched"``.
+    """
+
+    def create_publisher(self, msg_cls: type, topic: str, qos: str) -> Publisher: ...
+
+    def create_subscription(self, msg_cls: type, topic: str, callback: Callable[[Any], None], qos: str) -> Any: ...
+
+    def create_trigger_service(self, name: str, handler: Callable[[], tuple[bool, str]]) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class DdsBackend:
+    """The backend on Cyclone DDS (no ROS install needed)."""
+
+    def __init__(self, node_name: str, domain_id: int | None = None, namespace: str = "/") -> None:
+        from robot_learning.runtime.ros2 import dds
+
+        dds.ensure_dds_config()
+        self._dds = dds
+        self.node = dds.DdsNode(node_name, domain_id=domain_id, namespace=namespace)
+        self._qos = {"sensor": dds.SENSOR_QOS, "reliable": dds.RELIABLE_QOS, "latched": dds.LATCHED_QOS}
+
+    def create_publisher(self, msg_cls: type, topic: str, qos: str) -> Publisher:
+        return self.node.create_publisher(msg_cls, topic, self._qos[qos])
+
+    def create_subscription(self, msg_cls: type, topic: str, callback: Callable[[Any], None], qos: str) -> Any:
+        return self.node.create_subscription(msg_cls, topic, callback, self._qos[qos])
+
+    def create_trigger_service(self, name: str, handler: Callable[[], tuple[bool, str]]) -> Any:
+        return self.node.create_trigger_service(name, handler)
+
+    def close(self) -> None:
+        self.node.close()
+
+
+# --------------------------------------------------------------------------- robot config
+@dataclass
+class TopicConfig:
+    joint_states: str = "joint_states"
+    imu: str = "imu"
+    odom: str = "odom"
+    joint_command: str = "joint_command"
+    joint_gains: str = "joint_gains"
+    motor_command: str = "motor_command"
+    diagnostics: str = "/diagnostics"
+
+
+@dataclass
+class NodeConfig:
+    """Everything the node is started with (the launch file's parameters / the robot's YAML)."""
+
+    robot: str = "crazyflie"
+    policy: str = ""
+    control_rate_hz: float = 0.0  # 0: the policy's own rate
+    use_imu: bool = True
+    topics: TopicConfig = field(default_factory=TopicConfig)
+    controller: JointControllerConfig = field(default_factory=JointControllerConfig)
+    setpoint: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])  # quadrotor hover point
+    trajectory: str = "hover"  # quadrotor: hover | figure8
+    record_dir: str = ""  # "" = no in-node recording
+    autostart: bool = False
+    realtime: bool = False  # ask for SCHED_FIFO and locked memory
+    tick_log: int = 0  # keep the last N ticks (mode, fault, command) for tests and post-mortems
+
+
+# ----------------------------------------------------------------------- state from topics
+class TopicState:
+    """Newest messages from the robot's topics, turned into a :class:`RobotState` in policy order.
+
+    Thread-safe: callbacks (DDS/executor threads) store, the control thread reads. Joint names are
+    matched once per distinct name list; a missing joint is a :class:`JointMappingError` raised to
+    the control thread (the node refuses to start and reports it on diagnostics).
+    """
+
+    def __init__(self, joint_names: list[str], kind: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.joint_names, self.kind, self.clock = joint_names, kind, clock
+        self._lock = threading.Lock()
+        self._js: Any = None
+        self._js_t: float | None = None
+        self._imu: Any = None
+        self._imu_t: float | None = None
+        self._odom: Any = None
+        self._odom_t: float | None = None
+        self._index_cache: tuple[tuple[str, ...], np.ndarray] | None = None
+        self.mapping_error: str | None = None
+        self.received = {"joint_states": 0, "imu": 0, "odom": 0}
+
+    # callbacks
+    def on_joint_states(self, msg: Any) -> None:
+        with self._lock:
+            self._js, self._js_t = msg, self.clock()
+            self.received["joint_states"] += 1
+
+    def on_imu(self, msg: Any) -> None:
+        with self._lock:
+            self._imu, self._imu_t = msg, self.clock()
+            self.received["imu"] += 1
+
+    def on_odom(self, msg: Any) -> None:
+        with self._lock:
+            self._odom, self._odom_t = msg, self.clock()
+            self.received["odom"] += 1
+
+    def _index(self, names: list[str]) -> np.ndarray:
+        key = tuple(names)
+        if self._index_cache is None or self._index_cache[0] != key:
+            self._index_cache = (key, match_joints(self.joint_names, names, "joint_states message"))
+        return self._index_cache[1]
+
+    def read(self, use_imu: bool) -> RobotState | None:
+        with self._lock:
+            js, js_t, imu, imu_t, odom, odom_t = self._js, self._js_t, self._imu, self._imu_t, self._odom, self._odom_t
+        if self.kind == "quadrotor":
+            if odom is None:
+                return None
+            p, o, tw = odom.pose.pose.position, odom.pose.pose.orientation, odom.twist.twist
+            quat = np.array([o.w, o.x, o.y, o.z])
+            rot = _rotation(quat)
+            v_body = np.array([tw.linear.x, tw.linear.y, tw.linear.z])
+            return RobotState(odom_t, {"position": np.array([p.x, p.y, p.z]), "quaternion": quat,
+                                       "linear_velocity": rot @ v_body,  # REP 105: odometry twist is in the child (body) frame
+                                       "angular_velocity": np.array([tw.angular.x, tw.angular.y, tw.angular.z])}, {"odom": odom_t})
+        if js is None:
+            return None
+        idx = self._index(list(js.name))
+        n = len(js.name)
+        pos = np.asarray(js.position, dtype=np.float64)
+        vel = np.asarray(js.velocity, dtype=np.float64) if len(js.velocity) == n else np.full(n, np.nan)
+        values = {"joint_position": pos[idx] if pos.size == n else np.full(len(idx), np.nan), "joint_velocity": vel[idx]}
+        stamps = {"joint_states": js_t}
+        if use_imu:
+            if imu is not None:
+                o = imu.orientation
+                values["imu_orientation"] = np.array([o.w, o.x, o.y, o.z])
+                values["imu_angular_velocity"] = np.array([imu.angular_velocity.x, imu.angular_velocity.y, imu.angular_velocity.z])
+                values["imu_linear_acceleration"] = np.array([imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z])
+                stamps["imu"] = imu_t
+        return RobotState(max(t for t in stamps.values() if t is not None), values, stamps)
+
+
+def _rotation(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+class _TopicTransport:
+    """The controller's :class:`Transport` on top of the node's topics."""
+
+    def __init__(self, node: "PolicyNode") -> None:
+        self.node = node
+
+    def read_state(self) -> RobotState | None:
+        return self.node.state.read(self.node.use_imu)
+
+    def send_command(self, command: Any) -> None:
+        self.node._publish_command(command)
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
+# ------------------------------------------------------------------------------- the node
+class PolicyNode:
+    """Loads a policy for a robot, wires its topics and services, runs the control thread."""
+
+    def __init__(self, cfg: NodeConfig, backend: Backend, log: Callable[[str], None] = print) -> None:
+        from robot_learning.robots.registry import load_robot  # robots are plain numpy descriptions
+
+        self.cfg, self.backend, self.log = cfg, backend, log
+        self.robot = load_robot(cfg.robot)
+        self.runner = PolicyRunner(cfg.policy)
+        meta = self.runner.metadata
+        self.rate = cfg.control_rate_hz or meta.control_rate_hz
+        self.kind = self.robot.kind
+        self.use_imu = cfg.use_imu and self.robot.has_imu
+        self.state = TopicState(list(meta.joint_names), self.kind)
+        self.transport = _TopicTransport(self)
+        self._requests: queue.Queue[tuple[str, threading.Event, list[Any]]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats: TimingStats | None = None
+        self.published = 0
+        self.tick_log: list[tuple[int, str, str | None, Any]] = []
+        self._last_diag = -math.inf
+        self._transition_pending = False
+        self.recorder = None
+        if cfg.record_dir:
+            from robot_learning.runtime.recorder import McapRecorder
+
+            self.recorder = McapRecorder(cfg.record_dir, session=f"{cfg.robot}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        self.controller = self._make_controller()
+        self._make_ros_interfaces()
+
+    # ------------------------------------------------------------------------ set-up
+    def _make_controller(self) -> Any:
+        meta = self.runner.metadata
+        if self.kind == "quadrotor":
+            from robot_learning.runtime.controller import QuadrotorController
+            from robot_learning.runtime.quadrotor import FigureEight, Hover
+
+            setpoint = FigureEight(center=tuple(self.cfg.setpoint)) if self.cfg.trajectory == "figure8" else Hover(tuple(self.cfg.setpoint))
+            return QuadrotorController(self.runner, self.transport, setpoint, params=self.robot.params, on_transition=self._on_transition)
+        limits = self.robot.limits()
+        return JointController(self.runner, self.transport, self.robot.name, limits, self.cfg.controller,
+                               forward_kinematics=self.robot.forward_kinematics, on_transition=self._on_transition)
+
+    def _make_ros_interfaces(self) -> None:
+        t, b = self.cfg.topics, self.backend
+        if self.kind == "quadrotor":
+            b.create_subscription(msgs.Odometry, t.odom, self._record_in(t.odom, self.state.on_odom), "sensor")
+            self.pub_motor = b.create_publisher(msgs.JointState, t.motor_command, "sensor")
+        else:
+            b.create_subscription(msgs.JointState, t.joint_states, self._record_in(t.joint_states, self.state.on_joint_states), "sensor")
+            if self.use_imu:
+                b.create_subscription(msgs.Imu, t.imu, self._record_in(t.imu, self.state.on_imu), "sensor")
+            self.pub_cmd = b.create_publisher(msgs.JointState, t.joint_command, "sensor")
+            self.pub_gains = b.create_publisher(msgs.Float64MultiArray, t.joint_gains, "sensor")
+        self.pub_diag = b.create_publisher(msgs.DiagnosticArray, t.diagnostics, "reliable")
+        for name in ("start", "stop", "estop", "reset"):
+            b.create_trigger_service(f"~/{name}", self._service_handler(name))
+
+    def _record_in(self, topic: str, store: Callable[[Any], None]) -> Callable[[Any], None]:
+        if self.recorder is None:
+            return store
+
+        def cb(msg: Any) -> None:
+            store(msg)
+            self._record(topic, msg)
+
+        return cb
+
+    def _record(self, topic: str, msg: Any) -> None:
+        if self.recorder is not None:
+            name = topic if topic.startswith("/") else "/" + topic
+            self.recorder.write(name, msg.ros_type, msgs.serialize(msg), time.time_ns())
+
+    # ------------------------------------------------------------------------- services
+    def _service_handler(self, name: str) -> Callable[[], tuple[bool, str]]:
+        def handler() -> tuple[bool, str]:
+            return self.request(name, timeout_s=1.0)
+
+        return handler
+
+    def request(self, name: str, timeout_s: float = 1.0) -> tuple[bool, str]:
+        """Queue start/stop/estop/reset for the control thread and wait for its answer.
+
+        With no control thread running (tests stepping :meth:`tick` by hand) it is carried out now.
+        """
+        done, result = threading.Event(), []
+        self._requests.put((name, done, result))
+        if self._thread is None or not self._thread.is_alive():
+            self._process_requests()
+        if not done.wait(timeout_s):
+            return False, f"{name}: the control thread did not answer within {timeout_s} s"
+        return result[0]
+
+    def _process_requests(self) -> None:
+        while True:
+            try:
+                name, done, result = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                getattr(self.controller, name)() if name != "start" else self._start()
+                result.append((True, f"{name}: mode is now {self.controller.mode.name}"))
+            except Exception as e:  # a refused start/transition is an answer, not a crash
+                result.append((False, f"{name} refused: {e}"))
+                self.log(f"[policy_node] {name} refused: {e}")
+            done.set()
+
+    def _start(self) -> None:
+        try:
+            self.controller.start()
+        except JointMappingError as e:
+            self.state.mapping_error = str(e)
+            raise
+
+    # ------------------------------------------------------------------------ commands
+    def _publish_command(self, command: Any) -> None:
+        stamp = msgs.header(time.time())
+        if self.kind == "quadrotor":
+            params = self.robot.params
+            rpm = np.asarray(params.action_to_rpm(np.asarray(command)), dtype=np.float64)
+            msg = msgs.JointState(header=stamp, name=list(self.runner.metadata.joint_names), position=[],
+                                  velocity=(rpm * (2 * math.pi / 60.0)).tolist(), effort=[])
+            self.pub_motor.publish(msg)
+            self._record(self.cfg.topics.motor_command, msg)
+        else:
+            c: JointCommand = command
+            n = len(c.names)
+            gains = msgs.Float64MultiArray(
+                layout=msgs.MultiArrayLayout(dim=[msgs.MultiArrayDimension(label="kp,kd", size=2, stride=2 * n),
+                                                  msgs.MultiArrayDimension(label="joint", size=n, stride=n)], data_offset=0),
+                data=np.concatenate([c.kp, c.kd]).tolist())
+            msg = msgs.JointState(header=stamp, name=list(c.names), position=c.position.tolist(), velocity=[0.0] * n, effort=[0.0] * n)
+            self.pub_gains.publish(gains)  # gains first: the command they belong to follows
+            self.pub_cmd.publish(msg)
+            self._record(self.cfg.topics.joint_gains, gains)
+            self._record(self.cfg.topics.joint_command, msg)
+        self.published += 1
+
+    # ---------------------------------------------------------------------- diagnostics
+    def _on_transition(self, text: str) -> None:
+        self.log(f"[policy_node] {text}")
+        self._transition_pending = True
+
+    def diagnostics_message(self) -> Any:
+        c = self.controller
+        mode = c.mode
+        level = {RobotMode.POLICY: 0, RobotMode.SOFT_START: 0, RobotMode.IDLE: 1, RobotMode.DAMPING: 1, RobotMode.ESTOP: 2}[mode]
+        last = c.sm.transitions[-1] if c.sm.transitions else None
+        values = {"mode": mode.name, "robot": self.robot.name, "policy": str(self.runner.path),
+                  "faults": ", ".join(f"{k}={v}" for k, v in sorted(c.fault_counts.items())) or "none",
+                  "last_fault": c.fault_log[-1] if c.fault_log else "none",
+                  "last_transition": f"{last.source.name}->{last.target.name}: {last.reason}" if last else "none",
+                  "published": str(self.published)}
+        if self.state.mapping_error:
+            values["mapping_error"] = self.state.mapping_error
+        if self.stats is not None and self.stats.count > 1:
+            s = self.stats.summary()
+            values.update({"compute_p99_ms": str(s["compute_p99_ms"]), "jitter_p99_ms": str(s["jitter_p99_ms"]),
+                           "deadline_misses": str(s["deadline_misses"])})
+        status = msgs.DiagnosticStatus(level=level,
+                                       name=f"robot_learning: {self.robot.name} safety", message=values["last_transition"] if last else mode.name,
+                                       hardware_id=self.robot.name, values=[msgs.KeyValue(key=k, value=v) for k, v in values.items()])
+        return msgs.DiagnosticArray(header=msgs.header(time.time()), status=[status])
+
+    def _publish_diagnostics(self) -> None:
+        msg = self.diagnostics_message()
+        self.pub_diag.publish(msg)
+        self._record(self.cfg.topics.diagnostics, msg)
+
+    # ------------------------------------------------------------------------------ run
+    def tick(self) -> Any:
+        """One control period: pending requests, the pipeline, diagnostics when due."""
+        self._process_requests()
+        faults_before = sum(self.controller.fault_counts.values())
+        command = self.controller.tick()
+        if self.cfg.tick_log:
+            new_fault = sum(self.controller.fault_counts.values()) != faults_before
+            self.tick_log.append((self.controller.ticks if hasattr(self.controller, "ticks") else len(self.tick_log),
+                                  self.controller.mode.name, self.controller.fault_log[-1] if new_fault and self.controller.fault_log else None, command))
+            if len(self.tick_log) > self.cfg.tick_log:
+                del self.tick_log[: len(self.tick_log) - self.cfg.tick_log]
+        now = time.monotonic()
+        if self._transition_pending or now - self._last_diag >= DIAGNOSTICS_PERIOD_S:
+            self._transition_pending = False
+            self._last_diag = now
+            self._publish_diagnostics()
+        return command
+
+    def start_thread(self) -> None:
+        """Run the control loop on its own thread at the policy's rate, on absolute deadlines."""
+        if self.cfg.realtime:
+            for m in try_realtime():
+                self.log(f"[policy_node] {m}")
+        if self.cfg.autostart:
+            self._requests.put(("start", threading.Event(), []))
+        loop = FixedRateLoop(self.rate, realtime=True)
+        self.stats = TimingStats(loop.period)  # live: diagnostics read it while the loop runs
+        self._thread = threading.Thread(target=self._run_loop, args=(loop,), name="control", daemon=True)
+        self._thread.start()
+
+    def _run_loop(self, loop: FixedRateLoop) -> None:
+        def step(i: int) -> bool:
+            if self._stop.is_set():
+                return False
+            try:
+                self.tick()
+            except JointMappingError as e:  # the robot's message lacks a policy joint: never command
+                self.state.mapping_error = str(e)
+                if self.controller.mode not in (RobotMode.IDLE, RobotMode.ESTOP):
+                    self.controller.estop(str(e))
+                if self.stats is not None and self.stats.count % 100 == 0:
+                    self.log(f"[policy_node] {e}")
+            return True
+
+        loop.run(step, stats=self.stats)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        if self.recorder is not None:
+            self.recorder.close()
+        self.backend.close()

@@ -1,0 +1,247 @@
+"""A simulated robot that speaks the hardware's ROS 2 topics, so a deployment can be rehearsed on one
+machine: the policy node cannot tell it from the robot.
+
+It steps a simulator in real time (MuJoCo for the G1 and the Panda, PyBullet for the Crazyflie),
+publishes what the robot's drivers publish (``joint_states`` + ``imu``, or ``odom``) and applies the
+commands it receives (``joint_command`` + ``joint_gains``, or ``motor_command``). Like the
+Crazyflie's firmware, the quadrotor bridge stops the motors when no setpoint has arrived for
+``watchdog_s`` (the firmware's own setpoint watchdog; see the README).
+
+For rehearsing failures it can inject faults into what it publishes (``inject``): ``nan`` (a
+non-finite reading), ``out_of_range`` (an impossible joint angle or position), ``drop`` (the state
+topic stops), ``drop_imu`` (only the IMU stops), ``delay`` (every message held back by
+``delay_s``), ``push`` (a shove of the simulated robot). Ground truth for tests is published on
+``sim/ground_truth`` (std_msgs/Float64MultiArray: time, then base or vehicle position).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from robot_learning.runtime.loop import FixedRateLoop
+from robot_learning.runtime.ros2 import msgs
+
+INJECTIONS = ("none", "nan", "out_of_range", "drop", "drop_imu", "delay", "push")
+
+
+@dataclass
+class BridgeConfig:
+    robot: str = "crazyflie"  # g1 | panda | crazyflie
+    rate_hz: float = 100.0  # state publication and command application rate
+    variant: str = "primitive"  # G1 collision model in MuJoCo
+    fix_base: bool = False  # G1 hung from the world (upper-body rehearsal)
+    start: tuple[float, float, float] = (0.0, 0.0, 1.0)  # quadrotor start position
+    seed: int = 0
+    watchdog_s: float = 0.5
+    inject: str = "none"
+    inject_at: float = 1e9  # s after start
+    inject_for: float = 1e9  # s
+    delay_s: float = 0.1
+    domain_id: int | None = None
+    namespace: str = "/"
+
+    def __post_init__(self) -> None:
+        if self.inject not in INJECTIONS:
+            raise ValueError(f"unknown fault injection '{self.inject}'; known: {INJECTIONS}")
+
+
+class SimBridge:
+    """The simulated robot on ROS 2 topics (Cyclone DDS backend, or any backend with the same API)."""
+
+    def __init__(self, cfg: BridgeConfig, backend: Any) -> None:
+        from robot_learning.robots.registry import load_robot
+
+        self.cfg, self.backend = cfg, backend
+        self.robot = load_robot(cfg.robot)
+        self.kind = self.robot.kind
+        self._lock = threading.Lock()
+        self._cmd: Any = None
+        self._cmd_t = -math.inf
+        self._gains: Any = None
+        self.commands_received = 0
+        self._delayed: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        if self.kind == "quadrotor":
+            from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
+
+            self.sim = PyBulletQuadrotor(PyBulletQuadrotorConfig())
+            self.sim.reset(position=np.asarray(cfg.start, dtype=np.float64))
+            self.motors_off = np.full(4, -1.0)
+            backend.create_subscription(msgs.JointState, "motor_command", self._on_command, "sensor")
+            self.pub_odom = backend.create_publisher(msgs.Odometry, "odom", "sensor")
+        else:
+            from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
+
+            name = "g1" if "g1" in self.robot.name else "panda"
+            self.sim = MujocoJointRobot(MujocoRobotConfig(robot=name, variant=cfg.variant, control_rate_hz=cfg.rate_hz,
+                                                          physics_dt=0.002 if (1.0 / cfg.rate_hz / 0.002) % 1 < 1e-9 else 0.001,
+                                                          seed=cfg.seed, fix_base=cfg.fix_base))
+            self.names = list(self.sim.spec.joint_names)
+            self.target = self.sim.state()["joint_position"].copy()
+            self.kp, self.kd = self.sim.spec.array("kp") * 0.0, np.full(len(self.names), 2.0)  # passive until commanded
+            self.sim.set_gains(self.kp, self.kd)
+            backend.create_subscription(msgs.JointState, "joint_command", self._on_command, "sensor")
+            backend.create_subscription(msgs.Float64MultiArray, "joint_gains", self._on_gains, "sensor")
+            self.pub_js = backend.create_publisher(msgs.JointState, "joint_states", "sensor")
+            self.pub_imu = backend.create_publisher(msgs.Imu, "imu", "sensor") if self.robot.has_imu else None
+        self.pub_truth = backend.create_publisher(msgs.Float64MultiArray, "sim/ground_truth", "sensor")
+        self.t0 = time.monotonic()
+
+    # --------------------------------------------------------------------- callbacks
+    def _on_command(self, msg: Any) -> None:
+        with self._lock:
+            self._cmd, self._cmd_t = msg, time.monotonic()
+            self.commands_received += 1
+
+    def _on_gains(self, msg: Any) -> None:
+        with self._lock:
+            self._gains = msg
+
+    # ------------------------------------------------------------------------ a tick
+    def _apply_commands(self, now: float) -> None:
+        with self._lock:
+            cmd, cmd_t, gains = self._cmd, self._cmd_t, self._gains
+            self._gains = None
+        if self.kind == "quadrotor":
+            if cmd is None or now - cmd_t > self.cfg.watchdog_s:
+                action = self.motors_off  # the firmware's setpoint watchdog: no setpoint, no thrust
+            else:
+                rpm = np.asarray(cmd.velocity, dtype=np.float64) * 60.0 / (2 * math.pi)
+                action = np.asarray(self.robot.params.rpm_to_action(rpm), dtype=np.float64)
+                if action.shape != (4,) or not np.all(np.isfinite(action)):
+                    action = self.motors_off
+            self.sim.step(np.clip(action, -1.0, 1.0))
+            return
+        if gains is not None and cmd is not None:
+            n = len(cmd.name)
+            data = np.asarray(gains.data, dtype=np.float64)
+            if data.size == 2 * n:
+                idx = [self.names.index(j) for j in cmd.name if j in self.names]
+                sel = [i for i, j in enumerate(cmd.name) if j in self.names]
+                self.kp[idx], self.kd[idx] = data[:n][sel], data[n:][sel]
+                self.sim.set_gains(self.kp, self.kd)
+        if cmd is not None:
+            for j, p in zip(cmd.name, cmd.position):
+                if j in self.names and math.isfinite(p):
+                    self.target[self.names.index(j)] = p
+        self.sim.step(self.target)
+
+    def _publish(self, t: float) -> None:
+        cfg = self.cfg
+        active = cfg.inject_at <= t < cfg.inject_at + cfg.inject_for
+        kind = cfg.inject if active else "none"
+        if kind == "push" and not getattr(self, "_pushed", False):
+            self._pushed = True
+            self._push()
+        s = self.sim.state()
+        stamp = msgs.header(time.time())
+        out: list[Callable[[], None]] = []
+        if self.kind == "quadrotor":
+            pos, quat = np.array(s["position"], dtype=np.float64), np.asarray(s["quaternion"], dtype=np.float64)
+            w, x, y, z = quat
+            rot = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+            v_body = rot.T @ np.asarray(s["linear_velocity"])
+            truth = pos.copy()
+            if kind == "nan":
+                pos[2] = float("nan")
+            elif kind == "out_of_range":
+                pos[0] = 1e3
+            om = np.asarray(s["angular_velocity"])
+            odom = msgs.Odometry(header=msgs.Header(stamp=stamp.stamp, frame_id="world"), child_frame_id="base_link",
+                                 pose=msgs.PoseWithCovariance(pose=msgs.Pose(position=msgs.Point(*pos.tolist()), orientation=msgs.Quaternion(x=x, y=y, z=z, w=w))),
+                                 twist=msgs.TwistWithCovariance(twist=msgs.Twist(linear=msgs.Vector3(*v_body.tolist()), angular=msgs.Vector3(*om.tolist()))))
+            if kind != "drop":
+                out.append(lambda: self.pub_odom.publish(odom))
+        else:
+            q = np.array(s["joint_position"], dtype=np.float64)
+            qd = np.asarray(s["joint_velocity"], dtype=np.float64)
+            if kind == "nan":
+                q[0] = float("nan")
+            elif kind == "out_of_range":
+                q[0] = 10.0
+            js = msgs.JointState(header=stamp, name=self.names, position=q.tolist(), velocity=qd.tolist(),
+                                 effort=np.asarray(s["joint_effort"], dtype=np.float64).tolist())
+            if kind != "drop":
+                out.append(lambda: self.pub_js.publish(js))
+            if self.pub_imu is not None and kind not in ("drop", "drop_imu"):
+                qw, qx, qy, qz = np.asarray(s["imu_orientation"], dtype=np.float64)
+                av, la = np.asarray(s["imu_angular_velocity"]), np.asarray(s["imu_linear_acceleration"])
+                imu = msgs.Imu(header=stamp, orientation=msgs.Quaternion(x=qx, y=qy, z=qz, w=qw),
+                               angular_velocity=msgs.Vector3(*av.tolist()), linear_acceleration=msgs.Vector3(*la.tolist()))
+                out.append(lambda: self.pub_imu.publish(imu))
+            truth = np.asarray(s.values.get("base_position", np.zeros(3)), dtype=np.float64)
+        gt = msgs.Float64MultiArray(data=[t, *truth.tolist()])
+        self.pub_truth.publish(gt)
+        if kind == "delay":
+            due = time.monotonic() + cfg.delay_s
+            self._delayed.extend((due, f) for f in out)
+        else:
+            for f in out:
+                f()
+        now = time.monotonic()
+        while self._delayed and self._delayed[0][0] <= now:
+            self._delayed.popleft()[1]()
+
+    def _push(self) -> None:
+        if self.kind == "quadrotor":
+            self.sim.set_disturbance(np.array([0.6, 0.0, 0.0]), np.zeros(3))
+        else:
+            d = self.sim.data
+            d.qvel[:3] += np.array([1.5, 0.0, 0.0]) if self.sim.floating else 0.0
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        self._apply_commands(now)
+        self._publish(now - self.t0)
+
+    def run(self, seconds: float) -> dict[str, Any]:
+        """Real-time loop at ``rate_hz`` for ``seconds``; returns the loop's timing summary."""
+        loop = FixedRateLoop(self.cfg.rate_hz, realtime=True)
+        end = int(seconds * self.cfg.rate_hz)
+        self.t0 = time.monotonic()
+        stats = loop.run(lambda i: self.tick() or True, max_ticks=end)
+        return stats.summary()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robot_learning.sim.bridge --robot crazyflie --seconds 20``: the bridge over Cyclone DDS."""
+    from robot_learning.runtime.node import DdsBackend
+
+    p = argparse.ArgumentParser(prog="robot-learning-sim-bridge", description=__doc__.split("\n\n")[0])
+    p.add_argument("--robot", default="crazyflie", choices=["g1", "panda", "crazyflie"])
+    p.add_argument("--seconds", type=float, default=3600.0)
+    p.add_argument("--rate", type=float, default=100.0)
+    p.add_argument("--variant", default="primitive", choices=["primitive", "mesh"])
+    p.add_argument("--fix-base", action="store_true")
+    p.add_argument("--start", type=float, nargs=3, default=(0.0, 0.0, 1.0))
+    p.add_argument("--inject", default="none", choices=INJECTIONS)
+    p.add_argument("--inject-at", type=float, default=1e9)
+    p.add_argument("--inject-for", type=float, default=1e9)
+    p.add_argument("--delay", type=float, default=0.1)
+    p.add_argument("--domain-id", type=int, default=None)
+    a = p.parse_args(argv)
+    cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
+                       inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id)
+    backend = DdsBackend("sim_bridge", domain_id=a.domain_id)
+    bridge = SimBridge(cfg, backend)
+    print(f"[sim_bridge] {a.robot} publishing at {a.rate:g} Hz", flush=True)
+    try:
+        summary = bridge.run(a.seconds)
+    except KeyboardInterrupt:
+        summary = {}
+    finally:
+        backend.close()
+    print(f"[sim_bridge] done: {bridge.commands_received} commands received; loop {summary}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
