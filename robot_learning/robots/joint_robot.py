@@ -9,8 +9,9 @@ order of ``joint_names``, which is the order policies read observations and writ
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,7 @@ State machine (see :class:`~robot_learning.runtime.safety.SafetyStateMachine`) a
 
 - IDLE: nothing (the robot's own firmware keeps its motors passive until we start).
 - DAMPING: the robot's terminal action. ``damping`` (the G1): kp = 0 and a damping kd, so the
-  robot sinks softly; ``hold`` (the arm): hold the position measured on entering, with the
+  robot sinks softly (targets stay at the last command: with kp = 0 they do not act); ``hold`` (the arm): hold the position measured on entering, with the
   policy's gains.
 - SOFT_START: targets interpolated from the pose measured at start to the policy's default pose
   (or held at the measured pose, for getting-up policies that start lying) over ``soft_start_s``,
@@ -250,7 +250,11 @@ class JointController:
     def terminal_command(self, state: RobotState | None) -> JointCommand:
         """Damping (kp = 0, target = measured) or hold (the position measured on entering)."""
         if self.cfg.terminal_action == "damping":
-            q = self._safe_position(state)
+            # kp = 0: the target does not act; keep the last one so nothing from a faulty reading goes out
+            if self.last_command is not None and np.all(np.isfinite(self.last_command.position)):
+                q = self.last_command.position.copy()
+            else:
+                q = self._safe_position(state)
             return JointCommand(self.names, q, np.zeros(len(self.names)), np.full(len(self.names), self.cfg.damping_kd))
         if self.hold_position is None:
             self.hold_position = self._safe_position(state)

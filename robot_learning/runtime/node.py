@@ -71,10 +71,11 @@ class Backend(Protocol):
 class DdsBackend:
     """The backend on Cyclone DDS (no ROS install needed)."""
 
-    def __init__(self, node_name: str, domain_id: int | None = None, namespace: str = "/") -> None:
+    def __init__(self, node_name: str, domain_id: int | None = None, namespace: str = "/", loopback: bool = False) -> None:
         from robot_learning.runtime.ros2 import dds
 
-        dds.ensure_dds_config()
+        if loopback:  # a rehearsal on one machine: peers on 127.0.0.1, no multicast needed (CYCLONEDDS_URI still wins)
+            dds.ensure_dds_config()
         self._dds = dds
         self.node = dds.DdsNode(node_name, domain_id=domain_id, namespace=namespace)
         self._qos = {"sensor": dds.SENSOR_QOS, "reliable": dds.RELIABLE_QOS, "latched": dds.LATCHED_QOS}
@@ -118,6 +119,7 @@ class NodeConfig:
     trajectory: str = "hover"  # quadrotor: hover | figure8
     record_dir: str = ""  # "" = no in-node recording
     autostart: bool = False
+    use_header_stamps: bool = True  # count message latency (header stamp vs our clock) as staleness; needs synchronised clocks
     realtime: bool = False  # ask for SCHED_FIFO and locked memory
     tick_log: int = 0  # keep the last N ticks (mode, fault, command) for tests and post-mortems
 
@@ -131,8 +133,10 @@ class TopicState:
     the control thread (the node refuses to start and reports it on diagnostics).
     """
 
-    def __init__(self, joint_names: list[str], kind: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, joint_names: list[str], kind: str, clock: Callable[[], float] = time.monotonic,
+                 use_header_stamps: bool = True) -> None:
         self.joint_names, self.kind, self.clock = joint_names, kind, clock
+        self.use_header_stamps = use_header_stamps
         self._lock = threading.Lock()
         self._js: Any = None
         self._js_t: float | None = None
@@ -145,19 +149,33 @@ class TopicState:
         self.received = {"joint_states": 0, "imu": 0, "odom": 0}
 
     # callbacks
+    def _sample_time(self, msg: Any) -> float:
+        """When the message was sampled, on our monotonic clock: its arrival time minus the latency
+        its header stamp shows (robot and runtime clocks synchronised, e.g. chrony/PTP; a stamp from
+        the future counts as zero latency). So delayed data is stale data, as well as missing data."""
+        t = self.clock()
+        if not self.use_header_stamps:
+            return t
+        st = msg.header.stamp
+        latency = time.time() - (st.sec + st.nanosec * 1e-9)
+        return t - latency if latency > 0.0 else t
+
     def on_joint_states(self, msg: Any) -> None:
+        t = self._sample_time(msg)
         with self._lock:
-            self._js, self._js_t = msg, self.clock()
+            self._js, self._js_t = msg, t
             self.received["joint_states"] += 1
 
     def on_imu(self, msg: Any) -> None:
+        t = self._sample_time(msg)
         with self._lock:
-            self._imu, self._imu_t = msg, self.clock()
+            self._imu, self._imu_t = msg, t
             self.received["imu"] += 1
 
     def on_odom(self, msg: Any) -> None:
+        t = self._sample_time(msg)
         with self._lock:
-            self._odom, self._odom_t = msg, self.clock()
+            self._odom, self._odom_t = msg, t
             self.received["odom"] += 1
 
     def _index(self, names: list[str]) -> np.ndarray:
@@ -234,7 +252,7 @@ class PolicyNode:
         self.rate = cfg.control_rate_hz or meta.control_rate_hz
         self.kind = self.robot.kind
         self.use_imu = cfg.use_imu and self.robot.has_imu
-        self.state = TopicState(list(meta.joint_names), self.kind)
+        self.state = TopicState(list(meta.joint_names), self.kind, use_header_stamps=cfg.use_header_stamps)
         self.transport = _TopicTransport(self)
         self._requests: queue.Queue[tuple[str, threading.Event, list[Any]]] = queue.Queue()
         self._stop = threading.Event()

@@ -66,12 +66,13 @@ class SimBridge:
         self._cmd_t = -math.inf
         self._gains: Any = None
         self.commands_received = 0
+        self._launched = False  # the quadrotor is held in the air (a hand launch) until its motors spin
         self._delayed: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
         if self.kind == "quadrotor":
             from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
 
             self.sim = PyBulletQuadrotor(PyBulletQuadrotorConfig())
-            self.sim.reset(position=np.asarray(cfg.start, dtype=np.float64))
+            self.sim.reset(np.asarray(cfg.start, dtype=np.float64), (1.0, 0.0, 0.0, 0.0))
             self.motors_off = np.full(4, -1.0)
             backend.create_subscription(msgs.JointState, "motor_command", self._on_command, "sensor")
             self.pub_odom = backend.create_publisher(msgs.Odometry, "odom", "sensor")
@@ -116,6 +117,12 @@ class SimBridge:
                 action = np.asarray(self.robot.params.rpm_to_action(rpm), dtype=np.float64)
                 if action.shape != (4,) or not np.all(np.isfinite(action)):
                     action = self.motors_off
+            if not self._launched:
+                if np.any(action > -1.0):
+                    self._launched = True  # released from the hand at the first spinning setpoint
+                else:
+                    self.sim.reset(np.asarray(self.cfg.start, dtype=np.float64), (1.0, 0.0, 0.0, 0.0))
+                    return
             self.sim.step(np.clip(action, -1.0, 1.0))
             return
         if gains is not None and cmd is not None:
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
                        inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id)
-    backend = DdsBackend("sim_bridge", domain_id=a.domain_id)
+    backend = DdsBackend("sim_bridge", domain_id=a.domain_id, loopback=True)
     bridge = SimBridge(cfg, backend)
     print(f"[sim_bridge] {a.robot} publishing at {a.rate:g} Hz", flush=True)
     try:

@@ -31,7 +31,9 @@ wrists are then not just locked but gone: ``nv`` drops from 35 to 29, nothing ca
 solver effort is spent on them. (Keyframes are deleted as well, since they no longer fit ``nq``.)
 
 ``fix_base=True`` deletes the G1's free joint in the same way, welding the pelvis to the world
-("hanging" robot, for upper-body tests).
+("hanging" robot, for upper-body tests). MuJoCo's parent-child contact filter does not apply to a
+body welded to the world, so the pelvis' contacts with its child links (hips, waist) are excluded
+explicitly, as they are implicitly for the free robot.
 
 Frames (project conventions): world z up; quaternions (w, x, y, z); ``imu_orientation`` is the IMU
 site's orientation in the world; ``imu_angular_velocity`` and ``imu_linear_acceleration`` are in the
@@ -123,7 +125,7 @@ class MujocoJointRobot:
             raise ValueError("initial_pose='knees_bent' exists only for the G1")
 
         n_sub = 1.0 / (cfg.control_rate_hz * cfg.physics_dt)
-        self.n_substeps = int(round(n_sub))
+        self.n_substeps = round(n_sub)
         if self.n_substeps < 1 or abs(n_sub - self.n_substeps) > 1e-6:
             raise ValueError(
                 f"the control period 1/{cfg.control_rate_hz} s is not a multiple of physics_dt {cfg.physics_dt} s"
@@ -149,10 +151,9 @@ class MujocoJointRobot:
         for actuator in list(spec.actuators):
             if actuator.target in controlled or actuator.target in gone:
                 spec.delete(actuator)
+        weld_base = self.spec.floating_base and self.config.fix_base
         for joint in list(spec.joints):
-            if joint.name in gone:
-                spec.delete(joint)
-            elif self.spec.floating_base and self.config.fix_base and joint.type == mujoco.mjtJoint.mjJNT_FREE:
+            if joint.name in gone or (weld_base and joint.type == mujoco.mjtJoint.mjJNT_FREE):
                 spec.delete(joint)
         for key in list(spec.keys):
             spec.delete(key)
@@ -198,8 +199,12 @@ class MujocoJointRobot:
         if self.config.robot == "g1":
             spec.body("torso_link").add_site(name=_HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
             if self.config.fix_base:
-                height = self._default_base_height()
-                spec.body("pelvis").pos = [0.0, 0.0, height]
+                pelvis = spec.body("pelvis")
+                pelvis.pos = [0.0, 0.0, self._default_base_height()]
+                # MuJoCo skips parent-child contacts except when the parent is welded to the world;
+                # keep the free model's behaviour by excluding the pelvis' contacts with its children.
+                for child in pelvis.bodies:
+                    spec.add_exclude(bodyname1="pelvis", bodyname2=child.name)
         else:
             spec.body("hand").add_site(name=_TCP_SITE, pos=[0.0, 0.0, panda_desc.PANDA_TCP_OFFSET])
         spec.option.timestep = self.config.physics_dt
@@ -376,7 +381,7 @@ class MujocoJointRobot:
         # pitch -90 deg turns the body's forward (x) axis up: lying on the back
         quat = _quat_from_pitch(-np.pi / 2 if face_up else np.pi / 2)
         self.reset(pose=q, base_height=0.35, base_quat=quat)
-        for _ in range(int(round(settle_time / self.dt))):
+        for _ in range(round(settle_time / self.dt)):
             self.step(q)
         self.data.time = 0.0
         return self.state()

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from cyclonedds.core import (
     DDSException,
@@ -236,7 +236,7 @@ def _dispose(entity: Any) -> None:
         try:
             entity.__del__()
         except Exception:  # noqa: BLE001 - already deleted together with its parent
-            pass
+            _log.debug("entity %r already deleted", entity)
 
 
 # ---------------------------------------------------------------------------------------- entities
@@ -441,7 +441,7 @@ class DdsNode:
         self._thread.start()
 
     # -- context manager
-    def __enter__(self) -> DdsNode:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -82,10 +82,6 @@ _CDR_BE = b"\x00\x00"
 _CDR_LE = b"\x00\x01"
 
 
-def _zeros(n: int):
-    return field(default_factory=lambda: [0.0] * n)
-
-
 # ---------------------------------------------------------------- builtin_interfaces / std_msgs
 @cdrv0
 @final
@@ -166,7 +162,7 @@ class PoseWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::PoseWith
 
     ros_type = "geometry_msgs/msg/PoseWithCovariance"
     pose: Pose = field(default_factory=Pose)
-    covariance: t.array[t.float64, 36] = _zeros(36)
+    covariance: t.array[t.float64, 36] = field(default_factory=lambda: [0.0] * 36)
 
 
 @cdrv0
@@ -188,7 +184,7 @@ class TwistWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::TwistWi
 
     ros_type = "geometry_msgs/msg/TwistWithCovariance"
     twist: Twist = field(default_factory=Twist)
-    covariance: t.array[t.float64, 36] = _zeros(36)
+    covariance: t.array[t.float64, 36] = field(default_factory=lambda: [0.0] * 36)
 
 
 @cdrv0
@@ -237,11 +233,11 @@ class Imu(IdlStruct, typename="sensor_msgs::msg::dds_::Imu_"):
     ros_type = "sensor_msgs/msg/Imu"
     header: Header = field(default_factory=Header)
     orientation: Quaternion = field(default_factory=Quaternion)
-    orientation_covariance: t.array[t.float64, 9] = _zeros(9)
+    orientation_covariance: t.array[t.float64, 9] = field(default_factory=lambda: [0.0] * 9)
     angular_velocity: Vector3 = field(default_factory=Vector3)
-    angular_velocity_covariance: t.array[t.float64, 9] = _zeros(9)
+    angular_velocity_covariance: t.array[t.float64, 9] = field(default_factory=lambda: [0.0] * 9)
     linear_acceleration: Vector3 = field(default_factory=Vector3)
-    linear_acceleration_covariance: t.array[t.float64, 9] = _zeros(9)
+    linear_acceleration_covariance: t.array[t.float64, 9] = field(default_factory=lambda: [0.0] * 9)
 
 
 @cdrv0
@@ -383,7 +379,7 @@ MESSAGE_TYPES: dict[str, type] = {
 def time_from_seconds(t_s: float) -> Time:
     """A :class:`Time` from seconds (float). Negative times are floored, so ``nanosec`` stays in
     ``[0, 1e9)`` as ROS requires (``-0.5 s`` -> ``sec=-1, nanosec=500000000``)."""
-    total_ns = int(round(t_s * 1e9))
+    total_ns = round(t_s * 1e9)
     sec, nanosec = divmod(total_ns, 1_000_000_000)
     return Time(sec=sec, nanosec=nanosec)
 

@@ -1,0 +1,263 @@
+"""The deployment rehearsed over real DDS: two processes on loopback.
+
+A simulated robot bridge (its own OS process: MuJoCo or PyBullet behind the hardware's ROS 2
+topics) and the policy node (this process, Cyclone DDS backend). The tests check behaviour (the
+vehicle hovers at its set point, the G1 holds its pose) and, under injected faults, that the safe
+command goes out within the tick that saw the fault, the fault shows on /diagnostics, and no
+command published on the wire ever breaks the limits.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_learning.robots.registry import load_robot
+from robot_learning.runtime.joint_controller import JointControllerConfig
+from robot_learning.runtime.node import DdsBackend, NodeConfig, PolicyNode
+from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError
+from robot_learning.runtime.ros2 import dds, msgs
+from robot_learning.runtime.safety import RobotMode
+
+dds.ensure_dds_config()  # loopback peers, before the first participant of this process (CYCLONEDDS_URI wins)
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "assets" / "policies"
+_domain_counter = iter(range(1000))
+
+
+def new_domain() -> int:
+    return 1 + (os.getpid() * 7 + next(_domain_counter)) % 200
+
+
+class Bridge:
+    """The simulated robot in a subprocess."""
+
+    def __init__(self, domain: int, robot: str, *args: str, seconds: float = 30.0) -> None:
+        cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", robot, "--domain-id", str(domain), "--seconds", str(seconds), *args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def close(self) -> str:
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+
+class Observer:
+    """A third party on the wire: records every command and diagnostics message the node publishes."""
+
+    def __init__(self, domain: int, robot_kind: str) -> None:
+        self.node = dds.DdsNode("observer", domain_id=domain)
+        self.commands: list[tuple[float, msgs.JointState]] = []
+        self.gains: list[msgs.Float64MultiArray] = []
+        self.diagnostics: list[msgs.DiagnosticArray] = []
+        self.truth: list[list[float]] = []
+        self._lock = threading.Lock()
+        topic = "motor_command" if robot_kind == "quadrotor" else "joint_command"
+        self.node.create_subscription(msgs.JointState, topic, lambda m: self._add(self.commands, (time.monotonic(), m)), dds.SENSOR_QOS)
+        self.node.create_subscription(msgs.Float64MultiArray, "joint_gains", lambda m: self._add(self.gains, m), dds.SENSOR_QOS)
+        self.node.create_subscription(msgs.DiagnosticArray, "/diagnostics", lambda m: self._add(self.diagnostics, m), dds.RELIABLE_QOS)
+        self.node.create_subscription(msgs.Float64MultiArray, "sim/ground_truth", lambda m: self._add(self.truth, list(m.data)), dds.SENSOR_QOS)
+
+    def _add(self, where: list, item) -> None:  # noqa: ANN001
+        with self._lock:
+            where.append(item)
+
+    def diag_values(self) -> list[dict[str, str]]:
+        with self._lock:
+            return [{kv.key: kv.value for kv in d.status[0].values} | {"_level": int(d.status[0].level)} for d in self.diagnostics]
+
+
+def wait_for(pred, timeout: float, what: str) -> None:  # noqa: ANN001
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def g1_node(domain: int, **kw) -> PolicyNode:
+    cfg = NodeConfig(robot="g1", policy=str(POLICIES / "g1_hold.onnx"), tick_log=2000,
+                     controller=JointControllerConfig(terminal_action="damping", soft_start_s=0.5, monitors=[
+                         {"type": "range"}, {"type": "stale", "timeouts": {"joint_states": 0.1, "imu": 0.1}},
+                         {"type": "joint_velocity", "factor": 1.5}, {"type": "torque_limits"}, {"type": "soft_joint_limits", "margin": 0.05}]), **kw)
+    return PolicyNode(cfg, DdsBackend("policy_node", domain_id=domain), log=lambda s: None)
+
+
+def check_wire_commands(obs: Observer, robot: str, dt: float) -> int:
+    """Every joint command seen on the wire: finite, inside the hard limits, and (while gains are
+    active) never a jump beyond velocity x dt from the previous one."""
+    lim = load_robot(robot).limits()
+    prev = None
+    with obs._lock:
+        cmds = [m for _, m in obs.commands]
+    for m in cmds:
+        idx = [lim.names.index(n) for n in m.name]
+        p = np.asarray(m.position)
+        assert np.all(np.isfinite(p)), "a non-finite command was published"
+        assert np.all(p >= lim.lower[idx] - 1e-9) and np.all(p <= lim.upper[idx] + 1e-9), "a command outside the hard limits was published"
+        if prev is not None:
+            step = np.abs(p - prev)
+            # a switch into damping re-targets to the measured pose with kp = 0: harmless; otherwise bounded
+            assert np.all(step <= lim.velocity[idx] * dt * 1.5 + 0.05), f"a command jumped by {step.max():.3f} rad"
+        prev = p
+    return len(cmds)
+
+
+@pytest.fixture
+def domain() -> int:
+    return new_domain()
+
+
+def test_crazyflie_hovers_through_ros2_topics_over_dds(domain: int) -> None:
+    bridge = Bridge(domain, "crazyflie", "--start", "0.2", "-0.15", "0.85", "--rate", "100")
+    obs = Observer(domain, "quadrotor")
+    node = PolicyNode(NodeConfig(robot="crazyflie", policy=str(POLICIES / "crazyflie_hover.onnx"), setpoint=[0.0, 0.0, 1.0]),
+                      DdsBackend("policy_node", domain_id=domain), log=lambda s: None)
+    try:
+        node.start_thread()
+        wait_for(lambda: node.state.received["odom"] > 20, 15, "odometry from the bridge")
+        ok, text = node.request("start")
+        assert ok, text
+        time.sleep(5.0)
+        assert node.controller.mode == RobotMode.POLICY, node.controller.fault_log[-5:]
+        with obs._lock:
+            last = [t for t in obs.truth[-100:]]
+        pos = np.array([t[1:4] for t in last])
+        err = np.linalg.norm(pos - [0.0, 0.0, 1.0], axis=1)
+        assert err.mean() < 0.1, f"mean distance to the set point over the last second: {err.mean():.3f} m"
+        assert len(obs.commands) > 400  # 100 Hz motor commands seen by a third party on the wire
+        diag = obs.diag_values()
+        assert diag and diag[-1]["mode"] == "POLICY" and diag[-1]["_level"] == 0
+        s = node.stats.summary()
+        assert s["count"] > 500
+    finally:
+        node.shutdown()
+        obs.node.close()
+        bridge.close()
+
+
+def test_g1_holds_its_pose_and_estop_latches_over_dds(domain: int) -> None:
+    bridge = Bridge(domain, "g1", "--fix-base")
+    obs = Observer(domain, "joint")
+    node = g1_node(domain)
+    client = dds.DdsNode("operator", domain_id=domain)
+    try:
+        node.start_thread()
+        wait_for(lambda: node.state.received["joint_states"] > 20 and node.state.received["imu"] > 20, 20, "joint states and IMU")
+        start, estop, reset = (client.create_trigger_client(f"/policy_node/{n}") for n in ("start", "estop", "reset"))
+        assert start.wait_for_service(10.0)
+        ok, text = start.call(5.0)
+        assert ok, text
+        time.sleep(2.0)
+        assert node.controller.mode == RobotMode.POLICY
+        q = node.state.read(True)["joint_position"]
+        assert np.abs(q - node.controller.default).max() < 0.1
+        ok, text = estop.call(5.0)  # e-stop mid-motion, over a ROS 2 service
+        assert ok and "ESTOP" in text
+        n_tick = node.controller.ticks
+        time.sleep(0.3)
+        estop_ticks = [t for t in node.tick_log if t[1] == "ESTOP"]
+        assert estop_ticks and estop_ticks[0][0] <= n_tick + 1  # carried out within one tick of the request
+        assert all(np.all(t[3].kp == 0) for t in estop_ticks)  # damping every tick after
+        ok, text = start.call(5.0)
+        assert not ok and "latched" in text  # e-stop latches
+        assert node.controller.mode == RobotMode.ESTOP
+        wait_for(lambda: any(d["mode"] == "ESTOP" and d["_level"] == 2 for d in obs.diag_values()), 2, "ESTOP on /diagnostics")
+        ok, _ = reset.call(5.0)
+        assert ok and node.controller.mode == RobotMode.IDLE
+        assert check_wire_commands(obs, "g1", 0.02) > 50
+    finally:
+        node.shutdown()
+        client.close()
+        obs.node.close()
+        bridge.close()
+
+
+FAULTS = {
+    # injection: (expected final mode, text expected in the fault)
+    "nan": ("ESTOP", "not finite"),
+    "out_of_range": ("ESTOP", "outside the possible range"),
+    "drop": ("DAMPING", "'joint_states' is"),
+    "drop_imu": ("DAMPING", "'imu' is"),
+    "delay": ("DAMPING", "ms old"),
+}
+
+
+@pytest.mark.parametrize("inject", sorted(FAULTS))
+def test_fault_injection_over_dds(domain: int, inject: str) -> None:
+    bridge = Bridge(domain, "g1", "--fix-base", "--inject", inject, "--inject-at", "4.0", "--delay", "0.2")
+    obs = Observer(domain, "joint")
+    node = g1_node(domain)
+    try:
+        node.start_thread()
+        wait_for(lambda: node.state.received["joint_states"] > 10, 20, "joint states")
+        ok, text = node.request("start")
+        assert ok, text
+        expected_mode, text = FAULTS[inject]
+        wait_for(lambda: node.controller.mode.name == expected_mode, 10, f"mode {expected_mode} after '{inject}'")
+        time.sleep(0.3)
+        # the tick that saw the first serious fault already sent the terminal action (damping: kp = 0)
+        armed = next(i for i, t in enumerate(node.tick_log) if t[1] in ("SOFT_START", "POLICY"))
+        first = next(t for t in node.tick_log[armed:] if t[2] is not None and not t[2].startswith("WARN"))
+        assert text in first[2], first[2]
+        assert np.all(first[3].kp == 0), "the tick that saw the fault did not send the safe command"
+        later = [t for t in node.tick_log if t[0] >= first[0]]
+        assert all(t[3] is not None and np.all(t[3].kp == 0) for t in later)
+        wait_for(lambda: any(text in d.get("last_fault", "") for d in obs.diag_values()), 2, "the fault on /diagnostics")
+        assert check_wire_commands(obs, "g1", 0.02) > 20
+    finally:
+        node.shutdown()
+        obs.node.close()
+        bridge.close()
+
+
+def test_slow_policy_overrun_falls_back_over_dds(domain: int) -> None:
+    bridge = Bridge(domain, "g1", "--fix-base")
+    node = g1_node(domain)
+    try:
+        node.start_thread()
+        wait_for(lambda: node.state.received["joint_states"] > 10, 20, "joint states")
+        assert node.request("start")[0]
+        wait_for(lambda: node.controller.mode == RobotMode.POLICY, 5, "POLICY")
+        real = node.controller.runner
+
+        class Slow:
+            metadata = real.metadata
+
+            def __call__(self, obs: np.ndarray) -> np.ndarray:
+                time.sleep(0.03)  # longer than the 20 ms period
+                return real(obs)
+
+        node.controller.runner = Slow()
+        wait_for(lambda: node.controller.mode == RobotMode.DAMPING, 3, "DAMPING after the overrun")
+        assert "deadline" in node.controller.fault_log[-1]
+    finally:
+        node.shutdown()
+        bridge.close()
+
+
+def test_wrong_or_corrupt_policy_is_refused_before_anything_is_published(domain: int, tmp_path: Path) -> None:
+    obs = Observer(domain, "joint")
+    try:
+        with pytest.raises(PolicyMetadataError, match="'robot' is 'franka_panda' but the runtime was started for 'unitree_g1'"):
+            PolicyNode(NodeConfig(robot="g1", policy=str(POLICIES / "panda_hold.onnx")), DdsBackend("policy_node", domain_id=domain))
+        bad = tmp_path / "corrupt.onnx"
+        bad.write_bytes((POLICIES / "g1_hold.onnx").read_bytes()[:5000])
+        with pytest.raises(PolicyLoadError, match="not a valid ONNX model"):
+            PolicyNode(NodeConfig(robot="g1", policy=str(bad)), DdsBackend("policy_node", domain_id=domain))
+        with pytest.raises(PolicyLoadError, match="not found"):
+            PolicyNode(NodeConfig(robot="g1", policy=str(tmp_path / "missing.onnx")), DdsBackend("policy_node", domain_id=domain))
+        time.sleep(0.3)
+        assert obs.commands == []
+    finally:
+        obs.node.close()
