@@ -35,7 +35,7 @@ def _module(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robot-learning", description="Train in simulation, export ONNX, check in a second engine, deploy with safety monitors.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge}")
 
     t = sub.add_parser("train", help="train a module's policy; writes config, TensorBoard logs, checkpoints, policy.onnx and report.json")
     t.add_argument("module", help=f"one of: {', '.join(MODULES)}")
@@ -63,24 +63,38 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", type=Path, default=None, help="directory for policy.onnx, policy.c, policy.h (default: the checkpoint's run)")
     x.add_argument("--force", action="store_true", help="overwrite existing exports")
 
-    d = sub.add_parser("deploy", help="run the on-robot runtime (safety monitors, fixed-rate loop) against a robot or a simulated one")
+    d = sub.add_parser("deploy", help="run the on-robot runtime: the policy node (ROS 2 topics over Cyclone DDS) or an in-process rehearsal",
+                       description="With --transport dds this is the node that `ros2 launch robot_learning_deploy <robot>.launch.py` runs, "
+                                   "on Cyclone DDS instead of rclpy; --sim starts a simulated robot bridge publishing the hardware's topics.")
     d.add_argument("--policy", type=Path, required=True)
-    d.add_argument("--robot", required=True, help="robot the runtime is started for (crazyflie)")
-    d.add_argument("--sim", default="pybullet", help="simulated robot to fly (pybullet)")
+    d.add_argument("--robot", required=True, help="robot the runtime is started for: g1, panda, crazyflie")
+    d.add_argument("--task", default=None, help="G1 only: getup (default) or motion_tracking; picks the deployment profile")
+    d.add_argument("--transport", default=None, choices=["inprocess", "dds"],
+                   help="dds: the policy node on ROS 2 topics (default for g1 and panda); inprocess: lock-step with a simulator (crazyflie default)")
+    d.add_argument("--config", type=Path, default=None, help="node configuration YAML overriding the profile (see deploy/config/)")
+    d.add_argument("--sim", default=None, help="simulated robot: pybullet (crazyflie, in-process) or, with --transport dds, 'bridge' to start "
+                                                 "the simulated robot bridge (MuJoCo for g1/panda, PyBullet for crazyflie) in a second process")
     d.add_argument("--seconds", type=float, default=10.0, help="how long to run")
+    d.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: $ROS_DOMAIN_ID or 0)")
+    d.add_argument("--record", type=Path, default=None, help="record sensors, commands and safety events to an MCAP file in this directory")
+    d.add_argument("--no-start", action="store_true", help="do not request start: wait for the ~/start service")
+    d.add_argument("--realtime-priority", action="store_true", help="ask for SCHED_FIFO and locked memory (reports what the OS allowed)")
     d.add_argument("--trajectory", default="figure8", choices=["hover", "figure8"])
-    d.add_argument("--no-realtime", action="store_true", help="lock-step as fast as possible instead of the policy's real control rate")
+    d.add_argument("--no-realtime", action="store_true", help="in-process: lock-step as fast as possible instead of the policy's real control rate")
     d.add_argument("--fault", default="none", choices=["none", "nan", "stale", "push"],
-                   help="rehearse a failure in simulation: nan (broken state estimate -> ESTOP), stale (state stops arriving -> "
+                   help="in-process rehearsal of a failure: nan (broken state estimate -> ESTOP), stale (state stops arriving -> "
                         "DAMPING, then motors off), push (gust out of the training box -> DAMPING)")
     d.add_argument("--fault-at", type=float, default=5.0, help="when the fault happens (s)")
     d.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+
+    b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy, "bridge": _bridge}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -98,7 +112,18 @@ def _is_user_error(e: Exception) -> bool:
     from robot_learning.core.runs import RunDirError
     from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError
 
-    return isinstance(e, (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError))
+    from robot_learning.robots.registry import UnknownRobotError
+    from robot_learning.runtime.monitors import MonitorConfigError
+
+    user = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError,
+            UnknownRobotError, MonitorConfigError)
+    try:
+        from robot_learning.runtime.ros2.dds import DdsError
+
+        user = (*user, DdsError)
+    except ImportError:  # the deploy extra is not installed
+        pass
+    return isinstance(e, user)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -162,16 +187,68 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from robot_learning.tasks.quadrotor import module as quad
+    from robot_learning.robots.registry import ALIASES
 
-    if args.robot != "crazyflie":
-        raise UserError(f"robot '{args.robot}' has no runtime profile yet; available: crazyflie")
-    summary = quad.deploy_command(args.policy, robot=args.robot, sim=args.sim, seconds=args.seconds, trajectory=args.trajectory,
-                                  realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
+    if args.robot not in ALIASES:
+        raise UserError(f"unknown robot '{args.robot}'; known: g1, panda, crazyflie")
+    transport = args.transport or ("inprocess" if ALIASES[args.robot] == "crazyflie" else "dds")
+    if transport == "inprocess":
+        from robot_learning.tasks.quadrotor import module as quad
+
+        if ALIASES[args.robot] != "crazyflie":
+            raise UserError(f"the in-process rehearsal exists for the crazyflie; for '{args.robot}' use --transport dds --sim bridge")
+        summary = quad.deploy_command(args.policy, robot=args.robot, sim=args.sim or "pybullet", seconds=args.seconds,
+                                      trajectory=args.trajectory, realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
+        if not args.json:
+            print(quad.format_deploy_summary(summary))
+        print(dumps(summary))
+        return 0
+    return _deploy_dds(args)
+
+
+def _deploy_dds(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from robot_learning.runtime.node import DdsBackend, PolicyNode, run_node
+    from robot_learning.runtime.profiles import load_node_config, profile_for
+
+    profile = profile_for(args.robot, args.task)
+    overrides = {"policy": str(args.policy), "record_dir": str(args.record) if args.record else None, "realtime": bool(args.realtime_priority)}
+    if args.trajectory and profile == "crazyflie":
+        overrides["trajectory"] = args.trajectory
+    cfg = load_node_config(profile, args.config, overrides)
+    bridge = None
+    if args.sim not in (None, "bridge"):
+        raise UserError(f"--sim {args.sim}: with --transport dds the simulated robot is 'bridge' (a second process)")
+    if args.sim == "bridge":
+        cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
+        if args.domain_id is not None:
+            cmd += ["--domain-id", str(args.domain_id)]
+        bridge = subprocess.Popen(cmd)
+    node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=args.domain_id, loopback=args.sim == "bridge"))
+    print(f"[policy_node] {node.robot.name}: policy {args.policy} ({node.runner.metadata.task}) at {node.rate:g} Hz on Cyclone DDS"
+          f"{' with the simulated robot bridge' if bridge else ''}; profile '{profile}'", flush=True)
+    try:
+        summary = run_node(node, seconds=args.seconds, start_after_s=None if args.no_start else 1.5)
+    finally:
+        if bridge is not None:
+            bridge.terminate()
+            bridge.wait(timeout=10)
     if not args.json:
-        print(quad.format_deploy_summary(summary))
+        t = summary["timing"]
+        print(f"final mode {summary['final_mode']}; {summary['commands_published']} commands; received {summary['received']}; "
+              f"faults {summary['faults'] or 'none'}")
+        if t:
+            print(f"loop {t.get('rate_hz')} Hz, compute p99 {t.get('compute_p99_ms')} ms, jitter p99 {t.get('jitter_p99_ms')} ms, "
+                  f"deadline misses {t.get('deadline_misses')}")
     print(dumps(summary))
     return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from robot_learning.sim.bridge import main as bridge_main
+
+    return bridge_main([a for a in args.args if a != "--"])
 
 
 if __name__ == "__main__":

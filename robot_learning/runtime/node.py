@@ -269,6 +269,12 @@ class PolicyNode:
             self.recorder = McapRecorder(cfg.record_dir, session=f"{cfg.robot}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
         self.controller = self._make_controller()
         self._make_ros_interfaces()
+        if self.recorder is not None:  # register the topics now: no definition lookup in the control thread later
+            t = cfg.topics
+            topics = ([(t.odom, msgs.Odometry), (t.motor_command, msgs.JointState)] if self.kind == "quadrotor" else
+                      [(t.joint_states, msgs.JointState), (t.imu, msgs.Imu), (t.joint_command, msgs.JointState), (t.joint_gains, msgs.Float64MultiArray)])
+            for topic, cls in [*topics, (t.diagnostics, msgs.DiagnosticArray)]:
+                self.recorder.add_topic(topic if topic.startswith("/") else "/" + topic, cls.ros_type)
 
     # ------------------------------------------------------------------------ set-up
     def _make_controller(self) -> Any:
@@ -460,6 +466,42 @@ class PolicyNode:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+        self.backend.close()  # no more callbacks after this
         if self.recorder is not None:
             self.recorder.close()
-        self.backend.close()
+
+
+def run_node(node: PolicyNode, seconds: float | None = None, start_after_s: float | None = None,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run ``node``'s control thread until ``seconds`` pass or Ctrl-C; optionally request start once
+    a state has arrived (``start_after_s`` after launch). Returns a summary (timing, faults, modes)."""
+    node.start_thread()
+    t0 = time.monotonic()
+    started = False
+    try:
+        while seconds is None or time.monotonic() - t0 < seconds:
+            time.sleep(0.05)
+            if start_after_s is not None and not started and time.monotonic() - t0 >= start_after_s:
+                received = node.state.received
+                if any(received.values()):
+                    ok, text = node.request("start", timeout_s=2.0)
+                    log(f"[policy_node] {text}")
+                    started = True
+    except KeyboardInterrupt:
+        log("[policy_node] interrupted")
+    finally:
+        node.shutdown()
+    c = node.controller
+    return {
+        "robot": node.robot.name,
+        "policy": str(node.runner.path),
+        "final_mode": c.mode.name,
+        "received": dict(node.state.received),
+        "commands_published": node.published,
+        "faults": dict(c.fault_counts),
+        "fault_log": c.fault_log[:20],
+        "transitions": [f"{t.source.name}->{t.target.name}: {t.reason}" for t in c.sm.transitions][:50],
+        "timing": node.stats.summary() if node.stats is not None else {},
+        "mapping_error": node.state.mapping_error,
+        "recording": str(node.recorder.path) if node.recorder is not None and hasattr(node.recorder, "path") else None,
+    }
