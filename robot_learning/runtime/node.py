@@ -31,14 +31,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError, match_joints
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
-from robot_learning.runtime.monitors import JointCommand, JointLimits
+from robot_learning.runtime.monitors import JointCommand
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.ros2 import msgs
 from robot_learning.runtime.safety import RobotMode
@@ -278,7 +277,6 @@ class PolicyNode:
 
     # ------------------------------------------------------------------------ set-up
     def _make_controller(self) -> Any:
-        meta = self.runner.metadata
         if self.kind == "quadrotor":
             from robot_learning.runtime.controller import QuadrotorController
             from robot_learning.runtime.quadrotor import FigureEight, Hover

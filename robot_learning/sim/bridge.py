@@ -46,8 +46,11 @@ class BridgeConfig:
     delay_s: float = 0.1
     domain_id: int | None = None
     namespace: str = "/"
+    pose: str = "default"  # joint robots: default | lying_face_up | lying_face_down (the G1's getting-up start)
 
     def __post_init__(self) -> None:
+        if self.pose not in ("default", "lying_face_up", "lying_face_down"):
+            raise ValueError(f"unknown initial pose '{self.pose}'; known: default, lying_face_up, lying_face_down")
         if self.inject not in INJECTIONS:
             raise ValueError(f"unknown fault injection '{self.inject}'; known: {INJECTIONS}")
 
@@ -83,6 +86,8 @@ class SimBridge:
             self.sim = MujocoJointRobot(MujocoRobotConfig(robot=name, variant=cfg.variant, control_rate_hz=cfg.rate_hz,
                                                           physics_dt=0.002 if (1.0 / cfg.rate_hz / 0.002) % 1 < 1e-9 else 0.001,
                                                           seed=cfg.seed, fix_base=cfg.fix_base))
+            if cfg.pose != "default":
+                self.sim.lying(face_up=cfg.pose == "lying_face_up")
             self.names = list(self.sim.spec.joint_names)
             self.target = self.sim.state()["joint_position"].copy()
             self.kp, self.kd = self.sim.spec.array("kp") * 0.0, np.full(len(self.names), 2.0)  # passive until commanded
@@ -234,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inject-for", type=float, default=1e9)
     p.add_argument("--delay", type=float, default=0.1)
     p.add_argument("--domain-id", type=int, default=None)
+    p.add_argument("--pose", default="default", choices=["default", "lying_face_up", "lying_face_down"])
     a = p.parse_args(argv)
     cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
-                       inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id)
+                       inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id, pose=a.pose)
     backend = DdsBackend("sim_bridge", domain_id=a.domain_id, loopback=True)
     bridge = SimBridge(cfg, backend)
     print(f"[sim_bridge] {a.robot} publishing at {a.rate:g} Hz", flush=True)

@@ -1,0 +1,10 @@
+"""`ros2 launch robot_learning_deploy g1_getup.launch.py policy:=/path/to/policy.onnx [sim:=true] [record:=false] [autostart:=true]`
+
+The g1 with the 'g1_getup' deployment profile (config/g1_getup.yaml): the policy node, the recorder,
+and with sim:=true the simulated robot bridge publishing the same topics as the hardware.
+"""
+from robot_learning_deploy.launch_common import make_launch
+
+
+def generate_launch_description():  # noqa: ANN201 (launch API)
+    return make_launch("g1_getup", "g1", bridge_args={"pose": "lying_face_up"})
