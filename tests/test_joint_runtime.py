@@ -116,7 +116,9 @@ def test_slow_policy_falls_back_instead_of_sending_a_late_action() -> None:
     import time as _t
 
     real = c.runner.__call__
-    c.runner = type("Slow", (), {"__call__": lambda self, o: (_t.sleep(0.015), real(o))[1], "metadata": c.runner.metadata})()
+    c.runner = type("Slow", (), {"__call__": lambda self, o: (_t.sleep(0.025), real(o))[1], "metadata": c.runner.metadata})()
+    c.tick()  # one overrun is tolerated (an OS hiccup)
+    assert c.mode == RobotMode.POLICY
     cmd = c.tick()
     assert c.mode == RobotMode.DAMPING and np.all(cmd.kp == 0)
     assert "deadline" in c.fault_log[-1]

@@ -126,7 +126,8 @@ class JointControllerConfig:
     soft_start_s: float = 2.0
     soft_start_target: str = "default"  # "default" | "measured" (getting-up policies start lying)
     action_clip: float = 100.0  # |action| bound before scaling (the training clip)
-    policy_budget: float = 0.5  # fraction of the control period the observation + inference may take
+    policy_budget: float = 0.9  # fraction of the control period the observation + inference may take ...
+    policy_overruns: int = 2  # ... before this many overruns in a row hand over to the terminal action
     monitors: list[dict[str, Any]] = field(default_factory=lambda: [
         {"type": "range"}, {"type": "stale", "timeout_s": 0.1}, {"type": "joint_velocity", "factor": 1.5},
         {"type": "torque_limits"}, {"type": "soft_joint_limits", "margin": 0.05}])
@@ -188,6 +189,7 @@ class JointController:
         self.soft_ticks = max(1, int(round(self.cfg.soft_start_s / self.dt)))
         self.last_command: JointCommand | None = None
         self.last_state: RobotState | None = None
+        self._overruns = 0
         self.ticks = 0
 
     # ------------------------------------------------------------------------------ modes
@@ -338,9 +340,14 @@ class JointController:
         if len(self.policy_seconds) > 100_000:
             del self.policy_seconds[:50_000]
         if self.mode == RobotMode.POLICY and elapsed > self.cfg.policy_budget * self.dt:
-            # an action computed too late is for a state that is gone: do not send it
-            self._fault(Fault("deadline", Severity.FALLBACK, f"policy took {elapsed * 1e3:.1f} ms, budget {self.cfg.policy_budget * self.dt * 1e3:.1f} ms"))
-            return None
+            self._overruns += 1
+            if self._overruns >= self.cfg.policy_overruns:
+                # a policy that keeps missing its deadline acts on states that are gone: stop sending its actions
+                self._fault(Fault("deadline", Severity.FALLBACK, f"policy took {elapsed * 1e3:.1f} ms ({self._overruns} overruns in a row), "
+                                                                   f"budget {self.cfg.policy_budget * self.dt * 1e3:.1f} ms"))
+                return None
+        else:
+            self._overruns = 0
         if not np.all(np.isfinite(raw)):
             self._fault(Fault("policy_output", Severity.ESTOP, f"policy action is not finite: {np.asarray(raw)[:6].tolist()}..."))
             return None

@@ -41,12 +41,18 @@ class TimingStats:
         self.count += 1
         self.deadline_misses += int(missed)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self, window: int | None = None) -> dict[str, float]:
+        """Percentiles over all recorded ticks (up to ``capacity``), or over the newest ``window``."""
         n = min(self.count, self.capacity)
         if n == 0:
             return {"count": 0}
-        per = self.periods[:n] * 1e3
-        comp = self.computes[:n] * 1e3
+        if window is not None and window < n:
+            end = self.count % self.capacity
+            idx = (np.arange(end - window, end)) % self.capacity
+            per, comp, late = self.periods[idx] * 1e3, self.computes[idx] * 1e3, self.lateness[idx] * 1e3
+        else:
+            per, comp, late = self.periods[:n] * 1e3, self.computes[:n] * 1e3, self.lateness[:n] * 1e3
+        n = per.size
         jit = np.abs(per[1:] - self.period_s * 1e3) if n > 1 else np.zeros(1)
         span = (self.last_start - self.first_start) if self.count > 1 else 0.0
         return {
@@ -63,7 +69,7 @@ class TimingStats:
             "compute_p90_ms": round(float(np.percentile(comp, 90)), 4),
             "compute_p99_ms": round(float(np.percentile(comp, 99)), 4),
             "compute_max_ms": round(float(comp.max()), 4),
-            "wake_lateness_p99_ms": round(float(np.percentile(self.lateness[:n] * 1e3, 99)), 4),
+            "wake_lateness_p99_ms": round(float(np.percentile(late, 99)), 4),
             "deadline_misses": self.deadline_misses,
             "skipped_ticks": self.skipped_ticks,
             "miss_rate": round(self.deadline_misses / self.count, 6),

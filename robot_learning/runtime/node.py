@@ -261,6 +261,9 @@ class PolicyNode:
         self.tick_log: list[tuple[int, str, str | None, Any]] = []
         self._last_diag = -math.inf
         self._transition_pending = False
+        self._transition_texts: queue.Queue[str] = queue.Queue()
+        self._diag_wake = threading.Event()
+        self._diag_thread: threading.Thread | None = None
         self.recorder = None
         if cfg.record_dir:
             from robot_learning.runtime.recorder import McapRecorder
@@ -384,8 +387,25 @@ class PolicyNode:
 
     # ---------------------------------------------------------------------- diagnostics
     def _on_transition(self, text: str) -> None:
-        self.log(f"[policy_node] {text}")
+        self._transition_texts.put(text)  # logged by the diagnostics thread: no I/O on the control thread
         self._transition_pending = True
+        self._diag_wake.set()
+
+    def _diagnostics_loop(self) -> None:
+        """Publishes diagnostics at 10 Hz and at once on a transition, off the control thread."""
+        while not self._stop.is_set():
+            self._diag_wake.wait(DIAGNOSTICS_PERIOD_S)
+            self._diag_wake.clear()
+            self._flush_transition_log()
+            self._transition_pending = False
+            self._publish_diagnostics()
+
+    def _flush_transition_log(self) -> None:
+        while True:
+            try:
+                self.log(f"[policy_node] {self._transition_texts.get_nowait()}")
+            except queue.Empty:
+                return
 
     def diagnostics_message(self) -> Any:
         c = self.controller
@@ -400,7 +420,7 @@ class PolicyNode:
         if self.state.mapping_error:
             values["mapping_error"] = self.state.mapping_error
         if self.stats is not None and self.stats.count > 1:
-            s = self.stats.summary()
+            s = self.stats.summary(window=1000)  # the last 1000 ticks: cheap, and what the operator wants to see
             values.update({"compute_p99_ms": str(s["compute_p99_ms"]), "jitter_p99_ms": str(s["jitter_p99_ms"]),
                            "deadline_misses": str(s["deadline_misses"])})
         status = msgs.DiagnosticStatus(level=level,
@@ -425,26 +445,30 @@ class PolicyNode:
                                   self.controller.mode.name, self.controller.fault_log[-1] if new_fault and self.controller.fault_log else None, command))
             if len(self.tick_log) > self.cfg.tick_log:
                 del self.tick_log[: len(self.tick_log) - self.cfg.tick_log]
-        now = time.monotonic()
-        if self._transition_pending or now - self._last_diag >= DIAGNOSTICS_PERIOD_S:
-            self._transition_pending = False
-            self._last_diag = now
-            self._publish_diagnostics()
+        if self._diag_thread is None:  # stepped by hand (tests): diagnostics inline
+            now = time.monotonic()
+            if self._transition_pending or now - self._last_diag >= DIAGNOSTICS_PERIOD_S:
+                self._transition_pending = False
+                self._last_diag = now
+                self._flush_transition_log()
+                self._publish_diagnostics()
         return command
 
     def start_thread(self) -> None:
         """Run the control loop on its own thread at the policy's rate, on absolute deadlines."""
-        if self.cfg.realtime:
-            for m in try_realtime():
-                self.log(f"[policy_node] {m}")
         if self.cfg.autostart:
             self._requests.put(("start", threading.Event(), []))
         loop = FixedRateLoop(self.rate, realtime=True)
         self.stats = TimingStats(loop.period)  # live: diagnostics read it while the loop runs
         self._thread = threading.Thread(target=self._run_loop, args=(loop,), name="control", daemon=True)
+        self._diag_thread = threading.Thread(target=self._diagnostics_loop, name="diagnostics", daemon=True)
         self._thread.start()
+        self._diag_thread.start()
 
     def _run_loop(self, loop: FixedRateLoop) -> None:
+        if self.cfg.realtime:  # per thread on Linux: the control thread alone gets SCHED_FIFO
+            for m in try_realtime():
+                self._transition_texts.put(m)
         def step(i: int) -> bool:
             if self._stop.is_set():
                 return False
@@ -462,8 +486,11 @@ class PolicyNode:
 
     def shutdown(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        self._diag_wake.set()
+        for t in (self._thread, self._diag_thread):
+            if t is not None:
+                t.join(timeout=2.0)
+        self._flush_transition_log()
         self.backend.close()  # no more callbacks after this
         if self.recorder is not None:
             self.recorder.close()
