@@ -42,7 +42,11 @@ def test_clear_errors(tmp_path: Path, hover_policy: Path) -> None:
     r = cli("eval", "--policy", str(bad))
     assert r.returncode == 2 and "not a valid ONNX model" in r.stderr
     r = cli("deploy", "--policy", str(hover_policy), "--robot", "g1", "--sim", "pybullet")
-    assert r.returncode == 2 and "robot 'g1'" in r.stderr
+    assert r.returncode == 2 and "'bridge'" in r.stderr and "Traceback" not in r.stderr
+    r = cli("deploy", "--policy", str(hover_policy), "--robot", "g1", "--seconds", "1")
+    assert r.returncode == 2 and "'robot' is 'crazyflie' but the runtime was started for 'unitree_g1'" in r.stderr
+    r = cli("deploy", "--policy", str(hover_policy), "--robot", "r2d2")
+    assert r.returncode == 2 and "unknown robot 'r2d2'" in r.stderr
     r = cli("train", "getup")
     assert r.returncode == 2 and "not implemented yet" in r.stderr
     cfg = tmp_path / "c.yaml"

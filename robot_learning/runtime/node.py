@@ -507,11 +507,11 @@ def run_node(node: PolicyNode, seconds: float | None = None, start_after_s: floa
         while seconds is None or time.monotonic() - t0 < seconds:
             time.sleep(0.05)
             if start_after_s is not None and not started and time.monotonic() - t0 >= start_after_s:
-                received = node.state.received
-                if any(received.values()):
+                if any(node.state.received.values()):
                     ok, text = node.request("start", timeout_s=2.0)
                     log(f"[policy_node] {text}")
-                    started = True
+                    started = ok
+                    start_after_s += 1.0  # refused (robot not ready): try again in a second
     except KeyboardInterrupt:
         log("[policy_node] interrupted")
     finally:

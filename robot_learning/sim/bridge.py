@@ -90,7 +90,10 @@ class SimBridge:
                 self.sim.lying(face_up=cfg.pose == "lying_face_up")
             self.names = list(self.sim.spec.joint_names)
             self.target = self.sim.state()["joint_position"].copy()
-            self.kp, self.kd = self.sim.spec.array("kp") * 0.0, np.full(len(self.names), 2.0)  # passive until commanded
+            if name == "panda":  # the arm's brakes hold it until it is commanded
+                self.kp, self.kd = self.sim.spec.array("kp").copy(), self.sim.spec.array("kd").copy()
+            else:  # the humanoid's motors are passive until commanded
+                self.kp, self.kd = np.zeros(len(self.names)), np.full(len(self.names), 2.0)
             self.sim.set_gains(self.kp, self.kd)
             backend.create_subscription(msgs.JointState, "joint_command", self._on_command, "sensor")
             backend.create_subscription(msgs.Float64MultiArray, "joint_gains", self._on_gains, "sensor")
