@@ -224,6 +224,8 @@ def _deploy_dds(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
         if args.domain_id is not None:
             cmd += ["--domain-id", str(args.domain_id)]
+        if profile == "g1_getup":
+            cmd += ["--pose", "lying_face_up"]  # getting up starts lying
         bridge = subprocess.Popen(cmd)
     node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=args.domain_id, loopback=args.sim == "bridge"))
     print(f"[policy_node] {node.robot.name}: policy {args.policy} ({node.runner.metadata.task}) at {node.rate:g} Hz on Cyclone DDS"

@@ -131,3 +131,10 @@ def test_monitor_config_errors_name_the_entry() -> None:
         build_monitors([{"type": "workspace"}], CTX)
     ms = build_monitors([{"type": "stale"}, {"type": "soft_joint_limits"}], CTX)
     assert [m.name for m in ms] == ["finite", "stale", "soft_joint_limits"]
+
+
+def test_tilt_limit_is_the_stricter_of_the_robot_and_the_policy() -> None:
+    ctx = MonitorContext(LIMITS, 0.02, task="motion_tracking", extra={"max_tilt_deg": 40.0})
+    assert Tilt(ctx, max_tilt_deg=60).max_tilt == 40.0
+    assert Tilt(ctx, max_tilt_deg=30).max_tilt == 30.0
+    assert Tilt(MonitorContext(LIMITS, 0.02)).max_tilt == 60.0

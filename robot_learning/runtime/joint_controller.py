@@ -172,7 +172,7 @@ class JointController:
         self.action_clip = float(meta.action.get("clip", self.cfg.action_clip))
         self.runner, self.transport, self.robot = runner, transport, robot
         self.dt = 1.0 / meta.control_rate_hz
-        ctx = MonitorContext(self.limits, self.dt, task=meta.task, forward_kinematics=forward_kinematics)
+        ctx = MonitorContext(self.limits, self.dt, task=meta.task, forward_kinematics=forward_kinematics, extra=dict(meta.safety_limits))
         self.monitors: list[Monitor] = build_monitors(self.cfg.monitors, ctx)
         self.obs_fields = JointObservation(meta.observation_layout.terms, n, self.default)
         self.builder = ObservationBuilder(meta.observation_layout)

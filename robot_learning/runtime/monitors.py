@@ -78,7 +78,7 @@ class MonitorContext:
     dt: float
     task: str = ""
     forward_kinematics: Callable[[np.ndarray], np.ndarray] | None = None  # joint positions -> end-effector position
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the policy's safety_limits (metadata)
 
 
 class Monitor:
@@ -208,9 +208,11 @@ class Tilt(Monitor):
 
     name = "tilt"
 
-    def __init__(self, ctx: MonitorContext, max_tilt_deg: float = 60.0, getup_aware: bool | None = None,
+    def __init__(self, ctx: MonitorContext, max_tilt_deg: float | None = None, getup_aware: bool | None = None,
                  upright_deg: float = 20.0, upright_s: float = 0.5) -> None:
-        self.max_tilt = max_tilt_deg
+        # the stricter of the robot's setting and the limit the policy was trained under (its metadata)
+        limits = [v for v in (max_tilt_deg, ctx.extra.get("max_tilt_deg")) if v is not None]
+        self.max_tilt = float(min(limits)) if limits else 60.0
         self.getup_aware = ("getup" in ctx.task) if getup_aware is None else getup_aware
         self.upright_deg, self.upright_ticks = upright_deg, max(1, int(round(upright_s / ctx.dt)))
         self.armed = not self.getup_aware
