@@ -23,6 +23,8 @@ demo: $(STAMP)
 	$(PY) -m robot_learning train quadrotor --out runs/demo --seconds $(DEMO_SECONDS) --force
 	$(PY) -m robot_learning eval quadrotor --policy runs/demo/policy.onnx --sim pybullet --trajectory figure8
 	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --sim pybullet --seconds 10
+	# the same policy through the policy node on ROS 2 topics (Cyclone DDS), a simulated Crazyflie in a second process, recorded to MCAP
+	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --transport dds --trajectory hover --sim bridge --seconds 10 --record runs/demo/recordings
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -32,6 +34,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/quadrotor.py
+	$(PY) benchmarks/runtime.py --out benchmarks/results/runtime.json
 
 clean-venv:
 	rm -rf $(VENV)
