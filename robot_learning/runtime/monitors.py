@@ -1,4 +1,4 @@
-"""Safety monitors for joint-controlled robots (the humanoid, the arm), behind one small interface.
+"""Safety monitors for every robot (the humanoid, the arm, the quadrotor), behind one small interface.
 
 Every tick the controller runs the pipeline
 
@@ -360,7 +360,83 @@ class Workspace(Monitor):
         return Fault(self.name, Severity.FALLBACK, f"end-effector target {np.round(p, 3).tolist()} m is outside the workspace box {self.lo.tolist()}..{self.hi.tolist()}")
 
 
+# ------------------------------------------------------------------------- the quadrotor's
+class QuadrotorTilt(Monitor):
+    """FALLBACK when the body z axis is more than ``max_tilt_deg`` from world up (state ``quaternion``)."""
+
+    name = "tilt"
+
+    def __init__(self, ctx: MonitorContext | None = None, max_tilt_deg: float = 120.0) -> None:
+        self.max_tilt = max_tilt_deg
+        self.cos_max = math.cos(math.radians(max_tilt_deg))
+
+    def check_state(self, state: RobotState | None, now: float) -> Fault | None:
+        if state is None:
+            return None
+        w, x, y, z = state["quaternion"]
+        c = 1.0 - 2.0 * (x * x + y * y)
+        if c < self.cos_max:
+            return Fault(self.name, Severity.FALLBACK, f"tilt {math.degrees(math.acos(max(-1.0, min(1.0, c)))):.0f} deg exceeds {self.max_tilt:.0f} deg")
+        return None
+
+
+class BodyRate(Monitor):
+    """FALLBACK when any body rate exceeds ``max_body_rate`` (rad/s)."""
+
+    name = "body_rate"
+
+    def __init__(self, ctx: MonitorContext | None = None, max_body_rate: float = 25.0) -> None:
+        self.limit = max_body_rate
+
+    def check_state(self, state: RobotState | None, now: float) -> Fault | None:
+        if state is None:
+            return None
+        rate = float(np.abs(state["angular_velocity"]).max())
+        if rate > self.limit:
+            return Fault(self.name, Severity.FALLBACK, f"body rate {rate:.1f} rad/s exceeds {self.limit} rad/s")
+        return None
+
+
+class Geofence(Monitor):
+    """FALLBACK when the position leaves the box ``[low, high]`` (m, world frame)."""
+
+    name = "geofence"
+
+    def __init__(self, ctx: MonitorContext | None = None, low: tuple[float, float, float] = (-2.0, -2.0, 0.0),
+                 high: tuple[float, float, float] = (2.0, 2.0, 2.5)) -> None:
+        self.low, self.high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+    def check_state(self, state: RobotState | None, now: float) -> Fault | None:
+        if state is None:
+            return None
+        p = np.asarray(state["position"])
+        if np.any(p < self.low) or np.any(p > self.high):
+            return Fault(self.name, Severity.FALLBACK, f"position {np.round(p, 2).tolist()} is outside the geofence {self.low.tolist()}..{self.high.tolist()}")
+        return None
+
+
+class Speed(Monitor):
+    """FALLBACK when the speed exceeds ``max_speed`` (m/s)."""
+
+    name = "speed"
+
+    def __init__(self, ctx: MonitorContext | None = None, max_speed: float = 3.0) -> None:
+        self.limit = max_speed
+
+    def check_state(self, state: RobotState | None, now: float) -> Fault | None:
+        if state is None:
+            return None
+        speed = float(np.linalg.norm(state["linear_velocity"]))
+        if speed > self.limit:
+            return Fault(self.name, Severity.FALLBACK, f"speed {speed:.2f} m/s exceeds {self.limit} m/s")
+        return None
+
+
 MONITORS: dict[str, type[Monitor]] = {
+    "quadrotor_tilt": QuadrotorTilt,
+    "body_rate": BodyRate,
+    "geofence": Geofence,
+    "speed": Speed,
     "finite": FiniteInput,
     "range": PlausibleInput,
     "stale": Staleness,

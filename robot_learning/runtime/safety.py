@@ -9,7 +9,6 @@ the estimator or the link is broken, and nothing computed from it can be trusted
 from __future__ import annotations
 
 import enum
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -129,7 +128,11 @@ class QuadrotorMonitors:
         L = limits
         self.ranges = {"position": (-L.position_range, L.position_range), "linear_velocity": (-L.max_physical_speed, L.max_physical_speed),
                        "angular_velocity": (-L.max_physical_rate, L.max_physical_rate)}
-        self.cos_tilt = math.cos(math.radians(L.max_tilt_deg))
+        # the flight checks are monitors of the common interface (runtime/monitors.py)
+        from robot_learning.runtime.monitors import BodyRate, Geofence, QuadrotorTilt, Speed
+
+        self.flight = [QuadrotorTilt(max_tilt_deg=L.max_tilt_deg), BodyRate(max_body_rate=L.max_body_rate),
+                       Geofence(low=L.geofence_min, high=L.geofence_max), Speed(max_speed=L.max_speed)]
 
     def check_input(self, state: RobotState | None, now: float) -> list[Fault]:
         faults: list[Fault] = []
@@ -148,21 +151,8 @@ class QuadrotorMonitors:
         return faults
 
     def check_flight(self, state: RobotState) -> list[Fault]:
-        L, faults = self.limits, []
-        w, x, y, z = state["quaternion"]
-        cos_tilt = 1.0 - 2.0 * (x * x + y * y)  # body z . world z
-        if cos_tilt < self.cos_tilt:
-            faults.append(Fault("tilt", Severity.FALLBACK, f"tilt {math.degrees(math.acos(max(-1.0, min(1.0, cos_tilt)))):.0f} deg exceeds {L.max_tilt_deg:.0f} deg"))
-        rate = float(np.abs(state["angular_velocity"]).max())
-        if rate > L.max_body_rate:
-            faults.append(Fault("body_rate", Severity.FALLBACK, f"body rate {rate:.1f} rad/s exceeds {L.max_body_rate} rad/s"))
-        p = np.asarray(state["position"])
-        if np.any(p < L.geofence_min) or np.any(p > L.geofence_max):
-            faults.append(Fault("geofence", Severity.FALLBACK, f"position {np.round(p, 2).tolist()} is outside the geofence {list(L.geofence_min)}..{list(L.geofence_max)}"))
-        speed = float(np.linalg.norm(state["linear_velocity"]))
-        if speed > L.max_speed:
-            faults.append(Fault("speed", Severity.FALLBACK, f"speed {speed:.2f} m/s exceeds {L.max_speed} m/s"))
-        return faults
+        """Every flight monitor's fault (tilt, body rate, geofence, speed), in that order."""
+        return [f for m in self.flight for f in [m.check_state(state, 0.0)] if f is not None]
 
 
 class QuadrotorFallback:
