@@ -4,14 +4,24 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import os
+
 import pytest
 import torch
+from hypothesis import settings
 
 from robot_learning.algos.td3 import mlp
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.module import make_metadata
+
+
+# Property tests: the same examples on every CI run (derandomised, so a failure reproduces);
+# HYPOTHESIS_PROFILE=explore searches new ones (and keeps any failure in .hypothesis/ to replay).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

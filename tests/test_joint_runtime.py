@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from robot_learning.robots.registry import load_robot
@@ -127,6 +127,7 @@ def test_slow_policy_falls_back_instead_of_sending_a_late_action() -> None:
 EVENTS = st.sampled_from(["ok", "ok", "ok", "nan", "stale", "out_of_range", "fast_joint", "estop", "stop", "start", "reset", "wild_policy"])
 
 
+@example(["fast_joint", "start", "ok", "ok", "ok"])  # found by hypothesis: a second start restarted the soft start mid-motion
 @given(st.lists(EVENTS, min_size=5, max_size=60))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_property_no_unchecked_command_under_any_fault_sequence(events) -> None:

@@ -209,6 +209,8 @@ class JointController:
         Before anything is commanded the policy runs once on the current state (a dry run): it checks
         the observation and action sizes end to end and warms ONNX Runtime up.
         """
+        if self.mode in (RobotMode.SOFT_START, RobotMode.POLICY):
+            return  # already running: a second start must not restart the soft start (the targets would jump)
         state = self.transport.read_state()
         if state is None:
             raise RuntimeError("cannot start: no robot state received yet")
