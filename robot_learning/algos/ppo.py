@@ -1,0 +1,214 @@
+"""PPO with an asymmetric actor-critic, as the legged-robot literature runs it (HumanUP, ASAP).
+
+Clipped surrogate, clipped value loss, GAE(lambda), several epochs of minibatches over a rollout of
+``steps_per_env`` steps from every environment, and the adaptive learning rate that keeps the KL
+divergence between successive policies near ``desired_kl``. Observations are normalised by running
+statistics that live inside the networks, so the exported actor takes raw observations. The critic
+may see privileged observations the actor does not (``critic_obs``).
+
+Torch, CPU or GPU; one implementation shared by every module that uses PPO.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PPOConfig:
+    actor_hidden: tuple[int, ...] = (512, 256, 128)  # HumanUP's sizes
+    critic_hidden: tuple[int, ...] = (512, 256, 128)
+    activation: str = "elu"
+    init_std: float = 1.0
+    learning_rate: float = 2e-4
+    schedule: str = "adaptive"  # "adaptive" (KL-driven) | "fixed"
+    desired_kl: float = 0.01
+    steps_per_env: int = 24
+    epochs: int = 5
+    minibatches: int = 4
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip: float = 0.2
+    value_coef: float = 1.0
+    entropy_coef: float = 0.0
+    max_grad_norm: float = 1.0
+    normalize_obs: bool = True
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    act = {"elu": nn.ELU, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class RunningNorm(nn.Module):
+    """Running mean and variance of observations; ``forward`` standardises and clips to +-clip."""
+
+    def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("var", torch.ones(size))
+        self.register_buffer("count", torch.tensor(eps))
+        self.clip = clip
+        self.frozen = False
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        if self.frozen:
+            return
+        x = x.reshape(-1, x.shape[-1])
+        n = x.shape[0]
+        mean, var = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp((x - self.mean) / torch.sqrt(self.var + 1e-8), -self.clip, self.clip)
+
+
+class Actor(nn.Module):
+    """Normaliser + MLP: raw observation -> mean action. This is what gets exported."""
+
+    def __init__(self, obs_size: int, action_size: int, hidden: tuple[int, ...], activation: str, normalize: bool) -> None:
+        super().__init__()
+        self.norm = RunningNorm(obs_size) if normalize else nn.Identity()
+        self.net = mlp([obs_size, *hidden, action_size], activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(obs))
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, obs_size: int, critic_obs_size: int, action_size: int, cfg: PPOConfig) -> None:
+        super().__init__()
+        self.actor = Actor(obs_size, action_size, cfg.actor_hidden, cfg.activation, cfg.normalize_obs)
+        self.critic_norm = RunningNorm(critic_obs_size) if cfg.normalize_obs else nn.Identity()
+        self.critic = mlp([critic_obs_size, *cfg.critic_hidden, 1], cfg.activation)
+        self.log_std = nn.Parameter(torch.full((action_size,), float(torch.log(torch.tensor(cfg.init_std)))))
+        with torch.no_grad():  # small initial actions: the robot starts near the reference / default
+            self.actor.net[-1].weight.mul_(0.01)
+            self.actor.net[-1].bias.zero_()
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mu = self.actor(obs)
+        return torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu))
+
+    def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.critic_norm(critic_obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        d = self.distribution(obs)
+        a = d.sample()
+        return a, d.log_prob(a).sum(-1), self.value(critic_obs), d.mean
+
+
+class RolloutBuffer:
+    """``steps`` x ``num_envs`` transitions, then GAE returns and advantages."""
+
+    def __init__(self, steps: int, num_envs: int, obs_size: int, critic_obs_size: int, action_size: int) -> None:
+        T, N = steps, num_envs
+        self.obs = torch.zeros(T, N, obs_size)
+        self.critic_obs = torch.zeros(T, N, critic_obs_size)
+        self.actions = torch.zeros(T, N, action_size)
+        self.mu = torch.zeros(T, N, action_size)
+        self.logp = torch.zeros(T, N)
+        self.values = torch.zeros(T, N)
+        self.rewards = torch.zeros(T, N)
+        self.dones = torch.zeros(T, N)
+        self.returns = torch.zeros(T, N)
+        self.advantages = torch.zeros(T, N)
+        self.sigma = torch.ones(action_size)  # the policy's std when the rollout was collected
+        self.t = 0
+
+    def add(self, obs, critic_obs, actions, logp, values, mu, rewards, dones) -> None:  # noqa: ANN001 (tensors)
+        t = self.t
+        self.obs[t], self.critic_obs[t], self.actions[t], self.logp[t] = obs, critic_obs, actions, logp
+        self.values[t], self.mu[t], self.rewards[t], self.dones[t] = values, mu, rewards, dones
+        self.t += 1
+
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
+        adv = torch.zeros_like(last_values)
+        T = self.t
+        for t in reversed(range(T)):
+            next_v = last_values if t == T - 1 else self.values[t + 1]
+            not_done = 1.0 - self.dones[t]
+            delta = self.rewards[t] + gamma * next_v * not_done - self.values[t]
+            adv = delta + gamma * lam * not_done * adv
+            self.advantages[t] = adv
+        self.returns[:T] = self.advantages[:T] + self.values[:T]
+        a = self.advantages[:T]
+        self.advantages[:T] = (a - a.mean()) / (a.std() + 1e-8)
+
+    def minibatches(self, n: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        T, N = self.t, self.obs.shape[1]
+        total = T * N
+        perm = torch.randperm(total, generator=generator)
+        flat = [x[:T].reshape(total, *x.shape[2:]) for x in (self.obs, self.critic_obs, self.actions, self.logp, self.values,
+                                                             self.returns, self.advantages, self.mu)]
+        size = total // n
+        for i in range(n):
+            idx = perm[i * size:(i + 1) * size]
+            yield tuple(x[idx] for x in flat)
+
+    def clear(self) -> None:
+        self.t = 0
+
+
+class PPO:
+    """The learner: ``update(buffer)`` runs the epochs and returns the losses and the KL."""
+
+    def __init__(self, model: ActorCritic, cfg: PPOConfig, seed: int = 0) -> None:
+        self.model, self.cfg = model, cfg
+        self.lr = cfg.learning_rate
+        self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def update(self, buf: RolloutBuffer) -> dict[str, float]:
+        cfg, model = self.cfg, self.model
+        stats = {"value_loss": 0.0, "surrogate": 0.0, "entropy": 0.0, "kl": 0.0}
+        n = 0
+        for _ in range(cfg.epochs):
+            for obs, cobs, act, old_logp, old_v, ret, adv, old_mu in buf.minibatches(cfg.minibatches, self.gen):
+                d = model.distribution(obs)
+                logp = d.log_prob(act).sum(-1)
+                entropy = d.entropy().sum(-1).mean()
+                with torch.no_grad():  # KL(old || new) of diagonal Gaussians, for the adaptive learning rate
+                    std, old_std = d.stddev, buf.sigma
+                    kl = (torch.log(std / old_std) + (old_std**2 + (old_mu - d.mean) ** 2) / (2 * std**2) - 0.5).sum(-1).mean()
+                if cfg.schedule == "adaptive":
+                    if kl > 2 * cfg.desired_kl:
+                        self.lr = max(1e-5, self.lr / 1.5)
+                    elif 0.0 < kl < cfg.desired_kl / 2:
+                        self.lr = min(1e-2, self.lr * 1.5)
+                    for g in self.opt.param_groups:
+                        g["lr"] = self.lr
+                ratio = torch.exp(logp - old_logp)
+                surr = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv).mean()
+                v = model.value(cobs)
+                v_clipped = old_v + torch.clamp(v - old_v, -cfg.clip, cfg.clip)
+                v_loss = torch.max((v - ret) ** 2, (v_clipped - ret) ** 2).mean()
+                loss = surr + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                self.opt.step()
+                stats["value_loss"] += float(v_loss)
+                stats["surrogate"] += float(surr)
+                stats["entropy"] += float(entropy)
+                stats["kl"] += float(kl)
+                n += 1
+        out = {k: v / max(1, n) for k, v in stats.items()}
+        out["learning_rate"] = self.lr
+        out["action_std"] = float(model.log_std.exp().mean())
+        return out
