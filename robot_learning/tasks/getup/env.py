@@ -1,0 +1,351 @@
+"""The getting-up environment: N simulated G1s (MuJoCo, CPU threads), HumanUP's observations,
+rewards, terminations and curricula, in numpy.
+
+Observation (actor), per step 74 values as the paper's, with a 10-step history, built by the
+runtime's own :class:`~robot_learning.runtime.observation.ObservationBuilder` from the fields the
+robot also has (:class:`~robot_learning.runtime.joint_controller.JointObservation` names and
+history semantics: oldest first, primed with the first value after a reset): IMU angular velocity
+x 0.25, roll and pitch, joint positions minus the default pose, joint velocities x 0.05, the last
+action. No linear velocity, no yaw. The critic additionally sees base and head height, base linear
+velocity, feet contact, and (tracking) the reference's progress and joint error.
+
+Action: PD targets = default + 0.5 * clip(action, -5, 5), the runtime's ``joint_position_offset``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
+from robot_learning.tasks.getup.config import GetupEnvConfig
+
+N_JOINTS = len(G1_SPEC.joint_names)
+DEFAULT = np.asarray(G1_SPEC.default_positions, dtype=np.float64)
+LOWER = np.asarray(G1_SPEC.position_lower)
+UPPER = np.asarray(G1_SPEC.position_upper)
+EFFORT = np.asarray(G1_SPEC.effort_limit)
+FIELDS = (("base_angular_velocity", 3, 0.25), ("roll_pitch", 2, 1.0), ("joint_position", N_JOINTS, 1.0),
+          ("joint_velocity", N_JOINTS, 0.05), ("last_action", N_JOINTS, 1.0))
+
+
+def actor_layout(history: int) -> ObsLayout:
+    """The paper's 74 values per step; with ``history`` > 1 each field becomes ``<field>_history``."""
+    if history <= 1:
+        return ObsLayout(tuple(ObsTerm(n, s, sc) for n, s, sc in FIELDS))
+    return ObsLayout(tuple(ObsTerm(n + "_history", s * history, sc) for n, s, sc in FIELDS))
+
+
+def batch_roll_pitch(quat: np.ndarray) -> np.ndarray:
+    w, x, y, z = quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
+    roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+    pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
+    return np.stack([roll, pitch], -1)
+
+
+def up_z(quat: np.ndarray) -> np.ndarray:
+    """z component of the body z axis in the world (1 upright, -1 upside down)."""
+    x, y = quat[:, 1], quat[:, 2]
+    return 1.0 - 2.0 * (x * x + y * y)
+
+
+@dataclass
+class EpisodeStats:
+    success: np.ndarray
+    head_height: np.ndarray
+    length: np.ndarray
+
+
+class GetupEnv:
+    """Batched getting-up environment. ``reset()`` then ``step(actions)`` with numpy arrays."""
+
+    def __init__(self, cfg: GetupEnvConfig, batch: Any, starts: dict[str, np.ndarray], references: dict[str, Any] | None = None) -> None:
+        """``batch``: a G1Batch; ``starts``: fallen start states per posture ({"supine": qpos (K, nq), ...});
+        ``references``: get-up references per posture (tracking stage)."""
+        self.cfg, self.batch = cfg, batch
+        self.n = cfg.num_envs
+        self.rng = np.random.default_rng(cfg.seed)
+        self.postures = ["supine", "prone"] if cfg.posture == "both" else [cfg.posture]
+        self.starts = {p: starts[p] for p in self.postures}
+        self.refs = references or {}
+        if cfg.stage == "tracking":
+            missing = [p for p in self.postures if p not in self.refs]
+            if missing:
+                raise ValueError(f"tracking needs a reference motion for {missing}")
+        self.dt = cfg.physics_dt * cfg.decimation
+        self.max_steps = int(round(cfg.episode_s / self.dt))
+        self.layout = actor_layout(cfg.history)
+        self.builder = ObservationBuilder(self.layout)
+        self.obs = np.zeros((self.n, self.layout.size), dtype=np.float32)
+        self.hist = {n: np.zeros((self.n, cfg.history, s)) for n, s, _ in FIELDS}
+        self.last_action = np.zeros((self.n, N_JOINTS))
+        self.last_last_action = np.zeros((self.n, N_JOINTS))
+        self.last_joint_vel = np.zeros((self.n, N_JOINTS))
+        self.steps = np.zeros(self.n, dtype=np.int64)
+        self.posture = np.zeros(self.n, dtype=np.int64)  # index into self.postures
+        self.ref_t0 = np.zeros(self.n)  # reference time at the episode start (tracking)
+        self.last_base_height = np.zeros(self.n)
+        self.last_feet_force = np.zeros(self.n)
+        self.reg_scale = 1.0 if cfg.stage == "tracking" else 0.8
+        self.standing_fraction = cfg.standing_start_fraction[0]
+        self.critic_size = self.layout.size // max(1, cfg.history) * 1 + 8 + (N_JOINTS + 2 if cfg.stage == "tracking" else 0)
+        self.critic_obs = np.zeros((self.n, self.critic_size), dtype=np.float32)
+        self.episode_returns = np.zeros(self.n)
+        self.fixed_starts = False  # evaluation: environment i starts from fallen pose i of its posture
+
+    # ------------------------------------------------------------------------------ resets
+    def _reference_state(self, p: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ref = self.refs[p]
+        i = np.clip(np.round(t * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+        return ref.root_pos[i], ref.root_quat[i], ref.joint_pos[i]
+
+    def reset(self, ids: np.ndarray | None = None) -> None:
+        ids = np.arange(self.n) if ids is None else np.asarray(ids)
+        if ids.size == 0:
+            return
+        cfg = self.cfg
+        if self.fixed_starts:  # evaluation: half supine, half prone, pose i for environment i
+            self.posture[ids] = (ids * len(self.postures)) // self.n
+        else:
+            self.posture[ids] = self.rng.integers(0, len(self.postures), ids.size)
+        qpos = np.zeros((ids.size, self.batch.nq))
+        qvel = np.zeros((ids.size, self.batch.nv))
+        self.ref_t0[ids] = 0.0
+        for k, i in enumerate(ids):
+            p = self.postures[self.posture[i]]
+            u = self.rng.random()
+            if cfg.stage == "tracking" and u < cfg.reference_init_fraction:
+                ref = self.refs[p]
+                t = self.rng.uniform(0.0, ref.duration)
+                rp, rq, jq = self._reference_state(p, np.array([t]))
+                qpos[k] = self.batch.make_qpos(rp[0], rq[0], jq[0])
+                self.ref_t0[i] = t
+            elif cfg.stage == "discovery" and u < self.standing_fraction:
+                qpos[k] = self.batch.make_qpos(np.array([0.0, 0.0, 0.8]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
+            else:
+                pool = self.starts[p]
+                qpos[k] = pool[i % len(pool)] if self.fixed_starts else pool[self.rng.integers(0, len(pool))]
+        self.batch.reset(ids, qpos, qvel)
+        self.steps[ids] = 0
+        self.last_action[ids] = 0.0
+        self.last_last_action[ids] = 0.0
+        self.last_joint_vel[ids] = 0.0
+        self.last_base_height[ids] = self.batch.base_pos[ids, 2]
+        self.last_feet_force[ids] = self._feet_force()[ids]
+        self.episode_returns[ids] = 0.0
+        cur = self._fields()
+        for name, _, _ in FIELDS:
+            self.hist[name][ids] = cur[name][ids][:, None, :]
+
+    # ------------------------------------------------------------------------- observations
+    def _fields(self) -> dict[str, np.ndarray]:
+        b = self.batch
+        quat = b.sensor("imu_quat")
+        return {"base_angular_velocity": b.sensor("imu_gyro"), "roll_pitch": batch_roll_pitch(quat),
+                "joint_position": b.joint_pos - DEFAULT, "joint_velocity": b.joint_vel, "last_action": self.last_action}
+
+    def _feet_force(self) -> np.ndarray:
+        return self.batch.sensor("left_foot_force")[:, 0] + self.batch.sensor("right_foot_force")[:, 0]
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        cur = self._fields()
+        H = self.cfg.history
+        fields = {}
+        for name, _, _ in FIELDS:
+            h = self.hist[name]
+            if H > 1:
+                fields[name + "_history"] = h
+            else:
+                fields[name] = cur[name]
+        self.builder.build(fields, self.obs)
+        b = self.batch
+        base_h = b.base_pos[:, 2:3]
+        head_h = b.sensor("head_pos")[:, 2:3]
+        feet = np.stack([self.batch.sensor("left_foot_force")[:, 0], self.batch.sensor("right_foot_force")[:, 0]], -1) / 300.0
+        single = self.obs if H <= 1 else self._single_frame(cur)
+        parts = [single, base_h, head_h, b.base_lin_vel, feet, up_z(b.base_quat)[:, None]]
+        if self.cfg.stage == "tracking":
+            ref_q, progress = self._reference_now()
+            parts += [b.joint_pos - ref_q, progress[:, None], (self.steps * self.dt / self.cfg.episode_s)[:, None]]
+        np.concatenate(parts, -1, out=self.critic_obs, dtype=np.float32, casting="same_kind")
+        return self.obs, self.critic_obs
+
+    def _single_frame(self, cur: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([cur[n] * sc for n, _, sc in FIELDS], -1)
+
+    def _reference_now(self) -> tuple[np.ndarray, np.ndarray]:
+        q = np.zeros((self.n, N_JOINTS))
+        progress = np.zeros(self.n)
+        t = self.ref_t0 + self.steps * self.dt
+        for pi, p in enumerate(self.postures):
+            m = self.posture == pi
+            if not np.any(m):
+                continue
+            ref = self.refs[p]
+            i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+            q[m] = ref.joint_pos[i]
+            progress[m] = i / (len(ref.joint_pos) - 1)
+        return q, progress
+
+    def _reference_head(self) -> np.ndarray:
+        h = np.zeros(self.n)
+        t = self.ref_t0 + self.steps * self.dt
+        for pi, p in enumerate(self.postures):
+            m = self.posture == pi
+            if np.any(m):
+                ref = self.refs[p]
+                i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+                h[m] = ref.head_height[i]
+        return h
+
+    # ------------------------------------------------------------------------------ step
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        cfg = self.cfg
+        a = np.clip(actions, -cfg.action_clip, cfg.action_clip)
+        targets = DEFAULT + cfg.action_scale * a
+        self.batch.step(targets)
+        self.steps += 1
+        self.last_last_action, self.last_action = self.last_action, a
+        cur = self._fields()
+        for name, _, _ in FIELDS:  # history: drop the oldest, append the newest
+            h = self.hist[name]
+            h[:, :-1] = h[:, 1:]
+            h[:, -1] = cur[name]
+        reward, terminated, parts = (self._rewards_tracking(a) if cfg.stage == "tracking" else self._rewards_discovery(a))
+        timeout = self.steps >= self.max_steps
+        done = terminated | timeout
+        self.episode_returns += reward
+        info: dict[str, Any] = {"reward_terms": parts}
+        if np.any(done):
+            ids = np.flatnonzero(done)
+            head = self.batch.sensor("head_pos")[ids, 2]
+            info["episodes"] = EpisodeStats(success=(head >= cfg.success_head_height) & ~terminated[ids], head_height=head,
+                                            length=self.steps[ids].copy())
+            info["done_ids"] = ids
+            info["timeout"] = timeout[ids] & ~terminated[ids]
+            self.reset(ids)
+        self.last_base_height = self.batch.base_pos[:, 2].copy()
+        self.last_feet_force = self._feet_force()
+        self.last_joint_vel = self.batch.joint_vel.copy()
+        obs, cobs = self.observe()
+        return obs, cobs, reward.astype(np.float32), done, info
+
+    # --------------------------------------------------------------------------- rewards
+    def _regularisers(self, a: np.ndarray) -> dict[str, np.ndarray]:
+        b = self.batch
+        tau = b.actuator_force
+        q, qd = b.joint_pos, b.joint_vel
+        return {
+            "torques": np.sum(tau**2, -1),
+            "torque_limits": np.sum(np.clip(np.abs(tau) - 0.9 * EFFORT, 0.0, None), -1),
+            "dof_pos_limits": np.sum(np.clip(LOWER - q, 0.0, None) + np.clip(q - UPPER, 0.0, None), -1),
+            "dof_vel": np.sum(qd**2, -1),
+            "action_rate": np.sum((a - self.last_last_action) ** 2, -1),
+            "energy": np.sum(np.abs(tau * qd), -1),
+            "dof_acc": np.sum(((qd - self.last_joint_vel) / self.dt) ** 2, -1),
+            "ang_vel": np.sum(b.base_ang_vel**2, -1),
+            "base_lin_vel": np.sum(b.base_lin_vel**2, -1),
+        }
+
+    def _rewards_tracking(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        w = self.cfg.rewards2
+        b = self.batch
+        ref_q, _ = self._reference_now()
+        head = b.sensor("head_pos")[:, 2]
+        ref_head = self._reference_head()
+        reg = self._regularisers(a)
+        terms = {
+            "joint_tracking": w.joint_tracking * np.exp(-np.sum((b.joint_pos - ref_q) ** 2, -1) / w.joint_tracking_sigma),
+            "head_height_tracking": w.head_height_tracking * np.exp(-((head - ref_head) ** 2) / w.head_height_sigma),
+            "body_up_tracking": w.body_up_tracking * np.exp(-((up_z(b.sensor("torso_quat")) - self._reference_up()) ** 2) / 0.1),
+            "alive": np.full(self.n, w.alive),
+            "torques": self.reg_scale * w.torques * reg["torques"],
+            "dof_vel": self.reg_scale * w.dof_vel * reg["dof_vel"],
+            "torque_limits": self.reg_scale * w.torque_limits * reg["torque_limits"],
+            "dof_pos_limits": self.reg_scale * w.dof_pos_limits * reg["dof_pos_limits"],
+            "action_rate": self.reg_scale * w.action_rate * reg["action_rate"],
+        }
+        terminated = np.abs(head - ref_head) > self.cfg.head_off_reference_m
+        terms["termination"] = w.termination * terminated
+        total = sum(terms.values())
+        return total, terminated, {k: float(np.mean(v)) for k, v in terms.items()}
+
+    def _reference_up(self) -> np.ndarray:
+        u = np.zeros(self.n)
+        t = self.ref_t0 + self.steps * self.dt
+        for pi, p in enumerate(self.postures):
+            m = self.posture == pi
+            if np.any(m):
+                ref = self.refs[p]
+                i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+                u[m] = ref.torso_up[i] if hasattr(ref, "torso_up") else up_z(ref.root_quat[i])
+        return u
+
+    def _rewards_discovery(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        w = self.cfg.rewards1
+        b = self.batch
+        base_h = b.base_pos[:, 2]
+        head_h = b.sensor("head_pos")[:, 2]
+        lf, rf = b.sensor("left_foot_pos"), b.sensor("right_foot_pos")
+        lF, rF = b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]
+        feet_force = lF + rF
+        on_feet = (lF > 2.0) & (rF > 2.0) & (lf[:, 2] < 0.1) & (rf[:, 2] < 0.1)
+        feet_dist = np.linalg.norm(lf[:, :2] - rf[:, :2], axis=-1)
+        # projected gravity z: -1 upright .. +1 upside down
+        pg_z = -up_z(b.sensor("torso_quat"))
+        reg = self._regularisers(a)
+        left, right, waist = _SYMMETRY
+        sym = a[:, left] * _SYMMETRY_SIGN - a[:, right]
+        standing = head_h > self.cfg.success_head_height
+        terms = {
+            "base_height_exp": w.base_height_exp * (np.exp(np.clip(base_h, 0.0, 0.75)) - 1.0),
+            "head_height_exp": w.head_height_exp * (np.exp(np.clip(head_h, 0.0, 1.2)) - 1.0),
+            "delta_base_height": w.delta_base_height * (base_h > self.last_base_height),
+            "feet_contact_forces_increase": w.feet_contact_forces_increase * (feet_force > self.last_feet_force),
+            "stand_on_feet": w.stand_on_feet * on_feet,
+            "feet_height": w.feet_height * np.exp(-10.0 * 0.5 * (lf[:, 2] + rf[:, 2])),
+            "feet_distance": w.feet_distance * np.exp(-((feet_dist - 0.25) ** 2) / 0.01),
+            "body_up_exp": w.body_up_exp * np.exp(-pg_z),
+            "soft_symmetry_body": w.soft_symmetry_body * np.linalg.norm(sym, axis=-1) * ~standing,
+            "soft_symmetry_waist": w.soft_symmetry_waist * np.linalg.norm(a[:, waist], axis=-1) * ~standing,
+            "dof_pos_limits": self.reg_scale * w.dof_pos_limits * reg["dof_pos_limits"],
+            "torque_limits": self.reg_scale * w.torque_limits * reg["torque_limits"],
+            "action_rate": self.reg_scale * w.action_rate * reg["action_rate"],
+            "ang_vel": self.reg_scale * w.ang_vel * reg["ang_vel"],
+            "base_lin_vel": self.reg_scale * w.base_lin_vel * reg["base_lin_vel"],
+            "dof_vel": self.reg_scale * w.dof_vel * reg["dof_vel"],
+            "energy": self.reg_scale * w.energy * reg["energy"],
+            "dof_acc": self.reg_scale * w.dof_acc * reg["dof_acc"],
+        }
+        # HumanUP terminates Stage I episodes only on time (falling is the start state); a non-finite
+        # state (a physics blow-up) ends the episode with the termination penalty.
+        terminated = ~np.all(np.isfinite(b.qpos), -1)
+        terms["termination"] = w.termination * terminated
+        total = np.nan_to_num(sum(terms.values()), nan=0.0, posinf=0.0, neginf=0.0)
+        return total, terminated, {k: float(np.nanmean(v)) for k, v in terms.items()}
+
+    # ------------------------------------------------------------------------- curricula
+    def update_curricula(self, progress: float, mean_end_height: float) -> None:
+        """Anneal the standing-start fraction (0.2 -> 0.1) and move the regularisation scale within
+        [0.8, 2]: up when episodes end high (> 0.65 m), down when they end on the ground (< 0.1 m)."""
+        lo, hi = self.cfg.standing_start_fraction
+        self.standing_fraction = lo + (hi - lo) * min(1.0, max(0.0, progress))
+        if mean_end_height > 0.65:
+            self.reg_scale = min(2.0, self.reg_scale * 1.05)
+        elif mean_end_height < 0.1:
+            self.reg_scale = max(0.8, self.reg_scale / 1.05)
+
+
+def _symmetry_indices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    names = list(G1_SPEC.joint_names)
+    left = [i for i, n in enumerate(names) if n.startswith("left_")]
+    right = [names.index("right_" + names[i][len("left_"):]) for i in left]
+    waist = [i for i, n in enumerate(names) if n.startswith("waist_")]
+    return np.array(left), np.array(right), np.array(waist)
+
+
+_SYMMETRY = _symmetry_indices()
+# mirrored joints: roll and yaw axes flip sign between left and right, pitch does not
+_SYMMETRY_SIGN = np.array([-1.0 if ("roll" in G1_SPEC.joint_names[i] or "yaw" in G1_SPEC.joint_names[i]) else 1.0 for i in _SYMMETRY[0]])

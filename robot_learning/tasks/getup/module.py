@@ -1,0 +1,237 @@
+"""`robot-learning train|eval|export getup`: the getting-up module's commands."""
+from __future__ import annotations
+
+import csv
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
+from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.robots.g1 import G1_SPEC, NAME
+from robot_learning.runtime.policy import PolicyMetadata
+from robot_learning.tasks.getup.config import GetupTrainConfig
+
+TASK = "getup"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
+
+
+def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
+                num_envs: int | None = None) -> GetupTrainConfig:
+    default = CONFIG_DIR / "getup.yaml"
+    cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
+    o: dict[str, Any] = {}
+    if seconds is not None:
+        if seconds <= 0:
+            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        o["max_seconds"] = float(seconds)
+    if seed is not None:
+        o["seed"] = seed
+    env: dict[str, Any] = {}
+    if stage is not None:
+        env["stage"] = {"I": "discovery", "1": "discovery", "II": "tracking", "2": "tracking"}.get(stage, stage)
+    if num_envs is not None:
+        env["num_envs"] = num_envs
+    if env:
+        o["env"] = env
+    return merge(cfg, o) if o else cfg
+
+
+def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMetadata:
+    from robot_learning.tasks.getup.env import actor_layout
+
+    e = cfg.env
+    return PolicyMetadata(
+        robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history),
+        action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
+                "meaning": "PD target = default_joint_positions + scale * clip(action, -clip, clip)"},
+        control_rate_hz=1.0 / (e.physics_dt * e.decimation),
+        safety_limits={"max_tilt_deg": 60.0, "success_head_height_m": e.success_head_height},
+        default_joint_positions=[float(v) for v in G1_SPEC.default_positions],
+        pd_gains={"kp": [float(v) for v in G1_SPEC.kp], "kd": [float(v) for v in G1_SPEC.kd]},
+        training=training,
+    )
+
+
+def export_actor(actor: Any, cfg: GetupTrainConfig, path: Path, training: dict[str, Any]) -> dict[str, Any]:
+    from robot_learning.export.onnx_export import export_policy
+
+    rep = export_policy(actor, make_metadata(cfg, training), path)
+    return {"onnx": str(path), "parity_max_abs_diff": rep.max_abs_diff}
+
+
+def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
+                  num_envs: int | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    import torch
+
+    from robot_learning.tasks.getup.train import train
+
+    cfg = load_config(config, seconds, seed, stage, num_envs)
+    run = prepare_run_dir(out or default_run_dir(TASK), force=force)
+    save_yaml(cfg, run / "config.yaml")
+    writer = None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run / "tensorboard"))
+    except ImportError:  # tensorboard is optional
+        pass
+    curve = open(run / "learning_curve.csv", "w", newline="")  # noqa: SIM115 (closed below)
+    fields = ["iteration", "env_steps", "seconds", "mean_reward", "mean_base_height_m", "mean_head_height_m", "train_success_rate",
+              "mean_end_head_height_m", "env_steps_per_s"]
+    w = csv.DictWriter(curve, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+
+    def log(row: dict[str, Any]) -> None:
+        if "eval" in row:
+            ev = row["eval"]
+            if progress:
+                print(f"  eval @ {ev['seconds']:.0f} s, {ev['env_steps']:,} steps: success {ev['success_rate']:.2f} "
+                      f"(final head {ev['mean_final_head_height_m']:.2f} m)", flush=True)
+            return
+        w.writerow(row)
+        curve.flush()
+        if progress and row["iteration"] % 10 == 1:
+            print(f"it {row['iteration']:5d}  {row['env_steps']:>10,} steps  {row['seconds']:7.0f} s  reward {row['mean_reward']:7.3f}  "
+                  f"base {row['mean_base_height_m']:.2f} m  head {row['mean_head_height_m']:.2f} m  "
+                  f"{row['env_steps_per_s']:.0f} steps/s (sim)", flush=True)
+
+    t0 = time.time()
+    try:
+        result = train(cfg, log=log, writer=writer)
+    finally:
+        curve.close()
+        if writer is not None:
+            writer.close()
+    (run / "checkpoints").mkdir(exist_ok=True)
+    torch.save({"model": result.model.state_dict(), "best_actor": result.best_actor.state_dict(), "config": to_dict(cfg)},
+               run / "checkpoints" / "final.pt")
+    command = " ".join(["python -m robot_learning", *sys.argv[1:]]) if sys.argv and "robot_learning" in " ".join(sys.argv[:1]) else "train getup"
+    training = {"command": command, "seed": cfg.seed, "stage": cfg.env.stage, "env_steps": result.env_steps,
+                "wall_clock_s": round(result.seconds, 1), "best_eval": result.best}
+    export = export_actor(result.best_actor, cfg, run / "policy.onnx", training)
+    report = {"module": TASK, "command": command, "seed": cfg.seed, "stage": cfg.env.stage, "config": to_dict(cfg),
+              "train": {"wall_clock_s": round(time.time() - t0, 1), "env_steps": result.env_steps, "iterations": result.iterations,
+                        "final_row": result.history[-1] if result.history else {}},
+              "evaluations": result.evaluations, "best_eval": result.best, "export": export,
+              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
+    write_json(run / "report.json", report)
+    return {"run": str(run), **report}
+
+
+def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    from robot_learning.tasks.getup.poses import fallen_pose_dataset
+
+    data = fallen_pose_dataset(seed=seed)
+    out = []
+    for p in (["supine", "prone"] if posture == "both" else [posture]):
+        pool = data[p]["test"]
+        out += [(p, pool[i % len(pool)]) for i in range(n)]
+    return out
+
+
+def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episodes: int = 100, posture: str = "both", seed: int = 0,
+                 render: Path | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The exported ONNX through the runtime (observation builder, monitors, soft start) against
+    MuJoCo (``model``: mesh or primitive collisions) or PyBullet, from held-out fallen poses."""
+    from robot_learning.robots.registry import load_robot
+    from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
+    from robot_learning.runtime.policy import PolicyRunner
+    from robot_learning.runtime.profiles import PROFILES
+    from robot_learning.sim.joint_transport import InProcessJointTransport
+
+    runner = PolicyRunner(policy)
+    meta = runner.metadata
+    if meta.task != TASK:
+        raise ConfigError(f"{policy} is a '{meta.task}' policy, not a getting-up policy")
+    desc = load_robot("g1")
+    rate = meta.control_rate_hz
+    robot = _make_robot(sim, model, rate, seed)
+    prof = PROFILES["g1_getup"].controller
+    ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
+                                 soft_start_target="measured", monitors=[m for m in prof.monitors if m["type"] != "stale"])
+    starts = _start_states(posture, episodes, seed)
+    results, frames = [], []
+    steps = int(round(10.0 * rate))
+    for k, (p, qpos) in enumerate(starts):
+        robot.set_qpos(qpos)
+        transport = InProcessJointTransport(robot, meta.joint_names)
+        c = JointController(runner, transport, desc.name, desc.limits(), ccfg)
+        c.start()
+        heads, acts, qs, energy = [], [], [], 0.0
+        for t in range(steps):
+            cmd = c.tick()
+            s = robot.state()
+            heads.append(float(s["head_height"][0]))
+            acts.append(c.obs_fields.last_action.copy())
+            qs.append(s["joint_position"].copy())
+            energy += float(np.sum(np.abs(s["joint_effort"] * s["joint_velocity"]))) / rate
+            if render is not None and k == 0 and t % 2 == 0:
+                frames.append(robot.qpos_copy())
+        h = np.array(heads)
+        above = np.flatnonzero(h >= 1.1)
+        a, q = np.array(acts), np.array(qs)
+        results.append({"posture": p, "success": bool(h[-1] >= 1.1), "final_head_m": float(h[-1]), "mode": c.mode.name,
+                        "time_to_stand_s": float(above[0] / rate) if above.size else None,
+                        "action_jitter": float(np.abs(np.diff(a, n=3, axis=0)).mean()),
+                        "dof_pos_jitter": float(np.abs(np.diff(q, n=3, axis=0) * rate**3).mean() * 1e-3), "energy_J": energy,
+                        "faults": dict(c.fault_counts)})
+        if progress:
+            progress(f"{k + 1}/{len(starts)} {p}: head {h[-1]:.2f} m {'ok' if results[-1]['success'] else 'fail'}")
+    if render is not None and frames:
+        from robot_learning.tasks.getup.render import render_gif
+
+        render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive")
+    out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "policy": str(policy), "episodes": len(results)}
+    for p in ("supine", "prone"):
+        rs = [r for r in results if r["posture"] == p]
+        if rs:
+            out[p] = {"episodes": len(rs), "success_rate": float(np.mean([r["success"] for r in rs])),
+                      "mean_final_head_m": float(np.mean([r["final_head_m"] for r in rs])),
+                      "time_to_stand_s": _nanmean([r["time_to_stand_s"] for r in rs]),
+                      "action_jitter": float(np.mean([r["action_jitter"] for r in rs])),
+                      "dof_pos_jitter": float(np.mean([r["dof_pos_jitter"] for r in rs])),
+                      "energy_J": float(np.mean([r["energy_J"] for r in rs]))}
+    out["success_rate"] = float(np.mean([r["success"] for r in results])) if results else 0.0
+    out["training"] = meta.training.get("best_eval")
+    if render is not None:
+        out["render"] = str(render)
+    return out
+
+
+def _nanmean(values: list[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _make_robot(sim: str, model: str, rate: float, seed: int) -> Any:
+    if sim == "mujoco":
+        from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
+
+        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed)))
+    if sim == "pybullet":
+        from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
+
+        return PyBulletG1(PyBulletG1Config(control_rate_hz=rate, seed=seed))
+    raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
+
+
+def _with_qpos(robot: Any) -> Any:
+    """MuJoCo robots take a full qpos (free joint + joints) from the fallen-pose dataset."""
+    import mujoco
+
+    def set_qpos(qpos: np.ndarray) -> None:
+        robot.reset()
+        robot.data.qpos[:] = qpos
+        robot.data.qvel[:] = 0.0
+        robot.data.ctrl[robot._act] = robot.data.qpos[robot._qadr]
+        mujoco.mj_forward(robot.model, robot.data)
+        robot._dirty = False
+
+    robot.set_qpos = set_qpos
+    robot.qpos_copy = lambda: robot.data.qpos.copy()
+    return robot

@@ -1,0 +1,210 @@
+"""PPO training of the getting-up policy on N MuJoCo G1s; periodic evaluation on held-out fallen
+poses; the best evaluated policy is kept for export."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer
+from robot_learning.core.seeding import seed_everything
+from robot_learning.tasks.getup.config import GetupTrainConfig
+from robot_learning.tasks.getup.env import N_JOINTS, GetupEnv
+
+
+@dataclass
+class TrainResult:
+    model: ActorCritic
+    best_actor: torch.nn.Module
+    env_steps: int
+    seconds: float
+    iterations: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=dict)
+
+
+def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: int = 0, held_out: bool = False,
+             variant: str | None = None) -> tuple[GetupEnv, dict[str, np.ndarray]]:
+    """The environment with its start states (training or held-out fallen poses) and references."""
+    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+    from robot_learning.tasks.getup.poses import fallen_pose_dataset
+    from robot_learning.tasks.getup.reference import load_reference
+
+    e = copy.deepcopy(cfg.env)
+    if num_envs is not None:
+        e.num_envs = num_envs
+    e.seed = cfg.seed + seed_offset
+    batch = G1Batch(G1BatchConfig(num_envs=e.num_envs, variant=variant or e.variant, physics_dt=e.physics_dt, decimation=e.decimation,
+                                  threads=e.threads or None, seed=e.seed))
+    data = fallen_pose_dataset(seed=cfg.seed)
+    split = "test" if held_out else "train"
+    starts = {p: data[p][split] for p in ("supine", "prone")}
+    refs = {p: load_reference(p) for p in ("supine", "prone")} if e.stage == "tracking" else None
+    return GetupEnv(e, batch, starts, refs), starts
+
+
+def evaluate_policy(env: GetupEnv, act: Callable[[np.ndarray], np.ndarray], episodes: int) -> dict[str, Any]:
+    """Deterministic roll-outs from held-out fallen poses (no reference initialisation): success
+    (head >= 1.1 m at the end), time to stand, action and joint-position jitter, energy."""
+    cfg = env.cfg
+    saved = (cfg.reference_init_fraction, cfg.standing_start_fraction)
+    cfg.reference_init_fraction, cfg.standing_start_fraction = 0.0, (0.0, 0.0)
+    env.standing_fraction = 0.0
+    env.fixed_starts = True
+    try:
+        env.reset()
+        obs, _ = env.observe()
+        n = env.n
+        done_eps: list[dict[str, Any]] = []
+        steps = env.max_steps
+        actions = np.zeros((steps, n, N_JOINTS))
+        qs = np.zeros((steps, n, N_JOINTS))
+        energy = np.zeros(n)
+        heads = np.zeros((steps, n))
+        postures = env.posture.copy()
+        alive = np.ones(n, dtype=bool)
+        for t in range(steps):
+            a = act(obs)
+            actions[t] = a
+            obs, _, _, done, info = env.step(a)
+            qs[t] = env.batch.joint_pos
+            heads[t] = env.batch.sensor("head_pos")[:, 2]
+            energy += alive * np.sum(np.abs(env.batch.actuator_force * env.batch.joint_vel), -1) * env.dt
+            if np.any(done):
+                ids = info["done_ids"]
+                for k, i in enumerate(ids):
+                    if alive[i]:
+                        done_eps.append({"env": int(i), "success": bool(info["episodes"].success[k]),
+                                         "head": float(info["episodes"].head_height[k]), "steps": t + 1})
+                alive[ids] = False
+            if not alive.any() or len(done_eps) >= episodes:
+                break
+        T = t + 1
+        # third derivatives (jitter) of actions and joint positions, per step at 50 Hz
+        jit_a = np.abs(np.diff(actions[:T], n=3, axis=0)).mean() if T > 3 else float("nan")
+        jit_q = np.abs(np.diff(qs[:T], n=3, axis=0) / env.dt**3).mean() * 1e-3 if T > 3 else float("nan")
+        succ = [d["success"] for d in done_eps]
+        stand_times = []
+        for d in done_eps:
+            if d["success"]:
+                h = heads[: d["steps"], d["env"]]
+                above = np.flatnonzero(h >= cfg.success_head_height)
+                stand_times.append(float(above[0] * env.dt) if above.size else float("nan"))
+        by_posture = {}
+        for pi, p in enumerate(env.postures):
+            s = [d["success"] for d in done_eps if postures[d["env"]] == pi]
+            by_posture[p] = {"episodes": len(s), "success_rate": float(np.mean(s)) if s else float("nan")}
+        return {"episodes": len(done_eps), "success_rate": float(np.mean(succ)) if succ else 0.0, "by_posture": by_posture,
+                "mean_final_head_height_m": float(np.mean([d["head"] for d in done_eps])) if done_eps else float("nan"),
+                "time_to_stand_s": float(np.nanmean(stand_times)) if stand_times else float("nan"),
+                "action_jitter": float(jit_a), "dof_pos_jitter_krad_s3": float(jit_q), "energy_J": float(energy.mean())}
+    finally:
+        cfg.reference_init_fraction, cfg.standing_start_fraction = saved
+        env.fixed_starts = False
+
+
+def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = None, writer: Any = None) -> TrainResult:
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, cfg.torch_threads))
+    env, _ = make_env(cfg)
+    eval_env, _ = make_env(cfg, num_envs=cfg.eval_episodes, seed_offset=1000, held_out=True)
+    p = cfg.ppo
+    ppo_cfg = PPOConfig(actor_hidden=tuple(p.actor_hidden), critic_hidden=tuple(p.critic_hidden), init_std=p.init_std,
+                        learning_rate=p.learning_rate, desired_kl=p.desired_kl, steps_per_env=p.steps_per_env, epochs=p.epochs,
+                        minibatches=p.minibatches, gamma=p.gamma, lam=p.lam, entropy_coef=p.entropy_coef)
+    env.reset()
+    obs, cobs = env.observe()
+    model = ActorCritic(obs.shape[1], cobs.shape[1], N_JOINTS, ppo_cfg)
+    ppo = PPO(model, ppo_cfg, seed=cfg.seed)
+    buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS)
+    t0 = time.monotonic()
+    steps, it = 0, 0
+    history: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    best_actor = copy.deepcopy(model.actor)
+    best: dict[str, Any] = {"success_rate": -1.0}
+    next_eval = cfg.eval_every_seconds
+    ep_success: list[float] = []
+    ep_heads: list[float] = []
+    while True:
+        elapsed = time.monotonic() - t0
+        if elapsed >= cfg.max_seconds or (cfg.max_env_steps and steps >= cfg.max_env_steps):
+            break
+        buf.clear()
+        buf.sigma = model.log_std.detach().exp().clone()
+        reward_terms: dict[str, float] = {}
+        sim_time = 0.0
+        for _ in range(p.steps_per_env):
+            o, co = torch.from_numpy(obs), torch.from_numpy(cobs)
+            model.actor.norm.update(o)
+            model.critic_norm.update(co)
+            a, logp, v, mu = model.act(o, co)
+            ts = time.monotonic()
+            obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
+            sim_time += time.monotonic() - ts
+            buf.add(o, co, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
+            for k, val in info["reward_terms"].items():
+                reward_terms[k] = reward_terms.get(k, 0.0) + val / p.steps_per_env
+            if "episodes" in info:
+                ep_success += info["episodes"].success.tolist()
+                ep_heads += info["episodes"].head_height.tolist()
+        steps += p.steps_per_env * env.n
+        with torch.no_grad():
+            last_v = model.value(torch.from_numpy(cobs))
+        buf.compute_returns(last_v, p.gamma, p.lam)
+        tl = time.monotonic()
+        stats = ppo.update(buf)
+        learn_time = time.monotonic() - tl
+        it += 1
+        recent_s = ep_success[-200:]
+        recent_h = ep_heads[-200:]
+        env.update_curricula(min(1.0, elapsed / max(1.0, cfg.max_seconds)), float(np.mean(recent_h)) if recent_h else 0.0)
+        row = {"iteration": it, "env_steps": steps, "seconds": round(time.monotonic() - t0, 1),
+               "mean_reward": float(buf.rewards[: buf.t].mean()), "train_success_rate": float(np.mean(recent_s)) if recent_s else float("nan"),
+               "mean_end_head_height_m": float(np.mean(recent_h)) if recent_h else float("nan"),
+               "mean_base_height_m": float(env.batch.base_pos[:, 2].mean()), "mean_head_height_m": float(env.batch.sensor("head_pos")[:, 2].mean()),
+               "env_steps_per_s": round(p.steps_per_env * env.n / max(1e-9, sim_time), 1), "learn_s": round(learn_time, 2),
+               "reg_scale": env.reg_scale, **{k: round(v, 5) for k, v in stats.items()}}
+        history.append(row)
+        if writer is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and np.isfinite(v):
+                    writer.add_scalar(f"train/{k}", v, steps)
+            for k, v in reward_terms.items():
+                writer.add_scalar(f"reward/{k}", v, steps)
+        if log is not None:
+            log(row)
+        if time.monotonic() - t0 >= next_eval:
+            next_eval += cfg.eval_every_seconds
+            ev = _evaluate_model(model, eval_env, cfg.eval_episodes)
+            ev.update({"env_steps": steps, "seconds": round(time.monotonic() - t0, 1)})
+            evals.append(ev)
+            if writer is not None:
+                writer.add_scalar("eval/success_rate", ev["success_rate"], steps)
+                writer.add_scalar("eval/final_head_height_m", ev["mean_final_head_height_m"], steps)
+            if log is not None:
+                log({"eval": ev})
+            if ev["success_rate"] > best["success_rate"] or (ev["success_rate"] == best["success_rate"]
+                                                               and ev["mean_final_head_height_m"] > best.get("mean_final_head_height_m", -1)):
+                best = ev
+                best_actor = copy.deepcopy(model.actor)
+    ev = _evaluate_model(model, eval_env, cfg.eval_episodes)
+    ev.update({"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "final": True})
+    evals.append(ev)
+    if ev["success_rate"] >= best["success_rate"]:
+        best, best_actor = ev, copy.deepcopy(model.actor)
+    return TrainResult(model, best_actor, steps, time.monotonic() - t0, it, history, evals, best)
+
+
+def _evaluate_model(model: ActorCritic, env: GetupEnv, episodes: int) -> dict[str, Any]:
+    def act(o: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.actor(torch.from_numpy(o)).numpy().astype(np.float64)
+
+    return evaluate_policy(env, act, episodes)
