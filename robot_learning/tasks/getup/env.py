@@ -45,6 +45,11 @@ def batch_roll_pitch(quat: np.ndarray) -> np.ndarray:
     return np.stack([roll, pitch], -1)
 
 
+def make_qpos(root_pos: np.ndarray, root_quat: np.ndarray, joint_pos: np.ndarray) -> np.ndarray:
+    """The G1's qpos: free joint (position, quaternion wxyz) first, then the 23 joints in spec order."""
+    return np.concatenate([root_pos, root_quat, joint_pos])
+
+
 def up_z(quat: np.ndarray) -> np.ndarray:
     """z component of the body z axis in the world (1 upright, -1 upside down)."""
     x, y = quat[:, 1], quat[:, 2]
@@ -120,10 +125,10 @@ class GetupEnv:
                 ref = self.refs[p]
                 t = self.rng.uniform(0.0, ref.duration)
                 rp, rq, jq = self._reference_state(p, np.array([t]))
-                qpos[k] = self.batch.make_qpos(rp[0], rq[0], jq[0])
+                qpos[k] = make_qpos(rp[0], rq[0], jq[0])
                 self.ref_t0[i] = t
             elif cfg.stage == "discovery" and u < self.standing_fraction:
-                qpos[k] = self.batch.make_qpos(np.array([0.0, 0.0, 0.8]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
+                qpos[k] = make_qpos(np.array([0.0, 0.0, 0.7914]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
             else:
                 pool = self.starts[p]
                 qpos[k] = pool[i % len(pool)] if self.fixed_starts else pool[self.rng.integers(0, len(pool))]
@@ -259,7 +264,7 @@ class GetupEnv:
         terms = {
             "joint_tracking": w.joint_tracking * np.exp(-np.sum((b.joint_pos - ref_q) ** 2, -1) / w.joint_tracking_sigma),
             "head_height_tracking": w.head_height_tracking * np.exp(-((head - ref_head) ** 2) / w.head_height_sigma),
-            "body_up_tracking": w.body_up_tracking * np.exp(-((up_z(b.sensor("torso_quat")) - self._reference_up()) ** 2) / 0.1),
+            "body_up_tracking": w.body_up_tracking * np.exp(-((b.sensor("torso_zaxis")[:, 2] - self._reference_up()) ** 2) / 0.1),
             "alive": np.full(self.n, w.alive),
             "torques": self.reg_scale * w.torques * reg["torques"],
             "dof_vel": self.reg_scale * w.dof_vel * reg["dof_vel"],
@@ -294,7 +299,7 @@ class GetupEnv:
         on_feet = (lF > 2.0) & (rF > 2.0) & (lf[:, 2] < 0.1) & (rf[:, 2] < 0.1)
         feet_dist = np.linalg.norm(lf[:, :2] - rf[:, :2], axis=-1)
         # projected gravity z: -1 upright .. +1 upside down
-        pg_z = -up_z(b.sensor("torso_quat"))
+        pg_z = -b.sensor("torso_zaxis")[:, 2]
         reg = self._regularisers(a)
         left, right, waist = _SYMMETRY
         sym = a[:, left] * _SYMMETRY_SIGN - a[:, right]

@@ -140,15 +140,21 @@ class FallenPoseDataset:
     prone_test: tuple[np.ndarray, np.ndarray]
     seconds: float = 0.0  # generation time (0 when loaded from the cache)
 
+    def __getitem__(self, posture: str) -> dict[str, np.ndarray]:
+        """``data["supine"]["train"]``: the qpos array (n, nq) of a posture and split."""
+        if posture not in ("supine", "prone"):
+            raise KeyError(f"posture must be 'supine' or 'prone', got {posture!r}")
+        return {"train": getattr(self, f"{posture}_train")[0], "test": getattr(self, f"{posture}_test")[0]}
+
     def base_heights(self) -> dict[str, np.ndarray]:
         """Pelvis height (m) of every pose, per split."""
         return {k: getattr(self, k)[0][:, 2] for k in ("supine_train", "supine_test", "prone_train", "prone_test")}
 
 
 def fallen_pose_dataset(
-    n_train: int,
-    n_test: int,
-    seed: int,
+    n_train: int = 256,
+    n_test: int = 256,
+    seed: int = 0,
     cache_dir: str | Path | None = "runs/cache",
     config: FallenPoseConfig | None = None,
 ) -> FallenPoseDataset:

@@ -325,6 +325,11 @@ class Reference:
     def duration_s(self) -> float:
         return (self.num_frames - 1) / self.fps
 
+    @property
+    def duration(self) -> float:
+        """Alias of :attr:`duration_s` (s)."""
+        return self.duration_s
+
     def frame_index(self, t: float) -> int:
         """Index of the sample nearest to time ``t`` (s), clipped to the trajectory."""
         return int(np.clip(round(t * self.fps), 0, self.num_frames - 1))
@@ -473,6 +478,16 @@ def build_reference(motion: MotionSpec | str | Path, config: ReferenceBuildConfi
         keyframe_times=tuple(float(x) for x in times),
         keyframe_labels=tuple(k.label for k in frames),
     )
+
+
+def load_reference(posture_or_path: str | Path, config: ReferenceBuildConfig | None = None) -> Reference:
+    """The shipped reference for ``"supine"`` / ``"prone"``, or a keyframe ``.yaml`` / saved ``.npz``."""
+    key = str(posture_or_path)
+    if key in ("supine", "prone"):
+        return build_reference(f"g1_getup_{key}", config)
+    if key.endswith(".npz"):
+        return Reference.load_npz(key)
+    return build_reference(key, config)
 
 
 def lowest_point_heights(ref: Reference, variant: Variant = "primitive") -> np.ndarray:

@@ -6,15 +6,15 @@
 writes a GIF. Two back-ends, tried in order (``backend="auto"``):
 
 1. ``"mujoco"``: ``mujoco.Renderer`` (offscreen OpenGL). It needs a headless GL: ``MUJOCO_GL=egl``
-   (works on this machine with Mesa's libEGL, software rendered) or ``osmesa``. If ``MUJOCO_GL`` is
-   unset when this module is first imported it is set to ``egl``; it must be set before ``mujoco``
-   creates its first GL context, so set it in the environment if other code renders first.
+   (works on this machine with Mesa's libEGL, software rendered) or ``osmesa``. mujoco chooses its GL
+   platform when it is imported: if ``MUJOCO_GL`` is unset when this module is imported first it is
+   set to ``egl``; if mujoco was imported earlier (without a headless platform) and rendering fails,
+   the frames are rendered in a child process started with ``MUJOCO_GL=egl``, then ``osmesa``.
 2. ``"matplotlib"``: if the GL renderer fails for any reason, a 3-D stick figure drawn with
    matplotlib's Agg back-end from the body positions (``mj_kinematics``): links as lines from each
    body to its parent, the head as a dot, a ground grid at z = 0. Always available (needs matplotlib).
 
-GIFs are kept small: 320 x 240 frames (mujoco) or 4 x 3 in at 64 dpi (matplotlib), an adaptive
-palette, and ``fps`` frames per second (frames are subsampled from ``source_fps`` when given).
+GIFs are kept small: 256 x 192 frames, no floor reflections, a 32-colour adaptive palette, and ``fps`` frames per second (frames are subsampled from ``source_fps`` when given).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # must precede the first GL context
 
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Literal  # noqa: E402
 
@@ -47,8 +47,8 @@ class RenderConfig:
         lookat_z: look-at height (m).
     """
 
-    width: int = 320
-    height: int = 240
+    width: int = 256
+    height: int = 192
     distance: float = 2.8
     azimuth: float = 135.0
     elevation: float = -15.0
@@ -57,7 +57,9 @@ class RenderConfig:
 
 
 def _model(variant: str) -> mujoco.MjModel:
-    return MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant)).model  # type: ignore[arg-type]
+    model = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant)).model  # type: ignore[arg-type]
+    model.mat_reflectance[:] = 0.0  # a fresh model: no mirror floor, fewer colours, smaller GIFs
+    return model
 
 
 def _frames_mujoco(model: mujoco.MjModel, qpos: np.ndarray, cfg: RenderConfig) -> list[Image.Image]:
@@ -121,6 +123,45 @@ def _frames_matplotlib(model: mujoco.MjModel, qpos: np.ndarray, cfg: RenderConfi
     return images
 
 
+def _headless_gl_in_process() -> bool:
+    """True if mujoco was imported with a headless GL platform (EGL or OSMesa). Rendering through a
+    windowing platform (GLFW) without a display fails, and a failed attempt can abort the process on
+    the next one, so it is never tried in-process."""
+    gl_context = getattr(mujoco, "GLContext", None)
+    return getattr(gl_context, "__module__", "") in ("mujoco.egl", "mujoco.osmesa")
+
+
+def _frames_mujoco_subprocess(variant: str, qpos: np.ndarray, cfg: RenderConfig, gl: str) -> list[Image.Image]:
+    """Render in a child process started with ``MUJOCO_GL=gl``: mujoco fixes its GL platform at
+    import time, so a process that imported mujoco without a headless setting cannot switch."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(src, qpos=qpos, variant=np.array(variant), cfg=np.array(list(asdict(cfg).values()), dtype=float))
+        env = {**os.environ, "MUJOCO_GL": gl, "PYOPENGL_PLATFORM": gl}
+        subprocess.run(
+            [sys.executable, "-m", "robot_learning.tasks.getup.render", "--worker", str(src), str(dst)],
+            env=env, check=True, capture_output=True, timeout=600,
+        )
+        with np.load(dst) as z:
+            return [Image.fromarray(f) for f in z["frames"]]
+
+
+def _worker(src: str, dst: str) -> None:
+    """Child-process entry of :func:`_frames_mujoco_subprocess`."""
+    with np.load(src) as z:
+        values = z["cfg"].tolist()
+        fields = list(RenderConfig.__dataclass_fields__)
+        kwargs = dict(zip(fields, values))
+        kwargs["width"], kwargs["height"] = int(kwargs["width"]), int(kwargs["height"])
+        kwargs["track"] = bool(kwargs["track"])
+        images = _frames_mujoco(_model(str(z["variant"])), z["qpos"], RenderConfig(**kwargs))
+    np.savez(dst, frames=np.stack([np.asarray(im) for im in images]))
+
+
 def render_frames(
     qpos_sequence: np.ndarray,
     variant: str = "primitive",
@@ -134,11 +175,19 @@ def render_frames(
     if qpos.shape[1] != model.nq:
         raise ValueError(f"qpos_sequence must have shape (T, {model.nq}), got {qpos.shape}")
     if backend in ("auto", "mujoco"):
-        try:
-            return _frames_mujoco(model, qpos, cfg), "mujoco"
-        except Exception:  # no GL context (no EGL/OSMesa, no display): draw with matplotlib instead
-            if backend == "mujoco":
-                raise
+        error: Exception | None = None
+        if _headless_gl_in_process():
+            try:
+                return _frames_mujoco(model, qpos, cfg), "mujoco"
+            except Exception as exc:  # no usable EGL/OSMesa after all
+                error = exc
+        for gl in ("egl", "osmesa"):  # a fresh process can pick a headless GL platform
+            try:
+                return _frames_mujoco_subprocess(variant, qpos, cfg, gl), "mujoco"
+            except Exception as exc:
+                error = exc
+        if backend == "mujoco":
+            raise RuntimeError(f"MuJoCo offscreen rendering failed: {error}") from error
     return _frames_matplotlib(model, qpos, cfg), "matplotlib"
 
 
@@ -168,7 +217,7 @@ def render_gif(
         idx = np.round(np.arange(0, len(qpos) - 1e-9, source_fps / fps)).astype(int)
         qpos = qpos[np.clip(idx, 0, len(qpos) - 1)]
     images, used = render_frames(qpos, variant=variant, backend=backend, config=config)
-    frames = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) for im in images]
+    frames = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=32) for im in images]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     frames[0].save(
@@ -179,6 +228,10 @@ def render_gif(
 
 if __name__ == "__main__":  # python -m robot_learning.tasks.getup.render: GIFs of the shipped motions
     import sys
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3])
+        sys.exit(0)
 
     from robot_learning.tasks.getup.reference import build_reference
 

@@ -1,0 +1,113 @@
+"""The 23-DoF Unitree G1 as a MuJoCo model, built once and shared by the single-robot and batched sims.
+
+:func:`build_g1_spec` returns the editable :class:`mujoco.MjSpec` (so that callers such as
+:mod:`robot_learning.sim.mujoco_batch` can add sites and sensors before compiling);
+:func:`build_g1_model` compiles it. The construction is the one of
+:class:`robot_learning.sim.mujoco_robot.MujocoJointRobot` (its private ``_build_model``; that module is
+left untouched and ``tests/test_mujoco_batch.py`` checks that both produce the same dynamics):
+
+- Menagerie's position actuators are deleted and replaced, in spec joint order, by one "general"
+  actuator per joint, ``force = kp * ctrl - kp * q - kd * qd`` clipped to the effort limit, so that
+  ``ctrl`` is the PD position target (actuator ``i`` = ``G1_SPEC.joint_names[i]``);
+- the six wrist joints are deleted (hands welded to the elbows at zero wrist angle): nv = 6 + 23;
+- ``fix_base=True`` deletes the free joint (pelvis welded to the world at ``base_height``);
+- keyframes are deleted (they no longer fit nq);
+- IMU sensors ``rl_imu_quat`` (framequat), ``rl_imu_gyro``, ``rl_imu_acc`` on the pelvis IMU site, and a
+  site ``rl_head`` at :data:`robot_learning.robots.g1.G1_HEAD_OFFSET` in ``torso_link``.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import mujoco
+import numpy as np
+
+from robot_learning.robots import g1 as g1_desc
+from robot_learning.robots.assets import g1_model_path
+
+#: Names of what this module adds to the model.
+IMU_QUAT_SENSOR = "rl_imu_quat"
+IMU_GYRO_SENSOR = "rl_imu_gyro"
+IMU_ACC_SENSOR = "rl_imu_acc"
+HEAD_SITE = "rl_head"
+ACTUATOR_PREFIX = "rl_pd_"
+
+
+def build_g1_spec(
+    variant: Literal["mesh", "primitive"] = "primitive",
+    fix_base: bool = False,
+    physics_dt: float = 0.002,
+    base_height: float | None = None,
+) -> mujoco.MjSpec:
+    """The G1 (23 DoF, spec PD actuators, IMU sensors, head site) as an uncompiled ``MjSpec``.
+
+    Args:
+        variant: ``"primitive"`` (Menagerie g1_mjx.xml: capsules/boxes/spheres, explicit contact pairs
+            with the floor; fast) or ``"mesh"`` (g1.xml: convex mesh collisions).
+        fix_base: weld the pelvis to the world (no free joint).
+        physics_dt: MuJoCo time step (s).
+        base_height: pelvis height for ``fix_base`` (default: standing height + 0.1 m); ignored otherwise.
+    """
+    spec_desc = g1_desc.G1_SPEC
+    spec = mujoco.MjSpec.from_file(str(g1_model_path(variant)))
+    controlled = set(spec_desc.joint_names)
+    gone = set(g1_desc.G1_WRIST_JOINTS)
+    for actuator in list(spec.actuators):
+        if actuator.target in controlled or actuator.target in gone:
+            spec.delete(actuator)
+    for joint in list(spec.joints):
+        if joint.name in gone or (fix_base and joint.type == mujoco.mjtJoint.mjJNT_FREE):
+            spec.delete(joint)
+    for key in list(spec.keys):
+        spec.delete(key)
+
+    for i, name in enumerate(spec_desc.joint_names):
+        act = spec.add_actuator()
+        act.name = f"{ACTUATOR_PREFIX}{name}"
+        act.target = name
+        act.trntype = mujoco.mjtTrn.mjTRN_JOINT
+        act.dyntype = mujoco.mjtDyn.mjDYN_NONE
+        act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        gain = np.zeros(10)
+        gain[0] = spec_desc.kp[i]
+        bias = np.zeros(10)
+        bias[1], bias[2] = -spec_desc.kp[i], -spec_desc.kd[i]
+        act.gainprm = gain
+        act.biasprm = bias
+        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+        act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        act.forcerange = [-spec_desc.effort_limit[i], spec_desc.effort_limit[i]]
+
+    imu_site = spec_desc.imu_site or "rl_imu"
+    if spec_desc.imu_site is None:
+        spec.body(spec_desc.imu_body).add_site(name=imu_site)
+    for name, kind in (
+        (IMU_QUAT_SENSOR, mujoco.mjtSensor.mjSENS_FRAMEQUAT),
+        (IMU_GYRO_SENSOR, mujoco.mjtSensor.mjSENS_GYRO),
+        (IMU_ACC_SENSOR, mujoco.mjtSensor.mjSENS_ACCELEROMETER),
+    ):
+        sensor = spec.add_sensor()
+        sensor.name = name
+        sensor.type = kind
+        sensor.objtype = mujoco.mjtObj.mjOBJ_SITE
+        sensor.objname = imu_site
+    spec.body("torso_link").add_site(name=HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
+    if fix_base:
+        pelvis = spec.body("pelvis")
+        height = g1_desc.G1_STAND_BASE_HEIGHT + 0.1 if base_height is None else float(base_height)
+        pelvis.pos = [0.0, 0.0, height]
+        # MuJoCo's parent-child contact filter does not apply to a body welded to the world.
+        for child in pelvis.bodies:
+            spec.add_exclude(bodyname1="pelvis", bodyname2=child.name)
+    spec.option.timestep = physics_dt
+    return spec
+
+
+def build_g1_model(
+    variant: Literal["mesh", "primitive"] = "primitive",
+    fix_base: bool = False,
+    physics_dt: float = 0.002,
+) -> mujoco.MjModel:
+    """The compiled G1 of :func:`build_g1_spec`."""
+    return build_g1_spec(variant, fix_base=fix_base, physics_dt=physics_dt).compile()
