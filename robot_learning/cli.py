@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from robot_learning.core.runs import dumps
 
 MODULES = ("quadrotor", "getup", "asap", "hil_serl")
-IMPLEMENTED = ("quadrotor",)
+IMPLEMENTED = ("quadrotor", "getup")
 
 
 class UserError(Exception):
@@ -47,12 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-gate", action="store_true", help="skip the PyBullet sim-to-sim evaluation after training")
     t.add_argument("--force", action="store_true", help="allow writing into an existing non-empty --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--stage", default=None, help="getup: tracking (Stage II on the CPU path, default) or discovery (Stage I); also II / I")
+    t.add_argument("--num-envs", type=int, default=None, help="getup: parallel environments")
 
     e = sub.add_parser("eval", help="evaluate an exported policy in a simulator; --json prints one JSON object as the last line")
     e.add_argument("module", nargs="?", default=None, help="module (default: read from the policy's metadata)")
     e.add_argument("--policy", type=Path, default=None,
                    help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
-    e.add_argument("--sim", default=None, help="engine: torch (training simulator) or pybullet (second engine; default)")
+    e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup mujoco|pybullet (default mujoco)")
+    e.add_argument("--model", default="mesh", choices=["mesh", "primitive"], help="getup, MuJoCo: collision model (mesh: the second gate)")
+    e.add_argument("--posture", default="both", choices=["supine", "prone", "both"], help="getup: held-out fallen poses to start from")
+    e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--trajectory", default="hover", choices=["hover", "figure8"], help="quadrotor: hover from random states, or track a figure-eight")
     e.add_argument("--seed", type=int, default=0)
@@ -128,6 +133,15 @@ def _is_user_error(e: Exception) -> bool:
 
 def _train(args: argparse.Namespace) -> int:
     _module(args.module)  # validates the name: only implemented modules train
+    if args.module == "getup":
+        from robot_learning.tasks.getup import module as getup
+
+        report = getup.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, stage=args.stage,
+                                     num_envs=args.num_envs, force=args.force, progress=not args.quiet)
+        summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
+                   "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
+        print(dumps(summary))
+        return 0
     from robot_learning.tasks.quadrotor import module as quad
 
     report = quad.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, episodes=args.episodes,
@@ -148,6 +162,17 @@ def _eval(args: argparse.Namespace) -> int:
     runner = PolicyRunner(args.policy)
     module = args.module or _module_of_task(runner.metadata.task)
     _module(module)
+    if module == "getup":
+        from robot_learning.tasks.getup import module as getup
+
+        result = getup.eval_command(args.policy, sim=args.sim or "mujoco", model=args.model, episodes=args.episodes,
+                                    posture=args.posture, seed=args.seed, render=args.render,
+                                    progress=None if args.json else (lambda m: print(m, file=sys.stderr)))
+        if not args.json:
+            for k, v in result.items():
+                print(f"{k:>28}: {v}")
+        print(dumps(result))
+        return 0
     from robot_learning.tasks.quadrotor import module as quad
 
     result = quad.eval_command(args.policy, engine=args.sim or "pybullet", episodes=args.episodes, trajectory=args.trajectory, seed=args.seed)
@@ -158,7 +183,8 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx"}
+SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx",
+           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup.onnx"}
 
 
 def _default_policy(module: str) -> Path:

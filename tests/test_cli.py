@@ -47,8 +47,10 @@ def test_clear_errors(tmp_path: Path, hover_policy: Path) -> None:
     assert r.returncode == 2 and "'robot' is 'crazyflie' but the runtime was started for 'unitree_g1'" in r.stderr
     r = cli("deploy", "--policy", str(hover_policy), "--robot", "r2d2")
     assert r.returncode == 2 and "unknown robot 'r2d2'" in r.stderr
-    r = cli("train", "getup")
+    r = cli("train", "asap")
     assert r.returncode == 2 and "not implemented yet" in r.stderr
+    r = cli("train", "getup", "--stage", "III", "--out", str(tmp_path / "g"))
+    assert r.returncode == 2 and "stage must be 'discovery' or 'tracking'" in r.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text("td3:\n  lr: fast\n")
     r = cli("train", "quadrotor", "--config", str(cfg), "--out", str(tmp_path / "run"))

@@ -203,9 +203,9 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 self.opt.step()
-                stats["value_loss"] += float(v_loss)
-                stats["surrogate"] += float(surr)
-                stats["entropy"] += float(entropy)
+                stats["value_loss"] += float(v_loss.detach())
+                stats["surrogate"] += float(surr.detach())
+                stats["entropy"] += float(entropy.detach())
                 stats["kl"] += float(kl)
                 n += 1
         out = {k: v / max(1, n) for k, v in stats.items()}

@@ -103,7 +103,7 @@ class GetupEnv:
     # ------------------------------------------------------------------------------ resets
     def _reference_state(self, p: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ref = self.refs[p]
-        i = np.clip(np.round(t * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+        i = np.clip(np.round(t / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
         return ref.root_pos[i], ref.root_quat[i], ref.joint_pos[i]
 
     def reset(self, ids: np.ndarray | None = None) -> None:
@@ -123,7 +123,7 @@ class GetupEnv:
             u = self.rng.random()
             if cfg.stage == "tracking" and u < cfg.reference_init_fraction:
                 ref = self.refs[p]
-                t = self.rng.uniform(0.0, ref.duration)
+                t = self.rng.uniform(0.0, ref.duration * cfg.reference_slowdown)
                 rp, rq, jq = self._reference_state(p, np.array([t]))
                 qpos[k] = make_qpos(rp[0], rq[0], jq[0])
                 self.ref_t0[i] = t
@@ -174,7 +174,7 @@ class GetupEnv:
         if self.cfg.stage == "tracking":
             ref_q, progress = self._reference_now()
             parts += [b.joint_pos - ref_q, progress[:, None], (self.steps * self.dt / self.cfg.episode_s)[:, None]]
-        np.concatenate(parts, -1, out=self.critic_obs, dtype=np.float32, casting="same_kind")
+        self.critic_obs[:] = np.concatenate(parts, -1)
         return self.obs, self.critic_obs
 
     def _single_frame(self, cur: dict[str, np.ndarray]) -> np.ndarray:
@@ -189,7 +189,7 @@ class GetupEnv:
             if not np.any(m):
                 continue
             ref = self.refs[p]
-            i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+            i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
             q[m] = ref.joint_pos[i]
             progress[m] = i / (len(ref.joint_pos) - 1)
         return q, progress
@@ -201,7 +201,7 @@ class GetupEnv:
             m = self.posture == pi
             if np.any(m):
                 ref = self.refs[p]
-                i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+                i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
                 h[m] = ref.head_height[i]
         return h
 
@@ -284,7 +284,7 @@ class GetupEnv:
             m = self.posture == pi
             if np.any(m):
                 ref = self.refs[p]
-                i = np.clip(np.round(t[m] * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+                i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
                 u[m] = ref.torso_up[i] if hasattr(ref, "torso_up") else up_z(ref.root_quat[i])
         return u
 

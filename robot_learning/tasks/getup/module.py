@@ -216,7 +216,17 @@ def _make_robot(sim: str, model: str, rate: float, seed: int) -> Any:
     if sim == "pybullet":
         from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
 
-        return PyBulletG1(PyBulletG1Config(control_rate_hz=rate, seed=seed))
+        robot = PyBulletG1(PyBulletG1Config(control_rate_hz=rate, seed=seed))
+
+        def set_qpos(qpos: np.ndarray) -> None:  # the dataset's MuJoCo qpos: free joint, then joints in spec order
+            robot.reset(pose=np.asarray(qpos[7:]), base_height=float(qpos[2]), base_quat=np.asarray(qpos[3:7]))
+
+        def qpos_copy() -> np.ndarray:
+            st = robot.state()
+            return np.concatenate([st["base_position"], st["base_orientation"], st["joint_position"]])
+
+        robot.set_qpos, robot.qpos_copy = set_qpos, qpos_copy
+        return robot
     raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
 
 

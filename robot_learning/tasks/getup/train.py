@@ -141,9 +141,7 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         reward_terms: dict[str, float] = {}
         sim_time = 0.0
         for _ in range(p.steps_per_env):
-            o, co = torch.from_numpy(obs), torch.from_numpy(cobs)
-            model.actor.norm.update(o)
-            model.critic_norm.update(co)
+            o, co = torch.tensor(obs), torch.tensor(cobs)  # copies: the env writes its next observation in place
             a, logp, v, mu = model.act(o, co)
             ts = time.monotonic()
             obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
@@ -158,8 +156,14 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         with torch.no_grad():
             last_v = model.value(torch.from_numpy(cobs))
         buf.compute_returns(last_v, p.gamma, p.lam)
+        if it == 0:  # first statistics before the first update (the first rollout ran on identity statistics)
+            model.actor.norm.update(buf.obs[: buf.t])
+            model.critic_norm.update(buf.critic_obs[: buf.t])
         tl = time.monotonic()
         stats = ppo.update(buf)
+        # the normalisers change only between updates: the update sees the statistics the rollout was collected with
+        model.actor.norm.update(buf.obs[: buf.t])
+        model.critic_norm.update(buf.critic_obs[: buf.t])
         learn_time = time.monotonic() - tl
         it += 1
         recent_s = ep_success[-200:]

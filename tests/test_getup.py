@@ -1,0 +1,95 @@
+"""The getting-up module: the training observation is the runtime's, rewards and terminations
+behave, a short training run writes everything, the exported policy runs through the runtime in
+MuJoCo (mesh) and PyBullet."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.runtime.joint_controller import JointObservation
+from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.runtime.transport import RobotState
+from robot_learning.tasks.getup.module import load_config
+from robot_learning.tasks.getup.train import make_env
+
+
+@pytest.fixture(scope="module")
+def env():
+    cfg = load_config(None, num_envs=4)
+    e, _ = make_env(cfg)
+    return e
+
+
+def test_training_observation_is_the_runtime_observation(env) -> None:
+    """Same states and actions into the env's builder and the runtime's JointObservation: same vector."""
+    rng = np.random.default_rng(0)
+    env.reset()
+    obs, _ = env.observe()
+    runtime = JointObservation(env.layout.terms, 23, np.asarray(G1_SPEC.default_positions))
+    builder = ObservationBuilder(env.layout)
+    out = np.zeros(env.layout.size, dtype=np.float32)
+
+    def state(i: int) -> RobotState:
+        b = env.batch
+        return RobotState(0.0, {"joint_position": b.joint_pos[i].copy(), "joint_velocity": b.joint_vel[i].copy(),
+                                "imu_orientation": b.sensor("imu_quat")[i].copy(), "imu_angular_velocity": b.sensor("imu_gyro")[i].copy()})
+
+    builder.build(runtime.fields(state(0)), out)
+    np.testing.assert_allclose(out, obs[0], atol=1e-5)
+    for _ in range(12):
+        a = rng.normal(0, 1, (env.n, 23))
+        obs, _, _, done, _ = env.step(a)
+        if done[0]:
+            break
+        runtime.last_action[:] = np.clip(a[0], -5, 5)
+        builder.build(runtime.fields(state(0)), out)
+        np.testing.assert_allclose(out, obs[0], atol=1e-5)
+    assert env.layout.size == 740  # the paper: 74 per step, 10 steps
+
+
+def test_tracking_terminates_when_the_head_leaves_the_reference(env) -> None:
+    env.reset()
+    # a policy that does nothing from the reference start: the reference rises, the robot does not
+    done_any = False
+    for _ in range(200):
+        _, _, r, done, info = env.step(np.zeros((env.n, 23)))
+        assert np.all(np.isfinite(r))
+        if "episodes" in info:
+            done_any = True
+            assert not np.any(info["episodes"].success)
+    assert done_any
+
+
+def test_discovery_rewards_prefer_standing_to_lying() -> None:
+    cfg = load_config(None, num_envs=2, stage="discovery")
+    e, starts = make_env(cfg)
+    from robot_learning.tasks.getup.env import DEFAULT, make_qpos
+
+    stand = make_qpos(np.array([0.0, 0.0, 0.7914]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
+    e.batch.reset(np.array([0, 1]), np.stack([stand, starts["supine"][0]]), None)
+    e.steps[:] = 0
+    _, _, r, _, info = e.step(np.zeros((2, 23)))
+    assert r[0] > r[1] + 5.0, r
+
+
+def test_short_training_run_writes_everything(tmp_path: Path) -> None:
+    from robot_learning.tasks.getup.module import eval_command, train_command
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("max_seconds: 20\neval_every_seconds: 1000\neval_episodes: 4\nenv:\n  num_envs: 8\nppo:\n  steps_per_env: 8\n")
+    report = train_command(tmp_path / "run", cfg, None, None, progress=False)
+    run = Path(report["run"])
+    for f in ("config.yaml", "policy.onnx", "report.json", "learning_curve.csv", "checkpoints/final.pt"):
+        assert (run / f).is_file(), f
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["train"]["env_steps"] > 0 and rep["export"]["parity_max_abs_diff"] < 1e-4
+    assert len((run / "learning_curve.csv").read_text().splitlines()) > 2
+    # the exported policy through the runtime, in the second engine and on the mesh model
+    res = eval_command(run / "policy.onnx", sim="mujoco", model="mesh", episodes=1, posture="supine")
+    assert res["episodes"] == 1 and 0.0 <= res["success_rate"] <= 1.0 and "supine" in res
+    res = eval_command(run / "policy.onnx", sim="pybullet", episodes=1, posture="prone")
+    assert res["engine"] == "pybullet" and res["prone"]["episodes"] == 1
