@@ -135,7 +135,7 @@ def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray
 
 
 def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episodes: int = 100, posture: str = "both", seed: int = 0,
-                 render: Path | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002) -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
     MuJoCo (``model``: mesh or primitive collisions) or PyBullet, from held-out fallen poses."""
     from robot_learning.robots.registry import load_robot
@@ -150,7 +150,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
         raise ConfigError(f"{policy} is a '{meta.task}' policy, not a getting-up policy")
     desc = load_robot("g1")
     rate = meta.control_rate_hz
-    robot = _make_robot(sim, model, rate, seed)
+    robot = _make_robot(sim, model, rate, seed, physics_dt)
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
                                  soft_start_target="measured", monitors=[m for m in prof.monitors if m["type"] != "stale"])
@@ -186,7 +186,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
         from robot_learning.tasks.getup.render import render_gif
 
         render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive")
-    out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "policy": str(policy), "episodes": len(results)}
+    out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
+                           "policy": str(policy), "episodes": len(results)}
     for p in ("supine", "prone"):
         rs = [r for r in results if r["posture"] == p]
         if rs:
@@ -208,11 +209,11 @@ def _nanmean(values: list[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def _make_robot(sim: str, model: str, rate: float, seed: int) -> Any:
+def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002) -> Any:
     if sim == "mujoco":
         from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
-        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed)))
+        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed, physics_dt=physics_dt)))
     if sim == "pybullet":
         from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
 

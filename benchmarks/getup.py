@@ -1,0 +1,122 @@
+"""Getting-up benchmark: train on the CPU path, then the paper's Table I figures on held-out poses.
+
+    python benchmarks/getup.py [--minutes 60] [--episodes 100] [--stage1-minutes 5] [--out benchmarks/results/getup.json]
+    python benchmarks/getup.py --policy assets/policies/g1_getup.onnx --skip-train   # evaluate a shipped policy
+
+Steps, all in one run so the figures sit side by side:
+1. simulation throughput: env steps/s of the batched G1 against raw mj_step on the same model;
+2. Stage II tracking training (the CPU path) for --minutes, the run written to runs/bench-getup;
+3. the exported policy through the runtime from --episodes held-out supine and prone poses: MuJoCo
+   primitive collisions (the training model), MuJoCo meshes (the second gate), PyBullet (second
+   engine), and MuJoCo at 1 kHz physics (the paper's rate) against 500 Hz (ours);
+4. a short Stage I (discovery) run: its learning curve (mean base and head height against steps).
+The paper's Table I numbers are printed beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from robot_learning.core.runs import dumps  # noqa: E402
+
+PAPER = {"supine_success_rate": 0.9534, "prone_success_rate": 0.921, "action_jitter": 0.56, "dof_pos_jitter": 0.10, "energy": 91.7,
+         "real_robot_success_rate": 0.783, "real_robot_time_to_stand_s": 6.0,
+         "note": "HumanUP Table I, simulation, held-out poses; trained with ~5e9 steps on a GPU"}
+
+
+def throughput(seconds: float = 5.0) -> dict:
+    import mujoco
+    import numpy as np
+
+    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+    from robot_learning.tasks.getup.poses import fallen_pose_dataset
+
+    data = fallen_pose_dataset(seed=0)
+    poses = data["supine"]["train"][:32]
+    out = {}
+    for n in (128,):
+        b = G1Batch(G1BatchConfig(num_envs=n, variant="primitive"))
+        b.reset(np.arange(n), poses[np.arange(n) % len(poses)], None)
+        tgt = b.joint_pos.copy()
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            b.step(tgt)
+            steps += n
+        batch_rate = steps / (time.perf_counter() - t0)
+        m = b.models[0]
+        d = mujoco.MjData(m)
+        d.qpos[:] = poses[0]
+        d.ctrl[:] = poses[0][7:]
+        k, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            for _ in range(b.decimation):
+                mujoco.mj_step(m, d)
+            k += 1
+        raw_rate = k / (time.perf_counter() - t0)
+        b.close()
+        out[f"num_envs_{n}"] = {"batch_env_steps_per_s": round(batch_rate, 1), "raw_mj_step_env_steps_per_s_one_thread": round(raw_rate, 1),
+                                "threads": os.cpu_count(), "overhead_per_thread": round(raw_rate / (batch_rate / max(1, os.cpu_count())) - 1, 3)}
+    return out
+
+
+def stage1_curve(minutes: float) -> dict:
+    from robot_learning.tasks.getup.module import load_config
+    from robot_learning.tasks.getup.train import train
+
+    cfg = load_config(None, seconds=minutes * 60, stage="discovery", num_envs=128)
+    cfg.eval_every_seconds = 1e9
+    cfg.eval_episodes = 8
+    rows: list[dict] = []
+    train(cfg, log=lambda r: rows.append(r) if "eval" not in r else None)
+    pick = rows[:: max(1, len(rows) // 20)] + rows[-1:]
+    return {"minutes": minutes, "curve": [{k: r[k] for k in ("env_steps", "seconds", "mean_base_height_m", "mean_head_height_m", "mean_reward")}
+                                          for r in pick]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--episodes", type=int, default=100, help="held-out poses per posture")
+    p.add_argument("--pybullet-episodes", type=int, default=20, help="PyBullet is ~30x slower than MuJoCo here")
+    p.add_argument("--stage1-minutes", type=float, default=5.0)
+    p.add_argument("--policy", type=Path, default=None)
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--out", type=Path, default=None)
+    a = p.parse_args()
+    from robot_learning.tasks.getup.module import eval_command, train_command
+
+    result: dict = {"paper": PAPER, "machine": {"cpus": os.cpu_count()}}
+    result["throughput"] = throughput()
+    policy = a.policy
+    if not a.skip_train:
+        rep = train_command(ROOT / "runs" / "bench-getup", None, a.minutes * 60, 0, force=True, progress=True)
+        result["training"] = {"minutes": a.minutes, "env_steps": rep["train"]["env_steps"], "wall_clock_s": rep["train"]["wall_clock_s"],
+                              "best_eval_in_training": rep["best_eval"], "run": rep["run"]}
+        policy = Path(rep["run"]) / "policy.onnx"
+    if policy is None:
+        raise SystemExit("--skip-train needs --policy")
+    ev = {}
+    ev["mujoco_primitive_500hz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes)
+    ev["mujoco_mesh_500hz"] = eval_command(policy, sim="mujoco", model="mesh", episodes=a.episodes)
+    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes, physics_dt=0.001)
+    ev["pybullet"] = eval_command(policy, sim="pybullet", episodes=a.pybullet_episodes)
+    result["evaluation"] = ev
+    if a.stage1_minutes > 0:
+        result["stage1"] = stage1_curve(a.stage1_minutes)
+    text = dumps(result)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(json.loads(text), indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
