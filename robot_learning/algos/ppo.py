@@ -210,5 +210,5 @@ class PPO:
                 n += 1
         out = {k: v / max(1, n) for k, v in stats.items()}
         out["learning_rate"] = self.lr
-        out["action_std"] = float(model.log_std.exp().mean())
+        out["action_std"] = float(model.log_std.detach().exp().mean())
         return out

@@ -164,7 +164,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
         c.start()
         heads, acts, qs, energy = [], [], [], 0.0
         for t in range(steps):
-            cmd = c.tick()
+            c.tick()
             s = robot.state()
             heads.append(float(s["head_height"][0]))
             acts.append(c.obs_fields.last_action.copy())
