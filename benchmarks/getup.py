@@ -85,6 +85,7 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--episodes", type=int, default=100, help="held-out poses per posture")
     p.add_argument("--pybullet-episodes", type=int, default=20, help="PyBullet is ~30x slower than MuJoCo here")
+    p.add_argument("--khz-episodes", type=int, default=100, help="held-out poses per posture at 1 kHz physics")
     p.add_argument("--stage1-minutes", type=float, default=5.0)
     p.add_argument("--policy", type=Path, default=None)
     p.add_argument("--skip-train", action="store_true")
@@ -105,7 +106,7 @@ def main() -> int:
     ev = {}
     ev["mujoco_primitive_500hz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes)
     ev["mujoco_mesh_500hz"] = eval_command(policy, sim="mujoco", model="mesh", episodes=a.episodes)
-    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes, physics_dt=0.001)
+    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001)
     ev["pybullet"] = eval_command(policy, sim="pybullet", episodes=a.pybullet_episodes)
     result["evaluation"] = ev
     if a.stage1_minutes > 0:
