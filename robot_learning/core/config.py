@@ -123,8 +123,8 @@ def merge(cfg: T, overrides: Mapping[str, Any]) -> T:
     return from_dict(type(cfg), deep(base, overrides))
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Load dataclass ``cls`` from a YAML file; errors name the file and the key."""
+def read_yaml_mapping(path: str | Path) -> Mapping[str, Any]:
+    """The top-level mapping of a YAML file; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -134,6 +134,13 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    """Load dataclass ``cls`` from a YAML file; errors name the file and the key."""
+    path = Path(path)
+    data = read_yaml_mapping(path)
     try:
         return from_dict(cls, data)
     except ConfigError as e:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from robot_learning.core.config import ConfigError, from_dict, merge, to_dict
+from robot_learning.core.config import ConfigError, from_dict, merge, read_yaml_mapping, to_dict
 from robot_learning.runtime.joint_controller import JointControllerConfig
 from robot_learning.runtime.node import NodeConfig
 
@@ -61,14 +61,7 @@ def load_node_config(profile: str, config: str | Path | None = None, overrides: 
     cfg = PROFILES[profile]
     if config:
         path = Path(config)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+        data = read_yaml_mapping(path)
         try:
             # lists (monitors) replace the profile's, mappings merge key by key
             cfg = merge(cfg, data)

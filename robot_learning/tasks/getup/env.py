@@ -172,17 +172,18 @@ class GetupEnv:
         single = self.obs if H <= 1 else self._single_frame(cur)
         parts = [single, base_h, head_h, b.base_lin_vel, feet, up_z(b.base_quat)[:, None]]
         if self.cfg.stage == "tracking":
-            ref_q, progress = self._reference_now()
-            parts += [b.joint_pos - ref_q, progress[:, None], (self.steps * self.dt / self.cfg.episode_s)[:, None]]
+            ref = self._reference_sample()
+            parts += [b.joint_pos - ref["joint_pos"], ref["progress"][:, None], (self.steps * self.dt / self.cfg.episode_s)[:, None]]
         self.critic_obs[:] = np.concatenate(parts, -1)
         return self.obs, self.critic_obs
 
     def _single_frame(self, cur: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([cur[n] * sc for n, _, sc in FIELDS], -1)
 
-    def _reference_now(self) -> tuple[np.ndarray, np.ndarray]:
-        q = np.zeros((self.n, N_JOINTS))
-        progress = np.zeros(self.n)
+    def _reference_sample(self) -> dict[str, np.ndarray]:
+        """Each environment's reference at its current time: joints (N, 23), head height, torso
+        uprightness (z of the body z axis) and progress in [0, 1]."""
+        out = {"joint_pos": np.zeros((self.n, N_JOINTS)), "head": np.zeros(self.n), "up": np.zeros(self.n), "progress": np.zeros(self.n)}
         t = self.ref_t0 + self.steps * self.dt
         for pi, p in enumerate(self.postures):
             m = self.posture == pi
@@ -190,20 +191,11 @@ class GetupEnv:
                 continue
             ref = self.refs[p]
             i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
-            q[m] = ref.joint_pos[i]
-            progress[m] = i / (len(ref.joint_pos) - 1)
-        return q, progress
-
-    def _reference_head(self) -> np.ndarray:
-        h = np.zeros(self.n)
-        t = self.ref_t0 + self.steps * self.dt
-        for pi, p in enumerate(self.postures):
-            m = self.posture == pi
-            if np.any(m):
-                ref = self.refs[p]
-                i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
-                h[m] = ref.head_height[i]
-        return h
+            out["joint_pos"][m] = ref.joint_pos[i]
+            out["head"][m] = ref.head_height[i]
+            out["up"][m] = up_z(ref.root_quat[i])
+            out["progress"][m] = i / (len(ref.joint_pos) - 1)
+        return out
 
     # ------------------------------------------------------------------------------ step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -257,14 +249,14 @@ class GetupEnv:
     def _rewards_tracking(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         w = self.cfg.rewards2
         b = self.batch
-        ref_q, _ = self._reference_now()
+        ref = self._reference_sample()
+        ref_q, ref_head = ref["joint_pos"], ref["head"]
         head = b.sensor("head_pos")[:, 2]
-        ref_head = self._reference_head()
         reg = self._regularisers(a)
         terms = {
             "joint_tracking": w.joint_tracking * np.exp(-np.sum((b.joint_pos - ref_q) ** 2, -1) / w.joint_tracking_sigma),
             "head_height_tracking": w.head_height_tracking * np.exp(-((head - ref_head) ** 2) / w.head_height_sigma),
-            "body_up_tracking": w.body_up_tracking * np.exp(-((b.sensor("torso_zaxis")[:, 2] - self._reference_up()) ** 2) / 0.1),
+            "body_up_tracking": w.body_up_tracking * np.exp(-((b.sensor("torso_zaxis")[:, 2] - ref["up"]) ** 2) / 0.1),
             "alive": np.full(self.n, w.alive),
             "torques": self.reg_scale * w.torques * reg["torques"],
             "dof_vel": self.reg_scale * w.dof_vel * reg["dof_vel"],
@@ -276,17 +268,6 @@ class GetupEnv:
         terms["termination"] = w.termination * terminated
         total = sum(terms.values())
         return total, terminated, {k: float(np.mean(v)) for k, v in terms.items()}
-
-    def _reference_up(self) -> np.ndarray:
-        u = np.zeros(self.n)
-        t = self.ref_t0 + self.steps * self.dt
-        for pi, p in enumerate(self.postures):
-            m = self.posture == pi
-            if np.any(m):
-                ref = self.refs[p]
-                i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
-                u[m] = ref.torso_up[i] if hasattr(ref, "torso_up") else up_z(ref.root_quat[i])
-        return u
 
     def _rewards_discovery(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         w = self.cfg.rewards1
