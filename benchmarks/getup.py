@@ -15,7 +15,6 @@ The paper's Table I numbers are printed beside ours.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot_learning.core.runs import dumps  # noqa: E402
+from robot_learning.core.runs import dumps, write_json  # noqa: E402
 
 PAPER = {"supine_success_rate": 0.9534, "prone_success_rate": 0.921, "action_jitter": 0.56, "dof_pos_jitter": 0.10, "energy": 91.7,
          "real_robot_success_rate": 0.783, "real_robot_time_to_stand_s": 6.0,
@@ -111,11 +110,10 @@ def main() -> int:
     result["evaluation"] = ev
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)
-    text = dumps(result)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(json.loads(text), indent=2) + "\n")
-    print(text)
+        write_json(a.out, result)
+    print(dumps(result))
     return 0
 
 

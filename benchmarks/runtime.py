@@ -18,7 +18,6 @@ Prints one JSON object; absolute numbers depend on the machine and its load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -32,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot_learning.core.runs import dumps  # noqa: E402
+from robot_learning.core.runs import dumps, write_json  # noqa: E402
 from robot_learning.export.onnx_export import export_policy  # noqa: E402
 from robot_learning.export.rehearsal import hold_metadata  # noqa: E402
 from robot_learning.runtime.loop import FixedRateLoop, try_realtime  # noqa: E402
@@ -141,11 +140,10 @@ def main() -> int:
             results["runs"][f"dds_{int(rate)}hz"] = over_dds(policy, rate, a.seconds, domain=100 + int(rate) % 97)
     for name, r in results["runs"].items():
         r["meets_targets"] = bool(r["tick"]["p99_ms"] <= 1.0 and r["jitter_p99_ms"] <= 0.2)
-    text = dumps(results)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(json.loads(text), indent=2) + "\n")
-    print(text)
+        write_json(a.out, results)
+    print(dumps(results))
     return 0
 
 

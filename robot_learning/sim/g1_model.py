@@ -2,9 +2,9 @@
 
 :func:`build_g1_spec` returns the editable :class:`mujoco.MjSpec` (so that callers such as
 :mod:`robot_learning.sim.mujoco_batch` can add sites and sensors before compiling);
-:func:`build_g1_model` compiles it. The construction is the one of
-:class:`robot_learning.sim.mujoco_robot.MujocoJointRobot` (its private ``_build_model``; that module is
-left untouched and ``tests/test_mujoco_batch.py`` checks that both produce the same dynamics):
+:func:`build_g1_model` compiles it. The PD actuators and IMU sensors come from
+:mod:`robot_learning.sim.mjspec_pd`, shared with :class:`robot_learning.sim.mujoco_robot.MujocoJointRobot`
+(``tests/test_mujoco_batch.py`` checks that both produce the same dynamics):
 
 - Menagerie's position actuators are deleted and replaced, in spec joint order, by one "general"
   actuator per joint, ``force = kp * ctrl - kp * q - kd * qd`` clipped to the effort limit, so that
@@ -20,17 +20,21 @@ from __future__ import annotations
 from typing import Literal
 
 import mujoco
-import numpy as np
 
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots.assets import g1_model_path
 
+from robot_learning.sim.mjspec_pd import (  # noqa: F401 (names re-exported for the batched sim)
+    ACTUATOR_PREFIX,
+    IMU_ACC_SENSOR,
+    IMU_GYRO_SENSOR,
+    IMU_QUAT_SENSOR,
+    add_imu_sensors,
+    replace_with_pd_actuators,
+)
+
 #: Names of what this module adds to the model.
-IMU_QUAT_SENSOR = "rl_imu_quat"
-IMU_GYRO_SENSOR = "rl_imu_gyro"
-IMU_ACC_SENSOR = "rl_imu_acc"
 HEAD_SITE = "rl_head"
-ACTUATOR_PREFIX = "rl_pd_"
 
 
 def build_g1_spec(
@@ -50,48 +54,8 @@ def build_g1_spec(
     """
     spec_desc = g1_desc.G1_SPEC
     spec = mujoco.MjSpec.from_file(str(g1_model_path(variant)))
-    controlled = set(spec_desc.joint_names)
-    gone = set(g1_desc.G1_WRIST_JOINTS)
-    for actuator in list(spec.actuators):
-        if actuator.target in controlled or actuator.target in gone:
-            spec.delete(actuator)
-    for joint in list(spec.joints):
-        if joint.name in gone or (fix_base and joint.type == mujoco.mjtJoint.mjJNT_FREE):
-            spec.delete(joint)
-    for key in list(spec.keys):
-        spec.delete(key)
-
-    for i, name in enumerate(spec_desc.joint_names):
-        act = spec.add_actuator()
-        act.name = f"{ACTUATOR_PREFIX}{name}"
-        act.target = name
-        act.trntype = mujoco.mjtTrn.mjTRN_JOINT
-        act.dyntype = mujoco.mjtDyn.mjDYN_NONE
-        act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        gain = np.zeros(10)
-        gain[0] = spec_desc.kp[i]
-        bias = np.zeros(10)
-        bias[1], bias[2] = -spec_desc.kp[i], -spec_desc.kd[i]
-        act.gainprm = gain
-        act.biasprm = bias
-        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
-        act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        act.forcerange = [-spec_desc.effort_limit[i], spec_desc.effort_limit[i]]
-
-    imu_site = spec_desc.imu_site or "rl_imu"
-    if spec_desc.imu_site is None:
-        spec.body(spec_desc.imu_body).add_site(name=imu_site)
-    for name, kind in (
-        (IMU_QUAT_SENSOR, mujoco.mjtSensor.mjSENS_FRAMEQUAT),
-        (IMU_GYRO_SENSOR, mujoco.mjtSensor.mjSENS_GYRO),
-        (IMU_ACC_SENSOR, mujoco.mjtSensor.mjSENS_ACCELEROMETER),
-    ):
-        sensor = spec.add_sensor()
-        sensor.name = name
-        sensor.type = kind
-        sensor.objtype = mujoco.mjtObj.mjOBJ_SITE
-        sensor.objname = imu_site
+    replace_with_pd_actuators(spec, spec_desc, g1_desc.G1_WRIST_JOINTS, delete_free_joint=fix_base, source=str(g1_model_path(variant)))
+    add_imu_sensors(spec, spec_desc)
     spec.body("torso_link").add_site(name=HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
     if fix_base:
         pelvis = spec.body("pelvis")

@@ -55,12 +55,11 @@ from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import g1_model_path, panda_model_path
 from robot_learning.robots.joint_robot import JointRobotSpec
 from robot_learning.runtime.transport import RobotState
+from robot_learning.sim.mjspec_pd import IMU_ACC_SENSOR, IMU_GYRO_SENSOR, IMU_QUAT_SENSOR, add_imu_sensors, replace_with_pd_actuators
 
 RobotName = Literal["g1", "panda"]
 
-_IMU_QUAT = "rl_imu_quat"
-_IMU_GYRO = "rl_imu_gyro"
-_IMU_ACC = "rl_imu_acc"
+_IMU_QUAT, _IMU_GYRO, _IMU_ACC = IMU_QUAT_SENSOR, IMU_GYRO_SENSOR, IMU_ACC_SENSOR
 _HEAD_SITE = "rl_head"
 _TCP_SITE = "rl_tcp"
 
@@ -146,56 +145,10 @@ class MujocoJointRobot:
     # ------------------------------------------------------------------ model construction
     def _build_model(self, path: Path, removed: tuple[str, ...]) -> mujoco.MjModel:
         spec = mujoco.MjSpec.from_file(str(path))
-        controlled = set(self.spec.joint_names)
-        gone = set(removed)
-        for actuator in list(spec.actuators):
-            if actuator.target in controlled or actuator.target in gone:
-                spec.delete(actuator)
         weld_base = self.spec.floating_base and self.config.fix_base
-        for joint in list(spec.joints):
-            if joint.name in gone or (weld_base and joint.type == mujoco.mjtJoint.mjJNT_FREE):
-                spec.delete(joint)
-        for key in list(spec.keys):
-            spec.delete(key)
-        known = {j.name for j in spec.joints}
-        missing = [j for j in self.spec.joint_names if j not in known]
-        if missing:
-            raise ValueError(f"{path} has no joint(s) {missing} of robot '{self.spec.name}'")
-
-        for i, name in enumerate(self.spec.joint_names):
-            act = spec.add_actuator()
-            act.name = f"rl_pd_{name}"
-            act.target = name
-            act.trntype = mujoco.mjtTrn.mjTRN_JOINT
-            act.dyntype = mujoco.mjtDyn.mjDYN_NONE
-            act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-            act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-            gain = np.zeros(10)
-            gain[0] = self.spec.kp[i]
-            bias = np.zeros(10)
-            bias[1], bias[2] = -self.spec.kp[i], -self.spec.kd[i]
-            act.gainprm = gain
-            act.biasprm = bias
-            act.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
-            act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-            act.forcerange = [-self.spec.effort_limit[i], self.spec.effort_limit[i]]
-
+        replace_with_pd_actuators(spec, self.spec, removed, delete_free_joint=weld_base, source=str(path))
         if self.spec.imu_body is not None:
-            body = spec.body(self.spec.imu_body)
-            site_name = self.spec.imu_site
-            if site_name is None:
-                site_name = "rl_imu"
-                body.add_site(name=site_name)
-            for name, kind in (
-                (_IMU_QUAT, mujoco.mjtSensor.mjSENS_FRAMEQUAT),
-                (_IMU_GYRO, mujoco.mjtSensor.mjSENS_GYRO),
-                (_IMU_ACC, mujoco.mjtSensor.mjSENS_ACCELEROMETER),
-            ):
-                sensor = spec.add_sensor()
-                sensor.name = name
-                sensor.type = kind
-                sensor.objtype = mujoco.mjtObj.mjOBJ_SITE
-                sensor.objname = site_name
+            add_imu_sensors(spec, self.spec)
         if self.config.robot == "g1":
             spec.body("torso_link").add_site(name=_HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
             if self.config.fix_base:
