@@ -29,7 +29,7 @@ def test_training_observation_is_the_runtime_observation(env) -> None:
     rng = np.random.default_rng(0)
     env.reset()
     obs, _ = env.observe()
-    runtime = JointObservation(env.layout.terms, 23, np.asarray(G1_SPEC.default_positions))
+    runtime = JointObservation(env.layout.terms, 23, np.asarray(G1_SPEC.default_positions), dt=env.dt)
     builder = ObservationBuilder(env.layout)
     out = np.zeros(env.layout.size, dtype=np.float32)
 
@@ -48,7 +48,7 @@ def test_training_observation_is_the_runtime_observation(env) -> None:
         runtime.last_action[:] = np.clip(a[0], -5, 5)
         builder.build(runtime.fields(state(0)), out)
         np.testing.assert_allclose(out, obs[0], atol=1e-5)
-    assert env.layout.size == 740  # the paper: 74 per step, 10 steps
+    assert env.layout.size == 741  # the paper: 74 per step, 10 steps; and the time since the policy took over
 
 
 def test_tracking_terminates_when_the_head_leaves_the_reference(env) -> None:
@@ -80,12 +80,15 @@ def test_short_training_run_writes_everything(tmp_path: Path) -> None:
     from robot_learning.tasks.getup.module import eval_command, train_command
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("max_seconds: 20\neval_every_seconds: 1000\neval_episodes: 4\nenv:\n  num_envs: 8\nppo:\n  steps_per_env: 8\n")
+    cfg.write_text("max_seconds: 20\neval_every_seconds: 1000\neval_episodes: 4\nbc_samples: 400\nbc_epochs: 2\n"
+                   "env:\n  num_envs: 8\nppo:\n  steps_per_env: 8\n")
     report = train_command(tmp_path / "run", cfg, None, None, progress=False)
     run = Path(report["run"])
     for f in ("config.yaml", "policy.onnx", "report.json", "learning_curve.csv", "checkpoints/final.pt"):
         assert (run / f).is_file(), f
     rep = json.loads((run / "report.json").read_text())
+    bc = rep["train"]["behaviour_cloning"]
+    assert bc["samples"] == 400 and bc["mse_last_epoch"] < bc["mse_first_epoch"]
     assert rep["train"]["env_steps"] > 0 and rep["export"]["parity_max_abs_diff"] < 1e-4
     assert len((run / "learning_curve.csv").read_text().splitlines()) > 2
     # the exported policy through the runtime, in the second engine and on the mesh model

@@ -58,3 +58,27 @@ def test_runtime_observation_equals_training_observation() -> None:
         rt.history[:] = env.history[i].double().numpy()
         obs_rt = builder.build(rt.fields(state, np.array([0.0, 0.0, 1.0])), np.zeros(env.actor_layout.size))
         np.testing.assert_allclose(obs_rt, obs_sim[i].double().numpy(), atol=1e-5)
+
+
+def test_clipped_term_round_trips_and_clips() -> None:
+    layout = ObsLayout((ObsTerm("a", 2, 1.0), ObsTerm("policy_time", 1, 0.1, 1.0)))
+    back = ObsLayout.from_dict(layout.to_dict())
+    assert back == layout and "clip" not in layout.to_dict()["terms"][0]  # unclipped terms serialise as before
+    out = np.zeros(3)
+    ObservationBuilder(back).build({"a": np.array([2.0, -3.0]), "policy_time": np.array([25.0])}, out)
+    np.testing.assert_allclose(out, [2.0, -3.0, 1.0])  # 25 s * 0.1, clipped to 1
+    batch = np.zeros((2, 3), dtype=np.float32)
+    ObservationBuilder(back).build({"a": np.ones((2, 2)), "policy_time": np.array([[0.5], [40.0]])}, batch)
+    np.testing.assert_allclose(batch[:, 2], [0.05, 1.0])
+
+
+def test_joint_observation_counts_policy_time_from_reset() -> None:
+    from robot_learning.runtime.joint_controller import JointObservation
+    from robot_learning.runtime.transport import RobotState
+
+    obs = JointObservation((ObsTerm("policy_time", 1),), 2, np.zeros(2), dt=0.02)
+    s = RobotState(0.0, {"joint_position": np.zeros(2), "joint_velocity": np.zeros(2)})
+    times = [float(obs.fields(s)["policy_time"][0]) for _ in range(3)]
+    np.testing.assert_allclose(times, [0.0, 0.02, 0.04])
+    obs.reset()
+    assert float(obs.fields(s)["policy_time"][0]) == 0.0

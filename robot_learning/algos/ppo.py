@@ -174,7 +174,9 @@ class PPO:
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         self.gen = torch.Generator().manual_seed(seed)
 
-    def update(self, buf: RolloutBuffer) -> dict[str, float]:
+    def update(self, buf: RolloutBuffer, critic_only: bool = False) -> dict[str, float]:
+        """The epochs over ``buf``. ``critic_only``: fit the value function only (the actor and its
+        std stay as they are), e.g. while a critic catches up with a pre-trained actor."""
         cfg, model = self.cfg, self.model
         stats = {"value_loss": 0.0, "surrogate": 0.0, "entropy": 0.0, "kl": 0.0}
         n = 0
@@ -186,7 +188,7 @@ class PPO:
                 with torch.no_grad():  # KL(old || new) of diagonal Gaussians, for the adaptive learning rate
                     std, old_std = d.stddev, buf.sigma
                     kl = (torch.log(std / old_std) + (old_std**2 + (old_mu - d.mean) ** 2) / (2 * std**2) - 0.5).sum(-1).mean()
-                if cfg.schedule == "adaptive":
+                if cfg.schedule == "adaptive" and not critic_only:
                     if kl > 2 * cfg.desired_kl:
                         self.lr = max(1e-5, self.lr / 1.5)
                     elif 0.0 < kl < cfg.desired_kl / 2:
@@ -198,7 +200,7 @@ class PPO:
                 v = model.value(cobs)
                 v_clipped = old_v + torch.clamp(v - old_v, -cfg.clip, cfg.clip)
                 v_loss = torch.max((v - ret) ** 2, (v_clipped - ret) ** 2).mean()
-                loss = surr + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
+                loss = cfg.value_coef * v_loss if critic_only else surr + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

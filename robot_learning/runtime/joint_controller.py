@@ -70,14 +70,16 @@ class JointObservation:
 
     Fields: ``base_angular_velocity`` (IMU gyro, body frame), ``projected_gravity``, ``roll_pitch``,
     ``joint_position`` (minus the default pose), ``joint_velocity``, ``last_action`` (the policy's
-    previous action after clipping); ``<field>_history`` gives the last ``k`` values of a field, oldest
-    first, where ``k`` = term size / field size.
+    previous action after clipping), ``policy_time`` (seconds since the policy took over: 0 at its
+    first tick after :meth:`reset`, then ``dt`` per tick); ``<field>_history`` gives the last ``k``
+    values of a field, oldest first, where ``k`` = term size / field size.
     """
 
-    def __init__(self, layout_terms: Sequence[Any], n_joints: int, default: np.ndarray) -> None:
-        self.n, self.default = n_joints, default
+    def __init__(self, layout_terms: Sequence[Any], n_joints: int, default: np.ndarray, dt: float = 0.02) -> None:
+        self.n, self.default, self.dt = n_joints, default, dt
+        self._ticks = 0
         sizes = {"base_angular_velocity": 3, "projected_gravity": 3, "roll_pitch": 2, "joint_position": n_joints,
-                 "joint_velocity": n_joints, "last_action": n_joints}
+                 "joint_velocity": n_joints, "last_action": n_joints, "policy_time": 1}
         self.histories: dict[str, np.ndarray] = {}
         for t in layout_terms:
             if t.name.endswith("_history"):
@@ -93,6 +95,7 @@ class JointObservation:
     def reset(self) -> None:
         self.last_action[:] = 0.0
         self._primed = False
+        self._ticks = 0
 
     def current(self, state: RobotState) -> dict[str, np.ndarray]:
         quat = state.values.get("imu_orientation", np.array([1.0, 0.0, 0.0, 0.0]))
@@ -103,10 +106,13 @@ class JointObservation:
             "joint_position": np.asarray(state["joint_position"]) - self.default,
             "joint_velocity": np.asarray(state["joint_velocity"]),
             "last_action": self.last_action,
+            "policy_time": np.array([self._ticks * self.dt]),
         }
 
     def fields(self, state: RobotState) -> dict[str, np.ndarray]:
+        """The fields of this tick (advances ``policy_time`` and the histories)."""
         f = self.current(state)
+        self._ticks += 1
         for base, h in self.histories.items():
             if not self._primed:
                 h[:] = f[base]
@@ -174,7 +180,7 @@ class JointController:
         self.dt = 1.0 / meta.control_rate_hz
         ctx = MonitorContext(self.limits, self.dt, task=meta.task, forward_kinematics=forward_kinematics, extra=dict(meta.safety_limits))
         self.monitors: list[Monitor] = build_monitors(self.cfg.monitors, ctx)
-        self.obs_fields = JointObservation(meta.observation_layout.terms, n, self.default)
+        self.obs_fields = JointObservation(meta.observation_layout.terms, n, self.default, dt=self.dt)
         self.builder = ObservationBuilder(meta.observation_layout)
         self.obs = np.zeros(meta.observation_layout.size, dtype=np.float32)
         self._log_transition = on_transition

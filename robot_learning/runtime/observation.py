@@ -14,11 +14,13 @@ from typing import Any, Mapping
 
 @dataclass(frozen=True)
 class ObsTerm:
-    """One named slice of the observation vector: ``size`` values of field ``name`` times ``scale``."""
+    """One named slice of the observation vector: ``size`` values of field ``name`` times ``scale``,
+    then clipped to +-``clip`` when ``clip`` is set."""
 
     name: str
     size: int
     scale: float = 1.0
+    clip: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class ObsLayout:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"terms": [asdict(t) for t in self.terms], "size": self.size}
+        terms = [{k: v for k, v in asdict(t).items() if not (k == "clip" and v is None)} for t in self.terms]
+        return {"terms": terms, "size": self.size}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ObsLayout":
         try:
-            terms = tuple(ObsTerm(str(t["name"]), int(t["size"]), float(t.get("scale", 1.0))) for t in d["terms"])
+            terms = tuple(ObsTerm(str(t["name"]), int(t["size"]), float(t.get("scale", 1.0)),
+                                  None if t.get("clip") is None else float(t["clip"])) for t in d["terms"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed observation layout {d!r}: {e}") from None
         layout = cls(terms)
@@ -74,7 +78,11 @@ class ObservationBuilder:
             value = value.reshape(batch + (-1,))
             if value.shape[-1] != term.size:
                 raise ValueError(f"observation term '{term.name}' has {value.shape[-1]} values, the layout expects {term.size}")
-            out[..., sl] = value * term.scale if term.scale != 1.0 else value
+            if term.scale != 1.0:
+                value = value * term.scale
+            if term.clip is not None:
+                value = value.clip(-term.clip, term.clip)
+            out[..., sl] = value
         return out
 
 

@@ -82,10 +82,12 @@ class GetupEnvConfig:
     decimation: int = 10  # policy at 50 Hz
     episode_s: float = 10.0
     history: int = 10  # observation history (the paper: 10 steps)
+    time_input: bool = True  # the actor also sees the time since it took over (not in the paper; see the README)
     action_scale: float = 0.5
     action_clip: float = 5.0
     stage: str = "tracking"  # "discovery" (Stage I) | "tracking" (Stage II)
     posture: str = "both"  # "supine" | "prone" | "both"
+    reference: str = "feasible"  # "feasible" (the CEM-optimised simulated get-ups) | "keyframed" (kinematic)
     reference_init_fraction: float = 0.7  # tracking: episodes started at a random point of the reference
     reference_slowdown: float = 1.0  # the shipped references are already slow (8 s); the paper slows Stage I's by 8x
     head_off_reference_m: float = 0.2  # tracking: terminate when the head is this far off the reference height
@@ -100,6 +102,8 @@ class GetupEnvConfig:
     def __post_init__(self) -> None:
         if self.stage not in ("discovery", "tracking"):
             raise ValueError(f"stage must be 'discovery' or 'tracking', got {self.stage!r}")
+        if self.reference not in ("feasible", "keyframed"):
+            raise ValueError(f"reference must be 'feasible' or 'keyframed', got {self.reference!r}")
         if self.posture not in ("supine", "prone", "both"):
             raise ValueError(f"posture must be 'supine', 'prone' or 'both', got {self.posture!r}")
 
@@ -125,6 +129,13 @@ class GetupTrainConfig:
     ppo: GetupPPOConfig = field(default_factory=GetupPPOConfig)
     max_seconds: float = 3600.0
     max_env_steps: int = 0  # 0: no limit
+    # behaviour cloning of the feasible reference's open-loop targets before PPO (tracking stage;
+    # 0 samples: off): DART-style noisy roll-outs, labels = the reference's targets at each state's time
+    bc_samples: int = 60000
+    bc_noise: float = 0.3
+    bc_epochs: int = 30
+    bc_init_std: float = 0.3  # the policy's action std when PPO starts from the cloned actor
+    critic_warmup_iterations: int = 10  # PPO iterations that train only the critic after cloning
     eval_every_seconds: float = 300.0
     eval_episodes: int = 32
     seed: int = 0

@@ -31,11 +31,18 @@ FIELDS = (("base_angular_velocity", 3, 0.25), ("roll_pitch", 2, 1.0), ("joint_po
           ("joint_velocity", N_JOINTS, 0.05), ("last_action", N_JOINTS, 1.0))
 
 
-def actor_layout(history: int) -> ObsLayout:
-    """The paper's 74 values per step; with ``history`` > 1 each field becomes ``<field>_history``."""
+TIME_TERM = ObsTerm("policy_time", 1, 0.1, 1.0)  # seconds since the policy took over / 10 s, at most 1
+
+
+def actor_layout(history: int, time_input: bool = False) -> ObsLayout:
+    """The paper's 74 values per step; with ``history`` > 1 each field becomes ``<field>_history``.
+    ``time_input``: one more value, the time since the policy took over (this project's CPU path:
+    it tells a policy that tracks a timed reference where it is, also when lying still)."""
     if history <= 1:
-        return ObsLayout(tuple(ObsTerm(n, s, sc) for n, s, sc in FIELDS))
-    return ObsLayout(tuple(ObsTerm(n + "_history", s * history, sc) for n, s, sc in FIELDS))
+        terms = tuple(ObsTerm(n, s, sc) for n, s, sc in FIELDS)
+    else:
+        terms = tuple(ObsTerm(n + "_history", s * history, sc) for n, s, sc in FIELDS)
+    return ObsLayout(terms + ((TIME_TERM,) if time_input else ()))
 
 
 def batch_roll_pitch(quat: np.ndarray) -> np.ndarray:
@@ -81,7 +88,7 @@ class GetupEnv:
                 raise ValueError(f"tracking needs a reference motion for {missing}")
         self.dt = cfg.physics_dt * cfg.decimation
         self.max_steps = int(round(cfg.episode_s / self.dt))
-        self.layout = actor_layout(cfg.history)
+        self.layout = actor_layout(cfg.history, cfg.time_input)
         self.builder = ObservationBuilder(self.layout)
         self.obs = np.zeros((self.n, self.layout.size), dtype=np.float32)
         self.hist = {n: np.zeros((self.n, cfg.history, s)) for n, s, _ in FIELDS}
@@ -95,16 +102,23 @@ class GetupEnv:
         self.last_feet_force = np.zeros(self.n)
         self.reg_scale = 1.0 if cfg.stage == "tracking" else 0.8
         self.standing_fraction = cfg.standing_start_fraction[0]
-        self.critic_size = self.layout.size // max(1, cfg.history) * 1 + 8 + (N_JOINTS + 2 if cfg.stage == "tracking" else 0)
+        self.critic_size = sum(s for _, s, _ in FIELDS) + 8 + (N_JOINTS + 2 if cfg.stage == "tracking" else 0)
         self.critic_obs = np.zeros((self.n, self.critic_size), dtype=np.float32)
         self.episode_returns = np.zeros(self.n)
         self.fixed_starts = False  # evaluation: environment i starts from fallen pose i of its posture
 
     # ------------------------------------------------------------------------------ resets
-    def _reference_state(self, p: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _reference_index(self, ref: Any, t: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(t / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+
+    def _reference_state(self, p: str, t: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """(qpos, qvel) of posture ``p``'s reference at time ``t``: the simulated state of a feasible
+        reference (with its velocities), or the kinematic pose of a keyframed one (at rest: None)."""
         ref = self.refs[p]
-        i = np.clip(np.round(t / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
-        return ref.root_pos[i], ref.root_quat[i], ref.joint_pos[i]
+        i = int(self._reference_index(ref, np.array([t]))[0])
+        if hasattr(ref, "qvel"):
+            return ref.qpos[i].copy(), ref.qvel[i].copy()
+        return make_qpos(ref.root_pos[i], ref.root_quat[i], ref.joint_pos[i]), None
 
     def reset(self, ids: np.ndarray | None = None) -> None:
         ids = np.arange(self.n) if ids is None else np.asarray(ids)
@@ -124,8 +138,10 @@ class GetupEnv:
             if cfg.stage == "tracking" and u < cfg.reference_init_fraction:
                 ref = self.refs[p]
                 t = self.rng.uniform(0.0, ref.duration * cfg.reference_slowdown)
-                rp, rq, jq = self._reference_state(p, np.array([t]))
-                qpos[k] = make_qpos(rp[0], rq[0], jq[0])
+                q, v = self._reference_state(p, t)
+                qpos[k] = q
+                if v is not None:
+                    qvel[k] = v
                 self.ref_t0[i] = t
             elif cfg.stage == "discovery" and u < self.standing_fraction:
                 qpos[k] = make_qpos(np.array([0.0, 0.0, 0.7914]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
@@ -164,12 +180,16 @@ class GetupEnv:
                 fields[name + "_history"] = h
             else:
                 fields[name] = cur[name]
+        # the time input is the reference's time: for an episode started along the reference
+        # (reference-state initialisation) it starts where that state is; from a fallen pose at 0,
+        # as on the robot, where it counts from the policy's first tick
+        fields["policy_time"] = (self.ref_t0 + self.steps * self.dt)[:, None]
         self.builder.build(fields, self.obs)
         b = self.batch
         base_h = b.base_pos[:, 2:3]
         head_h = b.sensor("head_pos")[:, 2:3]
         feet = np.stack([self.batch.sensor("left_foot_force")[:, 0], self.batch.sensor("right_foot_force")[:, 0]], -1) / 300.0
-        single = self.obs if H <= 1 else self._single_frame(cur)
+        single = self._single_frame(cur)
         parts = [single, base_h, head_h, b.base_lin_vel, feet, up_z(b.base_quat)[:, None]]
         if self.cfg.stage == "tracking":
             ref = self._reference_sample()
@@ -182,20 +202,30 @@ class GetupEnv:
 
     def _reference_sample(self) -> dict[str, np.ndarray]:
         """Each environment's reference at its current time: joints (N, 23), head height, torso
-        uprightness (z of the body z axis) and progress in [0, 1]."""
-        out = {"joint_pos": np.zeros((self.n, N_JOINTS)), "head": np.zeros(self.n), "up": np.zeros(self.n), "progress": np.zeros(self.n)}
+        uprightness (z of the body z axis), progress in [0, 1] and (feasible references) the PD
+        targets that the reference applies from this state."""
+        out = {"joint_pos": np.zeros((self.n, N_JOINTS)), "head": np.zeros(self.n), "up": np.zeros(self.n), "progress": np.zeros(self.n),
+               "targets": np.tile(DEFAULT, (self.n, 1))}
         t = self.ref_t0 + self.steps * self.dt
         for pi, p in enumerate(self.postures):
             m = self.posture == pi
             if not np.any(m):
                 continue
             ref = self.refs[p]
-            i = np.clip(np.round(t[m] / self.cfg.reference_slowdown * ref.fps).astype(int), 0, len(ref.joint_pos) - 1)
+            i = self._reference_index(ref, t[m])
             out["joint_pos"][m] = ref.joint_pos[i]
             out["head"][m] = ref.head_height[i]
-            out["up"][m] = up_z(ref.root_quat[i])
+            out["up"][m] = ref.up[i] if hasattr(ref, "up") else up_z(ref.root_quat[i])
+            if hasattr(ref, "targets"):
+                out["targets"][m] = ref.targets[i]
             out["progress"][m] = i / (len(ref.joint_pos) - 1)
         return out
+
+    def expert_action(self) -> np.ndarray:
+        """The action that applies the feasible reference's PD targets at each environment's
+        reference time (open loop): the teacher for behaviour cloning before PPO."""
+        tg = self._reference_sample()["targets"]
+        return np.clip((tg - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
 
     # ------------------------------------------------------------------------------ step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

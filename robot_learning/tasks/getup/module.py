@@ -46,7 +46,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
 
     e = cfg.env
     return PolicyMetadata(
-        robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history),
+        robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history, e.time_input),
         action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
                 "meaning": "PD target = default_joint_positions + scale * clip(action, -clip, clip)"},
         control_rate_hz=1.0 / (e.physics_dt * e.decimation),
@@ -87,6 +87,12 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     w.writeheader()
 
     def log(row: dict[str, Any]) -> None:
+        if "behaviour_cloning" in row:
+            bc = row["behaviour_cloning"]
+            if progress:
+                print(f"  behaviour cloning: {bc['samples']:,} samples in {bc['seconds']:.0f} s, mse {bc['mse_first_epoch']:.3f} -> "
+                      f"{bc['mse_last_epoch']:.3f} (label variance {bc['label_var']:.3f})", flush=True)
+            return
         if "eval" in row:
             ev = row["eval"]
             if progress:
@@ -100,9 +106,14 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
                   f"base {row['mean_base_height_m']:.2f} m  head {row['mean_head_height_m']:.2f} m  "
                   f"{row['env_steps_per_s']:.0f} steps/s (sim)", flush=True)
 
+    (run / "checkpoints").mkdir(exist_ok=True)
+
+    def checkpoint(model: Any, ev: dict[str, Any]) -> None:
+        torch.save({"model": model.state_dict(), "eval": ev, "config": to_dict(cfg)}, run / "checkpoints" / "latest.pt")
+
     t0 = time.time()
     try:
-        result = train(cfg, log=log, writer=writer)
+        result = train(cfg, log=log, writer=writer, on_eval=checkpoint)
     finally:
         curve.close()
         if writer is not None:
@@ -116,7 +127,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     export = export_actor(result.best_actor, cfg, run / "policy.onnx", training)
     report = {"module": TASK, "command": command, "seed": cfg.seed, "stage": cfg.env.stage, "config": to_dict(cfg),
               "train": {"wall_clock_s": round(time.time() - t0, 1), "env_steps": result.env_steps, "iterations": result.iterations,
-                        "final_row": result.history[-1] if result.history else {}},
+                        "final_row": result.history[-1] if result.history else {}, "behaviour_cloning": result.behaviour_cloning},
               "evaluations": result.evaluations, "best_eval": result.best, "export": export,
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
     write_json(run / "report.json", report)

@@ -26,6 +26,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=dict)
+    behaviour_cloning: dict[str, Any] = field(default_factory=dict)
 
 
 def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: int = 0, held_out: bool = False,
@@ -34,6 +35,7 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
     from robot_learning.tasks.getup.reference import load_reference
+    from robot_learning.tasks.getup.trajopt import load_feasible_reference
 
     e = copy.deepcopy(cfg.env)
     if num_envs is not None:
@@ -44,7 +46,8 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
     data = fallen_pose_dataset(seed=cfg.seed)
     split = "test" if held_out else "train"
     starts = {p: data[p][split] for p in ("supine", "prone")}
-    refs = {p: load_reference(p) for p in ("supine", "prone")} if e.stage == "tracking" else None
+    refs = {p: (load_feasible_reference(p) if e.reference == "feasible" else load_reference(p))
+            for p in (("supine", "prone") if e.posture == "both" else (e.posture,))} if e.stage == "tracking" else None
     return GetupEnv(e, batch, starts, refs), starts
 
 
@@ -109,7 +112,10 @@ def evaluate_policy(env: GetupEnv, act: Callable[[np.ndarray], np.ndarray], epis
         env.fixed_starts = False
 
 
-def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = None, writer: Any = None) -> TrainResult:
+def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = None, writer: Any = None,
+          on_eval: Callable[[ActorCritic, dict[str, Any]], None] | None = None) -> TrainResult:
+    """PPO (after behaviour cloning of a feasible reference) for ``cfg.max_seconds``; ``on_eval`` is
+    called with the model after every periodic evaluation (e.g. to write a checkpoint)."""
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, cfg.torch_threads))
     env, _ = make_env(cfg)
@@ -121,15 +127,22 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     env.reset()
     obs, cobs = env.observe()
     model = ActorCritic(obs.shape[1], cobs.shape[1], N_JOINTS, ppo_cfg)
+    t0 = time.monotonic()
+    bc: dict[str, Any] = {}
+    if cfg.env.stage == "tracking" and cfg.env.reference == "feasible" and cfg.bc_samples > 0:
+        bc = behaviour_cloning(model, env, cfg)
+        if log is not None:
+            log({"behaviour_cloning": bc})
+        env.reset()
+        obs, cobs = env.observe()
     ppo = PPO(model, ppo_cfg, seed=cfg.seed)
     buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS)
-    t0 = time.monotonic()
-    steps, it = 0, 0
+    steps, it = int(bc.get("env_steps", 0)), 0
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
     best_actor = copy.deepcopy(model.actor)
     best: dict[str, Any] = {"success_rate": -1.0}
-    next_eval = cfg.eval_every_seconds
+    next_eval = 0.0 if bc else cfg.eval_every_seconds  # after cloning: evaluate the cloned actor first
     ep_success: list[float] = []
     ep_heads: list[float] = []
     while True:
@@ -156,11 +169,11 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         with torch.no_grad():
             last_v = model.value(torch.from_numpy(cobs))
         buf.compute_returns(last_v, p.gamma, p.lam)
-        if it == 0:  # first statistics before the first update (the first rollout ran on identity statistics)
+        if it == 0 and not bc:  # first statistics before the first update (the first rollout ran on identity statistics)
             model.actor.norm.update(buf.obs[: buf.t])
             model.critic_norm.update(buf.critic_obs[: buf.t])
         tl = time.monotonic()
-        stats = ppo.update(buf)
+        stats = ppo.update(buf, critic_only=bool(bc) and it < cfg.critic_warmup_iterations)
         # the normalisers change only between updates: the update sees the statistics the rollout was collected with
         model.actor.norm.update(buf.obs[: buf.t])
         model.critic_norm.update(buf.critic_obs[: buf.t])
@@ -194,6 +207,8 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
                 writer.add_scalar("eval/final_head_height_m", ev["mean_final_head_height_m"], steps)
             if log is not None:
                 log({"eval": ev})
+            if on_eval is not None:
+                on_eval(model, ev)
             if ev["success_rate"] > best["success_rate"] or (ev["success_rate"] == best["success_rate"]
                                                                and ev["mean_final_head_height_m"] > best.get("mean_final_head_height_m", -1)):
                 best = ev
@@ -203,7 +218,61 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     evals.append(ev)
     if ev["success_rate"] >= best["success_rate"]:
         best, best_actor = ev, copy.deepcopy(model.actor)
-    return TrainResult(model, best_actor, steps, time.monotonic() - t0, it, history, evals, best)
+    return TrainResult(model, best_actor, steps, time.monotonic() - t0, it, history, evals, best, bc)
+
+
+def behaviour_cloning(model: ActorCritic, env: GetupEnv, cfg: GetupTrainConfig) -> dict[str, Any]:
+    """Clone the feasible reference's open-loop PD targets into the actor before PPO.
+
+    The environment runs with its usual starts (reference-state initialisation and fallen poses)
+    under the teacher's action plus Gaussian noise (``bc_noise``, DART-style, so that the states
+    include the teacher's own mistakes); each state is labelled with the teacher's action at that
+    state's reference time. The actor's normaliser takes the statistics of the data, then the
+    network is fitted by mean-squared error. The critic's normaliser takes the critic observations'
+    statistics; PPO then trains the critic alone for ``critic_warmup_iterations``."""
+    t0 = time.monotonic()
+    rng = np.random.default_rng(cfg.seed + 17)
+    steps = max(1, cfg.bc_samples // env.n)
+    obs_buf = np.zeros((steps, env.n, env.layout.size), dtype=np.float32)
+    cobs_buf = np.zeros((steps, env.n, env.critic_size), dtype=np.float32)
+    labels = np.zeros((steps, env.n, N_JOINTS), dtype=np.float32)
+    env.reset()
+    obs, cobs = env.observe()
+    heads = []
+    for t in range(steps):
+        teacher = env.expert_action()
+        obs_buf[t], cobs_buf[t], labels[t] = obs, cobs, teacher
+        obs, cobs, _, _, info = env.step(teacher + cfg.bc_noise * rng.standard_normal(teacher.shape))
+        if "episodes" in info:
+            heads += info["episodes"].head_height.tolist()
+    X = torch.from_numpy(obs_buf.reshape(-1, obs_buf.shape[-1]))
+    Y = torch.from_numpy(labels.reshape(-1, N_JOINTS))
+    model.actor.norm.update(X)
+    model.critic_norm.update(torch.from_numpy(cobs_buf.reshape(-1, cobs_buf.shape[-1])))
+    with torch.no_grad():
+        model.actor.net[-1].weight.normal_(0.0, 0.01)
+    opt = torch.optim.Adam(model.actor.net.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n, bs = X.shape[0], 512
+    loss_first = loss = float("nan")
+    for epoch in range(cfg.bc_epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            l = torch.mean((model.actor(X[idx]) - Y[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            l.backward()
+            opt.step()
+            total += float(l.detach()) * idx.numel()
+        loss = total / n
+        if epoch == 0:
+            loss_first = loss
+    with torch.no_grad():
+        model.log_std.fill_(float(np.log(cfg.bc_init_std)))
+    return {"samples": int(n), "env_steps": int(n), "epochs": cfg.bc_epochs, "mse_first_epoch": round(loss_first, 4),
+            "mse_last_epoch": round(loss, 4), "label_var": round(float(Y.var(0).mean()), 4),
+            "teacher_end_head_height_m": float(np.mean(heads)) if heads else float("nan"), "seconds": round(time.monotonic() - t0, 1)}
 
 
 def _evaluate_model(model: ActorCritic, env: GetupEnv, episodes: int) -> dict[str, Any]:
