@@ -110,6 +110,12 @@ def main() -> int:
     result["evaluation"] = ev
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)
+    elif a.out and a.out.is_file():  # skipped this time: keep the previous run's curve, marked as such
+        import json
+
+        old = json.loads(a.out.read_text()).get("stage1")
+        if old:
+            result["stage1"] = {**old, "note": "kept from an earlier run of this benchmark (--stage1-minutes 0)"}
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         write_json(a.out, result)

@@ -45,3 +45,31 @@ def test_ppo_learns_to_drive_point_masses_to_the_origin() -> None:
         v = torch.zeros(n)
     last = sum(costs) / T
     assert last < 0.6 * first, (first, last, stats)
+
+
+def test_imitation_term_pulls_the_mean_action_to_the_teacher() -> None:
+    """With zero advantages the only actor signal is the imitation term: the mean action moves to
+    the teacher's; without teacher actions the term is refused."""
+    torch.manual_seed(0)
+    cfg = PPOConfig(actor_hidden=(32,), critic_hidden=(32,), init_std=0.5, learning_rate=1e-2, schedule="fixed", epochs=20, minibatches=2)
+    model = ActorCritic(4, 4, 2, cfg)
+    ppo = PPO(model, cfg, seed=0)
+    T, N = 8, 16
+    buf = RolloutBuffer(T, N, 4, 4, 2)
+    obs = torch.randn(T, N, 4)
+    teacher = torch.tensor([0.7, -0.4])
+    for t in range(T):
+        with torch.no_grad():
+            a, logp, v, mu = model.act(obs[t], obs[t])
+        buf.add(obs[t], obs[t], mu, logp, v, mu, torch.zeros(N), torch.zeros(N), teacher.expand(N, 2))
+    buf.compute_returns(torch.zeros(N), 0.99, 0.95)
+    buf.advantages.zero_()
+    before = float(((model.actor(obs.reshape(-1, 4)) - teacher) ** 2).mean())
+    stats = ppo.update(buf, imitation_coef=5.0)
+    after = float(((model.actor(obs.reshape(-1, 4)) - teacher) ** 2).mean())
+    assert after < 0.1 * before and stats["imitation"] > 0.0
+    buf.teacher = None
+    import pytest
+
+    with pytest.raises(ValueError, match="teacher"):
+        ppo.update(buf, imitation_coef=1.0)

@@ -129,12 +129,17 @@ class RolloutBuffer:
         self.returns = torch.zeros(T, N)
         self.advantages = torch.zeros(T, N)
         self.sigma = torch.ones(action_size)  # the policy's std when the rollout was collected
+        self.teacher: torch.Tensor | None = None  # optional teacher actions (T, N, A) for an imitation term
         self.t = 0
 
-    def add(self, obs, critic_obs, actions, logp, values, mu, rewards, dones) -> None:  # noqa: ANN001 (tensors)
+    def add(self, obs, critic_obs, actions, logp, values, mu, rewards, dones, teacher=None) -> None:  # noqa: ANN001 (tensors)
         t = self.t
         self.obs[t], self.critic_obs[t], self.actions[t], self.logp[t] = obs, critic_obs, actions, logp
         self.values[t], self.mu[t], self.rewards[t], self.dones[t] = values, mu, rewards, dones
+        if teacher is not None:
+            if self.teacher is None:
+                self.teacher = torch.zeros_like(self.actions)
+            self.teacher[t] = teacher
         self.t += 1
 
     def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
@@ -154,8 +159,9 @@ class RolloutBuffer:
         T, N = self.t, self.obs.shape[1]
         total = T * N
         perm = torch.randperm(total, generator=generator)
-        flat = [x[:T].reshape(total, *x.shape[2:]) for x in (self.obs, self.critic_obs, self.actions, self.logp, self.values,
-                                                             self.returns, self.advantages, self.mu)]
+        fields = [self.obs, self.critic_obs, self.actions, self.logp, self.values, self.returns, self.advantages, self.mu]
+        fields.append(self.teacher if self.teacher is not None else self.mu)  # last: teacher actions (or a stand-in)
+        flat = [x[:T].reshape(total, *x.shape[2:]) for x in fields]
         size = total // n
         for i in range(n):
             idx = perm[i * size:(i + 1) * size]
@@ -174,14 +180,18 @@ class PPO:
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         self.gen = torch.Generator().manual_seed(seed)
 
-    def update(self, buf: RolloutBuffer, critic_only: bool = False) -> dict[str, float]:
+    def update(self, buf: RolloutBuffer, critic_only: bool = False, imitation_coef: float = 0.0) -> dict[str, float]:
         """The epochs over ``buf``. ``critic_only``: fit the value function only (the actor and its
-        std stay as they are), e.g. while a critic catches up with a pre-trained actor."""
+        std stay as they are), e.g. while a critic catches up with a pre-trained actor.
+        ``imitation_coef``: add ``coef * mean((mean action - teacher)^2)`` (needs ``buf.teacher``), the
+        demonstration-augmented policy gradient's way of keeping a cloned policy near its teacher."""
         cfg, model = self.cfg, self.model
-        stats = {"value_loss": 0.0, "surrogate": 0.0, "entropy": 0.0, "kl": 0.0}
+        if imitation_coef > 0.0 and buf.teacher is None:
+            raise ValueError("imitation_coef > 0 needs teacher actions in the rollout buffer")
+        stats = {"value_loss": 0.0, "surrogate": 0.0, "entropy": 0.0, "kl": 0.0, "imitation": 0.0}
         n = 0
         for _ in range(cfg.epochs):
-            for obs, cobs, act, old_logp, old_v, ret, adv, old_mu in buf.minibatches(cfg.minibatches, self.gen):
+            for obs, cobs, act, old_logp, old_v, ret, adv, old_mu, teacher in buf.minibatches(cfg.minibatches, self.gen):
                 d = model.distribution(obs)
                 logp = d.log_prob(act).sum(-1)
                 entropy = d.entropy().sum(-1).mean()
@@ -201,6 +211,10 @@ class PPO:
                 v_clipped = old_v + torch.clamp(v - old_v, -cfg.clip, cfg.clip)
                 v_loss = torch.max((v - ret) ** 2, (v_clipped - ret) ** 2).mean()
                 loss = cfg.value_coef * v_loss if critic_only else surr + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
+                if imitation_coef > 0.0 and not critic_only:
+                    imitation = torch.mean((d.mean - teacher) ** 2)
+                    loss = loss + imitation_coef * imitation
+                    stats["imitation"] += float(imitation.detach())
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

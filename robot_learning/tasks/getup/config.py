@@ -84,11 +84,11 @@ class GetupEnvConfig:
     history: int = 10  # observation history (the paper: 10 steps)
     time_input: bool = True  # the actor also sees the time since it took over (not in the paper; see the README)
     action_scale: float = 0.5
-    action_clip: float = 5.0
+    action_clip: float = 7.0  # wide enough for a target to reach every joint limit (max |limit - default| / 0.5 = 6.58)
     stage: str = "tracking"  # "discovery" (Stage I) | "tracking" (Stage II)
     posture: str = "both"  # "supine" | "prone" | "both"
     reference: str = "feasible"  # "feasible" (the CEM-optimised simulated get-ups) | "keyframed" (kinematic)
-    reference_init_fraction: float = 0.7  # tracking: episodes started at a random point of the reference
+    reference_init_fraction: float = 0.5  # tracking: episodes started at a random point of the reference
     reference_slowdown: float = 1.0  # the shipped references are already slow (8 s); the paper slows Stage I's by 8x
     head_off_reference_m: float = 0.2  # tracking: terminate when the head is this far off the reference height
     standing_start_fraction: tuple[float, float] = (0.2, 0.1)  # discovery: annealed over training
@@ -134,8 +134,12 @@ class GetupTrainConfig:
     bc_samples: int = 60000
     bc_noise: float = 0.3
     bc_epochs: int = 30
-    bc_init_std: float = 0.3  # the policy's action std when PPO starts from the cloned actor
+    bc_init_std: float = 0.2  # the policy's action std when PPO starts from the cloned actor
     critic_warmup_iterations: int = 10  # PPO iterations that train only the critic after cloning
+    # during PPO: + coef * |mean action - teacher|^2 on the rollout's states (the teacher's targets at
+    # each state's reference time), the coefficient decaying linearly from the first value to the
+    # second over the run; keeps PPO's exploration from drifting off the motion into "sit and wait"
+    imitation_coef: tuple[float, float] = (1.0, 0.1)
     eval_every_seconds: float = 300.0
     eval_episodes: int = 32
     seed: int = 0

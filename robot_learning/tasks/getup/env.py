@@ -9,7 +9,7 @@ x 0.25, roll and pitch, joint positions minus the default pose, joint velocities
 action. No linear velocity, no yaw. The critic additionally sees base and head height, base linear
 velocity, feet contact, and (tracking) the reference's progress and joint error.
 
-Action: PD targets = default + 0.5 * clip(action, -5, 5), the runtime's ``joint_position_offset``.
+Action: PD targets = default + 0.5 * clip(action, -7, 7), the runtime's ``joint_position_offset``.
 """
 from __future__ import annotations
 

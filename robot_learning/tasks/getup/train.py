@@ -136,6 +136,7 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         env.reset()
         obs, cobs = env.observe()
     ppo = PPO(model, ppo_cfg, seed=cfg.seed)
+    imitate = bool(bc) and cfg.imitation_coef[0] > 0.0
     buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS)
     steps, it = int(bc.get("env_steps", 0)), 0
     history: list[dict[str, Any]] = []
@@ -156,10 +157,11 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         for _ in range(p.steps_per_env):
             o, co = torch.tensor(obs), torch.tensor(cobs)  # copies: the env writes its next observation in place
             a, logp, v, mu = model.act(o, co)
+            teacher = torch.from_numpy(env.expert_action().astype(np.float32)) if imitate else None
             ts = time.monotonic()
             obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
             sim_time += time.monotonic() - ts
-            buf.add(o, co, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
+            buf.add(o, co, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)), teacher)
             for k, val in info["reward_terms"].items():
                 reward_terms[k] = reward_terms.get(k, 0.0) + val / p.steps_per_env
             if "episodes" in info:
@@ -173,7 +175,9 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
             model.actor.norm.update(buf.obs[: buf.t])
             model.critic_norm.update(buf.critic_obs[: buf.t])
         tl = time.monotonic()
-        stats = ppo.update(buf, critic_only=bool(bc) and it < cfg.critic_warmup_iterations)
+        frac = min(1.0, elapsed / max(1.0, cfg.max_seconds))
+        coef = cfg.imitation_coef[0] + (cfg.imitation_coef[1] - cfg.imitation_coef[0]) * frac if imitate else 0.0
+        stats = ppo.update(buf, critic_only=bool(bc) and it < cfg.critic_warmup_iterations, imitation_coef=coef)
         # the normalisers change only between updates: the update sees the statistics the rollout was collected with
         model.actor.norm.update(buf.obs[: buf.t])
         model.critic_norm.update(buf.critic_obs[: buf.t])

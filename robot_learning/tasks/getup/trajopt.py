@@ -47,6 +47,10 @@ class TrajOptConfig:
     start_joint_vel_noise: float = 0.3  # rad/s, on the joints of the perturbed copies (the first copy is exact)
     start_base_vel_noise: float = 0.1  # m/s and rad/s, on the pelvis
     target_noise: float = 0.03  # rad, per policy step on the targets of the perturbed copies
+    # the copies steer the search only while the reference's head is below this height: rising to
+    # stand and standing need feedback (ankle gains of 20 Nm/rad cannot hold a stance open loop), so
+    # from there on only the reference's own copy counts
+    copies_until_head_m: float = 0.9
     elites: int = 6
     iterations: int = 8
     knot_s: float = 0.2  # s between PD-target knots (10 policy steps)
@@ -172,9 +176,15 @@ def _interp_targets(k0: np.ndarray, knots: np.ndarray, steps_per_knot: int) -> n
 
 
 def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[str], None] | None = print,
-             warm_start: FeasibleReference | None = None) -> FeasibleReference:
+             warm_start: FeasibleReference | None = None, starts: np.ndarray | None = None) -> FeasibleReference:
     """Run the receding-horizon CEM on ``ref`` (a keyframed reference at 50 Hz); see the module doc.
-    ``warm_start``: start the search from an earlier result's targets instead of the keyframes."""
+
+    ``warm_start``: start the search from an earlier result's targets instead of the keyframes.
+    ``starts``: fallen poses (K, nq), at rest. Then the copies of every candidate are the reference's
+    own start (copy 0, whose states become the result) and ``perturbations - 1`` of these poses, each
+    carried through the whole motion by the committed targets: the search looks for one sequence
+    of targets that gets the robot up from all of them (without ``starts`` the copies are noisy
+    versions of copy 0's state)."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
     from robot_learning.tasks.getup.env import make_qpos, up_z
 
@@ -201,12 +211,24 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
         mean_all = symmetrise(warm_start.targets[j])
     committed = [symmetrise(ref_q[0])]
 
+    P = max(1, cfg.perturbations)
+    C = cfg.samples // P
+    if C < 2:
+        raise ValueError(f"samples ({cfg.samples}) must hold at least 2 candidates x {P} copies")
     qpos0 = make_qpos(ref.root_pos[0], ref.root_quat[0], ref.joint_pos[0])
     # settle the first state under its own targets, so that it starts at rest on the ground
     q_settled, v_settled = batch.settle(qpos0[None], seconds=0.5)
-    state_q, state_v = q_settled[0], v_settled[0]
-    out_q, out_v, out_tg, out_head, out_up = [state_q.copy()], [state_v.copy()], [], [], []
+    copies_q = np.repeat(q_settled, P, 0)
+    copies_v = np.repeat(v_settled, P, 0)
+    multi = starts is not None and P > 1
+    if multi:
+        assert starts is not None
+        pick = rng.choice(len(starts), size=P - 1, replace=len(starts) < P - 1)
+        copies_q[1:] = starts[pick]
+        copies_v[1:] = 0.0
+    out_q, out_v, out_tg, out_head, out_up = [copies_q[0].copy()], [copies_v[0].copy()], [], [], []
     ids = np.arange(cfg.samples)
+    copy_ok = np.ones(P, dtype=bool)
 
     for k in range(n_knots):
         W = min(cfg.window_knots, n_knots - k)
@@ -215,18 +237,17 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
         t0 = k * spk
         steps = min(W * spk, T - 1 - t0)
         best_cost, best = np.inf, mean.copy()
-        P = max(1, cfg.perturbations)
-        C = cfg.samples // P
         for it in range(cfg.iterations):
             noise = symmetrise(rng.standard_normal((C, W, N_JOINTS))) * std
             cand = np.clip(mean + noise, LOWER, UPPER)
             cand[0] = np.clip(mean, LOWER, UPPER)  # keep the mean among the candidates
             targets = np.repeat(_interp_targets(committed[-1], cand, spk)[:, :steps], P, 0)  # (C * P, steps, 23)
-            q0 = np.repeat(state_q[None], C * P, 0)
-            v0 = np.repeat(state_v[None], C * P, 0)
-            pert = np.arange(C * P) % P != 0  # copy 0 of every candidate is exact
-            v0[pert, 6:] += cfg.start_joint_vel_noise * rng.standard_normal((int(pert.sum()), N_JOINTS))
-            v0[pert, :6] += cfg.start_base_vel_noise * rng.standard_normal((int(pert.sum()), 6))
+            q0 = np.tile(copies_q, (C, 1))
+            v0 = np.tile(copies_v, (C, 1))
+            pert = np.arange(C * P) % P != 0  # copy 0 of every candidate: exact
+            if not multi:
+                v0[pert, 6:] += cfg.start_joint_vel_noise * rng.standard_normal((int(pert.sum()), N_JOINTS))
+                v0[pert, :6] += cfg.start_base_vel_noise * rng.standard_normal((int(pert.sum()), 6))
             targets[pert] += cfg.target_noise * rng.standard_normal(targets[pert].shape)
             batch.reset(ids[:C * P], q0, v0)
             cost = np.zeros(C * P)
@@ -242,7 +263,11 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
                 cost += cfg.up_weight * np.clip(ref_up[i] - up, 0.0, None) ** 2
                 cost += cfg.joint_weight * np.sum((batch.joint_pos[:C * P] - ref_q[i]) ** 2, -1)
                 cost += cfg.vel_weight * np.sum(batch.joint_vel[:C * P] ** 2, -1)
-            cost = np.where(np.isfinite(cost), cost, 1e9).reshape(C, P).mean(1)
+            cost = np.where(np.isfinite(cost), cost, 1e9).reshape(C, P)
+            # copies that have already failed (fallen behind by more than 0.3 m) no longer steer the search
+            weight = np.where(copy_ok, 1.0, 0.0) if ref_head[t0] < cfg.copies_until_head_m else np.zeros(P)
+            weight[0] = max(1.0, float(weight[1:].sum()))  # the reference's own copy counts as much as the others
+            cost = (cost * weight).sum(1) / weight.sum()
             prev = np.concatenate([np.broadcast_to(committed[-1], (C, 1, N_JOINTS)), cand[:, :-1]], 1)
             cost += cfg.knot_weight * np.sum((cand - prev) ** 2, (1, 2))
             order = np.argsort(cost)
@@ -251,31 +276,36 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
             elite = cand[order[:cfg.elites]]
             mean = (1 - cfg.smoothing) * elite.mean(0) + cfg.smoothing * mean
             std = np.maximum((1 - cfg.smoothing) * elite.std(0) + cfg.smoothing * std, cfg.min_std)
-        # commit the first knot of the best window; warm-start the next window with the rest
+        # commit the first knot of the best window, carry every copy through it; warm-start the next window
         mean_all[k:k + W] = best
         committed.append(best[0])
         seg = _interp_targets(committed[-2], best[None, :1], spk)[0][: min(spk, T - 1 - t0)]
-        batch.reset(ids[:1], state_q[None], state_v[None])
+        batch.reset(ids[:P], copies_q, copies_v)
         for tg in seg:
-            full = np.repeat(tg[None], cfg.samples, 0)
-            batch.step(full)
+            batch.step(np.repeat(tg[None], cfg.samples, 0))
             out_tg.append(tg.copy())
             out_q.append(batch.qpos[0].copy())
             out_v.append(batch.qvel[0].copy())
             out_head.append(float(batch.sensor("head_pos")[0, 2]))
             out_up.append(float(batch.sensor("torso_zaxis")[0, 2]))
-        state_q, state_v = out_q[-1], out_v[-1]
+        copies_q, copies_v = batch.qpos[:P].copy(), batch.qvel[:P].copy()
+        heads = batch.sensor("head_pos")[:P, 2]
+        copy_ok &= heads > ref_head[len(out_tg)] - 0.3
         if log:
+            extra = f"  fallen-pose copies on track {int(copy_ok[1:].sum())}/{P - 1}" if multi else ""
             log(f"knot {k + 1}/{n_knots}  t={len(out_tg) / fps:5.2f}s  head {out_head[-1]:.2f} m "
-                f"(reference {ref_head[len(out_tg)]:.2f})  cost {best_cost:.1f}  {time.time() - t_start:.0f}s")
+                f"(reference {ref_head[len(out_tg)]:.2f})  cost {best_cost:.1f}{extra}  {time.time() - t_start:.0f}s")
     batch.close()
     # targets of the last state (none applied after it): hold the last knot
     out_tg.append(out_tg[-1].copy())
     head0 = ref.head_height[0]
+    meta = {"source": ref.name, "config": asdict(cfg), "seconds": round(time.time() - t_start, 1)}
+    if multi:
+        meta["fallen_pose_copies_up_at_end"] = int(copy_ok[1:].sum())
+        meta["fallen_pose_copies"] = P - 1
     return FeasibleReference(
         fps=fps, qpos=np.stack(out_q), qvel=np.stack(out_v), targets=np.stack(out_tg),
-        head_height=np.array([head0] + out_head), up=np.array([ref_up[0]] + out_up), name=ref.name + "_feasible",
-        meta={"source": ref.name, "config": asdict(cfg), "seconds": round(time.time() - t_start, 1)})
+        head_height=np.array([head0] + out_head), up=np.array([ref_up[0]] + out_up), name=ref.name + "_feasible", meta=meta)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,12 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output .npz (default assets/motions/g1_getup_<posture>_feasible.npz)")
     ap.add_argument("--samples", type=int, default=TrajOptConfig.samples)
     ap.add_argument("--iterations", type=int, default=TrajOptConfig.iterations)
+    ap.add_argument("--perturbations", type=int, default=TrajOptConfig.perturbations, help="noisy copies per candidate (1: none)")
+    ap.add_argument("--elites", type=int, default=TrajOptConfig.elites)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warm-start", type=Path, default=None, help="an earlier result (.npz) to start the search from")
+    ap.add_argument("--fallen-copies", type=int, default=0,
+                    help="also carry this many training fallen poses through the motion (robust to the start; 0: noise copies)")
     args = ap.parse_args(argv)
-    cfg = TrajOptConfig(samples=args.samples, iterations=args.iterations, seed=args.seed)
+    cfg = TrajOptConfig(samples=args.samples, iterations=args.iterations, seed=args.seed, perturbations=args.perturbations,
+                        elites=args.elites)
+    starts = None
+    if args.fallen_copies > 0:
+        from robot_learning.tasks.getup.poses import fallen_pose_dataset
+
+        cfg.perturbations = args.fallen_copies + 1
+        starts = fallen_pose_dataset(seed=0)[args.posture]["train"]
     warm = FeasibleReference.load_npz(args.warm_start) if args.warm_start else None
-    feas = optimise(load_reference(args.posture), cfg, warm_start=warm)
+    feas = optimise(load_reference(args.posture), cfg, warm_start=warm, starts=starts)
     out = args.out or str(FEASIBLE_DIR / f"g1_getup_{args.posture}_feasible.npz")
     feas.save_npz(out)
     print(f"wrote {out}: {feas.num_frames} frames, final head {feas.head_height[-1]:.2f} m, "
