@@ -96,3 +96,11 @@ def test_short_training_run_writes_everything(tmp_path: Path) -> None:
     assert res["episodes"] == 1 and 0.0 <= res["success_rate"] <= 1.0 and "supine" in res
     res = eval_command(run / "policy.onnx", sim="pybullet", episodes=1, posture="prone")
     assert res["engine"] == "pybullet" and res["prone"]["episodes"] == 1
+
+
+def test_residual_on_reference_needs_one_posture() -> None:
+    from robot_learning.tasks.getup.config import GetupEnvConfig
+
+    with pytest.raises(ValueError, match="one posture"):
+        GetupEnvConfig(residual_on_reference=True, posture="both")
+    GetupEnvConfig(residual_on_reference=True, posture="supine")

@@ -73,3 +73,27 @@ def test_imitation_term_pulls_the_mean_action_to_the_teacher() -> None:
 
     with pytest.raises(ValueError, match="teacher"):
         ppo.update(buf, imitation_coef=1.0)
+
+
+def test_timed_feedforward_indexes_by_the_observed_time_and_exports(tmp_path) -> None:  # noqa: ANN001
+    """The residual actor adds table[round(t * fps)] (t read from the observation, clamped to the
+    table) to the network's output; ONNX Runtime gives the same numbers."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
+
+    table = torch.arange(10, dtype=torch.float32)[:, None].repeat(1, 2)  # row i = (i, i)
+    actor = Actor(3, 2, (8,), "elu", True)
+    with torch.no_grad():
+        actor.net[-1].weight.zero_()
+        actor.net[-1].bias.zero_()
+    res = ResidualActor(actor, TimedFeedforward(table, fps=50.0, time_index=2, time_scale=0.1))
+    obs = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.01], [0.0, 0.0, 0.005], [0.0, 0.0, 1.0]])  # t = 0, 0.1, 0.05 s, 10 s
+    out = res(obs)
+    np.testing.assert_allclose(out[:, 0].detach().numpy(), [0.0, 5.0, 2.0, 9.0])  # 0.05 s * 50 = 2.5 rounds to 2; clamped at 9
+    path = tmp_path / "r.onnx"
+    torch.onnx.export(res, (obs,), str(path), input_names=["obs"], output_names=["action"],
+                      dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False)
+    sess = ort.InferenceSession(str(path))
+    np.testing.assert_allclose(sess.run(None, {"obs": obs.numpy()})[0], out.detach().numpy(), atol=1e-6)

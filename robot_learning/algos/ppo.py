@@ -88,6 +88,33 @@ class Actor(nn.Module):
         return self.net(self.norm(obs))
 
 
+class TimedFeedforward(nn.Module):
+    """A time-indexed action table added to an actor's output (residual policy learning): the
+    action at observation time ``t`` is ``table[round(t * fps)]`` (clamped to the table), where
+    ``t = obs[..., time_index] / time_scale``. Exported with the actor (an ONNX Gather)."""
+
+    def __init__(self, table: torch.Tensor, fps: float, time_index: int, time_scale: float) -> None:
+        super().__init__()
+        self.register_buffer("table", table.float())
+        self.fps, self.time_index, self.time_scale = float(fps), int(time_index), float(time_scale)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        t = obs[..., self.time_index] / self.time_scale
+        idx = torch.clamp(torch.round(t * self.fps), 0, self.table.shape[0] - 1).long()
+        return self.table[idx]
+
+
+class ResidualActor(nn.Module):
+    """An :class:`Actor` whose output is added to a :class:`TimedFeedforward` (exported as one)."""
+
+    def __init__(self, actor: Actor, feedforward: TimedFeedforward) -> None:
+        super().__init__()
+        self.norm, self.net, self.feedforward = actor.norm, actor.net, feedforward
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(obs)) + self.feedforward(obs)
+
+
 class ActorCritic(nn.Module):
     def __init__(self, obs_size: int, critic_obs_size: int, action_size: int, cfg: PPOConfig) -> None:
         super().__init__()

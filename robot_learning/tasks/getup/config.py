@@ -52,7 +52,7 @@ class RewardWeightsStage2:
     alive: float = 0.5
     torques: float = -3e-6  # per Nm^2 (the paper's -0.003 is on a different torque scale; see the README)
     dof_vel: float = -1e-3
-    torque_limits: float = -5.0
+    torque_limits: float = -0.2  # per Nm over 90 % of the limit (-5 in the first runs: the feasible get-ups saturate the motors while rocking, and that weight taught PPO to lie still)
     dof_pos_limits: float = -5.0
     action_rate: float = -0.05
     termination: float = -50.0
@@ -87,6 +87,9 @@ class GetupEnvConfig:
     action_clip: float = 7.0  # wide enough for a target to reach every joint limit (max |limit - default| / 0.5 = 6.58)
     stage: str = "tracking"  # "discovery" (Stage I) | "tracking" (Stage II)
     posture: str = "both"  # "supine" | "prone" | "both"
+    # the policy's action = the feasible reference's target at the policy's time (a table inside the
+    # exported actor) + a learned residual; one posture per policy (a table per posture)
+    residual_on_reference: bool = False
     reference: str = "feasible"  # "feasible" (the CEM-optimised simulated get-ups) | "keyframed" (kinematic)
     reference_init_fraction: float = 0.5  # tracking: episodes started at a random point of the reference
     reference_slowdown: float = 1.0  # the shipped references are already slow (8 s); the paper slows Stage I's by 8x
@@ -104,6 +107,8 @@ class GetupEnvConfig:
             raise ValueError(f"stage must be 'discovery' or 'tracking', got {self.stage!r}")
         if self.reference not in ("feasible", "keyframed"):
             raise ValueError(f"reference must be 'feasible' or 'keyframed', got {self.reference!r}")
+        if self.residual_on_reference and (self.posture == "both" or self.reference != "feasible" or not self.time_input):
+            raise ValueError("residual_on_reference needs one posture (supine or prone), reference: feasible and time_input: true")
         if self.posture not in ("supine", "prone", "both"):
             raise ValueError(f"posture must be 'supine', 'prone' or 'both', got {self.posture!r}")
 
@@ -134,12 +139,13 @@ class GetupTrainConfig:
     bc_samples: int = 60000
     bc_noise: float = 0.3
     bc_epochs: int = 30
-    bc_init_std: float = 0.2  # the policy's action std when PPO starts from the cloned actor
+    bc_init_std: float = 0.15  # the policy's action std when PPO starts from the cloned actor
     critic_warmup_iterations: int = 10  # PPO iterations that train only the critic after cloning
     # during PPO: + coef * |mean action - teacher|^2 on the rollout's states (the teacher's targets at
     # each state's reference time), the coefficient decaying linearly from the first value to the
     # second over the run; keeps PPO's exploration from drifting off the motion into "sit and wait"
-    imitation_coef: tuple[float, float] = (1.0, 0.1)
+    imitation_coef: tuple[float, float] = (3.0, 0.3)
+    imitation_until_head_m: float = 0.9  # no imitation where the reference's head is this high (rising and standing)
     eval_every_seconds: float = 300.0
     eval_episodes: int = 32
     seed: int = 0

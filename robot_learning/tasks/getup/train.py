@@ -129,14 +129,28 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     model = ActorCritic(obs.shape[1], cobs.shape[1], N_JOINTS, ppo_cfg)
     t0 = time.monotonic()
     bc: dict[str, Any] = {}
-    if cfg.env.stage == "tracking" and cfg.env.reference == "feasible" and cfg.bc_samples > 0:
+    if cfg.env.residual_on_reference:  # the reference's targets become the actor's feedforward; PPO learns the residual
+        from robot_learning.algos.ppo import ResidualActor, TimedFeedforward
+        from robot_learning.tasks.getup.env import DEFAULT, TIME_TERM
+
+        ref = env.refs[env.postures[0]]
+        table = np.clip((ref.targets - DEFAULT) / cfg.env.action_scale, -cfg.env.action_clip, cfg.env.action_clip)
+        col = env.layout.slices()[TIME_TERM.name].start
+        model.actor = ResidualActor(model.actor, TimedFeedforward(torch.from_numpy(table), ref.fps, col, TIME_TERM.scale))
+        env.reset()
+        model.actor.norm.update(torch.from_numpy(env.observe()[0].copy()))
+        model.critic_norm.update(torch.from_numpy(env.observe()[1].copy()))
+        with torch.no_grad():
+            model.log_std.fill_(float(np.log(cfg.bc_init_std)))
+        bc = {"residual_on_reference": True, "env_steps": 0, "samples": 0}
+    elif cfg.env.stage == "tracking" and cfg.env.reference == "feasible" and cfg.bc_samples > 0:
         bc = behaviour_cloning(model, env, cfg)
         if log is not None:
             log({"behaviour_cloning": bc})
         env.reset()
         obs, cobs = env.observe()
     ppo = PPO(model, ppo_cfg, seed=cfg.seed)
-    imitate = bool(bc) and cfg.imitation_coef[0] > 0.0
+    imitate = bool(bc) and cfg.imitation_coef[0] > 0.0 and not cfg.env.residual_on_reference
     buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS)
     steps, it = int(bc.get("env_steps", 0)), 0
     history: list[dict[str, Any]] = []
@@ -157,7 +171,12 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         for _ in range(p.steps_per_env):
             o, co = torch.tensor(obs), torch.tensor(cobs)  # copies: the env writes its next observation in place
             a, logp, v, mu = model.act(o, co)
-            teacher = torch.from_numpy(env.expert_action().astype(np.float32)) if imitate else None
+            teacher = None
+            if imitate:  # the teacher's targets while getting up; from standing on, PPO alone (balance needs feedback)
+                t_np = env.expert_action().astype(np.float32)
+                standing = env._reference_sample()["head"] >= cfg.imitation_until_head_m
+                t_np[standing] = mu.numpy()[standing]  # no pull where the teacher has nothing to teach
+                teacher = torch.from_numpy(t_np)
             ts = time.monotonic()
             obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
             sim_time += time.monotonic() - ts
