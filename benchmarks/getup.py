@@ -89,6 +89,7 @@ def main() -> int:
     p.add_argument("--policy", type=Path, default=None)
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--posture", choices=("supine", "prone", "both"), default="both", help="held-out poses to evaluate")
     a = p.parse_args()
     from robot_learning.tasks.getup.module import eval_command, train_command
 
@@ -103,10 +104,10 @@ def main() -> int:
     if policy is None:
         raise SystemExit("--skip-train needs --policy")
     ev = {}
-    ev["mujoco_primitive_500hz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes)
-    ev["mujoco_mesh_500hz"] = eval_command(policy, sim="mujoco", model="mesh", episodes=a.episodes)
-    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001)
-    ev["pybullet"] = eval_command(policy, sim="pybullet", episodes=a.pybullet_episodes)
+    ev["mujoco_primitive_500hz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes, posture=a.posture)
+    ev["mujoco_mesh_500hz"] = eval_command(policy, sim="mujoco", model="mesh", episodes=a.episodes, posture=a.posture)
+    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001, posture=a.posture)
+    ev["pybullet"] = eval_command(policy, sim="pybullet", episodes=a.pybullet_episodes, posture=a.posture)
     result["evaluation"] = ev
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)

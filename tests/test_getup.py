@@ -27,7 +27,11 @@ def env():
 def test_training_observation_is_the_runtime_observation(env) -> None:
     """Same states and actions into the env's builder and the runtime's JointObservation: same vector."""
     rng = np.random.default_rng(0)
+    # a fallen start, as on the robot: the time input counts from 0 (a reference-state start would
+    # begin at the reference's time)
+    saved, env.cfg.reference_init_fraction = env.cfg.reference_init_fraction, 0.0
     env.reset()
+    env.cfg.reference_init_fraction = saved
     obs, _ = env.observe()
     runtime = JointObservation(env.layout.terms, 23, np.asarray(G1_SPEC.default_positions), dt=env.dt)
     builder = ObservationBuilder(env.layout)
