@@ -86,19 +86,19 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     w = csv.DictWriter(curve, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
 
+    events = {  # rows that are not learning-curve rows: one line each
+        "behaviour_cloning": lambda bc: (f"  behaviour cloning: {bc['samples']:,} samples in {bc['seconds']:.0f} s, mse "
+                                         f"{bc['mse_first_epoch']:.3f} -> {bc['mse_last_epoch']:.3f} (label variance {bc['label_var']:.3f})"),
+        "eval": lambda ev: (f"  eval @ {ev['seconds']:.0f} s, {ev['env_steps']:,} steps: success {ev['success_rate']:.2f} "
+                            f"(final head {ev['mean_final_head_height_m']:.2f} m)"),
+    }
+
     def log(row: dict[str, Any]) -> None:
-        if "behaviour_cloning" in row:
-            bc = row["behaviour_cloning"]
-            if progress:
-                print(f"  behaviour cloning: {bc['samples']:,} samples in {bc['seconds']:.0f} s, mse {bc['mse_first_epoch']:.3f} -> "
-                      f"{bc['mse_last_epoch']:.3f} (label variance {bc['label_var']:.3f})", flush=True)
-            return
-        if "eval" in row:
-            ev = row["eval"]
-            if progress:
-                print(f"  eval @ {ev['seconds']:.0f} s, {ev['env_steps']:,} steps: success {ev['success_rate']:.2f} "
-                      f"(final head {ev['mean_final_head_height_m']:.2f} m)", flush=True)
-            return
+        for key, line in events.items():
+            if key in row:
+                if progress:
+                    print(line(row[key]), flush=True)
+                return
         w.writerow(row)
         curve.flush()
         if progress and row["iteration"] % 10 == 1:
