@@ -57,3 +57,14 @@ def test_bad_feasible_reference_files_are_refused(tmp_path: Path) -> None:
     np.savez(bad, fps=50.0, qpos=np.zeros((3, 30)))
     with pytest.raises(ValueError, match="missing"):
         load_feasible_reference(bad)
+
+
+def test_open_loop_check_counts_robots_on_track() -> None:
+    from robot_learning.tasks.getup.trajopt import open_loop_check
+
+    ref = load_feasible_reference("supine")
+    # from the reference's own start its targets reproduce it: both robots on track
+    assert open_loop_check(ref, np.concatenate([ref.qpos[:1], ref.qpos[:1]]), times_s=(1.0, 2.0)) == {"1s": 1.0, "2s": 1.0}
+    # a robot that starts standing and gets the lying-down targets collapses: off track at 2 s
+    res = open_loop_check(ref, np.concatenate([ref.qpos[:1], ref.qpos[-1:]]), times_s=(2.0,))
+    assert res["2s"] == 0.5, res

@@ -308,13 +308,37 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
         head_height=np.array([head0] + out_head), up=np.array([ref_up[0]] + out_up), name=ref.name + "_feasible", meta=meta)
 
 
+def open_loop_check(ref: FeasibleReference, starts: np.ndarray, times_s: tuple[float, ...] = (3.0, 6.0, 8.0),
+                    tolerance_m: float = 0.2, seed: int = 0) -> dict[str, float]:
+    """Play the reference's targets open loop from fallen poses ``starts`` (K, nq, at rest); for each
+    time in ``times_s``, the fraction of robots whose head is within ``tolerance_m`` of (or above)
+    the reference's head height."""
+    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+
+    n = len(starts)
+    with G1Batch(G1BatchConfig(num_envs=n, seed=seed)) as b:
+        b.reset(np.arange(n), starts, np.zeros((n, b.nv)))
+        marks = {int(round(t * ref.fps)): t for t in times_s if int(round(t * ref.fps)) < ref.num_frames}
+        out: dict[str, float] = {}
+        for t in range(max(marks) if marks else 0):
+            b.step(np.repeat(ref.targets[t][None], n, 0))
+            if t + 1 in marks:
+                head = b.sensor("head_pos")[:, 2]
+                out[f"{marks[t + 1]:g}s"] = float(np.mean(head > ref.head_height[t + 1] - tolerance_m))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import json
 
     from robot_learning.tasks.getup.reference import load_reference
 
     ap = argparse.ArgumentParser(description="Make a keyframed G1 get-up feasible by receding-horizon CEM")
     ap.add_argument("--posture", choices=("supine", "prone"), required=True)
+    ap.add_argument("--check", type=int, default=0, metavar="N",
+                    help="instead of optimising: play the shipped reference open loop from N held-out fallen poses and print "
+                         "the fraction on track (head within 0.2 m of the reference's) at 3, 6 and 8 s")
     ap.add_argument("--out", default=None, help="output .npz (default assets/motions/g1_getup_<posture>_feasible.npz)")
     ap.add_argument("--samples", type=int, default=TrajOptConfig.samples)
     ap.add_argument("--iterations", type=int, default=TrajOptConfig.iterations)
@@ -325,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fallen-copies", type=int, default=0,
                     help="also carry this many training fallen poses through the motion (robust to the start; 0: noise copies)")
     args = ap.parse_args(argv)
+    if args.check > 0:
+        from robot_learning.tasks.getup.poses import fallen_pose_dataset
+
+        held_out = fallen_pose_dataset(seed=0)[args.posture]["test"][: args.check]
+        print(json.dumps({"posture": args.posture, "poses": len(held_out),
+                          "on_track": open_loop_check(load_feasible_reference(args.posture), held_out)}))
+        return 0
     cfg = TrajOptConfig(samples=args.samples, iterations=args.iterations, seed=args.seed, perturbations=args.perturbations,
                         elites=args.elites)
     starts = None
