@@ -221,11 +221,13 @@ class GetupEnv:
             out["progress"][m] = i / (len(ref.joint_pos) - 1)
         return out
 
-    def expert_action(self) -> np.ndarray:
+    def expert_action(self, until_head_m: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
         """The action that applies the feasible reference's PD targets at each environment's
-        reference time (open loop): the teacher for behaviour cloning before PPO."""
-        tg = self._reference_sample()["targets"]
-        return np.clip((tg - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
+        reference time (open loop), the teacher for behaviour cloning and the imitation term; and
+        where it teaches: (N,) True while the reference's head is below ``until_head_m``."""
+        ref = self._reference_sample()
+        action = np.clip((ref["targets"] - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
+        return action, ref["head"] < until_head_m
 
     # ------------------------------------------------------------------------------ step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

@@ -283,8 +283,32 @@ class GroundKinematics:
 
 # ---------------------------------------------------------------------------------------------------
 # the dense reference
+class FrameTiming:
+    """Frame count and timing of a trajectory sampled at ``fps`` with a ``joint_pos`` (T, 23)."""
+
+    fps: float
+    joint_pos: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.joint_pos.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return (self.num_frames - 1) / self.fps
+
+    @property
+    def duration(self) -> float:
+        """Alias of :attr:`duration_s` (s)."""
+        return self.duration_s
+
+    def frame_index(self, t: float) -> int:
+        """Index of the sample nearest to time ``t`` (s), clipped to the trajectory."""
+        return int(np.clip(round(t * self.fps), 0, self.num_frames - 1))
+
+
 @dataclass
-class Reference:
+class Reference(FrameTiming):
     """A dense get-up trajectory for the G1 (23 joints, spec order), sampled at ``fps``.
 
     Attributes:
@@ -317,22 +341,6 @@ class Reference:
             if getattr(self, key).shape != shape:
                 raise ValueError(f"{key} must have shape {shape}, got {getattr(self, key).shape}")
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.joint_pos.shape[0])
-
-    @property
-    def duration_s(self) -> float:
-        return (self.num_frames - 1) / self.fps
-
-    @property
-    def duration(self) -> float:
-        """Alias of :attr:`duration_s` (s)."""
-        return self.duration_s
-
-    def frame_index(self, t: float) -> int:
-        """Index of the sample nearest to time ``t`` (s), clipped to the trajectory."""
-        return int(np.clip(round(t * self.fps), 0, self.num_frames - 1))
 
     def qpos(self, kin: GroundKinematics | None = None, variant: Variant = "primitive") -> np.ndarray:
         """(T, nq) MuJoCo ``qpos`` of the whole trajectory (for rendering or state initialisation)."""

@@ -173,9 +173,8 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
             a, logp, v, mu = model.act(o, co)
             teacher = None
             if imitate:  # the teacher's targets while getting up; from standing on, PPO alone (balance needs feedback)
-                t_np = env.expert_action().astype(np.float32)
-                standing = env._reference_sample()["head"] >= cfg.imitation_until_head_m
-                t_np[standing] = mu.numpy()[standing]  # no pull where the teacher has nothing to teach
+                t_np, teaching = env.expert_action(cfg.imitation_until_head_m)
+                t_np = np.where(teaching[:, None], t_np, mu.numpy()).astype(np.float32)  # no pull where the teacher has nothing to teach
                 teacher = torch.from_numpy(t_np)
             ts = time.monotonic()
             obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
@@ -263,7 +262,7 @@ def behaviour_cloning(model: ActorCritic, env: GetupEnv, cfg: GetupTrainConfig) 
     obs, cobs = env.observe()
     heads = []
     for t in range(steps):
-        teacher = env.expert_action()
+        teacher, _ = env.expert_action()
         obs_buf[t], cobs_buf[t], labels[t] = obs, cobs, teacher
         obs, cobs, _, _, info = env.step(teacher + cfg.bc_noise * rng.standard_normal(teacher.shape))
         if "episodes" in info:

@@ -25,6 +25,7 @@ that produced them (open loop, from the reference's first state).
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
-from robot_learning.tasks.getup.reference import Reference
+from robot_learning.tasks.getup.reference import FrameTiming, Reference
 
 N_JOINTS = len(G1_SPEC.joint_names)
 LOWER = np.asarray(G1_SPEC.position_lower)
@@ -71,7 +72,7 @@ class TrajOptConfig:
 
 
 @dataclass
-class FeasibleReference:
+class FeasibleReference(FrameTiming):
     """An open-loop feasible get-up at the policy rate: ``targets[t]`` (T, 23) applied from state
     ``qpos[t]``, ``qvel[t]`` gives state ``t + 1``. ``head_height``/``up`` of every state."""
 
@@ -83,14 +84,6 @@ class FeasibleReference:
     up: np.ndarray  # (T,) z of the torso's z axis
     name: str = "feasible"
     meta: dict[str, Any] | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.qpos.shape[0])
-
-    @property
-    def duration(self) -> float:
-        return (self.num_frames - 1) / self.fps
 
     @property
     def joint_pos(self) -> np.ndarray:
@@ -107,8 +100,6 @@ class FeasibleReference:
     def save_npz(self, path: str | Path) -> Path:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        import json
-
         np.savez_compressed(p, fps=self.fps, qpos=self.qpos.astype(np.float32), qvel=self.qvel.astype(np.float32),
                             targets=self.targets.astype(np.float32), head_height=self.head_height.astype(np.float32),
                             up=self.up.astype(np.float32), name=np.array(self.name),
@@ -117,8 +108,6 @@ class FeasibleReference:
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "FeasibleReference":
-        import json
-
         p = Path(path)
         if not p.is_file():
             posture = "prone" if "prone" in p.name else "supine"
@@ -330,7 +319,6 @@ def open_loop_check(ref: FeasibleReference, starts: np.ndarray, times_s: tuple[f
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
 
     from robot_learning.tasks.getup.reference import load_reference
 
