@@ -119,6 +119,10 @@ class GetupPPOConfig:
     critic_hidden: tuple[int, ...] = (256, 128, 64)
     init_std: float = 0.5
     learning_rate: float = 5e-4
+    # "adaptive" (KL-driven, legged_gym's) or "fixed". The adaptive rule keeps the KL between updates
+    # near desired_kl, and that KL scales with (mean change / std)^2: with the small std of a cloned
+    # or residual policy (0.15) it drives the rate to its floor (1e-5) and learning stops (measured)
+    schedule: str = "adaptive"
     desired_kl: float = 0.01
     steps_per_env: int = 24
     epochs: int = 5

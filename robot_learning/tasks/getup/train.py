@@ -122,7 +122,7 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     eval_env, _ = make_env(cfg, num_envs=cfg.eval_episodes, seed_offset=1000, held_out=True)
     p = cfg.ppo
     ppo_cfg = PPOConfig(actor_hidden=tuple(p.actor_hidden), critic_hidden=tuple(p.critic_hidden), init_std=p.init_std,
-                        learning_rate=p.learning_rate, desired_kl=p.desired_kl, steps_per_env=p.steps_per_env, epochs=p.epochs,
+                        learning_rate=p.learning_rate, schedule=p.schedule, desired_kl=p.desired_kl, steps_per_env=p.steps_per_env, epochs=p.epochs,
                         minibatches=p.minibatches, gamma=p.gamma, lam=p.lam, entropy_coef=p.entropy_coef)
     env.reset()
     obs, cobs = env.observe()
