@@ -226,3 +226,17 @@ def test_one_kilohertz_physics_and_input_checks() -> None:
             b.sensor("nose_pos")
         with pytest.raises(ValueError):
             b.qpos[0, 0] = 1.0  # read-only views
+
+
+def test_fixed_base_batch_swings_the_legs_with_the_pelvis_in_place() -> None:
+    with G1Batch(G1BatchConfig(num_envs=3, fix_base=True, threads=1)) as b:
+        assert (b.nq, b.nv) == (23, 23)
+        targets = np.tile(b.default_qpos(), (3, 1))
+        knee = list(b.desc.joint_names).index("left_knee_joint")
+        targets[:, knee] += np.array([0.2, 0.5, 0.8])
+        for _ in range(50):  # 1 s
+            b.step(targets)
+        np.testing.assert_allclose(b.sensor("pelvis_pos")[:, 2], 0.89, atol=1e-6)  # welded 0.1 m above standing height
+        np.testing.assert_allclose(b.joint_pos[:, knee], targets[:, knee], atol=0.03)  # PD holds the knee (swinging freely)
+        with pytest.raises(ValueError, match="free-floating"):
+            _ = b.base_lin_vel

@@ -113,6 +113,9 @@ class G1BatchConfig:
             deterministic.
         strip_visual: drop visual-only geoms, unused meshes, textures and materials (no effect on the
             dynamics; makes per-environment model copies cheap).
+        fix_base: weld the pelvis to the world 0.1 m above its standing height (no free joint): the
+            legs swing free, for upper- and lower-body motions without balance (ASAP's small-robot
+            path). ``qpos``/``qvel`` are then the 23 joints only and the ``base_*`` views raise.
     """
 
     num_envs: int = 64
@@ -122,6 +125,7 @@ class G1BatchConfig:
     threads: int | None = None
     seed: int = 0
     strip_visual: bool = True
+    fix_base: bool = False
 
 
 @dataclass
@@ -187,10 +191,12 @@ def add_reward_sensors(spec: mujoco.MjSpec) -> None:
 
 
 def build_batch_model(
-    variant: Literal["primitive", "mesh"] = "primitive", physics_dt: float = 0.002, strip: bool = True
+    variant: Literal["primitive", "mesh"] = "primitive", physics_dt: float = 0.002, strip: bool = True,
+    fix_base: bool = False,
 ) -> mujoco.MjModel:
-    """The free-floating G1 with the reward sensors of :data:`SENSORS` (optionally without visuals)."""
-    spec = build_g1_spec(variant, fix_base=False, physics_dt=physics_dt)
+    """The G1 (free-floating, or with the pelvis welded to the world) with the reward sensors of
+    :data:`SENSORS` (optionally without visuals)."""
+    spec = build_g1_spec(variant, fix_base=fix_base, physics_dt=physics_dt)
     if strip:
         strip_visual(spec)
     add_reward_sensors(spec)
@@ -220,7 +226,9 @@ class G1Batch:
         if cfg.num_envs < 1 or cfg.decimation < 1:
             raise ValueError("num_envs and decimation must be >= 1")
         self.rng = np.random.default_rng(cfg.seed)
-        self.model = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual)
+        self.model = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base)
+        self.floating = not cfg.fix_base
+        self._jq0, self._jv0 = (7, 6) if self.floating else (0, 0)  # first joint's qpos / qvel address
         m = self.model
         self.desc = g1_desc.G1_SPEC
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
@@ -239,8 +247,8 @@ class G1Batch:
         jids = [m.joint(j).id for j in self.desc.joint_names]
         self._jq = np.array([m.jnt_qposadr[j] for j in jids])
         self._jv = np.array([m.jnt_dofadr[j] for j in jids])
-        if list(self._jq) != list(range(7, 7 + self.nu)) or list(self._jv) != list(range(6, 6 + self.nu)):
-            raise RuntimeError("expected the free joint first and the 23 joints in spec order after it")
+        if list(self._jq) != list(range(self._jq0, self._jq0 + self.nu)) or list(self._jv) != list(range(self._jv0, self._jv0 + self.nu)):
+            raise RuntimeError("expected the free joint (if any) first and the 23 joints in spec order after it")
         act_names = [m.actuator(i).name for i in range(m.nu)]
         if act_names != [f"{ACTUATOR_PREFIX}{j}" for j in self.desc.joint_names]:
             raise RuntimeError("actuators are not in spec joint order")
@@ -295,10 +303,12 @@ class G1Batch:
         base_quat: np.ndarray | None = None,
     ) -> np.ndarray:
         """A full ``qpos`` (nq,): pelvis at (0, 0, ``base_height``) with ``base_quat`` (w, x, y, z;
-        None: upright) and ``joint_pos`` (spec order; None: the spec's default standing pose)."""
+        None: upright) and ``joint_pos`` (spec order; None: the spec's default standing pose). With a
+        fixed base, the joints only (the base arguments are ignored)."""
         q = np.zeros(self.nq)
-        q[2] = base_height
-        q[3:7] = (1.0, 0.0, 0.0, 0.0) if base_quat is None else np.asarray(base_quat, float)
+        if self.floating:
+            q[2] = base_height
+            q[3:7] = (1.0, 0.0, 0.0, 0.0) if base_quat is None else np.asarray(base_quat, float)
         q[self._jq] = self.desc.array("default_positions") if joint_pos is None else joint_pos
         return q
 
@@ -336,8 +346,9 @@ class G1Batch:
         qpos = np.asarray(qpos, dtype=np.float64).reshape(len(ids), self.nq)
         rows = np.tile(self._state0, (len(ids), 1))
         rows[:, self._qpos_sl] = qpos
-        quat = slice(self._qpos_sl.start + 3, self._qpos_sl.start + 7)
-        rows[:, quat] /= np.linalg.norm(rows[:, quat], axis=1, keepdims=True)
+        if self.floating:
+            quat = slice(self._qpos_sl.start + 3, self._qpos_sl.start + 7)
+            rows[:, quat] /= np.linalg.norm(rows[:, quat], axis=1, keepdims=True)
         if qvel is not None:
             rows[:, self._qvel_sl] = np.asarray(qvel, dtype=np.float64).reshape(len(ids), self.nv)
         self.state[ids] = rows
@@ -399,31 +410,39 @@ class G1Batch:
     @property
     def joint_pos(self) -> np.ndarray:
         """(N, 23) joint angles (rad), spec order."""
-        return self.qpos[:, 7:]
+        return self.qpos[:, self._jq0:]
 
     @property
     def joint_vel(self) -> np.ndarray:
         """(N, 23) joint velocities (rad/s), spec order."""
-        return self.qvel[:, 6:]
+        return self.qvel[:, self._jv0:]
+
+    def _floating(self, what: str) -> None:
+        if not self.floating:
+            raise ValueError(f"{what} needs the free-floating G1 (G1BatchConfig.fix_base=False)")
 
     @property
     def base_pos(self) -> np.ndarray:
         """(N, 3) pelvis position, world (m)."""
+        self._floating("base_pos")
         return self.qpos[:, 0:3]
 
     @property
     def base_quat(self) -> np.ndarray:
         """(N, 4) pelvis orientation in the world, (w, x, y, z)."""
+        self._floating("base_quat")
         return self.qpos[:, 3:7]
 
     @property
     def base_lin_vel(self) -> np.ndarray:
         """(N, 3) pelvis linear velocity in the world frame (m/s)."""
+        self._floating("base_lin_vel")
         return self.qvel[:, 0:3]
 
     @property
     def base_ang_vel(self) -> np.ndarray:
         """(N, 3) pelvis angular velocity in the pelvis (body) frame (rad/s)."""
+        self._floating("base_ang_vel")
         return self.qvel[:, 3:6]
 
     @property
@@ -518,6 +537,24 @@ class G1Batch:
             m.actuator_biasprm[:, 1] = -self.kp[i]
             m.actuator_biasprm[:, 2] = -self.kd[i]
             mujoco.mj_setConst(m, self._scratch)
+
+    def set_gains(self, env_ids: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
+        """Give environments ``env_ids`` PD gains ``kp``, ``kd`` ((23,) or (k, 23); the effort limits
+        stay), e.g. a target world with a gain error. Copies the model as :meth:`randomize` does."""
+        ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
+        kp = np.broadcast_to(np.asarray(kp, dtype=np.float64), (len(ids), self.nu))
+        kd = np.broadcast_to(np.asarray(kd, dtype=np.float64), (len(ids), self.nu))
+        if np.any(kp <= 0) or np.any(kd < 0):
+            raise ValueError("kp must be > 0 and kd >= 0")
+        for j, i in enumerate(ids):
+            if not self._own_model[i]:
+                self.models[i] = copy.copy(self.model)
+                self._own_model[i] = True
+            m = self.models[i]
+            self.kp[i], self.kd[i] = kp[j], kd[j]
+            m.actuator_gainprm[:, 0] = kp[j]
+            m.actuator_biasprm[:, 1] = -kp[j]
+            m.actuator_biasprm[:, 2] = -kd[j]
 
     def sample_randomization(self, env_ids: np.ndarray, ranges: RandomizationRanges | None = None) -> None:
         """:meth:`randomize` ``env_ids`` with values drawn uniformly from ``ranges`` by ``self.rng``."""
