@@ -4,6 +4,8 @@
     robot-learning eval [quadrotor] --policy FILE [--sim torch|pybullet] [--episodes N] [--trajectory hover|figure8] [--json]
     robot-learning export --checkpoint FILE [--out DIR] [--force]
     robot-learning deploy --policy FILE --robot crazyflie --sim pybullet [--seconds N] [--trajectory ...]
+    robot-learning asap record --target-world FILE|NAME --out DIR [--sessions N] [--seconds S]
+    robot-learning asap fit-delta --logs DIR [--seconds S] [--holdout K] [--out DIR]
 
 Every error a user can cause (a missing file, a policy for another robot, a malformed config, an
 existing run directory) ends the command with a one-line message and exit status 2, not a traceback.
@@ -35,7 +37,7 @@ def _module(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robot-learning", description="Train in simulation, export ONNX, check in a second engine, deploy with safety monitors.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge,asap}")
 
     t = sub.add_parser("train", help="train a module's policy; writes config, TensorBoard logs, checkpoints, policy.onnx and report.json")
     t.add_argument("module", help=f"one of: {', '.join(MODULES)}")
@@ -94,12 +96,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
+
+    a = sub.add_parser("asap", help="ASAP: record sessions in a target world; fit a delta-action model to recorded sessions")
+    asub = a.add_subparsers(dest="asap_command", required=True, metavar="{record,fit-delta}")
+    r = asub.add_parser("record", help="play excitation motions in a target world, one MCAP session each (runtime topics and types)")
+    r.add_argument("--target-world", required=True, help="a target-world YAML file or the name of one in assets/target_worlds")
+    r.add_argument("--out", type=Path, required=True, help="directory for the sessions")
+    r.add_argument("--sessions", type=int, default=8)
+    r.add_argument("--seconds", type=float, default=10.0, help="length of each session")
+    r.add_argument("--seed", type=int, default=0)
+    f = asub.add_parser("fit-delta", help="fit a delta-action model to a directory of runtime MCAP sessions (simulated or real)")
+    f.add_argument("--logs", type=Path, required=True, help="directory of *.mcap sessions (or one file)")
+    f.add_argument("--seconds", type=float, default=300.0, help="PPO wall-clock budget")
+    f.add_argument("--holdout", type=int, default=1, help="sessions kept out of training for the open-loop figures (0: none)")
+    f.add_argument("--out", type=Path, default=None, help="run directory (default runs/asap-delta-<time>/)")
+    f.add_argument("--seed", type=int, default=0)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy, "bridge": _bridge}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy, "bridge": _bridge,
+                                                                 "asap": _asap}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -110,6 +128,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         raise
+
+
+def _asap(args: argparse.Namespace) -> int:
+    from robot_learning.tasks.asap import module as asap
+    from robot_learning.tasks.asap.target_world import load_target_world
+
+    try:  # bad input (a malformed target world or session) is the user's: one line, not a traceback
+        if args.asap_command == "record":
+            load_target_world(args.target_world)
+        else:
+            from robot_learning.tasks.asap.delta import load_recordings
+
+            load_recordings(args.logs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if args.asap_command == "record":
+        print(dumps(asap.record_command(args.target_world, str(args.out), sessions=args.sessions, seconds=args.seconds, seed=args.seed)))
+        return 0
+    report = asap.fit_delta_command(str(args.logs), out=str(args.out) if args.out else None, seconds=args.seconds,
+                                    holdout=args.holdout, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+    print(dumps(report))
+    return 0
 
 
 def _is_user_error(e: Exception) -> bool:
