@@ -60,7 +60,7 @@ def fit_delta_command(logs: str, out: str | None = None, seconds: float = 300.0,
     train, test = (recs[:-holdout], recs[-holdout:]) if holdout else (recs, recs)
     run = Path(out or f"runs/asap-delta-{time.strftime('%Y%m%d-%H%M%S')}")
     run.mkdir(parents=True, exist_ok=True)
-    cfg = DeltaConfig(max_seconds=seconds, seed=seed, init_std=0.1, learning_rate=3e-4)
+    cfg = DeltaConfig(max_seconds=seconds, seed=seed)
     t0 = time.time()
 
     def log(row: dict[str, Any]) -> None:
