@@ -1,6 +1,8 @@
 """ASAP delta-action model: recordings, the replay environment and the known answer of a 0.65 x Kp world."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,8 @@ def test_delta_env_rewards_the_known_delta_most(kp065_recordings: list[Recording
     for name, scale in (("none", 0.0), ("exact", 1.0), ("double", 2.0)):
         env = DeltaEnv(kp065_recordings, cfg)
         try:
+            sq, sv = env.calibrate()  # sigmas: the errors of replays without a delta
+            assert 0 < sq < 1 and 0 < sv
             total = 0.0
             for _ in range(env.horizon):
                 q, a = env.batch.joint_pos.copy(), env.recorded("targets")
@@ -101,6 +105,14 @@ def test_asap_cli_records_and_fits_a_delta_model(tmp_path) -> None:
     assert meta["delta_scale"] == 0.25 and len(meta["joint_names"]) == 23
     out = sess.run(None, {"obs": np.zeros((2, 69), np.float32)})[0]
     assert out.shape == (2, 23)
+    from robot_learning.tasks.asap.delta import DeltaActionModel, OnnxDeltaModel
+
+    model = OnnxDeltaModel(run / "delta_action.onnx")  # what the benchmark and fine-tuning load (no torch)
+    q, a = np.zeros((2, 23)), np.full((2, 23), 0.1)
+    expected = 0.25 * sess.run(None, {"obs": DeltaActionModel.observation(q, q, a)})[0]
+    np.testing.assert_allclose(model.delta(q, q, a), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="not a delta-action model"):
+        OnnxDeltaModel(Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_hold.onnx")
 
 
 def test_asap_cli_names_bad_input(tmp_path, capsys) -> None:
@@ -126,7 +138,7 @@ def test_learned_delta_approaches_the_known_answer() -> None:
                 for i in range(3)]
     finally:
         robot.close()
-    model, _ = train_delta(train, DeltaConfig(max_seconds=600.0))
+    model, _ = train_delta(train, DeltaConfig(max_seconds=600.0, sigma_joint_pos=0.02, sigma_joint_vel=20.0))
     q = np.concatenate([r.joint_pos[:-1] for r in held])
     v = np.concatenate([r.joint_vel[:-1] for r in held])
     a = np.concatenate([r.targets for r in held])

@@ -107,8 +107,11 @@ class DeltaConfig:
     delta_scale: float = 0.25  # rad per unit of network output
     w_joint_pos: float = 0.5
     w_joint_vel: float = 0.5
-    sigma_joint_pos: float = 0.02  # rad^2 (sum over joints)
-    sigma_joint_vel: float = 20.0  # (rad/s)^2 (sum over joints)
+    # rad^2 and (rad/s)^2, summed over joints; None: the mean error of replays without a delta over the
+    # first ``horizon_s`` (so the reward starts near exp(-1) whatever the size of the gap; measured: a
+    # fixed 0.02 suits the 0.65 x Kp world, while PyBullet's worlds start at errors whose reward is 0)
+    sigma_joint_pos: float | None = None
+    sigma_joint_vel: float | None = None
     action_norm: float = 0.1  # penalty weight on |network output|^2 / 23
     max_seconds: float = 120.0
     physics_dt: float = 0.002
@@ -166,6 +169,7 @@ class DeltaEnv:
             raise ValueError(f"every recording is shorter than the horizon ({self.horizon} steps)")
         self.recs = usable
         self.rng = np.random.default_rng(cfg.seed)
+        self.sigma_q, self.sigma_v = cfg.sigma_joint_pos, cfg.sigma_joint_vel
         n = cfg.num_envs
         self.rec_id = np.zeros(n, dtype=np.int64)
         self.t0 = np.zeros(n, dtype=np.int64)
@@ -194,8 +198,8 @@ class DeltaEnv:
         self.batch.step(np.clip(a + cfg.delta_scale * out, LOWER - 0.5, UPPER + 0.5))
         q_err = np.sum((self.batch.joint_pos - self.recorded("joint_pos", 1)) ** 2, -1)
         v_err = np.sum((self.batch.joint_vel - self.recorded("joint_vel", 1)) ** 2, -1)
-        r_q = cfg.w_joint_pos * np.exp(-q_err / cfg.sigma_joint_pos)
-        r_v = cfg.w_joint_vel * np.exp(-v_err / cfg.sigma_joint_vel)
+        r_q = cfg.w_joint_pos * np.exp(-q_err / self.sigma_q)
+        r_v = cfg.w_joint_vel * np.exp(-v_err / self.sigma_v)
         r_a = -cfg.action_norm * np.mean(out**2, -1)
         self.k += 1
         done = self.k >= self.horizon
@@ -203,6 +207,23 @@ class DeltaEnv:
         if done.any():
             self.reset(np.flatnonzero(done))
         return self.observe(), (r_q + r_v + r_a).astype(np.float32), done, info
+
+    def calibrate(self) -> tuple[float, float]:
+        """Set unset sigmas to the mean errors of one horizon of replays without a delta."""
+        q_errs, v_errs = [], []
+        self.reset(np.arange(self.cfg.num_envs))
+        for _ in range(self.horizon):
+            a = self.recorded("targets")
+            self.batch.step(np.clip(a, LOWER - 0.5, UPPER + 0.5))
+            q_errs.append(np.sum((self.batch.joint_pos - self.recorded("joint_pos", 1)) ** 2, -1))
+            v_errs.append(np.sum((self.batch.joint_vel - self.recorded("joint_vel", 1)) ** 2, -1))
+            self.k += 1
+        if self.sigma_q is None:
+            self.sigma_q = max(1e-6, float(np.mean(q_errs)))
+        if self.sigma_v is None:
+            self.sigma_v = max(1e-4, float(np.mean(v_errs)))
+        self.reset(np.arange(self.cfg.num_envs))
+        return self.sigma_q, self.sigma_v
 
     def close(self) -> None:
         self.batch.close()
@@ -219,6 +240,7 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
     torch.manual_seed(cfg.seed)
     env = DeltaEnv(recordings, cfg)
     try:
+        sigmas = env.calibrate()
         pcfg = PPOConfig(actor_hidden=cfg.hidden, critic_hidden=cfg.hidden, init_std=cfg.init_std, learning_rate=cfg.learning_rate,
                          schedule="fixed", steps_per_env=env.horizon, epochs=cfg.epochs, minibatches=cfg.minibatches, gamma=cfg.gamma)
         obs = env.observe()
@@ -246,6 +268,7 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
             model.actor.norm.update(buf.obs[: buf.t])
             model.critic_norm.update(buf.critic_obs[: buf.t])
             row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": float(buf.rewards[: buf.t].mean()),
+                   "sigma_joint_pos": sigmas[0], "sigma_joint_vel": sigmas[1],
                    "joint_pos_error_rad": float(np.mean(errs)), "action_std": stats["action_std"]}
             curve.append(row)
             if log:
@@ -385,3 +408,28 @@ def write_mcap(rec: Recording, directory: str | Path, session: str, joint_names:
                 rec_file.write("/joint_command", cmd.ros_type, msgs.serialize(cmd), t + 1000)
         path = Path(directory) / f"{session}.mcap"
     return path
+
+
+class OnnxDeltaModel:
+    """A delta-action model saved by :func:`save_delta`, run with ONNX Runtime (no torch)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import json
+
+        import onnxruntime as ort
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"delta-action model {p} does not exist")
+        self.session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map.get("delta_action")
+        if meta is None:
+            raise ValueError(f"{p} is not a delta-action model (no 'delta_action' metadata)")
+        info = json.loads(meta)
+        if list(info.get("joint_names", [])) != list(G1_SPEC.joint_names):
+            raise ValueError(f"{p}: its joints are not the G1's 23 in spec order")
+        self.delta_scale = float(info["delta_scale"])
+
+    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        obs = DeltaActionModel.observation(joint_pos, joint_vel, targets)
+        return self.delta_scale * self.session.run(None, {"obs": obs})[0].astype(np.float64)
