@@ -23,7 +23,7 @@ class ExactDelta:
 
     delta_scale = 1.0
 
-    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray, prev_targets: np.ndarray) -> np.ndarray:
         return -0.35 * (targets - joint_pos)
 
 
@@ -103,14 +103,14 @@ def test_asap_cli_records_and_fits_a_delta_model(tmp_path) -> None:
     sess = ort.InferenceSession(str(run / "delta_action.onnx"))
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["delta_action"])
     assert meta["delta_scale"] == 0.25 and len(meta["joint_names"]) == 23
-    out = sess.run(None, {"obs": np.zeros((2, 69), np.float32)})[0]
+    out = sess.run(None, {"obs": np.zeros((2, 92), np.float32)})[0]
     assert out.shape == (2, 23)
     from robot_learning.tasks.asap.delta import DeltaActionModel, OnnxDeltaModel
 
     model = OnnxDeltaModel(run / "delta_action.onnx")  # what the benchmark and fine-tuning load (no torch)
     q, a = np.zeros((2, 23)), np.full((2, 23), 0.1)
-    expected = 0.25 * sess.run(None, {"obs": DeltaActionModel.observation(q, q, a)})[0]
-    np.testing.assert_allclose(model.delta(q, q, a), expected, rtol=1e-6)
+    expected = 0.25 * sess.run(None, {"obs": DeltaActionModel.observation(q, q, a, q)})[0]
+    np.testing.assert_allclose(model.delta(q, q, a, q), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="not a delta-action model"):
         OnnxDeltaModel(Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_hold.onnx")
 
@@ -142,7 +142,8 @@ def test_learned_delta_approaches_the_known_answer() -> None:
     q = np.concatenate([r.joint_pos[:-1] for r in held])
     v = np.concatenate([r.joint_vel[:-1] for r in held])
     a = np.concatenate([r.targets for r in held])
-    d, exact = model.delta(q, v, a), -0.35 * (a - q)
+    a_prev = np.concatenate([np.concatenate([r.targets[:1], r.targets[:-1]]) for r in held])
+    d, exact = model.delta(q, v, a, a_prev), -0.35 * (a - q)
     assert np.corrcoef(d.ravel(), exact.ravel())[0, 1] > 0.5
     raw, aligned = open_loop_error(held, 1.0), open_loop_error(held, 1.0, model)
     assert aligned["mean_abs_joint_error_rad"] < 0.8 * raw["mean_abs_joint_error_rad"]

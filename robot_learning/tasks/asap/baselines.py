@@ -47,7 +47,8 @@ def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequ
     """Mean absolute joint-position error (rad) of open-loop replays, one value per entry of
     ``params``: from recorded states, the recorded actions (latency-delayed by ``params``; the
     action before the start comes from the recording), optionally corrected by a delta-action model
-    (``delta.delta(q, qd, a)``) or a residual dynamics model (``dynamics.correct(q, qd, a, q', qd')``)."""
+    (``delta.delta(q, qd, a, a_prev)``) or a residual dynamics model (``dynamics.correct(q, qd, a, a_prev, q', qd')``),
+    where ``a_prev`` is the previous recorded action."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 
     H = int(round(horizon_s / (physics_dt * decimation)))
@@ -64,12 +65,13 @@ def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequ
         err = np.zeros(n)
         for k in range(H):
             a = np.concatenate([np.stack([r.targets[max(0, t + k - prm.latency_steps)] for r, t in picks]) for prm in params])
+            a_prev = np.tile(np.stack([r.targets[max(0, t + k - 1)] for r, t in picks]), (P, 1))
             if delta is not None:
-                a = a + delta.delta(b.joint_pos, b.joint_vel, a)
+                a = a + delta.delta(b.joint_pos, b.joint_vel, a, a_prev)
             q_before, v_before = b.joint_pos.copy(), b.joint_vel.copy()
             b.step(a)
             if dynamics is not None:
-                q_new, v_new = dynamics.correct(q_before, v_before, a, b.joint_pos.copy(), b.joint_vel.copy())
+                q_new, v_new = dynamics.correct(q_before, v_before, a, a_prev, b.joint_pos.copy(), b.joint_vel.copy())
                 b.reset(np.arange(n), q_new, v_new)
             rec = np.tile(np.stack([r.joint_pos[t + k + 1] for r, t in picks]), (P, 1))
             err += np.abs(b.joint_pos - rec).mean(-1)
@@ -92,7 +94,8 @@ def fit_sysid(recordings: Sequence[Recording], horizon_s: float = 1.0,
 
 
 class DeltaDynamics:
-    """``g(q, qd, a) -> (dq, dqd)`` added to the simulator's next joint state (an MLP, MSE fit)."""
+    """``g(q, qd, a, a_prev) -> (dq, dqd)`` added to the simulator's next joint state (an MLP, MSE fit;
+    it sees the previous action too, as the delta-action model does)."""
 
     def __init__(self, hidden: tuple[int, ...] = (256, 256), seed: int = 0) -> None:
         import torch
@@ -100,19 +103,19 @@ class DeltaDynamics:
 
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
-        sizes = [3 * N_JOINTS, *hidden, 2 * N_JOINTS]
+        sizes = [4 * N_JOINTS, *hidden, 2 * N_JOINTS]
         for i in range(len(sizes) - 1):
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 layers.append(nn.ELU())
         self.net = nn.Sequential(*layers)
-        self.x_mean = np.zeros(3 * N_JOINTS)
-        self.x_std = np.ones(3 * N_JOINTS)
+        self.x_mean = np.zeros(4 * N_JOINTS)
+        self.x_std = np.ones(4 * N_JOINTS)
         self.y_std = np.ones(2 * N_JOINTS)
 
     @staticmethod
-    def features(q: np.ndarray, qd: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.concatenate([q - DEFAULT, qd, a - q], -1)
+    def features(q: np.ndarray, qd: np.ndarray, a: np.ndarray, a_prev: np.ndarray) -> np.ndarray:
+        return np.concatenate([q - DEFAULT, qd, a - q, a_prev - q], -1)
 
     def fit(self, recordings: Sequence[Recording], epochs: int = 200, physics_dt: float = 0.002, decimation: int = 10) -> dict[str, float]:
         """One-step residuals: recorded next state minus the simulator's from the recorded state and action."""
@@ -123,6 +126,7 @@ class DeltaDynamics:
         q = np.concatenate([r.joint_pos[:-1] for r in recordings])
         v = np.concatenate([r.joint_vel[:-1] for r in recordings])
         a = np.concatenate([r.targets for r in recordings])
+        a_prev = np.concatenate([np.concatenate([r.targets[:1], r.targets[:-1]]) for r in recordings])
         q1 = np.concatenate([r.joint_pos[1:] for r in recordings])
         v1 = np.concatenate([r.joint_vel[1:] for r in recordings])
         n = len(q)
@@ -130,7 +134,7 @@ class DeltaDynamics:
             b.reset(np.arange(n), q, v)
             b.step(a)
             y = np.concatenate([q1 - b.joint_pos, v1 - b.joint_vel], -1)
-        x = self.features(q, v, a)
+        x = self.features(q, v, a, a_prev)
         self.x_mean, self.x_std = x.mean(0), x.std(0) + 1e-6
         self.y_std = y.std(0) + 1e-9
         X = torch.tensor((x - self.x_mean) / self.x_std, dtype=torch.float32)
@@ -149,10 +153,11 @@ class DeltaDynamics:
             final = float(torch.mean((self.net(X) - Y) ** 2))
         return {"samples": n, "normalised_mse": final, "residual_rms_rad": float(np.sqrt(np.mean(y[:, :N_JOINTS] ** 2)))}
 
-    def correct(self, q: np.ndarray, qd: np.ndarray, a: np.ndarray, q_next: np.ndarray, qd_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def correct(self, q: np.ndarray, qd: np.ndarray, a: np.ndarray, a_prev: np.ndarray, q_next: np.ndarray,
+                qd_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        x = torch.tensor((self.features(q, qd, a) - self.x_mean) / self.x_std, dtype=torch.float32)
+        x = torch.tensor((self.features(q, qd, a, a_prev) - self.x_mean) / self.x_std, dtype=torch.float32)
         with torch.no_grad():
             y = self.net(x).numpy() * self.y_std
         return q_next + y[:, :N_JOINTS], qd_next + y[:, N_JOINTS:]

@@ -12,8 +12,9 @@ Choices where the public code is inconsistent (documented and tested here):
 - **scale**: the network's output is multiplied by ``delta_scale`` (rad) to give the delta in PD-target
   units; the same scale is used in training, in evaluation and when the frozen model sits inside
   the simulator for fine-tuning (:meth:`DeltaActionModel.delta`), so a saved model carries it;
-- **which action the model sees**: the *recorded* (commanded) PD target ``a``, never ``a + delta``;
-  in fine-tuning it sees the policy's PD target, which is the same quantity;
+- **which action the model sees**: the *recorded* (commanded) PD target ``a``, never ``a + delta``,
+  and the previous commanded target (without it, a world's latency, where ``a_{t-1}`` acts during
+  step ``t``, cannot be represented); in fine-tuning it sees the policy's PD targets, the same quantities;
 - **observation**: joint positions and velocities of the *simulated* state (which is what exists
   inside the simulator at fine-tuning time) and ``a``.
 
@@ -136,15 +137,16 @@ class DeltaActionModel:
         self.actor, self.delta_scale = actor, float(delta_scale)
 
     @staticmethod
-    def observation(joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return np.concatenate([joint_pos - DEFAULT, 0.1 * joint_vel, targets - DEFAULT], -1).astype(np.float32)
+    def observation(joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray, prev_targets: np.ndarray) -> np.ndarray:
+        return np.concatenate([joint_pos - DEFAULT, 0.1 * joint_vel, targets - DEFAULT, prev_targets - DEFAULT], -1).astype(np.float32)
 
-    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """(N, 23) delta (rad) to add to PD targets ``targets`` in states (joint_pos, joint_vel)."""
+    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray, prev_targets: np.ndarray) -> np.ndarray:
+        """(N, 23) delta (rad) to add to PD targets ``targets`` (the previous step's: ``prev_targets``)
+        in states (joint_pos, joint_vel)."""
         import torch
 
         with torch.no_grad():
-            out = self.actor(torch.from_numpy(self.observation(joint_pos, joint_vel, targets))).numpy()
+            out = self.actor(torch.from_numpy(self.observation(joint_pos, joint_vel, targets, prev_targets))).numpy()
         return self.delta_scale * np.asarray(out, dtype=np.float64)
 
 
@@ -187,10 +189,10 @@ class DeltaEnv:
         self.batch.reset(ids, q, v)
 
     def recorded(self, field_name: str, offset: int = 0) -> np.ndarray:
-        return np.stack([getattr(self.recs[r], field_name)[t + k + offset] for r, t, k in zip(self.rec_id, self.t0, self.k)])
+        return np.stack([getattr(self.recs[r], field_name)[max(0, t + k + offset)] for r, t, k in zip(self.rec_id, self.t0, self.k)])
 
     def observe(self) -> np.ndarray:
-        return DeltaActionModel.observation(self.batch.joint_pos, self.batch.joint_vel, self.recorded("targets"))
+        return DeltaActionModel.observation(self.batch.joint_pos, self.batch.joint_vel, self.recorded("targets"), self.recorded("targets", -1))
 
     def step(self, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
         cfg = self.cfg
@@ -297,7 +299,7 @@ def open_loop_error(recordings: Sequence[Recording], horizon_s: float, delta: De
         for k in range(H):
             a = np.stack([r.targets[t + k] for r, t in picks])
             if delta is not None:
-                a = a + delta.delta(b.joint_pos, b.joint_vel, a)
+                a = a + delta.delta(b.joint_pos, b.joint_vel, a, np.stack([r.targets[max(0, t + k - 1)] for r, t in picks]))
             b.step(a)
             rec = np.stack([r.joint_pos[t + k + 1] for r, t in picks])
             errs.append(np.abs(b.joint_pos - rec).mean(-1))
@@ -307,14 +309,14 @@ def open_loop_error(recordings: Sequence[Recording], horizon_s: float, delta: De
 
 def save_delta(model: DeltaActionModel, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """The delta model as ONNX (input ``obs``: joint positions - default, 0.1 x joint velocities,
-    targets - default; output: network output, multiplied by ``delta_scale`` from the metadata)."""
+    targets - default, previous targets - default; output: network output, multiplied by ``delta_scale`` from the metadata)."""
     import json
 
     import torch
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3 * N_JOINTS)
+    dummy = torch.zeros(1, 4 * N_JOINTS)
     torch.onnx.export(model.actor, dummy, str(p), input_names=["obs"], output_names=["delta_unscaled"],
                       dynamic_axes={"obs": {0: "batch"}, "delta_unscaled": {0: "batch"}}, dynamo=False)
     import onnx
@@ -430,6 +432,6 @@ class OnnxDeltaModel:
             raise ValueError(f"{p}: its joints are not the G1's 23 in spec order")
         self.delta_scale = float(info["delta_scale"])
 
-    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        obs = DeltaActionModel.observation(joint_pos, joint_vel, targets)
+    def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray, prev_targets: np.ndarray) -> np.ndarray:
+        obs = DeltaActionModel.observation(joint_pos, joint_vel, targets, prev_targets)
         return self.delta_scale * self.session.run(None, {"obs": obs})[0].astype(np.float64)
