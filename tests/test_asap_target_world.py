@@ -32,7 +32,7 @@ def test_shipped_worlds_load_and_differ() -> None:
 def test_bad_world_files_name_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "w.yaml"
     bad.write_text("kp_scal: 0.5\n")
-    with pytest.raises(ValueError, match="unknown target-world fields.*kp_scal"):
+    with pytest.raises(ValueError, match="unknown key.*kp_scal"):
         load_target_world(bad)
     bad.write_text("kp_scale: -1\n")
     with pytest.raises(ValueError, match="kp_scale must be > 0"):

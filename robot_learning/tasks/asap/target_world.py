@@ -23,7 +23,7 @@ friction, latency) cannot represent, as on a real robot.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,9 @@ class TargetWorldConfig:
 
 
 def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
-    """A target world from a YAML file, or the name of one shipped in ``assets/target_worlds``."""
-    import yaml
+    """A target world from a YAML file, or the name of one shipped in ``assets/target_worlds``
+    (strict: an unknown field or a wrong type is a ConfigError naming it)."""
+    from robot_learning.core.config import from_dict, read_yaml_mapping
 
     p = Path(path_or_name)
     if not p.suffix:
@@ -98,18 +99,9 @@ def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
     if not p.is_file():
         shipped = sorted(x.stem for x in WORLDS_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"target world {path_or_name} not found (a YAML file, or one of {shipped})")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{p} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{p} must hold a mapping of target-world fields")
-    known = {f.name for f in fields(TargetWorldConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{p}: unknown target-world fields {unknown}; known: {sorted(known - {'extra'})}")
+    data = dict(read_yaml_mapping(p))
     data.setdefault("name", p.stem)
-    return TargetWorldConfig(**data)
+    return from_dict(TargetWorldConfig, data, path=str(p))
 
 
 def transmitted_torque(cfg: TargetWorldConfig, kp: np.ndarray, kd: np.ndarray, effort: np.ndarray, velocity_limit: np.ndarray,
