@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robot_learning.tasks.asap.baselines import DeltaDynamics, SimParams, fit_sysid, replay_error  # noqa: E402
+from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid  # noqa: E402
 from robot_learning.tasks.asap.delta import OnnxDeltaModel, load_recordings  # noqa: E402
+from robot_learning.tasks.asap.replay import SimParams, replay_error  # noqa: E402
 
 HORIZONS = (0.25, 0.5, 1.0)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_learning.tasks.asap.baselines import DeltaDynamics, SimParams, fit_sysid, replay_error
+from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid
+from robot_learning.tasks.asap.replay import SimParams, replay_error
 from robot_learning.tasks.asap.delta import Recording, record_in, smooth_random_targets
 from robot_learning.tasks.asap.target_world import load_target_world, make_target_robot
 

@@ -10,11 +10,11 @@ from robot_learning.tasks.asap.delta import (
     DeltaConfig,
     DeltaEnv,
     Recording,
-    open_loop_error,
     record_in,
     smooth_random_targets,
     train_delta,
 )
+from robot_learning.tasks.asap.replay import replay_error
 from robot_learning.tasks.asap.target_world import load_target_world, make_target_robot
 
 
@@ -45,11 +45,11 @@ def test_recordings_check_their_shapes() -> None:
 
 
 def test_the_known_delta_replays_the_kp065_world(kp065_recordings: list[Recording]) -> None:
-    raw = open_loop_error(kp065_recordings, 1.0)
-    exact = open_loop_error(kp065_recordings, 1.0, ExactDelta())  # type: ignore[arg-type]
-    assert raw["mean_abs_joint_error_rad"] > 0.01  # the gap is visible
+    raw = replay_error(kp065_recordings, 1.0)[0]
+    exact = replay_error(kp065_recordings, 1.0, delta=ExactDelta())[0]
+    assert raw > 0.01  # the gap is visible
     # exact per physics step; applied once per 20 ms control step it leaves a small residual
-    assert exact["mean_abs_joint_error_rad"] < 0.2 * raw["mean_abs_joint_error_rad"]
+    assert exact < 0.2 * raw
 
 
 def test_delta_env_rewards_the_known_delta_most(kp065_recordings: list[Recording]) -> None:
@@ -145,5 +145,5 @@ def test_learned_delta_approaches_the_known_answer() -> None:
     a_prev = np.concatenate([np.concatenate([r.targets[:1], r.targets[:-1]]) for r in held])
     d, exact = model.delta(q, v, a, a_prev), -0.35 * (a - q)
     assert np.corrcoef(d.ravel(), exact.ravel())[0, 1] > 0.5
-    raw, aligned = open_loop_error(held, 1.0), open_loop_error(held, 1.0, model)
-    assert aligned["mean_abs_joint_error_rad"] < 0.8 * raw["mean_abs_joint_error_rad"]
+    raw, aligned = replay_error(held, 1.0)[0], replay_error(held, 1.0, delta=model)[0]
+    assert aligned < 0.8 * raw

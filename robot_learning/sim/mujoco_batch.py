@@ -515,10 +515,7 @@ class G1Batch:
         if motor_strength is not None:
             strength[:] = np.asarray(motor_strength, dtype=np.float64).reshape(k, -1)
         for j, i in enumerate(ids):
-            if not self._own_model[i]:
-                self.models[i] = copy.copy(nominal)
-                self._own_model[i] = True
-            m = self.models[i]
+            m = self._own(i)
             m.geom_friction[:] = nominal.geom_friction
             m.pair_friction[:] = nominal.pair_friction
             if friction is not None:
@@ -531,11 +528,7 @@ class G1Batch:
             m.body_mass[pelvis] = new_mass
             m.body_inertia[pelvis] = nominal.body_inertia[pelvis] * (new_mass / base_mass)
             m.body_ipos[pelvis] = nominal.body_ipos[pelvis] + (0.0 if com_offset is None else com_offset[j])
-            self.kp[i] = self.desc.array("kp") * strength[j]
-            self.kd[i] = self.desc.array("kd") * strength[j]
-            m.actuator_gainprm[:, 0] = self.kp[i]
-            m.actuator_biasprm[:, 1] = -self.kp[i]
-            m.actuator_biasprm[:, 2] = -self.kd[i]
+            self._apply_gains(i, self.desc.array("kp") * strength[j], self.desc.array("kd") * strength[j])
             mujoco.mj_setConst(m, self._scratch)
 
     def set_gains(self, env_ids: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
@@ -547,14 +540,23 @@ class G1Batch:
         if np.any(kp <= 0) or np.any(kd < 0):
             raise ValueError("kp must be > 0 and kd >= 0")
         for j, i in enumerate(ids):
-            if not self._own_model[i]:
-                self.models[i] = copy.copy(self.model)
-                self._own_model[i] = True
-            m = self.models[i]
-            self.kp[i], self.kd[i] = kp[j], kd[j]
-            m.actuator_gainprm[:, 0] = kp[j]
-            m.actuator_biasprm[:, 1] = -kp[j]
-            m.actuator_biasprm[:, 2] = -kd[j]
+            self._own(i)
+            self._apply_gains(i, kp[j], kd[j])
+
+    def _own(self, i: int) -> mujoco.MjModel:
+        """Environment ``i``'s own copy of the model (made on first use)."""
+        if not self._own_model[i]:
+            self.models[i] = copy.copy(self.model)
+            self._own_model[i] = True
+        return self.models[i]
+
+    def _apply_gains(self, i: int, kp: np.ndarray, kd: np.ndarray) -> None:
+        """PD gains of environment ``i`` (its own model): MuJoCo's position actuator, gain kp, bias -kp q - kd qd."""
+        m = self.models[i]
+        self.kp[i], self.kd[i] = kp, kd
+        m.actuator_gainprm[:, 0] = kp
+        m.actuator_biasprm[:, 1] = -kp
+        m.actuator_biasprm[:, 2] = -kd
 
     def sample_randomization(self, env_ids: np.ndarray, ranges: RandomizationRanges | None = None) -> None:
         """:meth:`randomize` ``env_ids`` with values drawn uniformly from ``ranges`` by ``self.rng``."""

@@ -280,33 +280,6 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
     return DeltaActionModel(model.actor, cfg.delta_scale), curve
 
 
-def open_loop_error(recordings: Sequence[Recording], horizon_s: float, delta: DeltaActionModel | None = None,
-                    physics_dt: float = 0.002, decimation: int = 10, starts_per_recording: int = 8, seed: int = 0) -> dict[str, float]:
-    """Replay recorded actions open loop in the simulator (with the delta model when given) from
-    recorded states, for ``horizon_s``: mean joint-position error (rad) and its RMS at the end."""
-    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-
-    rng = np.random.default_rng(seed)
-    H = int(round(horizon_s / (physics_dt * decimation)))
-    picks = [(r, int(t)) for r in recordings if r.num_steps >= H
-             for t in rng.integers(0, r.num_steps - H + 1, starts_per_recording)]
-    if not picks:
-        raise ValueError(f"no recording is {horizon_s} s long")
-    n = len(picks)
-    with G1Batch(G1BatchConfig(num_envs=n, physics_dt=physics_dt, decimation=decimation, fix_base=True, seed=seed)) as b:
-        b.reset(np.arange(n), np.stack([r.joint_pos[t] for r, t in picks]), np.stack([r.joint_vel[t] for r, t in picks]))
-        errs = []
-        for k in range(H):
-            a = np.stack([r.targets[t + k] for r, t in picks])
-            if delta is not None:
-                a = a + delta.delta(b.joint_pos, b.joint_vel, a, np.stack([r.targets[max(0, t + k - 1)] for r, t in picks]))
-            b.step(a)
-            rec = np.stack([r.joint_pos[t + k + 1] for r, t in picks])
-            errs.append(np.abs(b.joint_pos - rec).mean(-1))
-    errs_a = np.array(errs)
-    return {"mean_abs_joint_error_rad": float(errs_a.mean()), "final_abs_joint_error_rad": float(errs_a[-1].mean()), "starts": n}
-
-
 def save_delta(model: DeltaActionModel, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """The delta model as ONNX (input ``obs``: joint positions - default, 0.1 x joint velocities,
     targets - default, previous targets - default; output: network output, multiplied by ``delta_scale`` from the metadata)."""

@@ -46,13 +46,8 @@ def fit_delta_command(logs: str, out: str | None = None, seconds: float = 300.0,
     """Fit the delta-action model to the sessions in ``logs``; report the open-loop joint error of
     the raw and of the aligned simulator on the held-out sessions at 0.25, 0.5 and 1 s."""
     from robot_learning.core.runs import write_json
-    from robot_learning.tasks.asap.delta import (
-        DeltaConfig,
-        load_recordings,
-        open_loop_error,
-        save_delta,
-        train_delta,
-    )
+    from robot_learning.tasks.asap.delta import DeltaConfig, load_recordings, save_delta, train_delta
+    from robot_learning.tasks.asap.replay import replay_error
 
     recs = load_recordings(logs)
     if holdout < 0 or (holdout and len(recs) <= holdout):
@@ -62,21 +57,21 @@ def fit_delta_command(logs: str, out: str | None = None, seconds: float = 300.0,
     run.mkdir(parents=True, exist_ok=True)
     cfg = DeltaConfig(max_seconds=seconds, seed=seed)
     t0 = time.time()
+    rows = 0
 
     def log(row: dict[str, Any]) -> None:
-        if progress and len(curve_rows) % 20 == 0:
+        nonlocal rows
+        if progress and rows % 20 == 0:
             progress(f"{row['env_steps']:>9,} steps  {row['seconds']:6.0f} s  reward {row['mean_reward']:.3f}  "
                      f"joint error {row['joint_pos_error_rad']:.4f} rad")
-        curve_rows.append(row)
+        rows += 1
 
-    curve_rows: list[dict[str, Any]] = []
     model, curve = train_delta(train, cfg, log=log)
     table = {}
     for h in HORIZONS_S:
-        raw = open_loop_error(test, h, seed=seed)
-        aligned = open_loop_error(test, h, model, seed=seed)
-        table[f"{h:g}s"] = {"raw_rad": raw["mean_abs_joint_error_rad"], "aligned_rad": aligned["mean_abs_joint_error_rad"],
-                            "reduction": 1.0 - aligned["mean_abs_joint_error_rad"] / raw["mean_abs_joint_error_rad"]}
+        raw = float(replay_error(test, h, seed=seed)[0])
+        aligned = float(replay_error(test, h, delta=model, seed=seed)[0])
+        table[f"{h:g}s"] = {"raw_rad": raw, "aligned_rad": aligned, "reduction": 1.0 - aligned / raw}
     onnx = save_delta(model, run / "delta_action.onnx", meta={"logs": str(logs), "train_sessions": [r.name for r in train]})
     report = {"module": "asap", "command": "fit-delta", "logs": str(logs), "seed": seed, "wall_clock_s": round(time.time() - t0, 1),
               "train_sessions": len(train), "held_out_sessions": [r.name for r in test], "open_loop_joint_error": table,
