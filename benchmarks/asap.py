@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid  # noqa: E402
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None, help="PNG: per-joint open-loop error at 1 s before and after alignment")
     args = ap.parse_args(argv)
     recs = load_recordings(args.logs)
     if len(recs) <= args.holdout:
@@ -65,7 +68,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+    if args.plot:
+        per = {"raw": replay_error(held, 1.0, seed=args.seed, per_joint=True)[0],
+               "sysid": replay_error(held, 1.0, [sysid], seed=args.seed, per_joint=True)[0],
+               "delta_dynamics": replay_error(held, 1.0, dynamics=dyn, seed=args.seed, per_joint=True)[0]}
+        if delta is not None:
+            per["asap_delta_action"] = replay_error(held, 1.0, delta=delta, seed=args.seed, per_joint=True)[0]
+        plot_per_joint(per, args.plot, title=f"open-loop joint error at 1 s, held-out sessions of {args.logs}")
+        print(f"wrote {args.plot}")
     return 0
+
+
+def plot_per_joint(per: dict[str, np.ndarray], path: Path, title: str) -> None:
+    """Grouped bars: per-joint mean absolute error (rad) of each method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_learning.robots.g1 import G1_SPEC
+
+    names = [n.replace("_joint", "") for n in G1_SPEC.joint_names]
+    x = np.arange(len(names))
+    w = 0.8 / len(per)
+    fig, ax = plt.subplots(figsize=(14, 4.5))
+    for i, (label, values) in enumerate(per.items()):
+        ax.bar(x + (i - (len(per) - 1) / 2) * w, values, w, label=label)
+    ax.set_xticks(x, names, rotation=70, ha="right", fontsize=8)
+    ax.set_ylabel("mean |joint error| (rad)")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

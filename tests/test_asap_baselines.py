@@ -28,6 +28,9 @@ def test_sysid_recovers_the_gain_error(sessions: tuple[list[Recording], list[Rec
     assert info["best_error_rad"] < 1e-6 < info["nominal_error_rad"]
     raw, fitted = replay_error(held, 1.0, [SimParams(), best])
     assert fitted < 1e-6 < raw
+    per_joint = replay_error(held, 1.0, [SimParams(), best], per_joint=True)  # the benchmark's plot
+    assert per_joint.shape == (2, 23)
+    np.testing.assert_allclose(per_joint.mean(1), [raw, fitted], atol=1e-12)
 
 
 def test_delta_dynamics_reduces_the_open_loop_error(sessions: tuple[list[Recording], list[Recording]]) -> None:

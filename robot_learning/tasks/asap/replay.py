@@ -33,12 +33,12 @@ def _starts(recordings: Sequence[Recording], horizon: int, per_recording: int, s
 
 def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequence[SimParams] = (SimParams(),),
                  delta: Any = None, dynamics: Any = None, per_recording: int = 8, seed: int = 0,
-                 physics_dt: float = 0.002, decimation: int = 10) -> np.ndarray:
+                 physics_dt: float = 0.002, decimation: int = 10, per_joint: bool = False) -> np.ndarray:
     """Mean absolute joint-position error (rad) of open-loop replays, one value per entry of
     ``params``: from recorded states, the recorded actions (latency-delayed by ``params``; the
     action before the start comes from the recording), optionally corrected by a delta-action model
     (``delta.delta(q, qd, a, a_prev)``) or a residual dynamics model (``dynamics.correct(q, qd, a, a_prev, q', qd')``),
-    where ``a_prev`` is the previous recorded action."""
+    where ``a_prev`` is the previous recorded action. ``per_joint``: (len(params), 23) instead."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 
     H = int(round(horizon_s / (physics_dt * decimation)))
@@ -52,7 +52,7 @@ def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequ
         q0 = np.stack([r.joint_pos[t] for r, t in picks])
         v0 = np.stack([r.joint_vel[t] for r, t in picks])
         b.reset(np.arange(n), np.tile(q0, (P, 1)), np.tile(v0, (P, 1)))
-        err = np.zeros(n)
+        err = np.zeros((n, G1_SPEC.num_joints))
         for k in range(H):
             a = np.concatenate([np.stack([r.targets[max(0, t + k - prm.latency_steps)] for r, t in picks]) for prm in params])
             a_prev = np.tile(np.stack([r.targets[max(0, t + k - 1)] for r, t in picks]), (P, 1))
@@ -64,5 +64,6 @@ def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequ
                 q_new, v_new = dynamics.correct(q_before, v_before, a, a_prev, b.joint_pos.copy(), b.joint_vel.copy())
                 b.reset(np.arange(n), q_new, v_new)
             rec = np.tile(np.stack([r.joint_pos[t + k + 1] for r, t in picks]), (P, 1))
-            err += np.abs(b.joint_pos - rec).mean(-1)
-    return (err / H).reshape(P, S).mean(1)
+            err += np.abs(b.joint_pos - rec)
+    per = (err / H).reshape(P, S, -1).mean(1)
+    return per if per_joint else per.mean(-1)
