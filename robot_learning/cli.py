@@ -132,17 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _asap(args: argparse.Namespace) -> int:
     from robot_learning.tasks.asap import module as asap
-    from robot_learning.tasks.asap.target_world import load_target_world
 
-    try:  # bad input (a malformed target world or session) is the user's: one line, not a traceback
-        if args.asap_command == "record":
-            load_target_world(args.target_world)
-        else:
-            from robot_learning.tasks.asap.delta import load_recordings
-
-            load_recordings(args.logs)
-    except ValueError as e:
-        raise UserError(str(e)) from None
     if args.asap_command == "record":
         print(dumps(asap.record_command(args.target_world, str(args.out), sessions=args.sessions, seconds=args.seconds, seed=args.seed)))
         return 0
@@ -160,8 +150,10 @@ def _is_user_error(e: Exception) -> bool:
     from robot_learning.robots.registry import UnknownRobotError
     from robot_learning.runtime.monitors import MonitorConfigError
 
+    from robot_learning.tasks.asap.delta import SessionError
+
     user = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError,
-            UnknownRobotError, MonitorConfigError)
+            UnknownRobotError, MonitorConfigError, SessionError)
     try:
         from robot_learning.runtime.ros2.dds import DdsError
 

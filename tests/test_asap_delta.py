@@ -142,7 +142,7 @@ def test_learned_delta_approaches_the_known_answer() -> None:
     q = np.concatenate([r.joint_pos[:-1] for r in held])
     v = np.concatenate([r.joint_vel[:-1] for r in held])
     a = np.concatenate([r.targets for r in held])
-    a_prev = np.concatenate([np.concatenate([r.targets[:1], r.targets[:-1]]) for r in held])
+    a_prev = np.concatenate([r.prev_targets for r in held])
     d, exact = model.delta(q, v, a, a_prev), -0.35 * (a - q)
     assert np.corrcoef(d.ravel(), exact.ravel())[0, 1] > 0.5
     raw, aligned = replay_error(held, 1.0)[0], replay_error(held, 1.0, delta=model)[0]

@@ -71,7 +71,7 @@ class DeltaDynamics:
         q = np.concatenate([r.joint_pos[:-1] for r in recordings])
         v = np.concatenate([r.joint_vel[:-1] for r in recordings])
         a = np.concatenate([r.targets for r in recordings])
-        a_prev = np.concatenate([np.concatenate([r.targets[:1], r.targets[:-1]]) for r in recordings])
+        a_prev = np.concatenate([r.prev_targets for r in recordings])
         q1 = np.concatenate([r.joint_pos[1:] for r in recordings])
         v1 = np.concatenate([r.joint_vel[1:] for r in recordings])
         n = len(q)

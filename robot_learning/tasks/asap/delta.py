@@ -39,6 +39,10 @@ LOWER = np.asarray(G1_SPEC.position_lower)
 UPPER = np.asarray(G1_SPEC.position_upper)
 
 
+class SessionError(ValueError):
+    """A recorded session (or set of sessions) that cannot be used; the message names the problem."""
+
+
 @dataclass
 class Recording:
     """One recorded trajectory at the control rate: ``targets[t]`` (the commanded PD targets) was
@@ -54,14 +58,19 @@ class Recording:
     def __post_init__(self) -> None:
         T = self.targets.shape[0]
         if self.joint_pos.shape != (T + 1, N_JOINTS) or self.joint_vel.shape != (T + 1, N_JOINTS) or self.targets.shape != (T, N_JOINTS):
-            raise ValueError(f"recording {self.name!r}: expected joint_pos/joint_vel (T+1, {N_JOINTS}) and targets (T, {N_JOINTS}), got "
+            raise SessionError(f"recording {self.name!r}: expected joint_pos/joint_vel (T+1, {N_JOINTS}) and targets (T, {N_JOINTS}), got "
                              f"{self.joint_pos.shape}, {self.joint_vel.shape}, {self.targets.shape}")
         if not (np.isfinite(self.joint_pos).all() and np.isfinite(self.joint_vel).all() and np.isfinite(self.targets).all()):
-            raise ValueError(f"recording {self.name!r} contains NaN or inf")
+            raise SessionError(f"recording {self.name!r} contains NaN or inf")
 
     @property
     def num_steps(self) -> int:
         return int(self.targets.shape[0])
+
+    @property
+    def prev_targets(self) -> np.ndarray:
+        """(T, 23) the command before each step's (the first step's own before the recording starts)."""
+        return np.concatenate([self.targets[:1], self.targets[:-1]])
 
 
 def smooth_random_targets(seconds: float, dt: float, rng: np.random.Generator, amplitude: float = 0.35,
@@ -157,18 +166,18 @@ class DeltaEnv:
         from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 
         if not recordings:
-            raise ValueError("no recordings to fit the delta model to")
+            raise SessionError("no recordings to fit the delta model to")
         self.recs, self.cfg = list(recordings), cfg
         self.batch = G1Batch(G1BatchConfig(num_envs=cfg.num_envs, physics_dt=cfg.physics_dt, decimation=cfg.decimation,
                                            threads=cfg.threads or None, seed=cfg.seed, fix_base=True))
         dt = self.batch.dt
         bad = [r.name for r in self.recs if abs(r.dt - dt) > 1e-9]
         if bad:
-            raise ValueError(f"recordings {bad} are not at the simulator's control period {dt} s")
+            raise SessionError(f"recordings {bad} are not at the simulator's control period {dt} s")
         self.horizon = int(round(cfg.horizon_s / dt))
         usable = [r for r in self.recs if r.num_steps >= self.horizon]
         if not usable:
-            raise ValueError(f"every recording is shorter than the horizon ({self.horizon} steps)")
+            raise SessionError(f"every recording is shorter than the horizon ({self.horizon} steps)")
         self.recs = usable
         self.rng = np.random.default_rng(cfg.seed)
         self.sigma_q, self.sigma_v = cfg.sigma_joint_pos, cfg.sigma_joint_vel
@@ -197,9 +206,7 @@ class DeltaEnv:
     def step(self, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
         cfg = self.cfg
         a = self.recorded("targets")
-        self.batch.step(np.clip(a + cfg.delta_scale * out, LOWER - 0.5, UPPER + 0.5))
-        q_err = np.sum((self.batch.joint_pos - self.recorded("joint_pos", 1)) ** 2, -1)
-        v_err = np.sum((self.batch.joint_vel - self.recorded("joint_vel", 1)) ** 2, -1)
+        q_err, v_err = self._step_errors(a + cfg.delta_scale * out)
         r_q = cfg.w_joint_pos * np.exp(-q_err / self.sigma_q)
         r_v = cfg.w_joint_vel * np.exp(-v_err / self.sigma_v)
         r_a = -cfg.action_norm * np.mean(out**2, -1)
@@ -210,15 +217,21 @@ class DeltaEnv:
             self.reset(np.flatnonzero(done))
         return self.observe(), (r_q + r_v + r_a).astype(np.float32), done, info
 
+    def _step_errors(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step with PD targets ``targets``; squared joint position and velocity errors (N,) to the recording's next state."""
+        self.batch.step(np.clip(targets, LOWER - 0.5, UPPER + 0.5))
+        q_err = np.sum((self.batch.joint_pos - self.recorded("joint_pos", 1)) ** 2, -1)
+        v_err = np.sum((self.batch.joint_vel - self.recorded("joint_vel", 1)) ** 2, -1)
+        return q_err, v_err
+
     def calibrate(self) -> tuple[float, float]:
         """Set unset sigmas to the mean errors of one horizon of replays without a delta."""
         q_errs, v_errs = [], []
         self.reset(np.arange(self.cfg.num_envs))
         for _ in range(self.horizon):
-            a = self.recorded("targets")
-            self.batch.step(np.clip(a, LOWER - 0.5, UPPER + 0.5))
-            q_errs.append(np.sum((self.batch.joint_pos - self.recorded("joint_pos", 1)) ** 2, -1))
-            v_errs.append(np.sum((self.batch.joint_vel - self.recorded("joint_vel", 1)) ** 2, -1))
+            q_err, v_err = self._step_errors(self.recorded("targets"))
+            q_errs.append(q_err)
+            v_errs.append(v_err)
             self.k += 1
         if self.sigma_q is None:
             self.sigma_q = max(1e-6, float(np.mean(q_errs)))
@@ -323,7 +336,7 @@ def recording_from_mcap(path: str | Path, states_topic: str = "/joint_states", c
         if key not in index_cache:
             missing = [n for n in names if n not in key]
             if missing:
-                raise ValueError(f"{p}: {topic} messages lack joints {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+                raise SessionError(f"{p}: {topic} messages lack joints {missing[:5]}{' ...' if len(missing) > 5 else ''}")
             index_cache[key] = np.array([key.index(n) for n in names])
         return index_cache[key]
 
@@ -334,12 +347,12 @@ def recording_from_mcap(path: str | Path, states_topic: str = "/joint_states", c
         idx = order(js.name, m.topic)
         if m.topic == states_topic:
             if len(js.velocity) != len(js.name):
-                raise ValueError(f"{p}: {states_topic} messages carry no joint velocities")
+                raise SessionError(f"{p}: {states_topic} messages carry no joint velocities")
             states.append((m.log_time_ns, np.asarray(js.position, float)[idx], np.asarray(js.velocity, float)[idx]))
         else:
             commands.append((m.log_time_ns, np.asarray(js.position, float)[idx]))
     if not states or len(commands) < 2:
-        raise ValueError(f"{p}: needs {states_topic} and at least two {command_topic} messages "
+        raise SessionError(f"{p}: needs {states_topic} and at least two {command_topic} messages "
                          f"(found {len(states)} states, {len(commands)} commands)")
     st_t = np.array([s[0] for s in states])
     pairs = []
@@ -348,7 +361,7 @@ def recording_from_mcap(path: str | Path, states_topic: str = "/joint_states", c
         if k >= 0:
             pairs.append((t, states[k][1], states[k][2], cmd))
     if len(pairs) < 2:
-        raise ValueError(f"{p}: no joint state arrived before the commands")
+        raise SessionError(f"{p}: no joint state arrived before the commands")
     dt = float(np.median(np.diff([x[0] for x in pairs]))) * 1e-9
     return Recording(joint_pos=np.stack([x[1] for x in pairs]), joint_vel=np.stack([x[2] for x in pairs]),
                      targets=np.stack([x[3] for x in pairs[:-1]]), dt=round(dt, 6), name=p.stem)
@@ -399,10 +412,10 @@ class OnnxDeltaModel:
         self.session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map.get("delta_action")
         if meta is None:
-            raise ValueError(f"{p} is not a delta-action model (no 'delta_action' metadata)")
+            raise SessionError(f"{p} is not a delta-action model (no 'delta_action' metadata)")
         info = json.loads(meta)
         if list(info.get("joint_names", [])) != list(G1_SPEC.joint_names):
-            raise ValueError(f"{p}: its joints are not the G1's 23 in spec order")
+            raise SessionError(f"{p}: its joints are not the G1's 23 in spec order")
         self.delta_scale = float(info["delta_scale"])
 
     def delta(self, joint_pos: np.ndarray, joint_vel: np.ndarray, targets: np.ndarray, prev_targets: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
-from robot_learning.tasks.asap.delta import Recording
+from robot_learning.tasks.asap.delta import Recording, SessionError
 
 
 @dataclass
@@ -27,7 +27,7 @@ def _starts(recordings: Sequence[Recording], horizon: int, per_recording: int, s
     picks = [(r, int(t)) for r in recordings if r.num_steps >= horizon + 1
              for t in rng.integers(1, r.num_steps - horizon + 1, per_recording)]
     if not picks:
-        raise ValueError(f"no recording is longer than {horizon} steps")
+        raise SessionError(f"no recording is longer than {horizon} steps")
     return picks
 
 

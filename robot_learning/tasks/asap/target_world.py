@@ -72,6 +72,9 @@ class TargetWorldConfig:
         if 0 < self.torque_speed_scale <= 0.1:
             problems.append("torque_speed_scale must be 0 (off) or > 0.1")
         if self.engine == "mujoco":
+            period = 1.0 / self.control_rate_hz
+            if abs(self.latency_s / period - round(self.latency_s / period)) > 1e-6:
+                problems.append(f"the mujoco target world delays by whole control periods ({period} s), got latency_s {self.latency_s}")
             unsupported = [n for n in ("joint_damping", "joint_friction", "backlash_rad", "torque_speed_scale", "payload_kg")
                            if getattr(self, n) != 0]
             if unsupported:
@@ -199,9 +202,7 @@ class MujocoTargetG1:
         self.batch.set_gains(np.array([0]), self.batch.desc.array("kp") * kp_s, self.batch.desc.array("kd") * kd_s)
         self.dt = self.batch.dt
         self._queue: deque[np.ndarray] = deque()
-        self._delay_steps = int(round(world.latency_s / self.dt))
-        if abs(world.latency_s - self._delay_steps * self.dt) > 1e-9:
-            raise ValueError(f"the mujoco target world delays by whole control periods ({self.dt} s), got latency_s {world.latency_s}")
+        self._delay_steps = int(round(world.latency_s / self.dt))  # a whole number of periods (checked by the config)
 
     def reset(self, joint_pos: np.ndarray | None = None) -> None:
         self._queue.clear()
