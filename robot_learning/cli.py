@@ -6,6 +6,7 @@
     robot-learning deploy --policy FILE --robot crazyflie --sim pybullet [--seconds N] [--trajectory ...]
     robot-learning asap record --target-world FILE|NAME --out DIR [--sessions N] [--seconds S]
     robot-learning asap fit-delta --logs DIR [--seconds S] [--holdout K] [--out DIR]
+    robot-learning asap run --target-world FILE|NAME [--pretrained PT] [--out DIR] [budgets in seconds]
 
 Every error a user can cause (a missing file, a policy for another robot, a malformed config, an
 existing run directory) ends the command with a one-line message and exit status 2, not a traceback.
@@ -97,8 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
 
-    a = sub.add_parser("asap", help="ASAP: record sessions in a target world; fit a delta-action model to recorded sessions")
-    asub = a.add_subparsers(dest="asap_command", required=True, metavar="{record,fit-delta}")
+    a = sub.add_parser("asap", help="ASAP: the alignment loop; record sessions in a target world; fit a delta-action model to recorded sessions")
+    asub = a.add_subparsers(dest="asap_command", required=True, metavar="{run,record,fit-delta}")
+    lp = asub.add_parser("run", help="the whole loop: pre-train, deploy and record, fit delta/SysID/DeltaDynamics, fine-tune (and DR), re-deploy, table")
+    lp.add_argument("--target-world", required=True, help="a target-world YAML file or the name of one in assets/target_worlds")
+    lp.add_argument("--pretrained", type=Path, default=None, help="model.pt of an earlier run's pre-trained policy (skips pre-training)")
+    lp.add_argument("--out", type=Path, default=None, help="run directory (default runs/asap-<world>-<time>/)")
+    lp.add_argument("--pretrain-seconds", type=float, default=600.0)
+    lp.add_argument("--finetune-seconds", type=float, default=180.0, help="per method")
+    lp.add_argument("--delta-seconds", type=float, default=300.0)
+    lp.add_argument("--num-envs", type=int, default=256)
+    lp.add_argument("--seed", type=int, default=0)
     r = asub.add_parser("record", help="play excitation motions in a target world, one MCAP session each (runtime topics and types)")
     r.add_argument("--target-world", required=True, help="a target-world YAML file or the name of one in assets/target_worlds")
     r.add_argument("--out", type=Path, required=True, help="directory for the sessions")
@@ -133,6 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _asap(args: argparse.Namespace) -> int:
     from robot_learning.tasks.asap import module as asap
 
+    if args.asap_command == "run":
+        from robot_learning.tasks.asap.loop import LoopConfig, run_loop
+
+        cfg = LoopConfig(target_world=args.target_world, out=str(args.out) if args.out else None,
+                         pretrained=str(args.pretrained) if args.pretrained else None, pretrain_seconds=args.pretrain_seconds,
+                         finetune_seconds=args.finetune_seconds, delta_seconds=args.delta_seconds, num_envs=args.num_envs, seed=args.seed)
+        report = run_loop(cfg, progress=lambda m: print(m, file=sys.stderr))
+        print(dumps({"run": report["run"], "closed_loop_mpjpe_mm": {k: v["overall"]["mpjpe_mm"] for k, v in report["closed_loop"].items()},
+                     "open_loop_1s_rad": {k: v["1s"] for k, v in report["open_loop"].items()}, "wall_clock_s": report["wall_clock_s"]}))
+        return 0
     if args.asap_command == "record":
         print(dumps(asap.record_command(args.target_world, str(args.out), sessions=args.sessions, seconds=args.seconds, seed=args.seed)))
         return 0
@@ -151,9 +171,10 @@ def _is_user_error(e: Exception) -> bool:
     from robot_learning.runtime.monitors import MonitorConfigError
 
     from robot_learning.tasks.asap.delta import SessionError
+    from robot_learning.tasks.asap.motions import MotionFormatError
 
     user = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError,
-            UnknownRobotError, MonitorConfigError, SessionError)
+            UnknownRobotError, MonitorConfigError, SessionError, MotionFormatError)
     try:
         from robot_learning.runtime.ros2.dds import DdsError
 

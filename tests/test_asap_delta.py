@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from robot_learning.tasks.asap.delta import (
+    OBS_SIZE,
     DeltaConfig,
     DeltaEnv,
     Recording,
@@ -103,7 +104,7 @@ def test_asap_cli_records_and_fits_a_delta_model(tmp_path) -> None:
     sess = ort.InferenceSession(str(run / "delta_action.onnx"))
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["delta_action"])
     assert meta["delta_scale"] == 0.25 and len(meta["joint_names"]) == 23
-    out = sess.run(None, {"obs": np.zeros((2, 92), np.float32)})[0]
+    out = sess.run(None, {"obs": np.zeros((2, OBS_SIZE), np.float32)})[0]
     assert out.shape == (2, 23)
     from robot_learning.tasks.asap.delta import DeltaActionModel, OnnxDeltaModel
 

@@ -371,12 +371,20 @@ class G1Batch:
         targets = np.asarray(targets, dtype=np.float64)
         if targets.shape != (self.num_envs, self.nu):
             raise ValueError(f"targets must have shape ({self.num_envs}, {self.nu}), got {targets.shape}")
+        self.step_substeps(np.broadcast_to(targets[:, None, :], (self.num_envs, self.decimation, self.nu)))
+
+    def step_substeps(self, targets: np.ndarray) -> None:
+        """One policy period with a target per physics step: ``targets`` (N, decimation, 23), e.g. an
+        actuator latency that is not a whole number of policy periods."""
+        targets = np.asarray(targets, dtype=np.float64)
+        if targets.shape != (self.num_envs, self.decimation, self.nu):
+            raise ValueError(f"targets must have shape ({self.num_envs}, {self.decimation}, {self.nu}), got {targets.shape}")
         if not np.isfinite(targets).all():
             raise ValueError("targets contain NaN or inf")
         if self._pool is None:
             raise RuntimeError("the batch is closed")
-        self._targets[:] = targets
-        self._ctrl[:] = targets[:, None, :]
+        self._targets[:] = targets[:, -1]
+        self._ctrl[:] = targets
         self._pool.rollout(
             self.models, self._datas, self.state, self._ctrl,
             control_spec=_CONTROL_SPEC.value, skip_checks=True, nstep=self.decimation,
@@ -542,6 +550,19 @@ class G1Batch:
         for j, i in enumerate(ids):
             self._own(i)
             self._apply_gains(i, kp[j], kd[j])
+
+    def set_joint_friction(self, env_ids: np.ndarray, damping: np.ndarray, frictionloss: np.ndarray) -> None:
+        """Give environments ``env_ids`` viscous damping (N m s/rad) and dry friction (N m) on every
+        actuated joint, on top of the nominal model's ((k,) or (k, 23) each)."""
+        ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
+        damping = np.broadcast_to(np.asarray(damping, dtype=np.float64).reshape(len(ids), -1), (len(ids), self.nu))
+        frictionloss = np.broadcast_to(np.asarray(frictionloss, dtype=np.float64).reshape(len(ids), -1), (len(ids), self.nu))
+        if np.any(damping < 0) or np.any(frictionloss < 0):
+            raise ValueError("joint damping and friction must be >= 0")
+        for j, i in enumerate(ids):
+            m = self._own(i)
+            m.dof_damping[self._jv] = self.model.dof_damping[self._jv] + damping[j]
+            m.dof_frictionloss[self._jv] = self.model.dof_frictionloss[self._jv] + frictionloss[j]
 
     def _own(self, i: int) -> mujoco.MjModel:
         """Environment ``i``'s own copy of the model (made on first use)."""

@@ -6,7 +6,9 @@
   steps. Gear play and a speed-dependent torque limit are not among them, as on a real robot.
 - :class:`DeltaDynamics`: a learned residual on the state transition, ``s' = f_sim(s, a) + g(s, a)``
   (ASAP's DeltaDynamics baseline: an MLP on the difference between recorded and simulated next
-  states). Trained here on one-step differences (the paper grows a K-step autoregressive horizon).
+  states). Trained here on one-step differences (the paper grows a K-step autoregressive horizon);
+  its corrections are clipped to the largest residual of its training data, without which an
+  open-loop replay on unseen motions diverged to NaN within 0.5 s (measured).
 
 Both plug into :func:`~robot_learning.tasks.asap.replay.replay_error`, the open-loop replay used for
 every method's figures.
@@ -57,6 +59,7 @@ class DeltaDynamics:
         self.x_mean = np.zeros(4 * N_JOINTS)
         self.x_std = np.ones(4 * N_JOINTS)
         self.y_std = np.ones(2 * N_JOINTS)
+        self.y_bound = np.full(2 * N_JOINTS, np.inf)  # corrections are kept within the largest residual seen in training
 
     @staticmethod
     def features(q: np.ndarray, qd: np.ndarray, a: np.ndarray, a_prev: np.ndarray) -> np.ndarray:
@@ -82,6 +85,7 @@ class DeltaDynamics:
         x = self.features(q, v, a, a_prev)
         self.x_mean, self.x_std = x.mean(0), x.std(0) + 1e-6
         self.y_std = y.std(0) + 1e-9
+        self.y_bound = np.abs(y).max(0)
         X = torch.tensor((x - self.x_mean) / self.x_std, dtype=torch.float32)
         Y = torch.tensor(y / self.y_std, dtype=torch.float32)
         opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
@@ -104,5 +108,5 @@ class DeltaDynamics:
 
         x = torch.tensor((self.features(q, qd, a, a_prev) - self.x_mean) / self.x_std, dtype=torch.float32)
         with torch.no_grad():
-            y = self.net(x).numpy() * self.y_std
+            y = np.clip(self.net(x).numpy() * self.y_std, -self.y_bound, self.y_bound)
         return q_next + y[:, :N_JOINTS], qd_next + y[:, N_JOINTS:]

@@ -158,13 +158,17 @@ class PyBulletTargetG1(_pybullet_class()):  # type: ignore[misc]
         self._history: deque[tuple[int, np.ndarray]] = deque()
         super().__init__(PyBulletG1Config(control_rate_hz=world.control_rate_hz, physics_dt=world.physics_dt, seed=seed,
                                           fix_base=world.fix_base, ground_friction=world.ground_friction))
-        kp_s, kd_s = world.gain_scales()
-        self.set_gains(self.spec.array("kp") * kp_s, self.spec.array("kd") * kd_s)
+        self.set_gains(self.spec.array("kp"), self.spec.array("kd"))
         self._vlimit = self.spec.array("velocity_limit")
         if world.payload_kg > 0:
             torso = self.link_index["torso_link"]
             mass = p.getDynamicsInfo(self.body, torso, physicsClientId=self.client)[0]
             p.changeDynamics(self.body, torso, mass=mass + world.payload_kg, physicsClientId=self.client)
+
+    def set_gains(self, kp: np.ndarray | float, kd: np.ndarray | float) -> None:
+        """The commanded gains, as this world's actuators realise them (times its gain errors)."""
+        kp_s, kd_s = self.world.gain_scales()
+        super().set_gains(np.asarray(kp, dtype=np.float64) * kp_s, np.asarray(kd, dtype=np.float64) * kd_s)
 
     def reset(self, *args: Any, **kwargs: Any) -> Any:
         out = super().reset(*args, **kwargs)

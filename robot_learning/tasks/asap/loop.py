@@ -1,0 +1,194 @@
+"""The whole ASAP loop as one command (``python -m robot_learning asap run --target-world FILE``).
+
+1. pre-train the tracking policy in the nominal simulator (or load one: ``--pretrained``);
+2. deploy it in the target world through the runtime, recording the session (MCAP);
+3. read the session back from the MCAP file (as a real robot's log would be) and fit ASAP's
+   delta-action model and the SysID and DeltaDynamics baselines to the motions not held out;
+4. measure their open-loop replay error on the held-out motions (and the raw simulator's);
+5. fit all three again to the whole session (as the paper does before fine-tuning) and fine-tune the
+   pre-trained policy in each aligned simulator, and in a domain-randomised one (the DR baseline),
+   with the same budget;
+6. deploy every policy in the target world and tabulate closed-loop tracking side by side.
+
+Everything lands in one run directory: policies (ONNX), the delta model, the sessions, ``report.json``
+and ``table.md``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from robot_learning.tasks.asap.tracking import HELD_OUT_MOTIONS, SHIPPED_MOTIONS
+
+HORIZONS_S = (0.25, 0.5, 1.0)
+METHODS = ("pretrained", "sysid", "dr", "delta_dynamics", "asap")
+
+
+@dataclass
+class LoopConfig:
+    target_world: str = "worn_actuators"
+    out: str | None = None
+    pretrained: str | None = None  # a model.pt of an earlier run (skips pre-training)
+    pretrain_seconds: float = 600.0
+    finetune_seconds: float = 180.0
+    delta_seconds: float = 300.0
+    held_out: tuple[str, ...] = HELD_OUT_MOTIONS
+    motions: tuple[str, ...] = SHIPPED_MOTIONS
+    num_envs: int = 256
+    seed: int = 0
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [f"Target world: `{report['target_world']}` (seed {report['seed']})", "",
+             "Closed loop (policy in the target world, whole routine):", "",
+             "| Method | MPJPE (mm) | Joint error (rad) | Vel error (mm/frame) | Acc error (mm/frame^2) | Success |",
+             "|---|---|---|---|---|---|"]
+    for m, r in report["closed_loop"].items():
+        o = r["overall"]
+        lines.append(f"| {m} | {o['mpjpe_mm']:.1f} | {o['joint_pos_error_rad']:.4f} | {o['vel_error_mm_per_frame']:.2f} | "
+                     f"{o['acc_error_mm_per_frame2']:.3f} | {'yes' if o['success'] else 'no'} |")
+    lines += ["", f"Open loop (replaying the held-out motions {list(report['held_out'])}; mean joint error, rad):", "",
+              "| Method | " + " | ".join(f"{h:g} s" for h in HORIZONS_S) + " |", "|---|" + "---|" * len(HORIZONS_S)]
+    for m, row in report["open_loop"].items():
+        lines.append(f"| {m} | " + " | ".join(f"{row[f'{h:g}s']:.4f}" for h in HORIZONS_S) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+    import torch
+
+    from robot_learning.core.runs import write_json
+    from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid
+    from robot_learning.tasks.asap.delta import DeltaConfig, SessionError, load_recordings, save_delta, train_delta
+    from robot_learning.tasks.asap.deploy import BodyKinematics, deploy, split_by_motion
+    from robot_learning.tasks.asap.replay import SimParams, replay_error
+    from robot_learning.tasks.asap.target_world import load_target_world
+    from robot_learning.tasks.asap.tracking import (DomainRandomization, SimSetup, TrackingConfig, TrackingResult, evaluate_in_sim,
+                                                    export_tracking, load_routine, train_tracking)
+
+    say = progress or (lambda _m: None)
+    world = load_target_world(cfg.target_world)
+    unknown = [m for m in cfg.held_out if m not in cfg.motions]
+    if unknown or len(cfg.held_out) >= len(cfg.motions):
+        raise SessionError(f"held-out motions {list(cfg.held_out)} must be some, not all, of the routine's {list(cfg.motions)}")
+    run = Path(cfg.out or f"runs/asap-{world.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    tcfg = TrackingConfig(motions=tuple(cfg.motions), num_envs=cfg.num_envs, seed=cfg.seed)
+    report: dict[str, Any] = {"module": "asap", "command": "run", "target_world": world.name, "seed": cfg.seed, "config": asdict(cfg),
+                              "held_out": list(cfg.held_out), "timings_s": {}}
+
+    def timed(key: str, t0: float) -> None:
+        report["timings_s"][key] = round(time.time() - t0, 1)
+
+    def log_every(label: str) -> Callable[[dict[str, Any]], None]:
+        state = {"n": 0}
+
+        def log(row: dict[str, Any]) -> None:
+            if state["n"] % 25 == 0:
+                say(f"[{label}] {row['env_steps']:>9,} steps {row['seconds']:6.0f} s  reward {row['mean_reward']:.3f}  "
+                    f"joint error {row['joint_pos_error_rad']:.4f} rad")
+            state["n"] += 1
+        return log
+
+    # 1. pre-train (or load)
+    t0 = time.time()
+    routine = load_routine(cfg.motions)
+    if cfg.pretrained:
+        p = Path(cfg.pretrained)
+        if not p.is_file():
+            raise FileNotFoundError(f"pre-trained model {p} does not exist")
+        saved = torch.load(p, weights_only=False)
+        if not isinstance(saved, dict) or "model" not in saved or "motions" not in saved:
+            raise SessionError(f"{p} is not a tracking checkpoint written by `asap run` (pretrained.pt)")
+        if list(saved["motions"]) != list(cfg.motions):
+            raise SessionError(f"{p} was trained on the routine {saved['motions']}, not {list(cfg.motions)}")
+        pre = TrackingResult(saved["model"], routine, tcfg)
+        report["pretrained_from"] = str(p)
+    else:
+        pre = train_tracking(replace(tcfg, max_seconds=cfg.pretrain_seconds), log=log_every("pretrain"))
+        report["pretrain_env_steps"] = pre.curve[-1]["env_steps"] if pre.curve else 0
+    torch.save({"model": pre.model, "motions": list(cfg.motions)}, run / "pretrained.pt")
+    timed("pretrain", t0)
+    policies = {"pretrained": pre}
+    report["sim_joint_error_rad"] = {"pretrained": evaluate_in_sim(pre)}
+
+    # 2. deploy and record; 3. read the session back
+    t0 = time.time()
+    kin = BodyKinematics()
+    export_tracking(pre, run / "pretrained.onnx", training={"method": "pretrained", "seed": cfg.seed})
+    first = deploy(run / "pretrained.onnx", world, record_dir=run / "sessions", session=f"{world.name}_pretrained", seed=cfg.seed, kin=kin)
+    if not first["completed"]:
+        raise SessionError(f"the runtime stopped the pre-trained policy in '{world.name}' ({first['safety_stop']}); "
+                           "pre-train longer (--pretrain-seconds) before aligning")
+    rec = load_recordings(first["session"])[0]
+    train_recs = split_by_motion(rec, routine.segments, [m for m in cfg.motions if m not in cfg.held_out])
+    test_recs = split_by_motion(rec, routine.segments, list(cfg.held_out))
+    timed("deploy_record", t0)
+
+    # 3./4. open loop: every alignment fitted without the held-out motions, replayed on them
+    def fit_all(recs: list[Any], label: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+        t0 = time.time()
+        say(f"[{label}] fitting the delta-action model on {sum(r.num_steps for r in recs)} steps")
+        delta, curve = train_delta(recs, DeltaConfig(max_seconds=cfg.delta_seconds, seed=cfg.seed), log=log_every(f"delta:{label}"))
+        sysid, sysid_info = fit_sysid(recs, seed=cfg.seed)
+        dyn = DeltaDynamics(seed=cfg.seed)
+        info = {"sysid": {**asdict(sysid), **sysid_info}, "delta_dynamics": dyn.fit(recs),
+                "delta": {"env_steps": curve[-1]["env_steps"] if curve else 0, "first_reward": curve[0]["mean_reward"] if curve else None,
+                          "last_reward": curve[-1]["mean_reward"] if curve else None}}
+        timed(f"fit_{label}", t0)
+        return delta, sysid, dyn, info
+
+    delta_ho, sysid_ho, dyn_ho, report["fit_without_held_out"] = fit_all(train_recs, "without-held-out")
+    t0 = time.time()
+    ol: dict[str, dict[str, float]] = {m: {} for m in ("raw", "sysid", "delta_dynamics", "asap")}
+    for h in HORIZONS_S:
+        key = f"{h:g}s"
+        raw_err, sys_err = replay_error(test_recs, h, params=(SimParams(), sysid_ho), seed=cfg.seed)
+        ol["raw"][key], ol["sysid"][key] = float(raw_err), float(sys_err)
+        ol["delta_dynamics"][key] = float(replay_error(test_recs, h, dynamics=dyn_ho, seed=cfg.seed)[0])
+        ol["asap"][key] = float(replay_error(test_recs, h, delta=delta_ho, seed=cfg.seed)[0])
+    report["open_loop"] = ol
+    timed("open_loop", t0)
+
+    # closed loop: as the paper, the alignments are fitted to the whole deployment
+    delta, sysid, dyn, report["fit_all"] = fit_all([rec], "all")
+    save_delta(delta, run / "delta_action.onnx", meta={"target_world": world.name, "motions": list(cfg.motions)})
+
+    # 5. fine-tune in each simulator
+    dt = 1.0 / routine.fps
+    setups = {
+        "sysid": SimSetup("sysid", kp_scale=sysid.kp_scale, kd_scale=sysid.kd_scale, latency_s=sysid.latency_steps * dt),
+        "dr": SimSetup("dr", dr=DomainRandomization()),
+        "delta_dynamics": SimSetup("delta_dynamics", dynamics=dyn),
+        "asap": SimSetup("asap", delta=delta),
+    }
+    for name, setup in setups.items():
+        t0 = time.time()
+        say(f"fine-tuning in the {name} simulator for {cfg.finetune_seconds:g} s")
+        ft = train_tracking(replace(tcfg, max_seconds=cfg.finetune_seconds, init_std=0.1, seed=cfg.seed + 1), sim=setup,
+                            init=pre.model, log=log_every(name))
+        policies[name] = ft
+        torch.save({"model": ft.model, "motions": list(cfg.motions)}, run / f"{name}.pt")
+        report["sim_joint_error_rad"][name] = evaluate_in_sim(ft, setup)
+        timed(f"finetune_{name}", t0)
+
+    # 6. deploy everything
+    t0 = time.time()
+    closed: dict[str, Any] = {"pretrained": {k: v for k, v in first.items() if k != "recording"}}
+    for name in METHODS[1:]:
+        path = run / f"{name}.onnx"
+        export_tracking(policies[name], path, training={"method": name, "seed": cfg.seed, "target_world": world.name})
+        out = deploy(path, world, record_dir=run / "sessions", session=f"{world.name}_{name}", seed=cfg.seed, kin=kin)
+        closed[name] = {k: v for k, v in out.items() if k != "recording"}
+    report["closed_loop"] = closed
+    timed("deploy_all", t0)
+    report["wall_clock_s"] = round(time.time() - t_start, 1)
+    write_json(run / "report.json", report)
+    (run / "table.md").write_text(_markdown(report))
+    say(_markdown(report))
+    return {"run": str(run), **report}
+
