@@ -66,6 +66,22 @@ def test_actuator_gaps_have_the_configured_effect() -> None:
     np.testing.assert_allclose(fr, -KD - 0.5 - 0.3 * np.tanh(50.0), rtol=1e-9)
 
 
+def test_friction_on_a_light_joint_cannot_reverse_its_motion() -> None:
+    """With the joint's inertia, friction and extra damping are integrated stably: within one step
+    they can at most stop the joint (an ankle roll of 3e-4 kg m^2 chattered at ~100 rad/s before)."""
+    world = TargetWorldConfig(joint_damping=0.2, joint_friction=0.3)
+    m, dt = np.full(G1_SPEC.num_joints, 3e-4), 0.002
+    zero = np.zeros(G1_SPEC.num_joints)
+    for v in (0.01, 0.5, 5.0):
+        qd = np.full(G1_SPEC.num_joints, v)
+        tau = transmitted_torque(world, zero, zero, EFFORT, VLIM, zero, zero, qd, inertia=m, dt=dt)
+        qd_next = qd + dt * tau / m
+        assert np.all(qd_next >= -1e-12) and np.all(qd_next < qd)  # slowed down, never reversed
+    far = np.full(G1_SPEC.num_joints, 100.0)  # a heavy joint: the plain model
+    fr = transmitted_torque(world, zero, zero, EFFORT, VLIM, zero, zero, np.ones_like(m), inertia=far, dt=dt)
+    np.testing.assert_allclose(fr, -0.2 * 100 / (100 + dt * 0.2) - 0.3 * np.tanh(50.0), rtol=1e-9)
+
+
 def test_pybullet_world_latency_delays_the_response() -> None:
     knee = list(G1_SPEC.joint_names).index("left_knee_joint")
     moved = {}

@@ -324,6 +324,7 @@ class PyBulletG1:
             m_bb = full[np.ix_(base, base)]
             m_bj = full[np.ix_(base, cols)]
             mass = mass - m_bj.T @ np.linalg.solve(m_bb, m_bj)
+        self._joint_mass = mass
         self._damping = kd @ np.linalg.solve(mass + self.config.physics_dt * kd, mass)
 
     def _pelvis_pose(self) -> tuple[np.ndarray, np.ndarray]:

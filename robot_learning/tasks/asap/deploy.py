@@ -127,7 +127,8 @@ def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None,
     if stopped is not None:
         overall["success"] = False
     out: dict[str, Any] = {"target_world": world.name, "policy": str(policy), "per_motion": per_motion, "overall": overall,
-                           "completed": stopped is None, "safety_stop": stopped, "faults": dict(c.fault_counts)}
+                           "completed": stopped is None, "tracked_s": round(rec.num_steps * rec.dt, 2), "safety_stop": stopped,
+                           "faults": dict(c.fault_counts)}
     if record_dir is not None:
         out["session"] = str(write_mcap(rec, record_dir, session))
     out["recording"] = rec
@@ -154,8 +155,9 @@ def segment(rec: Recording, start: int, end: int, name: str) -> Recording:
 
 
 def split_by_motion(rec: Recording, segments: dict[str, tuple[int, int]], motions: Sequence[str]) -> list[Recording]:
-    """The parts of a routine's recording that belong to ``motions``."""
+    """The parts of a routine's recording that belong to ``motions`` and were recorded whole (a
+    deployment that the runtime stopped early has only the motions before the stop)."""
     unknown = [m for m in motions if m not in segments]
     if unknown:
         raise SessionError(f"motions {unknown} are not in the routine ({list(segments)})")
-    return [segment(rec, *segments[m], name=f"{rec.name}:{m}") for m in motions]
+    return [segment(rec, *segments[m], name=f"{rec.name}:{m}") for m in motions if segments[m][1] <= rec.num_steps + 1]

@@ -44,13 +44,16 @@ class LoopConfig:
 def _markdown(report: dict[str, Any]) -> str:
     lines = [f"Target world: `{report['target_world']}` (seed {report['seed']})", "",
              "Closed loop (policy in the target world, whole routine):", "",
-             "| Method | MPJPE (mm) | Joint error (rad) | Vel error (mm/frame) | Acc error (mm/frame^2) | Success |",
-             "|---|---|---|---|---|---|"]
+             "| Method | MPJPE (mm) | Joint error (rad) | Vel error (mm/frame) | Acc error (mm/frame^2) | Success | Safety stop |",
+             "|---|---|---|---|---|---|---|"]
     for m, r in report["closed_loop"].items():
         o = r["overall"]
+        stop = "none" if r["completed"] else f"after {r['tracked_s']:.1f} s"
         lines.append(f"| {m} | {o['mpjpe_mm']:.1f} | {o['joint_pos_error_rad']:.4f} | {o['vel_error_mm_per_frame']:.2f} | "
-                     f"{o['acc_error_mm_per_frame2']:.3f} | {'yes' if o['success'] else 'no'} |")
-    lines += ["", f"Open loop (replaying the held-out motions {list(report['held_out'])}; mean joint error, rad):", "",
+                     f"{o['acc_error_mm_per_frame2']:.3f} | {'yes' if o['success'] else 'no'} | {stop} |")
+    if not report["open_loop_motions"]:
+        return "\n".join(lines + ["", "Open loop: not measured (the pre-trained policy was stopped before the held-out motions)."]) + "\n"
+    lines += ["", f"Open loop (replaying the held-out motions {report['open_loop_motions']}; mean joint error, rad):", "",
               "| Method | " + " | ".join(f"{h:g} s" for h in HORIZONS_S) + " |", "|---|" + "---|" * len(HORIZONS_S)]
     for m, row in report["open_loop"].items():
         lines.append(f"| {m} | " + " | ".join(f"{row[f'{h:g}s']:.4f}" for h in HORIZONS_S) + " |")
@@ -121,12 +124,16 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     kin = BodyKinematics()
     export_tracking(pre, run / "pretrained.onnx", training={"method": "pretrained", "seed": cfg.seed})
     first = deploy(run / "pretrained.onnx", world, record_dir=run / "sessions", session=f"{world.name}_pretrained", seed=cfg.seed, kin=kin)
-    if not first["completed"]:
-        raise SessionError(f"the runtime stopped the pre-trained policy in '{world.name}' ({first['safety_stop']}); "
-                           "pre-train longer (--pretrain-seconds) before aligning")
     rec = load_recordings(first["session"])[0]
+    if not first["completed"]:  # as on a robot: the log up to the safety stop is still data
+        say(f"the runtime stopped the pre-trained policy after {rec.num_steps * rec.dt:.1f} s: {first['safety_stop']}")
     train_recs = split_by_motion(rec, routine.segments, [m for m in cfg.motions if m not in cfg.held_out])
     test_recs = split_by_motion(rec, routine.segments, list(cfg.held_out))
+    if not train_recs:
+        raise SessionError(f"the pre-trained policy was stopped in '{world.name}' before it completed any motion to fit to "
+                           f"({first['safety_stop']}); pre-train longer (--pretrain-seconds)")
+    report["recorded_s"] = round(rec.num_steps * rec.dt, 2)
+    report["open_loop_motions"] = [r.name.split(":")[-1] for r in test_recs]
     timed("deploy_record", t0)
 
     # 3./4. open loop: every alignment fitted without the held-out motions, replayed on them
@@ -145,7 +152,7 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     delta_ho, sysid_ho, dyn_ho, report["fit_without_held_out"] = fit_all(train_recs, "without-held-out")
     t0 = time.time()
     ol: dict[str, dict[str, float]] = {m: {} for m in ("raw", "sysid", "delta_dynamics", "asap")}
-    for h in HORIZONS_S:
+    for h in HORIZONS_S if test_recs else ():
         key = f"{h:g}s"
         raw_err, sys_err = replay_error(test_recs, h, params=(SimParams(), sysid_ho), seed=cfg.seed)
         ol["raw"][key], ol["sysid"][key] = float(raw_err), float(sys_err)

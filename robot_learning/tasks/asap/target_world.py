@@ -108,7 +108,8 @@ def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
 
 
 def transmitted_torque(cfg: TargetWorldConfig, kp: np.ndarray, kd: np.ndarray, effort: np.ndarray, velocity_limit: np.ndarray,
-                       target: np.ndarray, q: np.ndarray, qd: np.ndarray, damping: np.ndarray | None = None) -> np.ndarray:
+                       target: np.ndarray, q: np.ndarray, qd: np.ndarray, damping: np.ndarray | None = None,
+                       inertia: np.ndarray | None = None, dt: float = 0.002) -> np.ndarray:
     """The joint torque of the target world's actuator for PD target ``target`` at state (q, qd):
 
     - backlash: the PD sees the position error through a dead band of ``backlash_rad``;
@@ -116,7 +117,11 @@ def transmitted_torque(cfg: TargetWorldConfig, kp: np.ndarray, kd: np.ndarray, e
       ``diag(kd)``, e.g. PyBullet's implicit damping);
     - the effort limit, falling linearly with speed to 0 at ``torque_speed_scale`` x the joint's
       speed limit while the motor drives (torque and speed of the same sign); braking keeps the full limit;
-    - extra viscous and Coulomb joint friction (not limited: it is not the motor's).
+    - extra viscous and Coulomb joint friction (not limited: it is not the motor's). With the joints'
+      effective ``inertia`` (kg m^2) and the physics step ``dt``, both are integrated stably, as an
+      implicit step would: the viscous term is ``-c qd m / (m + dt c)`` and the friction cannot
+      reverse a joint's velocity within one step (``|tau| <= m |qd| / dt``). Without this, the light
+      ankle-roll joints chattered to ~100 rad/s under 0.3 N m of friction (measured).
     """
     err = target - q
     if cfg.backlash_rad > 0:
@@ -129,8 +134,13 @@ def transmitted_torque(cfg: TargetWorldConfig, kp: np.ndarray, kd: np.ndarray, e
         driving = np.sign(tau) == np.sign(qd)
         limit = np.where(driving, effort * np.clip(1.0 - np.abs(qd) / vmax, 0.0, 1.0), effort)
     tau = np.clip(tau, -limit, limit)
-    tau = tau - cfg.joint_damping * qd - cfg.joint_friction * np.tanh(qd / 0.02)
-    return tau
+    viscous = cfg.joint_damping * qd
+    friction = cfg.joint_friction * np.tanh(qd / 0.02)
+    if inertia is not None:
+        viscous = viscous * inertia / (inertia + dt * cfg.joint_damping)
+        budget = np.maximum(inertia * np.abs(qd) / dt - np.abs(viscous), 0.0)  # what is left before the joint would reverse
+        friction = np.clip(friction, -budget, budget)
+    return tau - viscous - friction
 
 
 def make_target_robot(cfg: TargetWorldConfig, seed: int = 0) -> Any:
@@ -186,9 +196,14 @@ class PyBulletTargetG1(_pybullet_class()):  # type: ignore[misc]
             self._history.popleft()
         return self._history[0][1]
 
+    def _refresh_damping(self) -> None:
+        super()._refresh_damping()
+        mass = getattr(self, "_joint_mass", None)  # the implicit-damping path computes it
+        self._inertia = None if mass is None else 1.0 / np.diag(np.linalg.inv(mass))
+
     def _pd_torque(self, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         return transmitted_torque(self.world, self.kp, self.kd, self._effort, self._vlimit, self._active_target(), q, qd,
-                                  damping=self._damping)
+                                  damping=self._damping, inertia=self._inertia, dt=self.config.physics_dt)
 
 
 class MujocoTargetG1:
