@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--pretrain-seconds", type=float, default=600.0)
     lp.add_argument("--finetune-seconds", type=float, default=180.0, help="per method")
     lp.add_argument("--delta-seconds", type=float, default=300.0)
+    lp.add_argument("--motions", nargs="+", default=None, help="the routine: shipped motion names or .yaml/.npz/.csv files, in order")
+    lp.add_argument("--held-out", nargs="+", default=None, help="motions (file stems) kept out of the open-loop fits")
     lp.add_argument("--num-envs", type=int, default=256)
     lp.add_argument("--seed", type=int, default=0)
     r = asub.add_parser("record", help="play excitation motions in a target world, one MCAP session each (runtime topics and types)")
@@ -148,7 +150,9 @@ def _asap(args: argparse.Namespace) -> int:
 
         cfg = LoopConfig(target_world=args.target_world, out=str(args.out) if args.out else None,
                          pretrained=str(args.pretrained) if args.pretrained else None, pretrain_seconds=args.pretrain_seconds,
-                         finetune_seconds=args.finetune_seconds, delta_seconds=args.delta_seconds, num_envs=args.num_envs, seed=args.seed)
+                         finetune_seconds=args.finetune_seconds, delta_seconds=args.delta_seconds, num_envs=args.num_envs, seed=args.seed,
+                         **({"motions": tuple(args.motions)} if args.motions else {}),
+                         **({"held_out": tuple(args.held_out)} if args.held_out else {}))
         report = run_loop(cfg, progress=lambda m: print(m, file=sys.stderr))
         print(dumps({"run": report["run"], "closed_loop_mpjpe_mm": {k: v["overall"]["mpjpe_mm"] for k, v in report["closed_loop"].items()},
                      "open_loop_1s_rad": {k: v["1s"] for k, v in report["open_loop"].items()}, "wall_clock_s": report["wall_clock_s"]}))

@@ -74,7 +74,8 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
 
     say = progress or (lambda _m: None)
     world = load_target_world(cfg.target_world)
-    unknown = [m for m in cfg.held_out if m not in cfg.motions]
+    stems = [Path(m).stem for m in cfg.motions]
+    unknown = [m for m in cfg.held_out if m not in stems]
     if unknown or len(cfg.held_out) >= len(cfg.motions):
         raise SessionError(f"held-out motions {list(cfg.held_out)} must be some, not all, of the routine's {list(cfg.motions)}")
     run = Path(cfg.out or f"runs/asap-{world.name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -127,7 +128,7 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     rec = load_recordings(first["session"])[0]
     if not first["completed"]:  # as on a robot: the log up to the safety stop is still data
         say(f"the runtime stopped the pre-trained policy after {rec.num_steps * rec.dt:.1f} s: {first['safety_stop']}")
-    train_recs = split_by_motion(rec, routine.segments, [m for m in cfg.motions if m not in cfg.held_out])
+    train_recs = split_by_motion(rec, routine.segments, [m for m in stems if m not in cfg.held_out])
     test_recs = split_by_motion(rec, routine.segments, list(cfg.held_out))
     if not train_recs:
         raise SessionError(f"the pre-trained policy was stopped in '{world.name}' before it completed any motion to fit to "
