@@ -177,7 +177,7 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     for name, setup in setups.items():
         t0 = time.time()
         say(f"fine-tuning in the {name} simulator for {cfg.finetune_seconds:g} s")
-        ft = train_tracking(replace(tcfg, max_seconds=cfg.finetune_seconds, init_std=0.1, seed=cfg.seed + 1), sim=setup,
+        ft = train_tracking(replace(tcfg, max_seconds=cfg.finetune_seconds, init_std=0.1, learning_rate=3e-4, seed=cfg.seed + 1), sim=setup,
                             init=pre.model, log=log_every(name))
         policies[name] = ft
         torch.save({"model": ft.model, "motions": list(cfg.motions)}, run / f"{name}.pt")

@@ -201,6 +201,7 @@ class TrackingConfig:
     learning_rate: float = 1e-3
     steps_per_env: int = 24
     gamma: float = 0.5
+    critic_warmup_iterations: int = 10  # fine-tuning: critic-only updates first (the copied critic knows the old simulator)
 
 
 class TrackingEnv:
@@ -350,6 +351,7 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
             with torch.no_grad():  # fine-tuning explores less than pre-training
                 model.log_std.fill_(float(np.log(cfg.init_std)))
         ppo = PPO(model, pcfg, seed=cfg.seed)
+        warmup = cfg.critic_warmup_iterations if init is not None else 0
         buf = RolloutBuffer(pcfg.steps_per_env, cfg.num_envs, x.shape[1], x.shape[1], N_JOINTS)
         t0, steps, curve = time.monotonic(), 0, []
         while time.monotonic() - t0 < cfg.max_seconds and (cfg.max_env_steps is None or steps < cfg.max_env_steps):
@@ -367,7 +369,8 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
             with torch.no_grad():
                 last = model.value(torch.from_numpy(x))
             buf.compute_returns(last, pcfg.gamma, pcfg.lam)
-            stats = ppo.update(buf)
+            stats = ppo.update(buf, critic_only=warmup > 0)  # a fine-tune first fits the critic to the new simulator
+            warmup -= 1
             model.actor.norm.update(buf.obs[: buf.t])
             model.critic_norm.update(buf.critic_obs[: buf.t])
             row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": float(buf.rewards[: buf.t].mean()),
