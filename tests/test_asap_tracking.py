@@ -35,6 +35,12 @@ class ZeroResidual:
             self.ac.actor.net[-1].bias.zero_()
 
 
+def segment_of(rec, steps: int):  # noqa: ANN001, ANN201 (a Recording's first ``steps`` steps)
+    from robot_learning.tasks.asap.deploy import segment
+
+    return segment(rec, 0, steps + 1, rec.name)
+
+
 # ----------------------------------------------------------------------------- motions
 def test_shipped_routine_is_contiguous_and_inside_the_limits() -> None:
     r = load_routine(SHIPPED_MOTIONS)
@@ -195,6 +201,11 @@ def test_deployment_through_the_runtime_records_what_it_sent(tmp_path) -> None:
     np.testing.assert_allclose(back.targets, rec.targets[:-1], atol=1e-9)
     m = out["overall"]
     assert 0.0 < m["mpjpe_mm"] < 100.0 and m["success"]  # the worn world lags the reference, but stays near it
+    from robot_learning.tasks.asap.deploy import split_by_motion
+
+    parts = split_by_motion(back, routine.segments, ["kick"])  # the last motion, one frame short in the log
+    assert len(parts) == 1 and parts[0].num_steps == back.num_steps
+    assert split_by_motion(segment_of(back, 40), routine.segments, ["kick"]) == []  # a stopped session: not whole
 
 
 def test_deploy_refuses_other_policies_and_worlds(tmp_path) -> None:
@@ -243,3 +254,21 @@ def test_ppo_improves_tracking_over_the_reference_feedforward() -> None:
     baseline = evaluate_in_sim(TrackingResult(ZeroResidual().ac, routine, cfg))
     result = train_tracking(cfg)
     assert evaluate_in_sim(result) < 0.8 * baseline
+
+
+@pytest.mark.slow
+def test_asap_run_goes_through_the_whole_loop(tmp_path) -> None:
+    """`asap run` with small budgets: every stage runs and the table has every method (a few minutes)."""
+    import json
+
+    from robot_learning.cli import main
+
+    out = tmp_path / "run"
+    assert main(["asap", "run", "--target-world", "worn_actuators", "--out", str(out), "--pretrain-seconds", "60",
+                 "--finetune-seconds", "10", "--delta-seconds", "10", "--num-envs", "64"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["closed_loop"]) == {"pretrained", "sysid", "dr", "delta_dynamics", "asap"}
+    assert set(rep["open_loop"]["raw"]) == {"0.25s", "0.5s", "1s"} and rep["open_loop_motions"] == ["side_step", "reach_twist"]
+    for name in ("pretrained", "sysid", "dr", "delta_dynamics", "asap"):
+        assert (out / f"{name}.onnx").is_file() and (out / "sessions" / f"worn_actuators_{name}.mcap").is_file()
+    assert (out / "delta_action.onnx").is_file() and (out / "table.md").read_text().count("|") > 40

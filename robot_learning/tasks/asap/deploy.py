@@ -156,8 +156,9 @@ def segment(rec: Recording, start: int, end: int, name: str) -> Recording:
 
 def split_by_motion(rec: Recording, segments: dict[str, tuple[int, int]], motions: Sequence[str]) -> list[Recording]:
     """The parts of a routine's recording that belong to ``motions`` and were recorded whole (a
-    deployment that the runtime stopped early has only the motions before the stop)."""
+    deployment that the runtime stopped early has only the motions before the stop). A session read
+    back from MCAP lacks the outcome of its last command, so the last motion may be one frame short."""
     unknown = [m for m in motions if m not in segments]
     if unknown:
         raise SessionError(f"motions {unknown} are not in the routine ({list(segments)})")
-    return [segment(rec, *segments[m], name=f"{rec.name}:{m}") for m in motions if segments[m][1] <= rec.num_steps + 1]
+    return [segment(rec, *segments[m], name=f"{rec.name}:{m}") for m in motions if segments[m][1] <= rec.num_steps + 2]

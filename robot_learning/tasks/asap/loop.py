@@ -60,14 +60,44 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit_alignments(recs: list[Any], delta_seconds: float, seed: int,
+                   log: Callable[[dict[str, Any]], None] | None = None) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """ASAP's delta-action model, SysID and DeltaDynamics, each fitted to recordings ``recs``."""
+    from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid
+    from robot_learning.tasks.asap.delta import DeltaConfig, train_delta
+
+    delta, curve = train_delta(recs, DeltaConfig(max_seconds=delta_seconds, seed=seed), log=log)
+    sysid, sysid_info = fit_sysid(recs, seed=seed)
+    dyn = DeltaDynamics(seed=seed)
+    info = {"sysid": {**asdict(sysid), **sysid_info}, "delta_dynamics": dyn.fit(recs),
+            "delta": {"env_steps": curve[-1]["env_steps"] if curve else 0, "first_reward": curve[0]["mean_reward"] if curve else None,
+                      "last_reward": curve[-1]["mean_reward"] if curve else None}}
+    return delta, sysid, dyn, info
+
+
+def open_loop(train_recs: list[Any], test_recs: list[Any], delta_seconds: float, seed: int,
+              log: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Fit every alignment to ``train_recs``; mean joint error (rad) of open-loop replays of
+    ``test_recs`` at each horizon, for the raw simulator and each alignment."""
+    from robot_learning.tasks.asap.replay import SimParams, replay_error
+
+    delta, sysid, dyn, info = fit_alignments(train_recs, delta_seconds, seed, log=log)
+    ol: dict[str, dict[str, float]] = {m: {} for m in ("raw", "sysid", "delta_dynamics", "asap")}
+    for h in HORIZONS_S if test_recs else ():
+        key = f"{h:g}s"
+        raw_err, sys_err = replay_error(test_recs, h, params=(SimParams(), sysid), seed=seed)
+        ol["raw"][key], ol["sysid"][key] = float(raw_err), float(sys_err)
+        ol["delta_dynamics"][key] = float(replay_error(test_recs, h, dynamics=dyn, seed=seed)[0])
+        ol["asap"][key] = float(replay_error(test_recs, h, delta=delta, seed=seed)[0])
+    return ol, info
+
+
 def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) -> dict[str, Any]:
     import torch
 
     from robot_learning.core.runs import write_json
-    from robot_learning.tasks.asap.baselines import DeltaDynamics, fit_sysid
-    from robot_learning.tasks.asap.delta import DeltaConfig, SessionError, load_recordings, save_delta, train_delta
+    from robot_learning.tasks.asap.delta import SessionError, load_recordings, save_delta
     from robot_learning.tasks.asap.deploy import BodyKinematics, deploy, split_by_motion
-    from robot_learning.tasks.asap.replay import SimParams, replay_error
     from robot_learning.tasks.asap.target_world import load_target_world
     from robot_learning.tasks.asap.tracking import (DomainRandomization, SimSetup, TrackingConfig, TrackingResult, evaluate_in_sim,
                                                     export_tracking, load_routine, train_tracking)
@@ -138,32 +168,15 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     timed("deploy_record", t0)
 
     # 3./4. open loop: every alignment fitted without the held-out motions, replayed on them
-    def fit_all(recs: list[Any], label: str) -> tuple[Any, Any, Any, dict[str, Any]]:
-        t0 = time.time()
-        say(f"[{label}] fitting the delta-action model on {sum(r.num_steps for r in recs)} steps")
-        delta, curve = train_delta(recs, DeltaConfig(max_seconds=cfg.delta_seconds, seed=cfg.seed), log=log_every(f"delta:{label}"))
-        sysid, sysid_info = fit_sysid(recs, seed=cfg.seed)
-        dyn = DeltaDynamics(seed=cfg.seed)
-        info = {"sysid": {**asdict(sysid), **sysid_info}, "delta_dynamics": dyn.fit(recs),
-                "delta": {"env_steps": curve[-1]["env_steps"] if curve else 0, "first_reward": curve[0]["mean_reward"] if curve else None,
-                          "last_reward": curve[-1]["mean_reward"] if curve else None}}
-        timed(f"fit_{label}", t0)
-        return delta, sysid, dyn, info
-
-    delta_ho, sysid_ho, dyn_ho, report["fit_without_held_out"] = fit_all(train_recs, "without-held-out")
     t0 = time.time()
-    ol: dict[str, dict[str, float]] = {m: {} for m in ("raw", "sysid", "delta_dynamics", "asap")}
-    for h in HORIZONS_S if test_recs else ():
-        key = f"{h:g}s"
-        raw_err, sys_err = replay_error(test_recs, h, params=(SimParams(), sysid_ho), seed=cfg.seed)
-        ol["raw"][key], ol["sysid"][key] = float(raw_err), float(sys_err)
-        ol["delta_dynamics"][key] = float(replay_error(test_recs, h, dynamics=dyn_ho, seed=cfg.seed)[0])
-        ol["asap"][key] = float(replay_error(test_recs, h, delta=delta_ho, seed=cfg.seed)[0])
-    report["open_loop"] = ol
+    report["open_loop"], report["fit_without_held_out"] = open_loop(train_recs, test_recs, cfg.delta_seconds, cfg.seed,
+                                                                    log=log_every("delta:without-held-out"))
     timed("open_loop", t0)
 
     # closed loop: as the paper, the alignments are fitted to the whole deployment
-    delta, sysid, dyn, report["fit_all"] = fit_all([rec], "all")
+    t0 = time.time()
+    delta, sysid, dyn, report["fit_all"] = fit_alignments([rec], cfg.delta_seconds, cfg.seed, log=log_every("delta:all"))
+    timed("fit_all", t0)
     save_delta(delta, run / "delta_action.onnx", meta={"target_world": world.name, "motions": list(cfg.motions)})
 
     # 5. fine-tune in each simulator
