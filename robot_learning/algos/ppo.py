@@ -11,8 +11,9 @@ Torch, CPU or GPU; one implementation shared by every module that uses PPO.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -255,3 +256,32 @@ class PPO:
         out["learning_rate"] = self.lr
         out["action_std"] = float(model.log_std.detach().exp().mean())
         return out
+
+
+StepFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]]
+
+
+def rollout_and_update(model: ActorCritic, ppo: PPO, buf: RolloutBuffer, obs: np.ndarray, step: StepFn,
+                       critic_only: bool = False) -> tuple[np.ndarray, dict[str, float], list[dict[str, Any]]]:
+    """One PPO iteration on a numpy environment whose actor and critic see the same observation:
+    ``steps_per_env`` steps of ``step(action) -> (obs, reward, done, info)`` from ``obs``, GAE, the
+    update, and the observation normalisers' update. Returns the next observation, the update's
+    statistics (with ``mean_reward``) and the steps' infos."""
+    cfg = ppo.cfg
+    buf.clear()
+    buf.sigma = model.log_std.detach().exp().clone()
+    infos = []
+    for _ in range(cfg.steps_per_env):
+        o = torch.from_numpy(obs)
+        a, logp, v, mu = model.act(o, o)
+        obs, r, done, info = step(a.numpy().astype(np.float64))
+        infos.append(info)
+        buf.add(o, o, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
+    with torch.no_grad():
+        last = model.value(torch.from_numpy(obs))
+    buf.compute_returns(last, cfg.gamma, cfg.lam)
+    stats = ppo.update(buf, critic_only=critic_only)
+    model.actor.norm.update(buf.obs[: buf.t])
+    model.critic_norm.update(buf.critic_obs[: buf.t])
+    stats["mean_reward"] = float(buf.rewards[: buf.t].mean())
+    return obs, stats, infos

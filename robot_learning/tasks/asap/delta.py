@@ -257,7 +257,7 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
     """PPO on :class:`DeltaEnv` for ``cfg.max_seconds``; returns the model and the learning curve."""
     import torch
 
-    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer
+    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, rollout_and_update
 
     cfg = cfg or DeltaConfig()
     torch.manual_seed(cfg.seed)
@@ -274,25 +274,11 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
         buf = RolloutBuffer(pcfg.steps_per_env, env.batch.num_envs, obs.shape[1], obs.shape[1], N_JOINTS)
         t0, steps, curve = time.monotonic(), 0, []
         while time.monotonic() - t0 < cfg.max_seconds:
-            buf.clear()
-            buf.sigma = model.log_std.detach().exp().clone()
-            errs = []
-            for _ in range(pcfg.steps_per_env):
-                o = torch.from_numpy(obs.copy())
-                a, logp, v, mu = model.act(o, o)
-                obs, r, done, info = env.step(a.numpy().astype(np.float64))
-                errs.append(info["joint_pos_error_rad"])
-                buf.add(o, o, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
+            obs, stats, infos = rollout_and_update(model, ppo, buf, obs, env.step)
             steps += pcfg.steps_per_env * env.batch.num_envs
-            with torch.no_grad():
-                last = model.value(torch.from_numpy(obs))
-            buf.compute_returns(last, pcfg.gamma, pcfg.lam)
-            stats = ppo.update(buf)
-            model.actor.norm.update(buf.obs[: buf.t])
-            model.critic_norm.update(buf.critic_obs[: buf.t])
-            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": float(buf.rewards[: buf.t].mean()),
+            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": stats["mean_reward"],
                    "sigma_joint_pos": sigmas[0], "sigma_joint_vel": sigmas[1],
-                   "joint_pos_error_rad": float(np.mean(errs)), "action_std": stats["action_std"]}
+                   "joint_pos_error_rad": float(np.mean([i["joint_pos_error_rad"] for i in infos])), "action_std": stats["action_std"]}
             curve.append(row)
             if log:
                 log(row)

@@ -34,6 +34,7 @@ import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.tasks.asap.delta import DEFAULT, LOWER, N_JOINTS, UPPER
+from robot_learning.tasks.getup.reference import FrameTiming
 
 MOTIONS_DIR = Path(__file__).resolve().parents[3] / "assets" / "motions" / "asap"
 #: The shipped routine, in order. For the open-loop figures a delta model is fitted on the first four
@@ -46,20 +47,12 @@ LOOKAHEAD = (1, 5)  # reference frames ahead whose error the network sees
 
 # ----------------------------------------------------------------------------- motions
 @dataclass
-class Routine:
+class Routine(FrameTiming):
     """Reference joint angles (T, 23) at ``fps`` (spec order), with the frame span of every motion."""
 
     fps: float
     joint_pos: np.ndarray
     segments: dict[str, tuple[int, int]]  # motion name -> [start, end) frames
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.joint_pos.shape[0])
-
-    @property
-    def duration_s(self) -> float:
-        return (self.num_frames - 1) / self.fps
 
     def joint_vel(self) -> np.ndarray:
         return np.gradient(self.joint_pos, 1.0 / self.fps, axis=0)
@@ -332,11 +325,16 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
 
     import torch
 
-    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer
+    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, rollout_and_update
 
     torch.manual_seed(cfg.seed)
     routine = load_routine(cfg.motions)
     env = TrackingEnv(routine, cfg, sim)
+
+    def step(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, r, done, info = env.step(action)
+        return env.policy_input(obs), r, done, info
+
     try:
         pcfg = PPOConfig(actor_hidden=cfg.hidden, critic_hidden=cfg.hidden, init_std=cfg.init_std, learning_rate=cfg.learning_rate,
                          schedule="fixed", steps_per_env=cfg.steps_per_env, gamma=cfg.gamma)
@@ -355,26 +353,12 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
         buf = RolloutBuffer(pcfg.steps_per_env, cfg.num_envs, x.shape[1], x.shape[1], N_JOINTS)
         t0, steps, curve = time.monotonic(), 0, []
         while time.monotonic() - t0 < cfg.max_seconds and (cfg.max_env_steps is None or steps < cfg.max_env_steps):
-            buf.clear()
-            buf.sigma = model.log_std.detach().exp().clone()
-            errs = []
-            for _ in range(pcfg.steps_per_env):
-                o = torch.from_numpy(x)
-                a, logp, v, mu = model.act(o, o)
-                obs, r, done, info = env.step(a.numpy().astype(np.float64))
-                x = env.policy_input(obs)
-                errs.append(info["joint_pos_error_rad"])
-                buf.add(o, o, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
-            steps += pcfg.steps_per_env * cfg.num_envs
-            with torch.no_grad():
-                last = model.value(torch.from_numpy(x))
-            buf.compute_returns(last, pcfg.gamma, pcfg.lam)
-            stats = ppo.update(buf, critic_only=warmup > 0)  # a fine-tune first fits the critic to the new simulator
+            # a fine-tune first fits the critic to the new simulator
+            x, stats, infos = rollout_and_update(model, ppo, buf, x, step, critic_only=warmup > 0)
             warmup -= 1
-            model.actor.norm.update(buf.obs[: buf.t])
-            model.critic_norm.update(buf.critic_obs[: buf.t])
-            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": float(buf.rewards[: buf.t].mean()),
-                   "joint_pos_error_rad": float(np.mean(errs)), "action_std": stats["action_std"]}
+            steps += pcfg.steps_per_env * cfg.num_envs
+            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": stats["mean_reward"],
+                   "joint_pos_error_rad": float(np.mean([i["joint_pos_error_rad"] for i in infos])), "action_std": stats["action_std"]}
             curve.append(row)
             if log:
                 log(row)
