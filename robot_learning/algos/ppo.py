@@ -285,3 +285,15 @@ def rollout_and_update(model: ActorCritic, ppo: PPO, buf: RolloutBuffer, obs: np
     model.critic_norm.update(buf.critic_obs[: buf.t])
     stats["mean_reward"] = float(buf.rewards[: buf.t].mean())
     return obs, stats, infos
+
+
+def progress_row(env_steps: int, t0: float, stats: dict[str, float], infos: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """One learning-curve row after :func:`rollout_and_update`: steps, wall-clock since ``t0``
+    (``time.monotonic()``), mean reward, the mean of every info value, the action std, ``extra``."""
+    import time
+
+    row: dict[str, Any] = {"env_steps": env_steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": stats["mean_reward"]}
+    row.update(extra)
+    row.update({k: float(np.mean([i[k] for i in infos])) for k in infos[0]} if infos else {})
+    row["action_std"] = stats["action_std"]
+    return row

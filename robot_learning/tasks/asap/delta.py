@@ -257,7 +257,7 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
     """PPO on :class:`DeltaEnv` for ``cfg.max_seconds``; returns the model and the learning curve."""
     import torch
 
-    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, rollout_and_update
+    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, progress_row, rollout_and_update
 
     cfg = cfg or DeltaConfig()
     torch.manual_seed(cfg.seed)
@@ -276,9 +276,7 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
         while time.monotonic() - t0 < cfg.max_seconds:
             obs, stats, infos = rollout_and_update(model, ppo, buf, obs, env.step)
             steps += pcfg.steps_per_env * env.batch.num_envs
-            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": stats["mean_reward"],
-                   "sigma_joint_pos": sigmas[0], "sigma_joint_vel": sigmas[1],
-                   "joint_pos_error_rad": float(np.mean([i["joint_pos_error_rad"] for i in infos])), "action_std": stats["action_std"]}
+            row = progress_row(steps, t0, stats, infos, sigma_joint_pos=sigmas[0], sigma_joint_vel=sigmas[1])
             curve.append(row)
             if log:
                 log(row)

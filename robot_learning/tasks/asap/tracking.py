@@ -325,7 +325,7 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
 
     import torch
 
-    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, rollout_and_update
+    from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, progress_row, rollout_and_update
 
     torch.manual_seed(cfg.seed)
     routine = load_routine(cfg.motions)
@@ -357,8 +357,7 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
             x, stats, infos = rollout_and_update(model, ppo, buf, x, step, critic_only=warmup > 0)
             warmup -= 1
             steps += pcfg.steps_per_env * cfg.num_envs
-            row = {"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "mean_reward": stats["mean_reward"],
-                   "joint_pos_error_rad": float(np.mean([i["joint_pos_error_rad"] for i in infos])), "action_std": stats["action_std"]}
+            row = progress_row(steps, t0, stats, infos)
             curve.append(row)
             if log:
                 log(row)
