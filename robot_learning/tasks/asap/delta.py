@@ -140,6 +140,12 @@ class DeltaConfig:
     # and with 0.9, 128 environments and 3e-4 the PyBullet worlds' reward stayed flat for 10 min; with
     # 0.5, 256 and 1e-3 the replay error on the fitted motions halved in 150 s (measured)
     hidden: tuple[int, ...] = (256, 128)
+    # "jointwise": one small network shared by every joint, fed that joint's own three features and a
+    # learned per-joint embedding (see :class:`JointwiseActor`); "mlp": the paper's one network over
+    # all 69 inputs
+    architecture: str = "jointwise"
+    jointwise_hidden: tuple[int, ...] = (64, 64)
+    joint_embedding: int = 8
     init_std: float = 0.1
     learning_rate: float = 1e-3
     epochs: int = 5
@@ -268,6 +274,15 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
                          schedule="fixed", steps_per_env=env.horizon, epochs=cfg.epochs, minibatches=cfg.minibatches, gamma=cfg.gamma)
         obs = env.observe()
         model = ActorCritic(obs.shape[1], obs.shape[1], N_JOINTS, pcfg)
+        if cfg.architecture == "jointwise":
+            from robot_learning.tasks.asap.delta_net import JointwiseActor
+
+            model.actor = JointwiseActor(N_JOINTS, OBS_SIZE // N_JOINTS, cfg.jointwise_hidden, cfg.joint_embedding, seed=cfg.seed)
+            with torch.no_grad():  # start at a zero delta, as the MLP does
+                model.actor.net[-1].weight.mul_(0.01)
+                model.actor.net[-1].bias.zero_()
+        elif cfg.architecture != "mlp":
+            raise ValueError(f"delta architecture must be 'jointwise' or 'mlp', not {cfg.architecture!r}")
         model.actor.norm.update(torch.from_numpy(obs))
         model.critic_norm.update(torch.from_numpy(obs))
         ppo = PPO(model, pcfg, seed=cfg.seed)
