@@ -148,3 +148,34 @@ def test_learned_delta_approaches_the_known_answer() -> None:
     assert np.corrcoef(d.ravel(), exact.ravel())[0, 1] > 0.5
     raw, aligned = replay_error(held, 1.0)[0], replay_error(held, 1.0, delta=model)[0]
     assert aligned < 0.8 * raw
+
+
+def test_jointwise_delta_network_is_factorised_by_joint() -> None:
+    """Each joint's delta depends on that joint's own features only (so it cannot learn the training
+    motions' cross-joint correlations), through one network shared by all joints."""
+    import torch
+
+    from robot_learning.tasks.asap.delta_net import JointwiseActor
+
+    actor = JointwiseActor(23, 3, (16, 16), 4, seed=0)
+    actor.norm.update(torch.randn(256, OBS_SIZE))
+    x = torch.randn(4, OBS_SIZE)
+    base = actor(x)
+    assert base.shape == (4, 23)
+    y = x.clone()
+    y[:, [5, 23 + 5, 46 + 5]] += 1.0  # all three features of joint 5
+    changed = (actor(y) - base).abs().amax(0) > 1e-7
+    assert changed[5] and int(changed.sum()) == 1
+    # same features at two joints: different outputs only through their embeddings
+    actor.embedding.data[7] = actor.embedding.data[9]
+    actor.norm.mean.zero_()
+    actor.norm.var.fill_(1.0)
+    z = torch.zeros(1, OBS_SIZE)
+    z[0, [7, 9]] = 0.3
+    out = actor(z)
+    assert torch.allclose(out[0, 7], out[0, 9])
+
+
+def test_delta_config_names_an_unknown_architecture(kp065_recordings: list[Recording]) -> None:
+    with pytest.raises(ValueError, match="architecture must be"):
+        train_delta(kp065_recordings[:1], DeltaConfig(architecture="transformer", num_envs=4, max_seconds=0.1))
