@@ -33,6 +33,28 @@ def test_sysid_recovers_the_gain_error(sessions: tuple[list[Recording], list[Rec
     np.testing.assert_allclose(per_joint.mean(1), [raw, fitted], atol=1e-12)
 
 
+def test_sysid_recovers_joint_damping_and_friction() -> None:
+    """Known answer: sessions of the training simulator itself with 0.4 N m s/rad of extra damping and
+    0.4 N m of extra dry friction on every joint."""
+    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+
+    n, rng = 3, np.random.default_rng(0)
+    with G1Batch(G1BatchConfig(num_envs=n, fix_base=True)) as b:
+        targets = np.stack([smooth_random_targets(3.0, b.dt, rng, amplitude=0.6, periods_s=(0.4, 1.5)) for _ in range(n)], 1)
+        b.set_joint_friction(np.arange(n), np.full(n, 0.4), np.full(n, 0.4))
+        b.reset(np.arange(n), np.tile(targets[0], (1, 1)), np.zeros((n, 23)))
+        qs, vs = [b.joint_pos.copy()], [b.joint_vel.copy()]
+        for a in targets:
+            b.step(a)
+            qs.append(b.joint_pos.copy())
+            vs.append(b.joint_vel.copy())
+        recs = [Recording(np.stack(qs)[:, i], np.stack(vs)[:, i], targets[:, i], b.dt, name=f"r{i}") for i in range(n)]
+    best, info = fit_sysid(recs, kp_scales=(0.8, 1.0), kd_scales=(1.0,), latencies=(0,), dampings=(0.0, 0.4, 0.8),
+                           frictions=(0.0, 0.4, 0.8))
+    assert best == SimParams(1.0, 1.0, 0, 0.4, 0.4)
+    assert info["best_error_rad"] < 1e-6 < info["gains_error_rad"]
+
+
 def test_delta_dynamics_reduces_the_open_loop_error(sessions: tuple[list[Recording], list[Recording]]) -> None:
     train, held = sessions
     model = DeltaDynamics()

@@ -133,6 +133,16 @@ def test_joint_friction_and_gain_setups_change_the_simulator() -> None:
         assert moved[1] < 0.9 * moved[0]  # the damped, rubbing joints lag
         with pytest.raises(ValueError, match=">= 0"):
             b.set_joint_friction(np.array([0]), np.full(23, -1.0), np.zeros(23))
+    # SysID's fitted friction reaches the fine-tuning simulator
+    routine = load_routine(("arm_swing",))
+    env = TrackingEnv(routine, TrackingConfig(num_envs=2, threads=1), SimSetup("sysid", kp_scale=0.8, joint_damping=0.3, joint_friction=0.5))
+    try:
+        jv = env.batch._jv
+        for m in env.batch.models:
+            np.testing.assert_allclose(m.dof_damping[jv] - env.batch.model.dof_damping[jv], 0.3)
+            np.testing.assert_allclose(m.dof_frictionloss[jv] - env.batch.model.dof_frictionloss[jv], 0.5)
+    finally:
+        env.batch.close()
 
 
 def test_exported_policy_acts_as_the_training_env_does(tmp_path) -> None:

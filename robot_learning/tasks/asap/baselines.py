@@ -3,7 +3,8 @@
 - :func:`fit_sysid`: system identification by grid search (as ASAP's SysID baseline: replay the
   recorded actions from recorded states in the simulator for every candidate and keep the candidate
   with the smallest open-loop error). Parameters: Kp and Kd scales and the action latency in control
-  steps. Gear play and a speed-dependent torque limit are not among them, as on a real robot.
+  steps (one grid), then joint damping and dry friction at the best of those (a second grid). Gear
+  play and a speed-dependent torque limit are not among them, as on a real robot.
 - :class:`DeltaDynamics`: a learned residual on the state transition, ``s' = f_sim(s, a) + g(s, a)``
   (ASAP's DeltaDynamics baseline: an MLP on the difference between recorded and simulated next
   states). Trained here on one-step differences (the paper grows a K-step autoregressive horizon);
@@ -28,16 +29,30 @@ from robot_learning.tasks.asap.replay import SimParams, replay_error
 def fit_sysid(recordings: Sequence[Recording], horizon_s: float = 1.0,
               kp_scales: Sequence[float] = (0.5, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3),
               kd_scales: Sequence[float] = (0.6, 0.8, 1.0, 1.2, 1.4), latencies: Sequence[int] = (0, 1, 2),
+              dampings: Sequence[float] = (0.0, 0.2, 0.4, 0.8), frictions: Sequence[float] = (0.0, 0.2, 0.4, 0.8, 1.2),
               seed: int = 0) -> tuple[SimParams, dict[str, Any]]:
-    """Grid search: the :class:`SimParams` whose open-loop replays match the recordings best."""
+    """Grid search: the :class:`SimParams` whose open-loop replays match the recordings best (gains
+    and latency first, then joint damping and friction at the best gains and latency)."""
+
+    def search(grid: list[SimParams]) -> np.ndarray:
+        return np.concatenate([replay_error(recordings, horizon_s, grid[i:i + 30], per_recording=4, seed=seed)
+                               for i in range(0, len(grid), 30)])
+
     grid = [SimParams(kp, kd, lat) for kp, kd, lat in itertools.product(kp_scales, kd_scales, latencies)]
-    errors = np.concatenate([replay_error(recordings, horizon_s, grid[i:i + 30], per_recording=4, seed=seed)
-                             for i in range(0, len(grid), 30)])
-    best = int(np.argmin(errors))
-    info = {"candidates": len(grid), "best_error_rad": float(errors[best])}
+    errors = search(grid)
+    best = grid[int(np.argmin(errors))]
+    info = {"candidates": len(grid), "gains_error_rad": float(errors.min())}
     if SimParams() in grid:
         info["nominal_error_rad"] = float(errors[grid.index(SimParams())])
-    return grid[best], info
+    grid2 = [SimParams(best.kp_scale, best.kd_scale, best.latency_steps, c, f) for c, f in itertools.product(dampings, frictions)]
+    if len(grid2) > 1:
+        errors2 = search(grid2)
+        best = grid2[int(np.argmin(errors2))]
+        info["candidates"] += len(grid2)
+        info["best_error_rad"] = float(errors2.min())
+    else:
+        info["best_error_rad"] = info["gains_error_rad"]
+    return best, info
 
 
 class DeltaDynamics:

@@ -182,7 +182,8 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     # 5. fine-tune in each simulator
     dt = 1.0 / routine.fps
     setups = {
-        "sysid": SimSetup("sysid", kp_scale=sysid.kp_scale, kd_scale=sysid.kd_scale, latency_s=sysid.latency_steps * dt),
+        "sysid": SimSetup("sysid", kp_scale=sysid.kp_scale, kd_scale=sysid.kd_scale, latency_s=sysid.latency_steps * dt,
+                          joint_damping=sysid.joint_damping, joint_friction=sysid.joint_friction),
         "dr": SimSetup("dr", dr=DomainRandomization()),
         "delta_dynamics": SimSetup("delta_dynamics", dynamics=dyn),
         "asap": SimSetup("asap", delta=delta),

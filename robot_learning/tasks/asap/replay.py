@@ -20,6 +20,8 @@ class SimParams:
     kp_scale: float = 1.0
     kd_scale: float = 1.0
     latency_steps: int = 0  # control steps between a command and its effect
+    joint_damping: float = 0.0  # N m s/rad of viscous friction added to every joint
+    joint_friction: float = 0.0  # N m of dry friction added to every joint
 
 
 def _starts(recordings: Sequence[Recording], horizon: int, per_recording: int, seed: int) -> list[tuple[Recording, int]]:
@@ -48,7 +50,10 @@ def replay_error(recordings: Sequence[Recording], horizon_s: float, params: Sequ
     kp0, kd0 = G1_SPEC.array("kp"), G1_SPEC.array("kd")
     with G1Batch(G1BatchConfig(num_envs=n, physics_dt=physics_dt, decimation=decimation, fix_base=True, seed=seed)) as b:
         for j, prm in enumerate(params):
-            b.set_gains(np.arange(j * S, (j + 1) * S), kp0 * prm.kp_scale, kd0 * prm.kd_scale)
+            ids = np.arange(j * S, (j + 1) * S)
+            b.set_gains(ids, kp0 * prm.kp_scale, kd0 * prm.kd_scale)
+            if prm.joint_damping or prm.joint_friction:
+                b.set_joint_friction(ids, np.full(S, prm.joint_damping), np.full(S, prm.joint_friction))
         q0 = np.stack([r.joint_pos[t] for r, t in picks])
         v0 = np.stack([r.joint_vel[t] for r, t in picks])
         b.reset(np.arange(n), np.tile(q0, (P, 1)), np.tile(v0, (P, 1)))

@@ -163,6 +163,8 @@ class SimSetup:
     kp_scale: float = 1.0
     kd_scale: float = 1.0
     latency_s: float = 0.0
+    joint_damping: float = 0.0  # N m s/rad added to every joint (SysID's fit)
+    joint_friction: float = 0.0  # N m of dry friction added to every joint (SysID's fit)
     dr: DomainRandomization | None = None
     delta: Any = None
     dynamics: Any = None
@@ -227,6 +229,8 @@ class TrackingEnv:
         kp0, kd0 = G1_SPEC.array("kp"), G1_SPEC.array("kd")
         if self.sim.dr is None and (self.sim.kp_scale != 1.0 or self.sim.kd_scale != 1.0):
             self.batch.set_gains(np.arange(n), kp0 * self.sim.kp_scale, kd0 * self.sim.kd_scale)
+        if self.sim.dr is None and (self.sim.joint_damping or self.sim.joint_friction):
+            self.batch.set_joint_friction(np.arange(n), np.full(n, self.sim.joint_damping), np.full(n, self.sim.joint_friction))
         self.latency[:] = self._latency_steps(self.sim.latency_s)
         self.reset(np.arange(n))
 
