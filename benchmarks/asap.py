@@ -4,7 +4,8 @@ world's held-out sessions when replaying their recorded actions open loop?
     python benchmarks/asap.py --logs runs/asap-worn/logs --delta runs/asap-worn/fit/delta_action.onnx \
         [--holdout 2] [--out benchmarks/results/asap_openloop.json]
 
-Rows: the raw simulator, SysID (grid search over Kp and Kd scales and latency), DeltaDynamics (a
+Rows: the raw simulator, SysID (grid search over Kp and Kd scales and latency, then joint damping and
+friction), DeltaDynamics (a
 learned residual on the transition), ASAP (the delta-action model from `asap fit-delta`, trained on
 the same non-held-out sessions). Columns: mean absolute joint-position error (rad) over 0.25, 0.5 and
 1 s horizons. Prints JSON and a Markdown table.
@@ -13,8 +14,14 @@ The whole loop (closed loop: pre-trained and fine-tuned tracking policies deploy
 world), from the run directories of `python -m robot_learning asap run` (one per target world), or
 running them first with --target-world:
 
-    python benchmarks/asap.py --runs runs/asap-loop-worn runs/asap-loop-loaded \
+    python benchmarks/asap.py --runs runs/asap-loop-worn runs/asap-loop-heavy runs/asap-loop-loaded \
         [--out benchmarks/results/asap_loop.json] [--plot benchmarks/results/asap_loop_per_joint.png]
+
+Open loop over seeds (every alignment refitted without the held-out motions, per seed, from the
+pre-trained policy's session of each run):
+
+    python benchmarks/asap.py --open-loop runs/asap-loop-worn runs/asap-loop-heavy --seeds 0 1 2 \
+        [--out benchmarks/results/asap_open_loop_seeds.json]
     python benchmarks/asap.py --target-world worn_actuators --target-world loaded_fast [--pretrained PT]
 
 Prints, per target world, closed-loop MPJPE / joint / velocity / acceleration errors and success of
