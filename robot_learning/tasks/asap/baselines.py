@@ -44,15 +44,11 @@ def fit_sysid(recordings: Sequence[Recording], horizon_s: float = 1.0,
     info = {"candidates": len(grid), "gains_error_rad": float(errors.min())}
     if SimParams() in grid:
         info["nominal_error_rad"] = float(errors[grid.index(SimParams())])
-    grid2 = [SimParams(best.kp_scale, best.kd_scale, best.latency_steps, c, f) for c, f in itertools.product(dampings, frictions)]
-    if len(grid2) > 1:
-        errors2 = search(grid2)
-        best = grid2[int(np.argmin(errors2))]
-        info["candidates"] += len(grid2)
-        info["best_error_rad"] = float(errors2.min())
-    else:
-        info["best_error_rad"] = info["gains_error_rad"]
-    return best, info
+    grid = [SimParams(best.kp_scale, best.kd_scale, best.latency_steps, c, f) for c, f in itertools.product(dampings, frictions)]
+    errors = search(grid)
+    info["candidates"] += len(grid)
+    info["best_error_rad"] = float(errors.min())
+    return grid[int(np.argmin(errors))], info
 
 
 class DeltaDynamics:

@@ -4,7 +4,7 @@
 joint's own features (``0.1 qd_j``, ``a_j - q_j``, ``a_j - a_prev_j``) and a learned embedding of the
 joint. Why not the paper's single MLP over every input: fitted to one deployment (about 20 s of
 motions), a whole-body MLP learns the motions' cross-joint correlations, which a motion it has not
-seen does not share (measured on the worn_actuators world, held-out motions, 1 s replay: raw
+seen does not share (measured on the worn_actuators world, held-out side_step, 1 s replay: raw
 simulator 0.0140 rad, whole-body MLP 0.0220). The gaps an actuator model has (gain error, latency,
 friction, gear play, speed-dependent torque limits) act joint by joint, and a factorised model
 cannot learn a correlation that is not there. The input and output are the same as the MLP's, so
