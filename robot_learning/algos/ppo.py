@@ -117,9 +117,11 @@ class ResidualActor(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, obs_size: int, critic_obs_size: int, action_size: int, cfg: PPOConfig) -> None:
+    def __init__(self, obs_size: int, critic_obs_size: int, action_size: int, cfg: PPOConfig, actor: nn.Module | None = None) -> None:
+        """``actor``: another network with the :class:`Actor` layout (``norm``, and ``net`` ending in a
+        Linear layer) instead of the MLP of ``cfg.actor_hidden``."""
         super().__init__()
-        self.actor = Actor(obs_size, action_size, cfg.actor_hidden, cfg.activation, cfg.normalize_obs)
+        self.actor = actor if actor is not None else Actor(obs_size, action_size, cfg.actor_hidden, cfg.activation, cfg.normalize_obs)
         self.critic_norm = RunningNorm(critic_obs_size) if cfg.normalize_obs else nn.Identity()
         self.critic = mlp([critic_obs_size, *cfg.critic_hidden, 1], cfg.activation)
         self.log_std = nn.Parameter(torch.full((action_size,), float(torch.log(torch.tensor(cfg.init_std)))))

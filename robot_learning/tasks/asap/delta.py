@@ -280,16 +280,14 @@ def train_delta(recordings: Sequence[Recording], cfg: DeltaConfig | None = None,
         pcfg = PPOConfig(actor_hidden=cfg.hidden, critic_hidden=cfg.hidden, init_std=cfg.init_std, learning_rate=cfg.learning_rate,
                          schedule="fixed", steps_per_env=env.horizon, epochs=cfg.epochs, minibatches=cfg.minibatches, gamma=cfg.gamma)
         obs = env.observe()
-        model = ActorCritic(obs.shape[1], obs.shape[1], N_JOINTS, pcfg)
+        actor = None
         if cfg.architecture == "jointwise":
             from robot_learning.tasks.asap.delta_net import JointwiseActor
 
-            model.actor = JointwiseActor(N_JOINTS, OBS_SIZE // N_JOINTS, cfg.jointwise_hidden, cfg.joint_embedding, seed=cfg.seed)
-            with torch.no_grad():  # start at a zero delta, as the MLP does
-                model.actor.net[-1].weight.mul_(0.01)
-                model.actor.net[-1].bias.zero_()
+            actor = JointwiseActor(N_JOINTS, OBS_SIZE // N_JOINTS, cfg.jointwise_hidden, cfg.joint_embedding, seed=cfg.seed)
         elif cfg.architecture != "mlp":
             raise ValueError(f"delta architecture must be 'jointwise' or 'mlp', not {cfg.architecture!r}")
+        model = ActorCritic(obs.shape[1], obs.shape[1], N_JOINTS, pcfg, actor=actor)
         model.actor.norm.update(torch.from_numpy(obs))
         model.critic_norm.update(torch.from_numpy(obs))
         ppo = PPO(model, pcfg, seed=cfg.seed)
