@@ -259,13 +259,18 @@ class PandaPickPlace:
         a = np.clip(np.asarray(arm_action, dtype=np.float64).reshape(3), -1.0, 1.0)
         if not np.all(np.isfinite(a)):
             raise ValueError(f"non-finite arm action {a}")
-        delta_world = self.tcp_rot() @ (a * cfg.action_scale_m)
-        self.tcp_ref = np.clip(self.tcp_pos() + delta_world, self.lo, self.hi)
-        changed = False
-        if gripper == GRIPPER_CLOSE and not self.gripper_closed:
-            self.gripper_closed, changed = True, True
-        elif gripper == GRIPPER_OPEN and self.gripper_closed:
-            self.gripper_closed, changed = False, True
+        target = self.tcp_pos() + self.tcp_rot() @ (a * cfg.action_scale_m)
+        close = {GRIPPER_CLOSE: True, GRIPPER_OPEN: False}.get(int(gripper))
+        return self.apply_command(target, close)
+
+    def apply_command(self, tcp_target: np.ndarray, close: bool | None) -> tuple[np.ndarray, dict]:
+        """One control period with an impedance reference already computed (the runtime's path): the
+        target is clipped to the workspace box; ``close``: True closes, False opens, None keeps the gripper."""
+        cfg = self.config
+        self.tcp_ref = np.clip(np.asarray(tcp_target, dtype=np.float64).reshape(3), self.lo, self.hi)
+        changed = close is not None and close != self.gripper_closed
+        if close is not None:
+            self.gripper_closed = bool(close)
         self.data.ctrl[self._grip_act] = 0.0 if self.gripper_closed else 255.0
         self._prepare_control()
         for _ in range(self.n_substeps):
