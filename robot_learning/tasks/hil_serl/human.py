@@ -30,6 +30,7 @@ class Human:
     """Base class: a human who never intervenes (the no-intervention baseline)."""
 
     name = "none"
+    quit_requested = False  # a device sets it when the person asks to stop training
 
     def reset(self, env: PandaPickPlace, env_steps: int) -> None:
         """A new episode starts; ``env_steps`` is the number of environment steps taken so far in training."""
@@ -46,7 +47,7 @@ class Human:
 
 @dataclass
 class ScriptedHumanConfig:
-    start_prob: float = 0.06  # probability per step of taking over, at the start of training
+    start_prob: float = 0.02  # probability per step of taking over, at the start of training (about 25 % of steps)
     decay_steps: int = 12000  # ... falling linearly to end_prob over this many environment steps
     end_prob: float = 0.0
     min_len: int = 8  # an intervention lasts this many steps at least

@@ -1,0 +1,224 @@
+"""The runtime of end-effector policies (the Panda's HIL-SERL actor): one checked command per 10 Hz tick.
+
+Every tick runs the pipeline of DESIGN.md ("Safety is a pipeline, every tick"):
+
+    input checks (NaN/inf in any field or in the TCP rotation, a TCP rotation that is no rotation)
+    -> observation (the runtime's ObservationBuilder, with the layout from the policy's metadata)
+    -> policy
+    -> output checks: action clipped to [-clip, clip], target = tcp + R_tcp (a * scale_m),
+       target clipped to the workspace box, step length bounded by max_step_m
+    -> command (TCP target, gripper close/open/keep)
+
+It keeps HIL-SERL's "bounded impedance reference": the target handed to the arm's impedance
+controller is never further than ``max_step_m`` from the *measured* TCP, so however wrong the policy,
+the spring can pull at most that far. A failed input check or a non-finite policy output is a
+FALLBACK fault: that tick's command is a hold (target = the measured TCP, gripper unchanged) and it
+is counted; clipping is a WARN, counted too. The faults of a tick travel with its command; what a
+FALLBACK means beyond the tick (stop, ask the operator) is the caller's decision, as the state
+machine lives with the transport. Timing (period, compute time, deadline misses against the control
+period) is recorded on every tick with :class:`~robot_learning.runtime.loop.TimingStats`.
+
+Torch-free: numpy and onnxruntime only.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from robot_learning.runtime.loop import TimingStats
+from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.runtime.policy import PolicyMetadata, PolicyMetadataError, PolicyRunner
+from robot_learning.runtime.safety import Fault, Severity, check_finite
+
+ROBOT = "franka_panda"
+ACTION_TYPE = "ee_delta"
+GRIPPER_CLOSE, GRIPPER_STAY, GRIPPER_OPEN = 0, 1, 2
+
+
+class Policy(Protocol):
+    """What the controller needs of a policy: its metadata and ``obs (n,) -> action (m,)``
+    (:class:`~robot_learning.runtime.policy.PolicyRunner` is one)."""
+
+    metadata: PolicyMetadata
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class EndEffectorControllerConfig:
+    """The robot side of the contract; the policy's metadata must agree with it.
+
+    Attributes:
+        robot: the robot this runtime drives; a policy for another robot is refused.
+        joint_names: the robot's arm joints, checked against the metadata when given.
+        robot_params: robot parameters checked against the metadata's ``robot_params`` when given
+            (e.g. ``tcp_offset_m``).
+        tcp_field: the observation field that holds the measured TCP position (base frame, m).
+        max_step_m: the robot's own bound on the step (m); the tighter of it and the metadata's counts.
+        rotation_tolerance: how far ``R^T R`` may be from the identity before the TCP rotation is
+            treated as a broken reading.
+    """
+
+    robot: str = ROBOT
+    joint_names: Sequence[str] | None = None
+    robot_params: Mapping[str, Any] = field(default_factory=dict)
+    tcp_field: str = "tcp_pos"
+    max_step_m: float | None = None
+    rotation_tolerance: float = 1e-2
+
+
+@dataclass
+class EndEffectorCommand:
+    """One tick's command. ``tcp_target``: the new impedance reference (base frame, m); None only on a
+    hold whose measured TCP is itself unusable: then no new reference is sent and the arm keeps its
+    current one. ``gripper``: True close, False open, None keep. ``action``: the policy's clipped arm
+    action (None on a hold). ``faults``: what the checks found in this tick."""
+
+    tcp_target: np.ndarray | None
+    gripper: bool | None
+    held: bool
+    action: np.ndarray | None = None
+    faults: list[Fault] = field(default_factory=list)
+
+
+def _limit(meta: PolicyMetadata, key: str, size: int | None = None) -> np.ndarray:
+    """A numeric safety limit from the metadata; a missing or malformed one names its field."""
+    if key not in meta.safety_limits:
+        raise PolicyMetadataError(f"policy metadata field 'safety_limits.{key}' is missing; an end-effector policy needs it")
+    try:
+        value = np.asarray(meta.safety_limits[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PolicyMetadataError(f"policy metadata field 'safety_limits.{key}' is not numeric: {meta.safety_limits[key]!r}") from None
+    if (size is not None and value.shape != (size,)) or (size is None and value.shape != ()) or not np.all(np.isfinite(value)):
+        raise PolicyMetadataError(f"policy metadata field 'safety_limits.{key}' must be {size or 1} finite number(s), got {meta.safety_limits[key]!r}")
+    return value
+
+
+class EndEffectorController:
+    """Turns one exported end-effector policy into bounded TCP targets, one :meth:`tick` per control period."""
+
+    def __init__(self, policy: str | Path | Policy, cfg: EndEffectorControllerConfig | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.cfg = cfg = cfg or EndEffectorControllerConfig()
+        self.policy: Policy = PolicyRunner(policy) if isinstance(policy, (str, Path)) else policy
+        meta = self.metadata = self.policy.metadata
+        meta.check_robot(cfg.robot, meta.joint_names if cfg.joint_names is None else cfg.joint_names, cfg.robot_params)
+        act = meta.action
+        if act.get("type") != ACTION_TYPE:
+            raise PolicyMetadataError(f"policy metadata field 'action.type' is {act.get('type')!r} but this runtime runs {ACTION_TYPE!r} policies")
+        if act.get("frame", "tcp") != "tcp":
+            raise PolicyMetadataError(f"policy metadata field 'action.frame' is {act.get('frame')!r}; only 'tcp' (deltas in the TCP frame) is supported")
+        gripper = act.get("gripper")
+        self.gripper_index = int(gripper["index"]) if isinstance(gripper, Mapping) and "index" in gripper else None
+        if meta.action_size < 3 or (self.gripper_index is not None and not 3 <= self.gripper_index < meta.action_size):
+            raise PolicyMetadataError(f"policy metadata field 'action' (size {meta.action_size}, gripper {gripper!r}) needs 3 arm values and a gripper index past them")
+        try:
+            self.scale_m = float(act["scale_m"])
+            self.action_clip = float(act.get("clip", 1.0))
+        except (KeyError, TypeError, ValueError):
+            raise PolicyMetadataError(f"policy metadata field 'action.scale_m' must be a number (m per unit action), got {act.get('scale_m')!r}") from None
+        if not (self.scale_m > 0 and self.action_clip > 0):
+            raise PolicyMetadataError(f"policy metadata fields 'action.scale_m' ({self.scale_m}) and 'action.clip' ({self.action_clip}) must be positive")
+        self.lo, self.hi = _limit(meta, "workspace_min", 3), _limit(meta, "workspace_max", 3)
+        if np.any(self.lo >= self.hi):
+            raise PolicyMetadataError(f"policy metadata field 'safety_limits.workspace_min' {self.lo.tolist()} is not below 'workspace_max' {self.hi.tolist()}")
+        step = float(_limit(meta, "max_step_m"))
+        self.max_step_m = step if cfg.max_step_m is None else min(step, float(cfg.max_step_m))
+        if not self.max_step_m > 0:
+            raise PolicyMetadataError(f"policy metadata field 'safety_limits.max_step_m' must be positive, got {step}")
+        if cfg.tcp_field not in {t.name for t in meta.observation_layout.terms}:
+            raise PolicyMetadataError(f"policy metadata field 'observation_layout' has no '{cfg.tcp_field}' term (the measured TCP position)")
+        self.period_s = 1.0 / meta.control_rate_hz
+        self.builder = ObservationBuilder(meta.observation_layout)
+        self.obs = np.zeros(meta.observation_layout.size, dtype=np.float32)
+        self.clock = clock
+        self.timing = TimingStats(self.period_s)
+        self.counts: Counter[str] = Counter()
+        self.fault_counts: Counter[str] = Counter()
+        self.fault_log: list[str] = []
+
+    # ------------------------------------------------------------------------------ tick
+    def tick(self, fields: Mapping[str, np.ndarray], tcp_rot: np.ndarray) -> EndEffectorCommand:
+        """One pass of the pipeline on this tick's observation fields and the measured TCP rotation
+        (3x3, TCP frame -> base frame)."""
+        t0 = self.clock()
+        self.counts["ticks"] += 1
+        faults: list[Fault] = []
+        tcp = np.asarray(fields[self.cfg.tcp_field], dtype=np.float64).reshape(3)
+        rot = np.asarray(tcp_rot, dtype=np.float64)
+        bad = check_finite({**fields, "tcp_rot": rot})
+        if bad is None and (rot.shape != (3, 3) or np.abs(rot.T @ rot - np.eye(3)).max() > self.cfg.rotation_tolerance
+                            or np.linalg.det(rot) < 0.0):
+            bad = Fault("range", Severity.FALLBACK, f"tcp_rot (shape {rot.shape}) is not a rotation matrix")
+        if bad is not None:
+            # nothing may be computed from a broken reading: hold where the arm is
+            command = self._hold(tcp, Fault(bad.monitor, Severity.FALLBACK, f"{bad.message}; holding"), faults, "input_faults")
+        else:
+            self.builder.build(fields, self.obs)
+            raw = np.asarray(self.policy(self.obs), dtype=np.float64).reshape(-1)
+            if raw.size != self.metadata.action_size or not np.all(np.isfinite(raw)):
+                command = self._hold(tcp, Fault("policy_output", Severity.FALLBACK, f"policy action {raw[:6].tolist()} is not {self.metadata.action_size} finite values; holding"),
+                                     faults, "policy_faults")
+            else:
+                command = self._bounded(tcp, rot, raw, faults)
+        compute = self.clock() - t0
+        self.timing.record(t0, compute, 0.0, compute > self.period_s)
+        command.faults = faults
+        return command
+
+    def _fault(self, fault: Fault, faults: list[Fault]) -> None:
+        faults.append(fault)
+        self.fault_counts[fault.monitor] += 1
+        if len(self.fault_log) < 1000:
+            self.fault_log.append(f"{fault.severity.name} {fault.monitor}: {fault.message}")
+
+    def _hold(self, tcp: np.ndarray, fault: Fault, faults: list[Fault], counter: str) -> EndEffectorCommand:
+        """The arm's fallback: the target is the measured TCP (no motion), the gripper is left as it is."""
+        self._fault(fault, faults)
+        self.counts[counter] += 1
+        self.counts["holds"] += 1
+        if not np.all(np.isfinite(tcp)):
+            # no usable position to hold at: send no new reference (the arm keeps its current one)
+            return EndEffectorCommand(None, None, held=True)
+        return EndEffectorCommand(tcp.copy(), None, held=True)
+
+    def _bounded(self, tcp: np.ndarray, rot: np.ndarray, raw: np.ndarray, faults: list[Fault]) -> EndEffectorCommand:
+        """Output checks: action clip, workspace box, step length (in that order, each counted)."""
+        self.counts["policy_ticks"] += 1
+        a = np.clip(raw[:3], -self.action_clip, self.action_clip)
+        if not np.array_equal(a, raw[:3]):
+            self.counts["action_clips"] += 1
+            self._fault(Fault("action_clip", Severity.WARN, f"arm action {np.round(raw[:3], 3).tolist()} clipped to +-{self.action_clip}"), faults)
+        target = tcp + rot @ (a * self.scale_m)
+        boxed = np.clip(target, self.lo, self.hi)
+        if not np.array_equal(boxed, target):
+            self.counts["workspace_clips"] += 1
+            self._fault(Fault("workspace", Severity.WARN, f"TCP target {np.round(target, 3).tolist()} clipped to the box {self.lo.tolist()}..{self.hi.tolist()}"), faults)
+        target = boxed
+        step = target - tcp
+        n = float(np.sqrt(step @ step))
+        if n > self.max_step_m:
+            self.counts["step_clips"] += 1
+            self._fault(Fault("step", Severity.WARN, f"TCP step {n * 1e3:.1f} mm bounded to {self.max_step_m * 1e3:.1f} mm"), faults)
+            target = tcp + step * (self.max_step_m / n)
+        gripper: bool | None = None
+        if self.gripper_index is not None:
+            # the actor outputs the command as a float; the nearest of close (0) / stay (1) / open (2) counts
+            g = int(np.rint(np.clip(raw[self.gripper_index], GRIPPER_CLOSE, GRIPPER_OPEN)))
+            gripper = {GRIPPER_CLOSE: True, GRIPPER_OPEN: False}.get(g)
+        return EndEffectorCommand(target, gripper, held=False, action=a)
+
+    # ------------------------------------------------------------------------- reporting
+    def summary(self) -> dict[str, Any]:
+        """Counts (ticks, holds, clips, faults by monitor) and timing percentiles, JSON-ready."""
+        keys = ("ticks", "policy_ticks", "holds", "input_faults", "policy_faults", "action_clips", "workspace_clips", "step_clips")
+        out: dict[str, Any] = {k: int(self.counts[k]) for k in keys}
+        out["faults"] = dict(self.fault_counts)
+        out["max_step_m"] = self.max_step_m
+        out["timing"] = self.timing.summary()
+        return out

@@ -1,0 +1,45 @@
+"""Configuration of the HIL-SERL module (one YAML: sim/configs/hil_serl.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from robot_learning.algos.reward_classifier import ClassifierConfig
+from robot_learning.algos.sac import SACConfig
+from robot_learning.tasks.hil_serl.env import PickPlaceConfig
+from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
+
+HUMANS = ("scripted", "none", "keyboard", "gamepad", "spacemouse")
+
+
+@dataclass
+class HilSerlConfig:
+    env: PickPlaceConfig = field(default_factory=PickPlaceConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    human: str = "scripted"  # who may take over: scripted | none (no interventions) | keyboard | gamepad | spacemouse
+    scripted: ScriptedHumanConfig = field(default_factory=ScriptedHumanConfig)
+    demos: int = 20  # successful demonstrations before training (HIL-SERL: 20-30 by teleoperation)
+    demo_noise: float = 0.3  # the scripted demonstrator's arm-action noise
+    positive_hold_steps: int = 10  # after a demo's success, this many more frames are recorded as positives
+    env_steps: int = 20000  # training budget in environment steps (evaluation episodes not counted)
+    max_seconds: float = 1800.0  # and in wall-clock
+    learning_starts: int = 300  # online steps before the learner starts updating
+    utd_ratio: float = 1.0  # the learner makes at most this many critic updates per environment step
+    # and the actor waits for the learner when it falls below this many (0: never wait). In simulation the
+    # actor outruns the learner (the real robot runs at 10 Hz); waiting keeps the steps budget meaningful
+    min_utd: float = 1.0
+    publish_every: int = 50  # learner updates between two weight messages to the actor
+    eval_every: int = 2000  # environment steps between evaluations (deterministic policy, no human)
+    eval_episodes: int = 10
+    final_eval_episodes: int = 50
+    buffer_capacity: int = 200_000
+    torch_threads: int = 1  # per process: the actor and the learner each take one core
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.human not in HUMANS:
+            raise ValueError(f"human must be one of {', '.join(HUMANS)}; got {self.human!r}")
+        if not 0.0 <= self.sac.prior_fraction <= 1.0:
+            raise ValueError(f"sac.prior_fraction must be in [0, 1], got {self.sac.prior_fraction}")
+        if self.demos < 1:
+            raise ValueError("demos must be at least 1: RLPD samples half of every batch from the demonstrations")

@@ -1,0 +1,121 @@
+"""Evaluate an exported HIL-SERL actor on held-out scenes, in MuJoCo or in the PyBullet twin.
+
+The policy runs *through the runtime* (:class:`~robot_learning.runtime.manipulation.EndEffectorController`):
+the same checks, clipping and bounded references as on the robot, so what is measured here is what
+would be deployed. MuJoCo is the training engine; PyBullet (:mod:`robot_learning.sim.pybullet_panda`)
+is the sim-to-sim gate: a policy that only works in the engine it was trained in fails there.
+
+Episode ``i`` uses scene seed ``seed + i`` (held out from training's seeds by the default 10 000), and
+lasts ``config.episode_steps`` control steps or until ``success()``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from robot_learning.robots import panda as panda_desc
+from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
+from robot_learning.runtime.policy import PolicyMetadata, PolicyMetadataError
+from robot_learning.tasks.hil_serl.env import ARM_JOINTS, PandaPickPlace, PickPlaceConfig, policy_metadata
+
+SIMS = ("mujoco", "pybullet")
+ObsPolicy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class CallablePolicy:
+    """A plain ``obs -> action`` function with this task's metadata, for tests and in-process
+    evaluation of an actor that has not been exported (the main path is an ONNX file)."""
+
+    fn: ObsPolicy
+    metadata: PolicyMetadata
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.fn(obs), dtype=np.float32)
+
+
+def make_env(sim: str, config: PickPlaceConfig | None = None) -> Any:
+    """The task in engine ``sim`` ("mujoco" or "pybullet")."""
+    if sim == "mujoco":
+        return PandaPickPlace(config)
+    if sim == "pybullet":
+        from robot_learning.sim.pybullet_panda import PyBulletPandaPickPlace
+
+        return PyBulletPandaPickPlace(config)
+    raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
+
+
+def make_controller(policy: str | Path | ObsPolicy, config: PickPlaceConfig) -> EndEffectorController:
+    """The runtime controller for ``policy``, checked against this task's robot (joints, TCP offset)."""
+    robot_params = {"tcp_offset_m": panda_desc.PANDA_TCP_OFFSET}
+    runner: Any = policy if isinstance(policy, (str, Path)) else CallablePolicy(policy, policy_metadata(config))
+    ctrl = EndEffectorController(runner, EndEffectorControllerConfig(robot=panda_desc.NAME, joint_names=ARM_JOINTS,
+                                                                     robot_params=robot_params))
+    rate = ctrl.metadata.control_rate_hz
+    if abs(rate - config.control_rate_hz) > 1e-9:
+        raise PolicyMetadataError(f"policy metadata field 'control_rate_hz' is {rate} but the task runs at {config.control_rate_hz} Hz")
+    return ctrl
+
+
+def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episodes: int = 50, seed: int = 10_000,
+                    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                    config: PickPlaceConfig | None = None) -> dict[str, Any]:
+    """Success rate, steps (and seconds) to success, and the runtime's clip/fault counts and timing.
+
+    Args:
+        policy: an exported ONNX file (the main path), or an ``obs -> action`` callable that is given
+            this task's metadata.
+        sim: "mujoco" or "pybullet".
+        episodes: number of episodes; episode ``i`` uses scene seed ``seed + i``.
+        progress: called after every episode with (episodes done, episodes, that episode's record).
+        config: the task (default :class:`PickPlaceConfig`).
+    """
+    if sim not in SIMS:
+        raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
+    cfg = config or PickPlaceConfig()
+    ctrl = make_controller(policy, cfg)
+    env = make_env(sim, cfg)
+    records: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    try:
+        for i in range(episodes):
+            env.reset(seed + i)
+            info: dict[str, Any] = {"success": False}
+            steps = 0
+            for steps in range(1, cfg.episode_steps + 1):
+                cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+                target = env.tcp_ref if cmd.tcp_target is None else cmd.tcp_target
+                _, info = env.apply_command(target, cmd.gripper)
+                if info["success"]:
+                    break
+            rec = {"episode": i, "seed": seed + i, "success": bool(info["success"]), "steps": steps,
+                   "object_off_table": bool(info.get("object_off_table", False))}
+            records.append(rec)
+            if progress is not None:
+                progress(i + 1, episodes, rec)
+        dt = float(env.dt)
+    finally:
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+    wins = [r["steps"] for r in records if r["success"]]
+    mean_steps = float(np.mean(wins)) if wins else None
+    return {
+        "sim": sim,
+        "policy": str(policy) if isinstance(policy, (str, Path)) else getattr(policy, "__name__", type(policy).__name__),
+        "episodes": episodes,
+        "seed": seed,
+        "successes": len(wins),
+        "success_rate": len(wins) / episodes if episodes else float("nan"),
+        "mean_steps_to_success": mean_steps,
+        "mean_seconds_to_success": None if mean_steps is None else mean_steps * dt,
+        "control_dt_s": dt,
+        "objects_off_table": sum(r["object_off_table"] for r in records),
+        "runtime": ctrl.summary(),
+        "wall_s": round(time.perf_counter() - t_start, 3),
+        "per_episode": records,
+    }
