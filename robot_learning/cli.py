@@ -7,6 +7,10 @@
     robot-learning asap record --target-world FILE|NAME --out DIR [--sessions N] [--seconds S]
     robot-learning asap fit-delta --logs DIR [--seconds S] [--holdout K] [--out DIR]
     robot-learning asap run --target-world FILE|NAME [--pretrained PT] [--out DIR] [budgets in seconds]
+    robot-learning train hil_serl [--human scripted|none|keyboard|gamepad|spacemouse] [--steps N] [--out DIR]
+    robot-learning eval hil_serl --policy FILE [--sim mujoco|pybullet] [--episodes N]
+    robot-learning hil-serl learner --port P --out DIR [--config FILE]      # the learner alone (e.g. on a GPU machine)
+    robot-learning hil-serl actor --learner HOST:P --out DIR [--human ...]  # the actor alone (on the robot's computer)
 
 Every error a user can cause (a missing file, a policy for another robot, a malformed config, an
 existing run directory) ends the command with a one-line message and exit status 2, not a traceback.
@@ -21,7 +25,7 @@ from typing import Callable, Sequence
 from robot_learning.core.runs import dumps
 
 MODULES = ("quadrotor", "getup", "asap", "hil_serl")
-IMPLEMENTED = ("quadrotor", "getup")
+IMPLEMENTED = ("quadrotor", "getup", "hil_serl")
 
 
 class UserError(Exception):
@@ -38,7 +42,7 @@ def _module(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robot-learning", description="Train in simulation, export ONNX, check in a second engine, deploy with safety monitors.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge,asap}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge,asap,hil-serl}")
 
     t = sub.add_parser("train", help="train a module's policy; writes config, TensorBoard logs, checkpoints, policy.onnx and report.json")
     t.add_argument("module", help=f"one of: {', '.join(MODULES)}")
@@ -52,12 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--stage", default=None, help="getup: tracking (Stage II on the CPU path, default) or discovery (Stage I); also II / I")
     t.add_argument("--num-envs", type=int, default=None, help="getup: parallel environments")
+    t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
+    t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
 
     e = sub.add_parser("eval", help="evaluate an exported policy in a simulator; --json prints one JSON object as the last line")
     e.add_argument("module", nargs="?", default=None, help="module (default: read from the policy's metadata)")
     e.add_argument("--policy", type=Path, default=None,
                    help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
-    e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup mujoco|pybullet (default mujoco)")
+    e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup and hil_serl mujoco|pybullet (default mujoco)")
     e.add_argument("--model", default="mesh", choices=["mesh", "primitive"], help="getup, MuJoCo: collision model (mesh: the second gate)")
     e.add_argument("--posture", default="both", choices=["supine", "prone", "both"], help="getup: held-out fallen poses to start from")
     e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")
@@ -123,13 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--holdout", type=int, default=1, help="sessions kept out of training for the open-loop figures (0: none)")
     f.add_argument("--out", type=Path, default=None, help="run directory (default runs/asap-delta-<time>/)")
     f.add_argument("--seed", type=int, default=0)
+
+    h = sub.add_parser("hil-serl", help="HIL-SERL's actor and learner as separate processes, e.g. on two machines")
+    hsub = h.add_subparsers(dest="hil_command", required=True, metavar="{learner,actor}")
+    hl = hsub.add_parser("learner", help="replay buffers and SAC updates; listens on --port (transitions) and --port + 1 (weights)")
+    hl.add_argument("--port", type=int, default=5555)
+    hl.add_argument("--host", default="*", help="interface to listen on (default: all)")
+    hl.add_argument("--out", type=Path, required=True, help="directory for final.pt, learner.json and metrics.jsonl")
+    hl.add_argument("--config", type=Path, default=None, help="YAML config (default sim/configs/hil_serl.yaml); use the actor's")
+    hl.add_argument("--seed", type=int, default=None)
+    ha = hsub.add_parser("actor", help="the robot side: demonstrations, reward classifier, episodes with the human in the loop")
+    ha.add_argument("--learner", required=True, help="HOST:PORT of the learner")
+    ha.add_argument("--out", type=Path, required=True)
+    ha.add_argument("--config", type=Path, default=None)
+    ha.add_argument("--human", default=None, help="scripted | none | keyboard | gamepad | spacemouse")
+    ha.add_argument("--seed", type=int, default=None)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy, "bridge": _bridge,
-                                                                 "asap": _asap}
+                                                                 "asap": _asap, "hil-serl": _hil_serl}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -166,6 +187,17 @@ def _asap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hil_serl(args: argparse.Namespace) -> int:
+    from robot_learning.tasks.hil_serl import module as hil
+
+    if args.hil_command == "learner":
+        print(f"learner listening on ports {args.port} (transitions) and {args.port + 1} (weights)", file=sys.stderr, flush=True)
+        print(dumps(hil.learner_command(args.port, args.out, args.config, args.host, args.seed)))
+        return 0
+    print(dumps(hil.actor_command(args.learner, args.out, args.config, args.human, args.seed, progress=lambda m: print(m, file=sys.stderr, flush=True))))
+    return 0
+
+
 def _is_user_error(e: Exception) -> bool:
     from robot_learning.core.config import ConfigError
     from robot_learning.core.runs import RunDirError
@@ -177,8 +209,10 @@ def _is_user_error(e: Exception) -> bool:
     from robot_learning.tasks.asap.delta import SessionError
     from robot_learning.tasks.asap.motions import MotionFormatError
 
+    from robot_learning.tasks.hil_serl.devices import DeviceUnavailable
+
     user = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError,
-            UnknownRobotError, MonitorConfigError, SessionError, MotionFormatError)
+            UnknownRobotError, MonitorConfigError, SessionError, MotionFormatError, DeviceUnavailable)
     try:
         from robot_learning.runtime.ros2.dds import DdsError
 
@@ -198,6 +232,16 @@ def _train(args: argparse.Namespace) -> int:
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         print(dumps(summary))
+        return 0
+    if args.module == "hil_serl":
+        from robot_learning.tasks.hil_serl import module as hil
+
+        report = hil.train_command(out=args.out, config=args.config, steps=args.steps, seconds=args.seconds, seed=args.seed, human=args.human,
+                                   force=args.force, episodes=args.episodes if args.episodes != 100 else None, gate=not args.no_gate,
+                                   progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+        for k, v in report["summary"].items():
+            print(f"{k:>28}: {v}")
+        print(dumps(report["summary"]))
         return 0
     from robot_learning.tasks.quadrotor import module as quad
 
@@ -230,6 +274,16 @@ def _eval(args: argparse.Namespace) -> int:
                 print(f"{k:>28}: {v}")
         print(dumps(result))
         return 0
+    if module == "hil_serl":
+        from robot_learning.tasks.hil_serl import module as hil
+
+        result = hil.eval_command(args.policy, sim=args.sim or "mujoco", episodes=args.episodes,
+                                  progress=None if args.json else (lambda m: print(m, file=sys.stderr)))
+        if not args.json:
+            for k, v in result.items():
+                print(f"{k:>28}: {v}")
+        print(dumps(result))
+        return 0
     from robot_learning.tasks.quadrotor import module as quad
 
     result = quad.eval_command(args.policy, engine=args.sim or "pybullet", episodes=args.episodes, trajectory=args.trajectory, seed=args.seed)
@@ -241,7 +295,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx",
-           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup.onnx"}
+           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup.onnx",
+           "hil_serl": Path(__file__).resolve().parents[1] / "assets" / "policies" / "panda_pick_place.onnx"}
 
 
 def _default_policy(module: str) -> Path:

@@ -17,7 +17,7 @@ from robot_learning.runtime.policy import PolicyMetadataError
 from robot_learning.runtime.safety import Severity
 from robot_learning.sim.pybullet_panda import PyBulletPandaPickPlace
 from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, PickPlaceConfig, policy_metadata
-from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
+from robot_learning.tasks.hil_serl.evaluate import CallablePolicy, evaluate_policy
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 
 
@@ -114,9 +114,24 @@ def test_nan_field_holds_and_is_counted_with_constant_fake_policy(pushing_policy
     # a valid tick afterwards runs the policy again
     cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
     assert not cmd.held and np.linalg.norm(cmd.tcp_target - tcp) > 0.01
+    # no usable TCP position: no new reference at all (the arm keeps its current one)
+    fields = env.obs_fields()
+    fields["tcp_pos"] = np.array([np.nan, 0.0, 0.2])
+    cmd = ctrl.tick(fields, env.tcp_rot())
+    assert cmd.held and cmd.tcp_target is None
     s = ctrl.summary()
-    assert (s["ticks"], s["holds"], s["input_faults"], s["policy_ticks"]) == (3, 2, 2, 1)
-    assert s["faults"]["finite"] == 2
+    assert (s["ticks"], s["holds"], s["input_faults"], s["policy_ticks"]) == (4, 3, 3, 1)
+    assert s["faults"]["finite"] == 3
+
+
+def test_nan_policy_output_holds_and_is_counted_with_nan_fake_callable() -> None:
+    meta = policy_metadata(PickPlaceConfig())
+    ctrl = EndEffectorController(CallablePolicy(lambda obs: np.array([0.5, np.nan, 0.0, 1.0]), meta))
+    env = PandaPickPlace()
+    env.reset(2)
+    cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+    assert cmd.held and np.array_equal(cmd.tcp_target, env.tcp_pos()) and cmd.gripper is None
+    assert ctrl.summary()["policy_faults"] == 1 and cmd.faults[0].monitor == "policy_output"
 
 
 def test_gripper_float_command_maps_to_close_and_open_with_constant_fake_policies(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ class EndEffectorController:
         target = boxed
         step = target - tcp
         n = float(np.sqrt(step @ step))
-        if n > self.max_step_m:
+        if n > self.max_step_m + 1e-12:  # the tolerance keeps float rounding of a full diagonal step from counting
             self.counts["step_clips"] += 1
             self._fault(Fault("step", Severity.WARN, f"TCP step {n * 1e3:.1f} mm bounded to {self.max_step_m * 1e3:.1f} mm"), faults)
             target = tcp + step * (self.max_step_m / n)

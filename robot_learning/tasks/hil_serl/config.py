@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from robot_learning.algos.reward_classifier import ClassifierConfig
 from robot_learning.algos.sac import SACConfig
 from robot_learning.tasks.hil_serl.env import PickPlaceConfig
+from robot_learning.tasks.hil_serl.devices import HUMANS
 from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
-
-HUMANS = ("scripted", "none", "keyboard", "gamepad", "spacemouse")
 
 
 @dataclass

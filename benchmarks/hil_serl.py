@@ -1,0 +1,94 @@
+"""HIL-SERL benchmark: the paper's Table 1 comparison on this machine, as JSON.
+
+    python benchmarks/hil_serl.py [--seeds 0 1 2] [--steps 20000] [--episodes 50] [--out benchmarks/results/hil_serl.json]
+
+For each seed, side by side in one run:
+1. HIL-SERL: RLPD-style SAC with 20 demonstrations and the scripted human's interventions
+   (`robot-learning train hil_serl`), its ONNX evaluated through the runtime in MuJoCo and PyBullet;
+2. the same budget without interventions (RLPD with the same demonstrations: `--human none`);
+3. behaviour cloning on the same demonstrations.
+Reported per method: success rate on held-out task seeds, cycle time (steps to success), and for the
+RL runs the learning curve, the intervention rate over training, learner updates per second and the
+reward classifier's accuracy. The paper's Table 1 figures are printed beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from robot_learning.core.runs import dumps, write_json  # noqa: E402
+
+PAPER = {"table1_average_success_bc_or_hg_dagger": 0.497, "table1_average_success_hil_serl": 1.0,
+         "table1_cycle_time_s_bc": 9.6, "table1_cycle_time_s_hil_serl": 5.4, "training_hours": "1-2.5 per task (real robot)",
+         "rlpd_without_interventions_success": {"ram_insertion": 0.48, "dashboard": 0.0, "object_flipping": 1.0},
+         "classifier_accuracy": "> 0.95"}
+
+
+def run_seed(seed: int, steps: int, episodes: int, out_root: Path) -> dict:
+    import numpy as np
+
+    from robot_learning.tasks.hil_serl import module as hil
+    from robot_learning.tasks.hil_serl.train import behaviour_cloning, evaluate_module
+
+    result: dict = {}
+    for name, human, gate in (("hil_serl", "scripted", True), ("rlpd_no_interventions", "none", False)):
+        t0 = time.time()
+        rep = hil.train_command(out=out_root / f"{name}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
+                                episodes=episodes, gate=gate, progress=lambda m, n=name: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
+        s = rep["summary"]
+        curve = rep["train"]["curve"]
+        result[name] = {**s, "curve": [{k: p[k] for k in ("env_steps", "eval_success", "train_success", "intervention_rate", "wall_s")} for p in curve],
+                        "bench_wall_s": round(time.time() - t0, 1)}
+    t0 = time.time()
+    from robot_learning.tasks.hil_serl.config import HilSerlConfig
+
+    cfg = hil.load_config(None, seed=seed)
+    assert isinstance(cfg, HilSerlConfig)
+    module, info = behaviour_cloning(cfg)
+    ev = evaluate_module(module, cfg, episodes)
+    result["behaviour_cloning"] = {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["cycle_time_s"],
+                                   "bench_wall_s": round(time.time() - t0, 1)}
+    result["seed"] = seed
+    _ = np
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-hil_serl")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl.json")
+    a = p.parse_args()
+    t0 = time.time()
+    seeds = [run_seed(s, a.steps, a.episodes, a.runs) for s in a.seeds]
+
+    def agg(method: str, key: str) -> dict:
+        import numpy as np
+
+        vals = [r[method][key] for r in seeds if r[method].get(key) is not None]
+        return {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "per_seed": vals} if vals else {"mean": None, "per_seed": []}
+
+    table = {m: {"success_mujoco": agg(m, "success_mujoco"), "cycle_time_s": agg(m, "cycle_time_s")}
+             for m in ("hil_serl", "rlpd_no_interventions", "behaviour_cloning")}
+    table["hil_serl"]["success_pybullet"] = agg("hil_serl", "success_pybullet")
+    for m in ("hil_serl", "rlpd_no_interventions"):
+        table[m].update(first_eval_at_90=agg(m, "first_eval_at_90"), learner_updates_per_s=agg(m, "learner_updates_per_s"),
+                        intervention_rate=agg(m, "intervention_rate"), classifier_online_accuracy=agg(m, "classifier_online_accuracy"),
+                        wall_clock_s=agg(m, "wall_clock_s"))
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "steps": a.steps, "episodes": a.episodes,
+              "table": table, "seeds": seeds, "paper": PAPER, "wall_clock_s": round(time.time() - t0, 1)}
+    write_json(a.out, report)
+    print(dumps({"table": table, "paper": PAPER}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""`robot-learning train|eval hil_serl` and `robot-learning hil-serl learner|actor`: the module's commands."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from robot_learning.core.config import ConfigError, load_yaml, merge
+from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.tasks.hil_serl.config import HilSerlConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
+
+
+def load_config(path: Path | None, steps: int | None = None, seconds: float | None = None, seed: int | None = None,
+                human: str | None = None) -> HilSerlConfig:
+    default = CONFIG_DIR / "hil_serl.yaml"
+    if path is not None:
+        cfg = load_yaml(HilSerlConfig, path)
+    else:
+        cfg = load_yaml(HilSerlConfig, default) if default.is_file() else HilSerlConfig()
+    o: dict[str, Any] = {}
+    if steps is not None:
+        if steps <= 0:
+            raise ConfigError(f"--steps must be positive, got {steps}")
+        o["env_steps"] = int(steps)
+    if seconds is not None:
+        if seconds <= 0:
+            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        o["max_seconds"] = float(seconds)
+    if seed is not None:
+        o["seed"] = int(seed)
+    if human is not None:
+        o["human"] = human
+    try:
+        return merge(cfg, o) if o else cfg
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def train_command(out: Path | None = None, config: Path | None = None, steps: int | None = None, seconds: float | None = None,
+                  seed: int | None = None, human: str | None = None, force: bool = False, episodes: int | None = None,
+                  gate: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime."""
+    from robot_learning.tasks.hil_serl.devices import make_human
+    from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
+    from robot_learning.tasks.hil_serl.train import export, load_exported_module, train
+
+    cfg = load_config(config, steps, seconds, seed, human)
+    run = prepare_run_dir(out or default_run_dir("hil_serl"), force=force)
+    say = progress or (lambda m: None)
+    h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
+    t0 = time.time()
+    try:
+        report = train(cfg, run, h, progress=say)
+    finally:
+        h.close()
+    module = load_exported_module(run / "actor" / "policy.pt", cfg)
+    command = "python -m robot_learning " + " ".join(sys.argv[1:]) if sys.argv and "robot_learning" in sys.argv[0] else "robot-learning train hil_serl"
+    training = {"command": command, "seed": cfg.seed, "human": cfg.human, "env_steps": report["env_steps"],
+                "wall_clock_s": round(time.time() - t0, 1), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores"}
+    exp = export(module, cfg, run / "policy.onnx", training)
+    n = episodes if episodes is not None else cfg.final_eval_episodes
+    say(f"evaluating policy.onnx through the runtime: {n} held-out episodes in MuJoCo")
+    evals = {"mujoco": evaluate_policy(run / "policy.onnx", sim="mujoco", episodes=n)}
+    if gate:
+        say(f"sim-to-sim gate: {n} held-out episodes in PyBullet")
+        evals["pybullet"] = evaluate_policy(run / "policy.onnx", sim="pybullet", episodes=n)
+    summary = {
+        "run": str(run), "command": command, "seed": cfg.seed, "human": cfg.human, "env_steps": report["env_steps"],
+        "wall_clock_s": round(time.time() - t0, 1), "online_wall_s": round(report["online_wall_s"], 1),
+        "success_mujoco": evals["mujoco"]["success_rate"], "success_pybullet": evals.get("pybullet", {}).get("success_rate"),
+        "cycle_time_s": evals["mujoco"].get("cycle_time_s"), "intervention_rate": report["intervention_rate"],
+        "learner_updates_per_s": report["learner"].get("updates_per_s"), "learner_updates": report["learner"].get("updates"),
+        "classifier_heldout_accuracy": report["classifier"]["heldout_accuracy"], "classifier_online_accuracy": report["classifier"]["online_accuracy"],
+        "first_eval_at_90": next((p["env_steps"] for p in report["curve"] if p["eval_success"] >= 0.9), None),
+    }
+    full = {"summary": summary, "export": exp, "eval": evals, "train": {k: v for k, v in report.items() if k != "episodes_log"}}
+    write_json(run / "report.json", full)
+    write_json(run / "episodes.json", report["episodes_log"])
+    return full
+
+
+def eval_command(policy: Path, sim: str = "mujoco", episodes: int = 50, seed: int | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
+
+    kwargs = {} if seed is None else {"seed": seed}
+    return evaluate_policy(policy, sim=sim, episodes=episodes, progress=progress, **kwargs)
+
+
+def learner_command(port: int, out: Path, config: Path | None = None, host: str = "*", seed: int | None = None) -> dict[str, Any]:
+    from robot_learning.tasks.hil_serl.learner import run_learner
+
+    cfg = load_config(config, seed=seed)
+    return run_learner(cfg, port, out, host)
+
+
+def actor_command(learner: str, out: Path, config: Path | None = None, human: str | None = None, seed: int | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from robot_learning.tasks.hil_serl.actor import run_actor
+    from robot_learning.tasks.hil_serl.devices import make_human
+
+    host, sep, port = learner.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"--learner must be HOST:PORT, got {learner!r}")
+    cfg = load_config(config, seed=seed, human=human)
+    h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
+    try:
+        report = run_actor(cfg, host, int(port), out, h, progress)
+    finally:
+        h.close()
+    write_json(Path(out) / "report.json", report)
+    return {k: report[k] for k in ("env_steps", "episodes", "wall_clock_s", "intervention_rate")}
