@@ -39,6 +39,7 @@ class SACConfig:
     critic_actor_ratio: int = 2  # critic updates per actor (and temperature) update
     grasp_penalty: float = -0.02  # reward of the gripper critic for each change of the gripper
     n_grasp: int = 3
+    grasp_epsilon: float = 0.02  # the acting gripper command is random this often (a random "open" while carrying drops the object)
     log_std_range: tuple[float, float] = (-5.0, 2.0)
 
 
@@ -236,7 +237,7 @@ class ActingPolicy:
         self.grasp = mlp(obs_dim, config.hidden, config.n_grasp, layer_norm=True)
         self.version = -1
         self.gen = torch.Generator().manual_seed(seed)
-        self.grasp_eps = 0.1  # exploration of the gripper command (epsilon-greedy)
+        self.grasp_eps = config.grasp_epsilon
         self.rng = np.random.default_rng(seed)
 
     def load(self, state: dict[str, dict[str, np.ndarray]], version: int) -> None:

@@ -238,11 +238,11 @@ class PyBulletPandaPickPlace:
         return np.array([s[0] for s in p.getJointStates(self.robot, self._arm, physicsClientId=self.client)])
 
     def success(self) -> bool:
-        """Ground truth (as in MuJoCo): the cube is inside the bin, below its rim, and the hand has let go of it."""
+        """Ground truth (as in MuJoCo): the cube is inside the bin, below its rim."""
         pos = self.object_pos()
         inner = self.config.bin_inner_half - self.config.cube_half * 0.5
         in_xy = bool(np.all(np.abs(pos[:2] - self.goal[:2]) < inner))
-        return in_xy and pos[2] < self.config.bin_height + 0.01 and not self._grasped()
+        return in_xy and pos[2] < self.config.bin_height + 0.01
 
     def _grasped(self) -> bool:
         """The cube touches both fingers."""

@@ -113,6 +113,29 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
         demos.append(ep)
         if progress:
             progress(f"demonstration {len(demos)}/{cfg.demos}: {len(ep)} steps")
+    # near misses: the cube dropped on the rim or just beside the bin, so the classifier learns the boundary
+    for k in range(cfg.near_miss_episodes):
+        obs = env.reset(seed=seed * 1000 + 990_000 + k)
+        angle = rng.uniform(0, 2 * np.pi)
+        reach = env.config.bin_inner_half + rng.uniform(-0.01, 0.06)
+        miss = env.goal + np.array([reach * np.cos(angle), reach * np.sin(angle), 0.03])
+        frames.append(obs)
+        labels.append(False)
+        for _ in range(env.config.episode_steps):
+            obs, info = env.step(*expert_action(env, ExpertConfig(noise=0.0), rng, goal=miss))
+            frames.append(obs)
+            labels.append(info["success"])
+    # frames away from the demonstrations' path (HIL-SERL records its negatives by moving the robot around)
+    recorded = 0
+    while recorded < cfg.negative_random_steps:
+        obs = env.reset(seed=seed * 1000 + 999_000 + recorded)
+        frames.append(obs)
+        labels.append(False)
+        for _ in range(min(env.config.episode_steps, cfg.negative_random_steps - recorded)):
+            obs, info = env.step(rng.uniform(-1, 1, 3), int(rng.integers(0, 3)))
+            frames.append(obs)
+            labels.append(info["success"])
+            recorded += 1
     return demos, np.stack(frames), np.array(labels)
 
 
@@ -185,6 +208,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
         r = clf.reward(np.stack(d.next_obs))
         demo_batches.append(d.batch(r, r))
     demo_batch = {k: np.concatenate([b[k] for b in demo_batches]) for k in demo_batches[0]}
+    np.savez_compressed(out / "demos.npz", **demo_batch)  # kept with the run: a later run or another learner can reuse them
 
     # 2. hand the demonstrations to the learner and wait for its first weights
     link = ActorEndpoint(host, port)

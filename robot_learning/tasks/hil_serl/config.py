@@ -20,6 +20,8 @@ class HilSerlConfig:
     demos: int = 20  # successful demonstrations before training (HIL-SERL: 20-30 by teleoperation)
     demo_noise: float = 0.3  # the scripted demonstrator's arm-action noise
     positive_hold_steps: int = 10  # after a demo's success, this many more frames are recorded as positives
+    near_miss_episodes: int = 40  # the demonstrator drops the cube just beside the bin: hard negatives for the classifier
+    negative_random_steps: int = 500  # frames of random motion recorded for the classifier (mostly negatives, labelled by the truth)
     env_steps: int = 20000  # training budget in environment steps (evaluation episodes not counted)
     max_seconds: float = 1800.0  # and in wall-clock
     learning_starts: int = 300  # online steps before the learner starts updating

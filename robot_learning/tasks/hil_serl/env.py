@@ -176,11 +176,11 @@ class PandaPickPlace:
         return float(self.data.qpos[self._fingers].sum())
 
     def success(self) -> bool:
-        """Ground truth: the cube is inside the bin, below its rim, and the hand has let go of it."""
+        """Ground truth: the cube is inside the bin, below its rim."""
         p = self.object_pos()
         inner = self.config.bin_inner_half - self.config.cube_half * 0.5
         in_xy = bool(np.all(np.abs(p[:2] - self.goal[:2]) < inner))
-        return in_xy and p[2] < self.config.bin_height + 0.01 and not self._grasped()
+        return in_xy and p[2] < self.config.bin_height + 0.01
 
     def _grasped(self) -> bool:
         """The cube touches both fingers."""

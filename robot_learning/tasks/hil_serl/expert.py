@@ -24,11 +24,13 @@ class ExpertConfig:
     release_z: float = 0.085  # TCP height over the bin where the cube is let go
 
 
-def expert_action(env: PandaPickPlace, cfg: ExpertConfig, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """The expert's next (arm action, gripper command) for the current state of ``env``."""
+def expert_action(env: PandaPickPlace, cfg: ExpertConfig, rng: np.random.Generator,
+                  goal: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The expert's next (arm action, gripper command) for the current state of ``env``; ``goal``
+    overrides where it puts the cube (near misses for the classifier's negatives)."""
     tcp = env.tcp_pos()
     obj = env.object_pos()
-    goal = env.goal
+    goal = env.goal if goal is None else goal
     closed = env.gripper_closed
     rel = obj - tcp
     holding = closed and np.abs(rel[:2]).max() < 0.02 and abs(rel[2]) < 0.03 and env.gripper_opening() > 0.02
@@ -47,8 +49,8 @@ def expert_action(env: PandaPickPlace, cfg: ExpertConfig, rng: np.random.Generat
         target = tcp + np.array([0.0, 0.0, 0.05])
         gripper = GRIPPER_OPEN
     else:
-        in_bin = np.abs(obj[:2] - goal[:2]).max() < env.config.bin_inner_half and obj[2] < env.config.bin_height + 0.02
-        if in_bin:  # done: move up out of the way
+        placed = np.abs(obj[:2] - goal[:2]).max() < env.config.bin_inner_half and obj[2] < env.config.bin_height + 0.03
+        if placed:  # done: move up out of the way
             target = np.array([tcp[0], tcp[1], cfg.carry_z])
         elif np.abs(rel[:2]).max() > 0.012:
             z = max(obj[2] + cfg.hover_m, tcp[2]) if np.abs(rel[:2]).max() > 0.04 else obj[2] + cfg.hover_m

@@ -47,24 +47,41 @@ class Human:
 
 @dataclass
 class ScriptedHumanConfig:
-    start_prob: float = 0.02  # probability per step of taking over, at the start of training (about 25 % of steps)
-    decay_steps: int = 12000  # ... falling linearly to end_prob over this many environment steps
-    end_prob: float = 0.0
-    min_len: int = 8  # an intervention lasts this many steps at least
-    max_len: int = 25
+    """A watchful operator: they step in when the robot makes no progress, and hand back once the
+    current stage is done (the cube is grasped, or placed), as HIL-SERL's operators correct the
+    policy rather than take turns at random. How willing they are falls over training."""
+
+    start_prob: float = 1.0  # probability that the human watches (and may step in) in an episode, at the start
+    end_prob: float = 0.1  # ... falling linearly to this
+    decay_steps: int = 15000  # over this many environment steps
+    patience: int = 8  # steps without progress (1 cm) before stepping in
+    max_len: int = 40  # an intervention lasts at most this many steps
     expert: ExpertConfig = field(default_factory=ExpertConfig)
 
 
+def stage_progress(env: PandaPickPlace) -> tuple[bool, float]:
+    """(holding the cube?, distance still to go): the TCP to the cube, then the cube to the bin."""
+    tcp, obj, goal = env.tcp_pos(), env.object_pos(), env.goal
+    rel = obj - tcp
+    holding = env.gripper_closed and np.abs(rel[:2]).max() < 0.02 and abs(rel[2]) < 0.03 and env.gripper_opening() > 0.02
+    if holding:
+        return True, float(np.linalg.norm(goal[:2] - obj[:2]) + abs(obj[2] - goal[2]))
+    return False, float(np.linalg.norm(rel) + 0.5)
+
+
 class ScriptedHuman(Human):
-    """A noisy scripted expert that takes over at random, less and less often over training."""
+    """A noisy scripted expert that steps in when the policy stalls, less and less often over training."""
 
     name = "scripted"
 
     def __init__(self, config: ScriptedHumanConfig | None = None, seed: int = 0) -> None:
         self.config = config or ScriptedHumanConfig()
         self.rng = np.random.default_rng(seed)
+        self._watching = False
         self._left = 0
-        self._prob = self.config.start_prob
+        self._best = np.inf
+        self._stalled = 0
+        self._stage = False
 
     def probability(self, env_steps: int) -> float:
         c = self.config
@@ -72,13 +89,23 @@ class ScriptedHuman(Human):
         return c.start_prob + (c.end_prob - c.start_prob) * frac
 
     def reset(self, env: PandaPickPlace, env_steps: int) -> None:
-        self._left = 0
-        self._prob = self.probability(env_steps)
+        self._watching = self.rng.random() < self.probability(env_steps)
+        self._left, self._best, self._stalled, self._stage = 0, np.inf, 0, False
 
     def act(self, env: PandaPickPlace, obs: np.ndarray, policy_action: Action) -> Action | None:
-        if self._left == 0 and self.rng.random() < self._prob:
-            self._left = int(self.rng.integers(self.config.min_len, self.config.max_len + 1))
-        if self._left == 0:
+        if not self._watching:
             return None
+        stage, dist = stage_progress(env)
+        if stage != self._stage:  # a stage was done (or undone): progress is measured afresh, an intervention ends
+            self._stage, self._best, self._stalled, self._left = stage, dist, 0, 0
+        if self._left == 0:
+            if dist < self._best - 0.01:
+                self._best, self._stalled = dist, 0
+            else:
+                self._stalled += 1
+            if self._stalled < self.config.patience:
+                return None
+            self._left, self._stalled = self.config.max_len, 0
         self._left -= 1
+        self._best = min(self._best, dist)
         return expert_action(env, self.config.expert, self.rng)
