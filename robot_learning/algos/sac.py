@@ -39,6 +39,10 @@ class SACConfig:
     critic_actor_ratio: int = 2  # critic updates per actor (and temperature) update
     grasp_penalty: float = -0.02  # reward of the gripper critic for each change of the gripper
     n_grasp: int = 3
+    # Imitation of the prior data (demonstrations and interventions) on the prior half of each batch,
+    # not in HIL-SERL (0 = off): the arm actor adds bc_weight * |tanh(mean) - a_human|^2 to its loss and
+    # the gripper critic DQfD's large-margin term (margin 0.1) with the same weight
+    bc_weight: float = 0.0
     grasp_epsilon: float = 0.02  # the acting gripper command is random this often (a random "open" while carrying drops the object)
     log_std_range: tuple[float, float] = (-5.0, 2.0)
 
@@ -167,8 +171,9 @@ class SACAgent:
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.exp()
 
-    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One critic (and gripper-critic) update; an actor and temperature update every ``critic_actor_ratio``."""
+    def update(self, batch: dict[str, np.ndarray], n_prior: int = 0) -> dict[str, float]:
+        """One critic (and gripper-critic) update; an actor and temperature update every ``critic_actor_ratio``.
+        The first ``n_prior`` rows of the batch are prior data (used by ``bc_weight``)."""
         c = self.config
         t = {k: torch.as_tensor(v) for k, v in batch.items()}
         obs, act, rew, done, nobs = t["obs"], t["action"], t["reward"], t["done"], t["next_obs"]
@@ -190,8 +195,12 @@ class SACAgent:
             best = self.grasp(nobs).argmax(-1, keepdim=True)
             gq_next = self.grasp_target(nobs).gather(-1, best).squeeze(-1)
             g_target = rew + c.grasp_penalty * t["grasp_changed"] + c.gamma * (1.0 - done) * gq_next
-        gq = self.grasp(obs).gather(-1, t["grasp"].long().unsqueeze(-1)).squeeze(-1)
+        gq_all = self.grasp(obs)
+        gq = gq_all.gather(-1, t["grasp"].long().unsqueeze(-1)).squeeze(-1)
         grasp_loss = F.mse_loss(gq, g_target)
+        if c.bc_weight > 0 and n_prior > 0:
+            margin = 0.1 * (torch.arange(c.n_grasp) != t["grasp"][:n_prior].long().unsqueeze(-1)).float()
+            grasp_loss = grasp_loss + c.bc_weight * ((gq_all[:n_prior] + margin).max(-1).values - gq[:n_prior]).mean()
         self.grasp_opt.zero_grad()
         grasp_loss.backward()
         self.grasp_opt.step()
@@ -202,6 +211,8 @@ class SACAgent:
             a, logp = self.actor.sample(obs)
             qa = self.critic(obs, a).mean(0)
             actor_loss = (self.alpha.detach() * logp - qa).mean()
+            if c.bc_weight > 0 and n_prior > 0:
+                actor_loss = actor_loss + c.bc_weight * ((self.actor.deterministic(obs[:n_prior]) - act[:n_prior]) ** 2).sum(-1).mean()
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()

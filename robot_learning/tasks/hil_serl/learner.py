@@ -84,7 +84,7 @@ def run_learner(cfg: HilSerlConfig, port: int, out: str | Path, host: str = "*",
             if t_first_update is None:
                 t_first_update = time.time()
             batch = concat_batches(prior.sample(n_prior, rng), online.sample(cfg.sac.batch_size - n_prior, rng))
-            last.update(agent.update(batch))
+            last.update(agent.update(batch, n_prior))
             if agent.updates % cfg.publish_every == 0:
                 version += 1
                 ep.publish({"kind": "weights", "version": version, "state": agent.policy_state(), "updates": agent.updates})
