@@ -34,7 +34,7 @@ class SACConfig:
     target_entropy: float | None = None  # None: -|A| / 2
     critic_ensemble: int = 2
     critic_subsample: int = 2  # min over a random subset of this size (RLPD: 10 critics, subset 2)
-    batch_size: int = 256
+    batch_size: int = 256  # the papers'; the hil_serl module uses 128 on CPU (sim/configs/hil_serl.yaml)
     prior_fraction: float = 0.5  # of each batch from the demonstration/intervention buffer
     critic_actor_ratio: int = 2  # critic updates per actor (and temperature) update
     grasp_penalty: float = -0.02  # reward of the gripper critic for each change of the gripper

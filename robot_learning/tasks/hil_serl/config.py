@@ -13,7 +13,9 @@ from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
 @dataclass
 class HilSerlConfig:
     env: PickPlaceConfig = field(default_factory=PickPlaceConfig)
-    sac: SACConfig = field(default_factory=SACConfig)
+    # HIL-SERL's SAC, with two changes for a 2-core CPU (see the README): batches of 128 (the paper: 256)
+    # and imitation of the prior data (bc_weight 1; the paper: 0), without which nothing was learned in 8 k steps
+    sac: SACConfig = field(default_factory=lambda: SACConfig(batch_size=128, bc_weight=1.0))
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     human: str = "scripted"  # who may take over: scripted | none (no interventions) | keyboard | gamepad | spacemouse
     scripted: ScriptedHumanConfig = field(default_factory=ScriptedHumanConfig)
@@ -25,10 +27,10 @@ class HilSerlConfig:
     env_steps: int = 20000  # training budget in environment steps (evaluation episodes not counted)
     max_seconds: float = 1800.0  # and in wall-clock
     learning_starts: int = 300  # online steps before the learner starts updating
-    utd_ratio: float = 1.0  # the learner makes at most this many critic updates per environment step
+    utd_ratio: float = 2.0  # the learner makes at most this many critic updates per environment step
     # and the actor waits for the learner when it falls below this many (0: never wait). In simulation the
     # actor outruns the learner (the real robot runs at 10 Hz); waiting keeps the steps budget meaningful
-    min_utd: float = 1.0
+    min_utd: float = 2.0
     publish_every: int = 50  # learner updates between two weight messages to the actor
     eval_every: int = 2000  # environment steps between evaluations (deterministic policy, no human)
     eval_episodes: int = 10
