@@ -187,3 +187,31 @@ def test_short_run_learns_exports_and_evaluates_through_the_runtime(tmp_path: Pa
     assert md.control_rate_hz == 10.0 and md.safety_limits["workspace_min"] == [0.25, -0.4, 0.005]
     a = runner(np.zeros(OBS_LAYOUT.size, np.float32))
     assert a.shape == (4,) and np.all(np.abs(a[:3]) <= 1.0) and a[3] in (0.0, 1.0, 2.0)
+
+
+def test_learner_and_actor_run_as_two_commands(tmp_path: Path) -> None:
+    """The documented two-machine commands, on loopback: `hil-serl learner` and `hil-serl actor`."""
+    from robot_learning.tasks.hil_serl.train import free_port_pair
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text("demos: 3\nnear_miss_episodes: 3\nnegative_random_steps: 100\nenv_steps: 300\nlearning_starts: 100\n"
+                        "eval_every: 100000\nclassifier:\n  steps: 100\n")
+    port = free_port_pair(seed=1)
+    learner = subprocess.Popen([sys.executable, "-m", "robot_learning", "hil-serl", "learner", "--port", str(port), "--host", "127.0.0.1",
+                                "--out", str(tmp_path / "learner"), "--config", str(cfg_path)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        actor = subprocess.run([sys.executable, "-m", "robot_learning", "hil-serl", "actor", "--learner", f"127.0.0.1:{port}",
+                                "--out", str(tmp_path / "actor"), "--config", str(cfg_path)], cwd=ROOT, capture_output=True, text=True,
+                               timeout=600)
+        out, err = learner.communicate(timeout=120)
+    finally:
+        if learner.poll() is None:
+            learner.kill()
+    assert actor.returncode == 0, actor.stderr[-2000:]
+    assert learner.returncode == 0, err[-2000:]
+    learned = json.loads(out.strip().splitlines()[-1])
+    acted = json.loads(actor.stdout.strip().splitlines()[-1])
+    assert acted["env_steps"] >= 300 and learned["env_steps"] == acted["env_steps"]
+    assert learned["updates"] > 0 and learned["prior_transitions"] > 0
+    assert (tmp_path / "learner" / "final.pt").is_file() and (tmp_path / "actor" / "report.json").is_file()

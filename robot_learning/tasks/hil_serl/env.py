@@ -25,6 +25,7 @@ learned reward classifier; training uses the classifier's reward.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -32,6 +33,9 @@ import numpy as np
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import panda_model_path
 from robot_learning.runtime.observation import ObsLayout, ObsTerm
+
+if TYPE_CHECKING:
+    from robot_learning.runtime.policy import PolicyMetadata
 
 ARM_JOINTS = panda_desc.PANDA_ARM_JOINTS
 GRIPPER_CLOSE, GRIPPER_STAY, GRIPPER_OPEN = 0, 1, 2

@@ -72,7 +72,7 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
         "run": str(run), "command": command, "seed": cfg.seed, "human": cfg.human, "env_steps": report["env_steps"],
         "wall_clock_s": round(time.time() - t0, 1), "online_wall_s": round(report["online_wall_s"], 1),
         "success_mujoco": evals["mujoco"]["success_rate"], "success_pybullet": evals.get("pybullet", {}).get("success_rate"),
-        "cycle_time_s": evals["mujoco"].get("cycle_time_s"), "intervention_rate": report["intervention_rate"],
+        "cycle_time_s": evals["mujoco"].get("mean_seconds_to_success"), "intervention_rate": report["intervention_rate"],
         "learner_updates_per_s": report["learner"].get("updates_per_s"), "learner_updates": report["learner"].get("updates"),
         "classifier_heldout_accuracy": report["classifier"]["heldout_accuracy"], "classifier_online_accuracy": report["classifier"]["online_accuracy"],
         "first_eval_at_90": next((p["env_steps"] for p in report["curve"] if p["eval_success"] >= 0.9), None),
@@ -88,7 +88,9 @@ def eval_command(policy: Path, sim: str = "mujoco", episodes: int = 50, seed: in
     from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 
     kwargs = {} if seed is None else {"seed": seed}
-    return evaluate_policy(policy, sim=sim, episodes=episodes, progress=progress, **kwargs)
+    say = None if progress is None else (lambda done, total, rec: progress(f"episode {done}/{total}: {'success' if rec['success'] else 'failure'} in {rec['steps']} steps"))
+    result = evaluate_policy(policy, sim=sim, episodes=episodes, progress=say, **kwargs)
+    return {k: v for k, v in result.items() if k != "per_episode"}
 
 
 def learner_command(port: int, out: Path, config: Path | None = None, host: str = "*", seed: int | None = None) -> dict[str, Any]:

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from robot_learning.algos.sac import ActingPolicy, ExportedPolicy, TanhGaussianActor, mlp
+from robot_learning.algos.sac import ExportedPolicy, TanhGaussianActor, mlp
 from robot_learning.core.config import save_yaml
-from robot_learning.core.runs import write_json
-from robot_learning.tasks.hil_serl.actor import EVAL_SEED0, collect_demos, evaluate_acting, run_actor
+from robot_learning.tasks.hil_serl.actor import EVAL_SEED0, collect_demos, run_actor
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, policy_metadata
 from robot_learning.tasks.hil_serl.human import Human
@@ -105,7 +104,11 @@ def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[
 
 
 def evaluate_module(module: ExportedPolicy, cfg: HilSerlConfig, episodes: int) -> dict[str, Any]:
-    """The torch policy on the held-out seeds in MuJoCo (the ONNX path is in evaluate.py)."""
-    policy = ActingPolicy(OBS_LAYOUT.size, 3, cfg.sac, seed=cfg.seed)
-    policy.actor, policy.grasp = module.actor, module.grasp
-    return evaluate_acting(policy, PandaPickPlace(cfg.env), episodes)
+    """A torch policy through the runtime's controller on the held-out scenes in MuJoCo, as `eval hil_serl` runs an ONNX file."""
+    from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
+
+    return evaluate_policy(act, sim="mujoco", episodes=episodes, config=cfg.env)
