@@ -47,7 +47,7 @@ import pybullet_data
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig
+from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, observation_fields
 
 GRAVITY = 9.81
 URDF_ARM_JOINTS: tuple[str, ...] = tuple(f"panda_{j}" for j in panda_desc.PANDA_ARM_JOINTS)
@@ -250,17 +250,7 @@ class PyBulletPandaPickPlace:
         return all(len(p.getContactPoints(self.cube, self.robot, -1, link, physicsClientId=c)) > 0 for link in self._finger_links)
 
     def obs_fields(self) -> dict[str, np.ndarray]:
-        tcp = self.tcp_pos()
-        obj = self.object_pos()
-        return {
-            "tcp_pos": tcp,
-            "tcp_vel": self.tcp_vel(),
-            "gripper_opening": np.array([self.gripper_opening()]),
-            "object_pos": obj,
-            "object_rel_tcp": obj - tcp,
-            "goal_pos": self.goal.copy(),
-            "goal_rel_object": self.goal - obj,
-        }
+        return observation_fields(self.tcp_pos(), self.tcp_vel(), self.gripper_opening(), self.object_pos(), self.goal)
 
     def observation(self, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
         f = self.obs_fields() if fields is None else fields

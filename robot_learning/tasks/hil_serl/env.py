@@ -32,7 +32,7 @@ import numpy as np
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import panda_model_path
-from robot_learning.runtime.observation import ObsLayout, ObsTerm
+from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
 
 if TYPE_CHECKING:
     from robot_learning.runtime.policy import PolicyMetadata
@@ -50,6 +50,13 @@ OBS_LAYOUT = ObsLayout((
     ObsTerm("goal_pos", 3, 1.0),  # the bin's floor centre
     ObsTerm("goal_rel_object", 3, 5.0),  # goal - object
 ))
+
+
+def observation_fields(tcp: np.ndarray, tcp_vel: np.ndarray, gripper_opening: float, obj: np.ndarray,
+                       goal: np.ndarray) -> dict[str, np.ndarray]:
+    """The named fields of :data:`OBS_LAYOUT` from the measured state (every engine, and the robot, use this)."""
+    return {"tcp_pos": tcp, "tcp_vel": tcp_vel, "gripper_opening": np.array([gripper_opening]), "object_pos": obj,
+            "object_rel_tcp": obj - tcp, "goal_pos": np.array(goal, dtype=np.float64), "goal_rel_object": goal - obj}
 
 
 @dataclass
@@ -121,6 +128,7 @@ class PandaPickPlace:
         self._effort = np.array(panda_desc.PANDA_SPEC.effort_limit)
         self._home = np.array(panda_desc.PANDA_HOME)
         self.rng = np.random.default_rng(cfg.seed)
+        self._builder = ObservationBuilder(OBS_LAYOUT)
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._null_damping = 2.0 * np.sqrt(cfg.nullspace_stiffness)
@@ -204,21 +212,13 @@ class PandaPickPlace:
     def obs_fields(self) -> dict[str, np.ndarray]:
         m, d = self.model, self.data
         mujoco.mj_jacSite(m, d, self._jacp, None, self._tcp)
-        tcp = self.tcp_pos()
-        obj = self.object_pos()
-        return {
-            "tcp_pos": tcp,
-            "tcp_vel": self._jacp[:, self._vadr] @ d.qvel[self._vadr],
-            "gripper_opening": np.array([self.gripper_opening()]),
-            "object_pos": obj,
-            "object_rel_tcp": obj - tcp,
-            "goal_pos": self.goal.copy(),
-            "goal_rel_object": self.goal - obj,
-        }
+        tcp_vel = self._jacp[:, self._vadr] @ d.qvel[self._vadr]
+        return observation_fields(self.tcp_pos(), tcp_vel, self.gripper_opening(), self.object_pos(), self.goal)
 
     def observation(self, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The policy's observation, built by the runtime's ObservationBuilder."""
         f = self.obs_fields() if fields is None else fields
-        return np.concatenate([f[t.name] * t.scale for t in OBS_LAYOUT.terms]).astype(np.float32)
+        return self._builder.build(f, np.zeros(OBS_LAYOUT.size, dtype=np.float32))
 
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:
