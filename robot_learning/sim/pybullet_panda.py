@@ -17,26 +17,47 @@ Frames: the TCP is 0.1034 m along the z axis of the URDF's ``panda_hand`` link (
 fingertips; the URDF's ``panda_grasptarget`` sits at 0.105 m, so it is not used), its rotation is the
 hand's: ~diag(1, -1, -1) when the hand points down with its x along the base x, as in MuJoCo.
 
+Arm control: the same as MuJoCo's
+---------------------------------
+The arm runs ``PandaPickPlace``'s Cartesian impedance controller with the same
+:class:`PickPlaceConfig` gains, in joint torques (``TORQUE_CONTROL``; PyBullet's default velocity
+motors of the arm joints are switched off). Once per control period (0.1 s) the TCP point's Jacobian
+(translational over rotational, ``calculateJacobian``) and the null-space projector
+``N = I - J^T pinv(J)^T`` are computed; every physics step (500 Hz):
+``wrench = [stiffness * clip_norm(tcp_ref - tcp, max_spring_error_m) - damping * v,
+rot_stiffness * 0.5 * vee(R_ref R^T - R R_ref^T) - rot_damping * w]`` with ``(v, w) = J qd`` and
+``R_ref = diag(1, -1, -1)``, and ``tau = J^T wrench + N (k_null (q_home - q) - 2 sqrt(k_null) qd) +
+bias`` (``bias``: gravity and Coriolis from ``calculateInverseDynamics`` at zero acceleration),
+clipped to the Panda's effort limits (87 / 12 N m). The reference is the "bounded impedance
+reference": clipped to the workspace box, and the runtime keeps it within one step of the measured
+TCP. So the TCP keeps moving through the 10 Hz sample instants as in MuJoCo (and on the real Panda)
+instead of stopping at each joint target, and the TCP velocity the policy observes is
+in-distribution (after three full "down" steps from ``reset(seed=1)``: -0.149 m/s here, -0.146 m/s
+in MuJoCo; IK + position control gave -0.044 m/s).
+
 What differs from MuJoCo (on purpose: this is the *other* engine)
 ----------------------------------------------------------------
-- Arm control: MuJoCo runs a Cartesian impedance controller in torques (bounded spring, null-space
-  posture, gravity compensation). Here, once per control period, PyBullet's damped-least-squares IK
-  (null space pulled to the home pose) turns the TCP reference (hand pointing down) into joint
-  targets, which PyBullet's position motors track with the Panda's effort and velocity limits. The
-  reference is still the "bounded impedance reference": clipped to the workspace box, and the
-  runtime keeps it within one step of the measured TCP.
+- Arm dynamics: the URDF's links carry placeholder inertias (0.1 kg m^2 on every axis) and PyBullet
+  has no rotor armature (Menagerie: 0.1 kg m^2 per joint), so the arm's inertia differs: the TCP
+  velocity differs most in the step right after a change of command (up to ~35 %), and by ~15 % at
+  most on the third step of a held command. Each arm joint gets Menagerie's viscous damping
+  (1 N m s/rad, :attr:`PyBulletPandaConfig.joint_damping`; the URDF has none): without it the
+  torque loop is stable at 500 Hz too, but the null-space posture swings (in the expert's episodes
+  joint 5 reaches 1.5 rad/s while no MuJoCo joint exceeds 1 rad/s; with it, 0.8 rad/s).
+- Reset: the arm is placed at the start pose by PyBullet's IK and then held there for
+  :attr:`PyBulletPandaConfig.settle_s` under the impedance controller (MuJoCo drives it there from
+  home for 1 s under the same controller); the cube is held still meanwhile in both.
 - Gripper: the two finger slides are position-controlled separately (PyBullet ignores the URDF's
   mimic tag) with a bounded grasp force per finger (:attr:`PyBulletPandaConfig.finger_force`).
 - Contacts: PyBullet's are rigid (LCP), MuJoCo's soft; friction is combined by product in PyBullet
   (cube 1.5 x finger/floor/bin 1.0 = 1.5) and by maximum in MuJoCo (1.5): the same pair values.
-- Link inertias: the pybullet_data URDF carries placeholder inertias; under position control they
-  matter little, and the sim-to-sim gate measures what remains.
 
 Each instance owns a DIRECT-mode PyBullet client; use it as a context manager or call :meth:`close`.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -63,22 +84,25 @@ class PyBulletPandaConfig:
     """How the PyBullet twin simulates (the task itself is :class:`PickPlaceConfig`).
 
     Attributes:
-        physics_dt: PyBullet time step (s); the control period must be a multiple of it.
+        physics_dt: PyBullet time step (s), also the impedance controller's period (500 Hz, as
+            ``PickPlaceConfig.physics_dt`` in MuJoCo); the control period must be a multiple of it.
         solver_iterations: constraint solver iterations per step (grasps need more than the default).
-        position_gain / velocity_gain: PyBullet position-motor gains of the arm joints.
-        ik_iterations / ik_threshold: PyBullet IK iterations and residual (m) per control period.
+        joint_damping: viscous damping of each arm joint (N m s/rad): MuJoCo Menagerie's ``panda.xml``
+            joint ``damping`` (the URDF has none).
+        ik_iterations / ik_threshold: PyBullet IK iterations and residual (m) placing the arm at the
+            start pose at reset.
         finger_force: N per finger while closing or holding (Franka hand: 70 N continuous in total).
         finger_speed: m/s per finger.
         finger_coupling_force: N, the most the gear constraint that couples the two fingers may apply.
         finger_friction / floor_friction / bin_friction: lateral friction of those bodies (the cube's
             is the task's 1.5; PyBullet multiplies the two bodies' coefficients).
-        settle_s: time (s) the arm holds its start pose at reset before the episode begins.
+        settle_s: time (s) the arm holds its start pose under the impedance controller at reset
+            before the episode begins.
     """
 
     physics_dt: float = 1.0 / 500.0
     solver_iterations: int = 100
-    position_gain: float = 0.05
-    velocity_gain: float = 1.0
+    joint_damping: float = 1.0
     ik_iterations: int = 100
     ik_threshold: float = 1e-4
     finger_force: float = 35.0
@@ -146,7 +170,7 @@ class PyBulletPandaPickPlace:
         # IK's null space works over every movable joint (7 arm + 2 fingers), in joint-index order
         self._movable = [j for j in range(p.getNumJoints(self.robot, physicsClientId=c))
                          if p.getJointInfo(self.robot, j, physicsClientId=c)[2] != p.JOINT_FIXED]
-        self._arm_cols = [self._movable.index(j) for j in self._arm]
+        self._arm_cols = np.array([self._movable.index(j) for j in self._arm])
         spec = panda_desc.PANDA_SPEC
         lower = [0.0] * len(self._movable)
         upper = [0.04] * len(self._movable)
@@ -159,13 +183,21 @@ class PyBulletPandaPickPlace:
             rest[col] = q
         self._ik_rest = rest
         self._home = np.array(panda_desc.PANDA_HOME)
-        self._effort = list(spec.effort_limit)
-        self._vmax = list(spec.velocity_limit)
+        self._effort = np.array(spec.effort_limit)
+        self._zeros = [0.0] * len(self._movable)
+        self._null_damping = 2.0 * np.sqrt(cfg.nullspace_stiffness)
+        self._j = np.zeros((6, len(self._arm)))
+        self._null = np.eye(len(self._arm))
         for link in range(-1, p.getNumJoints(self.robot, physicsClientId=c)):
             # PyBullet damps every link's velocity by default; the Panda in MuJoCo has no such damping
             p.changeDynamics(self.robot, link, linearDamping=0.0, angularDamping=0.0, physicsClientId=c)
+        for j in self._arm:
+            p.changeDynamics(self.robot, j, jointDamping=eng.joint_damping, physicsClientId=c)
         for link in self._finger_links:
             p.changeDynamics(self.robot, link, lateralFriction=eng.finger_friction, physicsClientId=c)
+        # the arm is torque-controlled: switch off PyBullet's default velocity motors (they would brake it)
+        p.setJointMotorControlArray(self.robot, self._arm, p.VELOCITY_CONTROL, forces=[0.0] * len(self._arm),
+                                    physicsClientId=c)
         p.changeDynamics(self.robot, -1, activationState=p.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=c)
         # the two slides move together, as the Franka hand's (and MuJoCo's equality) coupling makes them:
         # without it two force-saturated fingers leave the grasped cube free to drift sideways
@@ -275,7 +307,8 @@ class PyBulletPandaPickPlace:
         cube_pose = ([obj[0], obj[1], cfg.cube_half], [0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)])
         self.tcp_ref = np.clip(start, self.lo, self.hi)
         self.gripper_closed = False
-        # the arm is put at the start pose by IK from home (MuJoCo drives it there under its controller)
+        # the arm is put at the start pose by IK from home, then held there under the impedance controller
+        # (MuJoCo drives it there from home under the same controller)
         for j, q in zip(self._arm, self._home):
             p.resetJointState(self.robot, j, q, 0.0, physicsClientId=c)
         for j in self._fingers:
@@ -284,12 +317,13 @@ class PyBulletPandaPickPlace:
             q = self._ik(self.tcp_ref)
             for j, qj in zip(self._arm, q):
                 p.resetJointState(self.robot, j, qj, 0.0, physicsClientId=c)
-        self._q_target = self.arm_q()
-        self._command_arm()
         self._command_fingers()
-        for _ in range(round(self.engine.settle_s / self.engine.physics_dt)):
+        for k in range(round(self.engine.settle_s / self.engine.physics_dt)):
             p.resetBasePositionAndOrientation(self.cube, *cube_pose, physicsClientId=c)
             p.resetBaseVelocity(self.cube, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+            if k % self.n_substeps == 0:
+                self._prepare_control()
+            self._control()
             p.stepSimulation(physicsClientId=c)
         p.resetBasePositionAndOrientation(self.cube, *cube_pose, physicsClientId=c)
         p.resetBaseVelocity(self.cube, [0, 0, 0], [0, 0, 0], physicsClientId=c)
@@ -317,10 +351,10 @@ class PyBulletPandaPickPlace:
         changed = close is not None and close != self.gripper_closed
         if close is not None:
             self.gripper_closed = bool(close)
-        self._q_target = self._ik(self.tcp_ref)
-        self._command_arm()
         self._command_fingers()
+        self._prepare_control()
         for _ in range(self.n_substeps):
+            self._control()
             p.stepSimulation(physicsClientId=c)
         self.steps += 1
         pos = self.object_pos()
@@ -330,9 +364,59 @@ class PyBulletPandaPickPlace:
         return self.observation(), info
 
     # ------------------------------------------------------------------ controller
+    def _joint_states(self) -> tuple[list[float], list[float]]:
+        """Positions and velocities of every movable joint (7 arm + 2 fingers), in joint-index order."""
+        states = p.getJointStates(self.robot, self._movable, physicsClientId=self.client)
+        return [s[0] for s in states], [s[1] for s in states]
+
+    def _prepare_control(self) -> None:
+        """Once per control period (as ``PandaPickPlace._prepare_control``): the TCP Jacobian
+        (translational over rotational, arm columns), the null-space projector, and from them the
+        matrices of :meth:`_control`."""
+        cfg = self.config
+        q, _ = self._joint_states()
+        # calculateJacobian's point is in the link's (URDF) frame: the TCP is PANDA_TCP_OFFSET along the hand's z
+        jl, ja = p.calculateJacobian(self.robot, self._hand, [0.0, 0.0, panda_desc.PANDA_TCP_OFFSET], q, self._zeros,
+                                     self._zeros, physicsClientId=self.client)
+        j = self._j = np.vstack([np.asarray(jl)[:, self._arm_cols], np.asarray(ja)[:, self._arm_cols]])
+        null = self._null = np.eye(len(self._arm)) - j.T @ np.linalg.pinv(j).T
+        # PandaPickPlace._control's law, with J and N fixed over the period, regrouped so that a physics
+        # step is one matrix product (the same torques up to rounding, with far fewer small numpy calls):
+        #   tau = J^T (k * e - d * (J qd)) + N (k_null (q_home - q) - d_null qd) + bias
+        #       = [J^T k | -(J^T d J + d_null N) | -k_null N] @ [e; qd; q] + k_null N q_home + bias
+        # with e = [clipped TCP position error; rotation error], k = (stiffness x3, rot_stiffness x3),
+        # d = (damping x3, rot_damping x3).
+        k = np.repeat([cfg.stiffness, cfg.rot_stiffness], 3)
+        d = np.repeat([cfg.damping, cfg.rot_damping], 3)
+        self._gain = np.hstack([j.T * k, -(j.T @ (d[:, None] * j) + self._null_damping * null),
+                                -cfg.nullspace_stiffness * null])
+        self._offset = cfg.nullspace_stiffness * null @ self._home
+
+    def _control(self) -> None:
+        """Every physics step, ``PandaPickPlace._control``'s law (see :meth:`_prepare_control`):
+        Cartesian impedance with a bounded spring (TCP position and orientation), null-space posture,
+        gravity/Coriolis compensation, as arm joint torques clipped to the effort limits."""
+        cfg, c = self.config, self.client
+        states = p.getJointStates(self.robot, self._movable, physicsClientId=c)
+        q_all, qd_all = [s[0] for s in states], [s[1] for s in states]
+        hand = p.getLinkState(self.robot, self._hand, computeForwardKinematics=True, physicsClientId=c)
+        rot = np.array(p.getMatrixFromQuaternion(hand[5], physicsClientId=c)).reshape(3, 3)
+        err = self.tcp_ref - hand[4] - rot[:, 2] * panda_desc.PANDA_TCP_OFFSET
+        n = math.sqrt(err @ err)
+        if n > cfg.max_spring_error_m:
+            err *= cfg.max_spring_error_m / n
+        rm = self.rot_ref @ rot.T  # rotation error 0.5 * vee(R_ref R^T - R R_ref^T), as in MuJoCo
+        rot_err = [0.5 * (rm[2, 1] - rm[1, 2]), 0.5 * (rm[0, 2] - rm[2, 0]), 0.5 * (rm[1, 0] - rm[0, 1])]
+        x = np.array([*err, *rot_err, *(qd_all[i] for i in self._arm_cols), *(q_all[i] for i in self._arm_cols)])
+        # gravity + Coriolis of the whole chain, fingers included: inverse dynamics at zero acceleration
+        bias = p.calculateInverseDynamics(self.robot, q_all, qd_all, self._zeros, physicsClientId=c)
+        tau = self._gain @ x + self._offset + np.array(bias)[self._arm_cols]
+        tau = np.minimum(np.maximum(tau, -self._effort), self._effort)
+        p.setJointMotorControlArray(self.robot, self._arm, p.TORQUE_CONTROL, forces=tau.tolist(), physicsClientId=c)
+
     def _ik(self, tcp_target: np.ndarray) -> np.ndarray:
         """Joint angles putting the TCP at ``tcp_target`` with the hand pointing down (from the current
-        state; null space pulled towards the home pose)."""
+        state; null space pulled towards the home pose): the start pose at reset."""
         hand = tcp_target - self.rot_ref[:, 2] * panda_desc.PANDA_TCP_OFFSET
         sol = p.calculateInverseKinematics(
             self.robot, self._hand, hand.tolist(), DOWN_XYZW, lowerLimits=self._ik_lower, upperLimits=self._ik_upper,
@@ -341,13 +425,6 @@ class PyBulletPandaPickPlace:
         q = np.array([sol[col] for col in self._arm_cols])
         spec = panda_desc.PANDA_SPEC
         return np.clip(q, spec.position_lower, spec.position_upper)
-
-    def _command_arm(self) -> None:
-        eng = self.engine
-        for j, q, f, v in zip(self._arm, self._q_target, self._effort, self._vmax):
-            p.setJointMotorControl2(self.robot, j, p.POSITION_CONTROL, targetPosition=float(q), targetVelocity=0.0, force=f,
-                                    maxVelocity=v, positionGain=eng.position_gain, velocityGain=eng.velocity_gain,
-                                    physicsClientId=self.client)
 
     def _command_fingers(self) -> None:
         eng = self.engine
