@@ -14,6 +14,7 @@ reward classifier's accuracy. The paper's Table 1 figures are printed beside our
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -30,15 +31,21 @@ PAPER = {"table1_average_success_bc_or_hg_dagger": 0.497, "table1_average_succes
          "classifier_accuracy": "> 0.95"}
 
 
-def run_seed(seed: int, steps: int, episodes: int, out_root: Path) -> dict:
+def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool = False) -> dict:
     from robot_learning.tasks.hil_serl import module as hil
     from robot_learning.tasks.hil_serl.train import behaviour_cloning, evaluate_module
 
     result: dict = {}
     for name, human, gate in (("hil_serl", "scripted", True), ("rlpd_no_interventions", "none", False)):
         t0 = time.time()
-        rep = hil.train_command(out=out_root / f"{name}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
-                                episodes=episodes, gate=gate, progress=lambda m, n=name: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
+        done = out_root / f"{name}-seed{seed}" / "report.json"
+        if reuse and done.is_file():  # a finished run of an earlier invocation
+            rep = json.loads(done.read_text())
+            print(f"[{name} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
+        else:
+            rep = hil.train_command(out=out_root / f"{name}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
+                                    episodes=episodes, gate=gate,
+                                    progress=lambda m, n=name: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
         s = rep["summary"]
         curve = rep["train"]["curve"]
         s["cycle_time_s"] = rep["eval"]["mujoco"].get("mean_seconds_to_success")
@@ -60,10 +67,11 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-hil_serl")
+    p.add_argument("--reuse", action="store_true", help="take the runs that already have a report.json under --runs instead of training again")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl.json")
     a = p.parse_args()
     t0 = time.time()
-    seeds = [run_seed(s, a.steps, a.episodes, a.runs) for s in a.seeds]
+    seeds = [run_seed(s, a.steps, a.episodes, a.runs, a.reuse) for s in a.seeds]
 
     def agg(method: str, key: str) -> dict:
         import numpy as np

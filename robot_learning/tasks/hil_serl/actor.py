@@ -145,9 +145,11 @@ def _policy_action(policy: ActingPolicy, obs: np.ndarray, rng: np.random.Generat
     return policy.act(obs)
 
 
-def _wait_for_learner(link: ActorEndpoint, policy: ActingPolicy, cfg: HilSerlConfig, env_steps: int, updates: int) -> int:
-    """Block until the learner has made ``min_utd`` updates per online step (beyond ``learning_starts``)."""
-    need = cfg.min_utd * (env_steps - cfg.learning_starts) - 2 * cfg.publish_every
+def _wait_for_learner(link: ActorEndpoint, policy: ActingPolicy, cfg: HilSerlConfig, sent_steps: int, updates: int) -> int:
+    """Block until the learner has made ``min_utd`` updates per online step it has received (beyond
+    ``learning_starts``). Counted on the steps already sent: the learner cannot start before it has
+    ``learning_starts`` of them, and episodes are sent when they end."""
+    need = cfg.min_utd * (sent_steps - cfg.learning_starts) - 2 * cfg.publish_every
     deadline = time.time() + 300.0
     while updates < need:
         msg = link.latest(timeout_ms=1000)
@@ -222,7 +224,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
     say(f"connected to the learner at {host}:{port}; {len(demo_batch['obs'])} demonstration transitions sent")
 
     # 3. online episodes
-    env_steps, episode_i, next_eval, learner_updates = 0, 0, cfg.eval_every, 0
+    env_steps, episode_i, next_eval, learner_updates, sent_steps = 0, 0, cfg.eval_every, 0, 0
     curve: list[dict[str, Any]] = []
     episodes_log: list[dict[str, Any]] = []
     cls_confusion = np.zeros((2, 2), np.int64)  # [ground truth][classifier]
@@ -255,7 +257,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
             env_steps += 1
             if env_steps % 10 == 0:
                 link.send({"kind": "progress", "env_steps": env_steps})
-                learner_updates = _wait_for_learner(link, policy, cfg, env_steps, learner_updates)
+                learner_updates = _wait_for_learner(link, policy, cfg, sent_steps, learner_updates)
             if dones[-1] or mark == "rerecord" or info["object_off_table"] or human.quit_requested:
                 break
         if mark == "rerecord":
@@ -264,6 +266,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
         episode_i += 1
         batch = ep.batch(np.array(rewards), np.array(dones))
         link.send({"kind": "episode", "batch": batch, "env_steps": env_steps})
+        sent_steps += len(ep)
         episodes_log.append({"env_steps": env_steps, "success": bool(any(ep.success_gt)), "classifier_success": bool(rewards[-1] > 0),
                              "steps": len(ep), "interventions": int(np.sum(ep.intervened))})
         if env_steps >= next_eval or env_steps >= cfg.env_steps:

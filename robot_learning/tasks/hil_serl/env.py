@@ -89,7 +89,6 @@ class PickPlaceConfig:
     start_tcp: tuple[float, float, float] = (0.45, 0.0, 0.25)
     start_noise_m: float = 0.05
     seed: int = 0
-    extra: dict = field(default_factory=dict)  # reserved for scene variations; unknown keys are errors in from_dict
 
 
 def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
