@@ -189,8 +189,10 @@ def test_short_run_learns_exports_and_evaluates_through_the_runtime(tmp_path: Pa
     assert a.shape == (4,) and np.all(np.abs(a[:3]) <= 1.0) and a[3] in (0.0, 1.0, 2.0)
 
 
+@pytest.mark.slow
 def test_learner_and_actor_run_as_two_commands(tmp_path: Path) -> None:
-    """The documented two-machine commands, on loopback: `hil-serl learner` and `hil-serl actor`."""
+    """The documented two-machine commands, on loopback: `hil-serl learner` and `hil-serl actor`
+    (about a minute; the default suite's short run already has the two processes talk over ZeroMQ)."""
     from robot_learning.tasks.hil_serl.train import free_port_pair
 
     cfg_path = tmp_path / "cfg.yaml"
