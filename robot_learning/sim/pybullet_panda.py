@@ -68,7 +68,7 @@ import pybullet_data
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, observation_fields
+from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, cube_in_bin, observation_fields
 
 GRAVITY = 9.81
 URDF_ARM_JOINTS: tuple[str, ...] = tuple(f"panda_{j}" for j in panda_desc.PANDA_ARM_JOINTS)
@@ -270,11 +270,8 @@ class PyBulletPandaPickPlace:
         return np.array([s[0] for s in p.getJointStates(self.robot, self._arm, physicsClientId=self.client)])
 
     def success(self) -> bool:
-        """Ground truth (as in MuJoCo): the cube is inside the bin, below its rim."""
-        pos = self.object_pos()
-        inner = self.config.bin_inner_half - self.config.cube_half * 0.5
-        in_xy = bool(np.all(np.abs(pos[:2] - self.goal[:2]) < inner))
-        return in_xy and pos[2] < self.config.bin_height + 0.01
+        """Ground truth, as in MuJoCo: the cube is inside the bin, below its rim."""
+        return cube_in_bin(self.object_pos(), self.goal, self.config)
 
     def _grasped(self) -> bool:
         """The cube touches both fingers."""

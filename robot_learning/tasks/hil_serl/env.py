@@ -24,7 +24,7 @@ learned reward classifier; training uses the classifier's reward.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -91,11 +91,11 @@ class PickPlaceConfig:
     seed: int = 0
 
 
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+def cube_in_bin(cube: np.ndarray, goal: np.ndarray, cfg: PickPlaceConfig) -> bool:
+    """The task's ground truth in every engine: the cube's centre inside the bin (half a cube from the
+    walls) and below the rim."""
+    inner = cfg.bin_inner_half - cfg.cube_half * 0.5
+    return bool(np.all(np.abs(cube[:2] - goal[:2]) < inner)) and bool(cube[2] < cfg.bin_height + 0.01)
 
 
 class PandaPickPlace:
@@ -188,10 +188,7 @@ class PandaPickPlace:
 
     def success(self) -> bool:
         """Ground truth: the cube is inside the bin, below its rim."""
-        p = self.object_pos()
-        inner = self.config.bin_inner_half - self.config.cube_half * 0.5
-        in_xy = bool(np.all(np.abs(p[:2] - self.goal[:2]) < inner))
-        return in_xy and p[2] < self.config.bin_height + 0.01
+        return cube_in_bin(self.object_pos(), self.goal, self.config)
 
     def _grasped(self) -> bool:
         """The cube touches both fingers."""
