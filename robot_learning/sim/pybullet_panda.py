@@ -68,7 +68,7 @@ import pybullet_data
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, cube_in_bin, observation_fields
+from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, cube_in_bin, draw_scene, observation_fields
 
 GRAVITY = 9.81
 URDF_ARM_JOINTS: tuple[str, ...] = tuple(f"panda_{j}" for j in panda_desc.PANDA_ARM_JOINTS)
@@ -292,13 +292,7 @@ class PyBulletPandaPickPlace:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         rng = self.rng
-        for _ in range(100):
-            obj = np.array([rng.uniform(*cfg.object_x), rng.uniform(*cfg.object_y)])
-            goal = np.array([rng.uniform(*cfg.goal_x), rng.uniform(*cfg.goal_y)])
-            if np.linalg.norm(obj - goal) >= cfg.min_separation + cfg.bin_inner_half:
-                break
-        yaw = rng.uniform(-cfg.object_yaw, cfg.object_yaw)
-        start = np.array(cfg.start_tcp) + rng.uniform(-cfg.start_noise_m, cfg.start_noise_m, 3)
+        obj, goal, yaw, start = draw_scene(rng, cfg)
         self.goal = np.array([goal[0], goal[1], 0.008 + cfg.cube_half])
         p.resetBasePositionAndOrientation(self.bin, [goal[0], goal[1], 0.0], [0, 0, 0, 1], physicsClientId=c)
         cube_pose = ([obj[0], obj[1], cfg.cube_half], [0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)])

@@ -98,6 +98,19 @@ def cube_in_bin(cube: np.ndarray, goal: np.ndarray, cfg: PickPlaceConfig) -> boo
     return bool(np.all(np.abs(cube[:2] - goal[:2]) < inner)) and bool(cube[2] < cfg.bin_height + 0.01)
 
 
+def draw_scene(rng: np.random.Generator, cfg: PickPlaceConfig) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """One episode's random scene, the same draws in the same order in every engine: the cube's and
+    the bin's (x, y) at least ``min_separation`` apart (bin edge to cube), the cube's yaw, the TCP start."""
+    for _ in range(100):
+        obj = np.array([rng.uniform(*cfg.object_x), rng.uniform(*cfg.object_y)])
+        goal = np.array([rng.uniform(*cfg.goal_x), rng.uniform(*cfg.goal_y)])
+        if np.linalg.norm(obj - goal) >= cfg.min_separation + cfg.bin_inner_half:
+            break
+    yaw = float(rng.uniform(-cfg.object_yaw, cfg.object_yaw))
+    start = np.array(cfg.start_tcp) + rng.uniform(-cfg.start_noise_m, cfg.start_noise_m, 3)
+    return obj, goal, yaw, start
+
+
 class PandaPickPlace:
     """One Panda, one cube, one bin. ``reset() -> obs``, ``step(arm_action, gripper) -> (obs, info)``.
 
@@ -224,18 +237,12 @@ class PandaPickPlace:
         m, d = self.model, self.data
         mujoco.mj_resetDataKeyframe(m, d, m.key("home").id)
         rng = self.rng
-        for _ in range(100):
-            obj = np.array([rng.uniform(*cfg.object_x), rng.uniform(*cfg.object_y)])
-            goal = np.array([rng.uniform(*cfg.goal_x), rng.uniform(*cfg.goal_y)])
-            if np.linalg.norm(obj - goal) >= cfg.min_separation + cfg.bin_inner_half:
-                break
-        yaw = rng.uniform(-cfg.object_yaw, cfg.object_yaw)
+        obj, goal, yaw, start = draw_scene(rng, cfg)
         d.qpos[self._cube_q:self._cube_q + 3] = [obj[0], obj[1], cfg.cube_half]
         d.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         d.mocap_pos[self._bin_mocap] = [goal[0], goal[1], 0.0]
         self.goal = np.array([goal[0], goal[1], 0.008 + cfg.cube_half])
         # bring the arm to the start pose under the controller itself (1 s), gripper open
-        start = np.array(cfg.start_tcp) + rng.uniform(-cfg.start_noise_m, cfg.start_noise_m, 3)
         self.tcp_ref = np.clip(start, self.lo, self.hi)
         self.gripper_closed = False
         d.ctrl[self._grip_act] = 255.0
