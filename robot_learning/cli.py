@@ -7,7 +7,7 @@
     robot-learning asap record --target-world FILE|NAME --out DIR [--sessions N] [--seconds S]
     robot-learning asap fit-delta --logs DIR [--seconds S] [--holdout K] [--out DIR]
     robot-learning asap run --target-world FILE|NAME [--pretrained PT] [--out DIR] [budgets in seconds]
-    robot-learning train hil_serl [--human scripted|none|keyboard|gamepad|spacemouse] [--steps N] [--out DIR]
+    robot-learning train hil_serl [--human scripted|none|keyboard|gamepad|spacemouse] [--steps N] [--observation state|image] [--out DIR]
     robot-learning eval hil_serl --policy FILE [--sim mujoco|pybullet] [--episodes N]
     robot-learning hil-serl learner --port P --out DIR [--config FILE]      # the learner alone (e.g. on a GPU machine)
     robot-learning hil-serl actor --learner HOST:P --out DIR [--human ...]  # the actor alone (on the robot's computer)
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--num-envs", type=int, default=None, help="getup: parallel environments")
     t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
     t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
+    t.add_argument("--observation", default=None, choices=["state", "image"],
+                   help="hil_serl: what the policy sees: the state (default) or proprioception and a 48 x 48 camera frame")
 
     e = sub.add_parser("eval", help="evaluate an exported policy in a simulator; --json prints one JSON object as the last line")
     e.add_argument("module", nargs="?", default=None, help="module (default: read from the policy's metadata)")
@@ -237,7 +239,7 @@ def _train(args: argparse.Namespace) -> int:
         from robot_learning.tasks.hil_serl import module as hil
 
         report = hil.train_command(out=args.out, config=args.config, steps=args.steps, seconds=args.seconds, seed=args.seed, human=args.human,
-                                   force=args.force, episodes=args.episodes if args.episodes != 100 else None, gate=not args.no_gate,
+                                   observation=args.observation, force=args.force, episodes=args.episodes if args.episodes != 100 else None, gate=not args.no_gate,
                                    progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
         for k, v in report["summary"].items():
             print(f"{k:>28}: {v}")

@@ -10,6 +10,12 @@
   action selection); its reward carries a small penalty for changing the gripper. The policy's
   gripper command is that critic's argmax.
 
+With images (``image_shape``), the observation is proprioception followed by a flattened frame: a
+small CNN trained from scratch (DrQ's recipe, as HIL-SERL's image encoder minus the pretrained
+ResNet, which cannot be downloaded here) turns the frame into features. The critic's loss trains it;
+the actor and the gripper critic read its features without moving it; frames are augmented with
+random shifts in every update.
+
 Torch only; the replay buffers are numpy. Nothing here knows about the robot.
 """
 from __future__ import annotations
@@ -56,6 +62,55 @@ def mlp(inp: int, hidden: tuple[int, ...], out: int, layer_norm: bool = False) -
     return nn.Sequential(*layers)
 
 
+class PixelEncoder(nn.Module):
+    """``obs = [state (state_dim), image (C*H*W, in 0..1)] -> [state, features]``: three stride-2
+    convolutions and a linear layer with LayerNorm and tanh on the image; the state passes through.
+    Small on purpose: one update (two encodings of a batch of 128, one backward) must fit a CPU core."""
+
+    def __init__(self, state_dim: int, image_shape: tuple[int, int, int], features: int = 64) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.state_dim, self.image_shape = state_dim, tuple(image_shape)
+        self.conv = nn.Sequential(nn.Conv2d(c, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+                                  nn.Conv2d(32, 32, 3, 2, 1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            n = self.conv(torch.zeros(1, c, h, w)).shape[-1]
+        self.head = nn.Sequential(nn.Linear(n, features), nn.LayerNorm(features), nn.Tanh())
+        self.out_dim = state_dim + features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        image = obs[..., self.state_dim:].reshape((-1,) + self.image_shape)
+        return torch.cat([obs[..., :self.state_dim], self.head(self.conv(image))], -1)
+
+
+def random_shift(obs: torch.Tensor, state_dim: int, image_shape: tuple[int, int, int], pad: int, gen: torch.Generator) -> torch.Tensor:
+    """DrQ's augmentation: every frame in the batch shifted by up to ``pad`` pixels (edges replicated)."""
+    c, h, w = image_shape
+    img = obs[:, state_dim:].reshape(-1, c, h, w)
+    padded = F.pad(img, (pad, pad, pad, pad), mode="replicate")
+    dx = torch.randint(0, 2 * pad + 1, (len(obs),), generator=gen)
+    dy = torch.randint(0, 2 * pad + 1, (len(obs),), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None])[:, None, :, None].expand(-1, c, -1, w + 2 * pad)
+    shifted = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w)[None])[:, None, None, :].expand(-1, c, h, -1)
+    shifted = shifted.gather(3, cols)
+    return torch.cat([obs[:, :state_dim], shifted.reshape(len(obs), -1)], -1)
+
+
+def make_encoder(obs_dim: int, image_shape: tuple[int, int, int] | None) -> nn.Module:
+    """The identity for state observations, a :class:`PixelEncoder` when the observation ends with a frame."""
+    if image_shape is None:
+        return nn.Identity()
+    state_dim = obs_dim - int(np.prod(image_shape))
+    if state_dim < 0:
+        raise ValueError(f"an observation of {obs_dim} values cannot hold a {image_shape} frame")
+    return PixelEncoder(state_dim, image_shape)
+
+
+def feature_dim(encoder: nn.Module, obs_dim: int) -> int:
+    return int(getattr(encoder, "out_dim", obs_dim))
+
+
 class TanhGaussianActor(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], log_std_range: tuple[float, float]) -> None:
         super().__init__()
@@ -94,15 +149,18 @@ class CriticEnsemble(nn.Module):
 
 
 class ExportedPolicy(nn.Module):
-    """What the robot runs: the deterministic arm action and the gripper critic's argmax, as one vector."""
+    """What the robot runs: the deterministic arm action and the gripper critic's argmax, as one vector
+    (after the image encoder, when there is one)."""
 
-    def __init__(self, actor: TanhGaussianActor, grasp: nn.Module) -> None:
+    def __init__(self, actor: TanhGaussianActor, grasp: nn.Module, encoder: nn.Module | None = None) -> None:
         super().__init__()
         self.actor, self.grasp = actor, grasp
+        self.encoder = encoder if encoder is not None else nn.Identity()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        arm = self.actor.deterministic(obs)
-        g = torch.argmax(self.grasp(obs), dim=-1, keepdim=True).to(arm.dtype)
+        f = self.encoder(obs)
+        arm = self.actor.deterministic(f)
+        g = torch.argmax(self.grasp(f), dim=-1, keepdim=True).to(arm.dtype)
         return torch.cat([arm, g], -1)
 
 
@@ -147,21 +205,28 @@ class SACAgent:
     act_dim: int
     config: SACConfig = field(default_factory=SACConfig)
     seed: int = 0
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of the frame that ends each observation, if any
+    image_pad: int = 4  # random-shift augmentation of frames, in pixels
 
     def __post_init__(self) -> None:
         c = self.config
         torch.manual_seed(self.seed)
-        self.actor = TanhGaussianActor(self.obs_dim, self.act_dim, c.hidden, c.log_std_range)
-        self.critic = CriticEnsemble(self.obs_dim, self.act_dim, c.hidden, c.critic_ensemble)
-        self.critic_target = CriticEnsemble(self.obs_dim, self.act_dim, c.hidden, c.critic_ensemble)
+        enc = make_encoder(self.obs_dim, self.image_shape)  # (no parameters for state: the state path is unchanged)
+        fd = feature_dim(enc, self.obs_dim)
+        self.actor = TanhGaussianActor(fd, self.act_dim, c.hidden, c.log_std_range)
+        self.critic = CriticEnsemble(fd, self.act_dim, c.hidden, c.critic_ensemble)
+        self.critic_target = CriticEnsemble(fd, self.act_dim, c.hidden, c.critic_ensemble)
         self.critic_target.load_state_dict(self.critic.state_dict())
-        self.grasp = mlp(self.obs_dim, c.hidden, c.n_grasp, layer_norm=True)
-        self.grasp_target = mlp(self.obs_dim, c.hidden, c.n_grasp, layer_norm=True)
+        self.grasp = mlp(fd, c.hidden, c.n_grasp, layer_norm=True)
+        self.grasp_target = mlp(fd, c.hidden, c.n_grasp, layer_norm=True)
         self.grasp_target.load_state_dict(self.grasp.state_dict())
+        self.encoder = enc
+        self.encoder_target = make_encoder(self.obs_dim, self.image_shape)
+        self.encoder_target.load_state_dict(self.encoder.state_dict())
         self.log_alpha = torch.tensor(math.log(c.init_temperature), requires_grad=True)
         self.target_entropy = c.target_entropy if c.target_entropy is not None else -self.act_dim / 2.0
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
+        self.critic_opt = torch.optim.Adam(list(self.critic.parameters()) + list(self.encoder.parameters()), lr=c.lr)
         self.grasp_opt = torch.optim.Adam(self.grasp.parameters(), lr=c.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
@@ -177,23 +242,31 @@ class SACAgent:
         c = self.config
         t = {k: torch.as_tensor(v) for k, v in batch.items()}
         obs, act, rew, done, nobs = t["obs"], t["action"], t["reward"], t["done"], t["next_obs"]
+        if self.image_shape is not None:  # features of augmented frames; the critic's loss trains the encoder
+            sd = self.encoder.state_dim
+            with torch.no_grad():  # the next frames through the target encoder only, for both uses (one encoding saved)
+                nobs = nobs_t = self.encoder_target(random_shift(nobs, sd, self.image_shape, self.image_pad, self._gen))
+            obs_feat = self.encoder(random_shift(obs, sd, self.image_shape, self.image_pad, self._gen))
+        else:
+            nobs_t, obs_feat = nobs, obs
         with torch.no_grad():
             na, nlogp = self.actor.sample(nobs)
-            tq = self.critic_target(nobs, na)
+            tq = self.critic_target(nobs_t, na)
             if c.critic_subsample < c.critic_ensemble:
                 idx = torch.randperm(c.critic_ensemble, generator=self._gen)[: c.critic_subsample]
                 tq = tq[idx]
             target = rew + c.gamma * (1.0 - done) * (tq.min(0).values - self.alpha * nlogp)
-        q = self.critic(obs, act)
+        q = self.critic(obs_feat, act)
         critic_loss = ((q - target.unsqueeze(0)) ** 2).mean()
         self.critic_opt.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
+        obs = obs_feat.detach()  # from here on, features (the observation itself without images)
 
         # the gripper critic: double DQN, its reward with the penalty for changing the gripper
         with torch.no_grad():
             best = self.grasp(nobs).argmax(-1, keepdim=True)
-            gq_next = self.grasp_target(nobs).gather(-1, best).squeeze(-1)
+            gq_next = self.grasp_target(nobs_t).gather(-1, best).squeeze(-1)
             g_target = rew + c.grasp_penalty * t["grasp_changed"] + c.gamma * (1.0 - done) * gq_next
         gq_all = self.grasp(obs)
         gq = gq_all.gather(-1, t["grasp"].long().unsqueeze(-1)).squeeze(-1)
@@ -222,7 +295,7 @@ class SACAgent:
             self.alpha_opt.step()
             out.update(actor_loss=actor_loss.item(), alpha=self.alpha.item(), entropy=-logp.mean().item())
         with torch.no_grad():
-            for net, tgt in ((self.critic, self.critic_target), (self.grasp, self.grasp_target)):
+            for net, tgt in ((self.critic, self.critic_target), (self.grasp, self.grasp_target), (self.encoder, self.encoder_target)):
                 for p, tp in zip(net.parameters(), tgt.parameters()):
                     tp.mul_(1.0 - c.tau).add_(p, alpha=c.tau)
         return out
@@ -230,22 +303,26 @@ class SACAgent:
     # --------------------------------------------------------------- weights for the actor process
     def policy_state(self) -> dict[str, dict[str, np.ndarray]]:
         """The acting networks' weights as numpy arrays (what the learner sends to the actor)."""
-        return {"actor": {k: v.detach().numpy().copy() for k, v in self.actor.state_dict().items()},
-                "grasp": {k: v.detach().numpy().copy() for k, v in self.grasp.state_dict().items()}}
+        return {name: {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+                for name, net in (("actor", self.actor), ("grasp", self.grasp), ("encoder", self.encoder))}
 
     def state_dict(self) -> dict[str, Any]:
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(), "critic_target": self.critic_target.state_dict(),
                 "grasp": self.grasp.state_dict(), "grasp_target": self.grasp_target.state_dict(), "log_alpha": self.log_alpha.detach(),
-                "updates": self.updates, "obs_dim": self.obs_dim, "act_dim": self.act_dim}
+                "encoder": self.encoder.state_dict(), "encoder_target": self.encoder_target.state_dict(),
+                "updates": self.updates, "obs_dim": self.obs_dim, "act_dim": self.act_dim, "image_shape": self.image_shape}
 
 
 class ActingPolicy:
     """The actor process's copy of the policy: samples arm actions, picks the gripper by its critic."""
 
-    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, seed: int = 0) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, seed: int = 0,
+                 image_shape: tuple[int, int, int] | None = None) -> None:
         torch.manual_seed(seed)
-        self.actor = TanhGaussianActor(obs_dim, act_dim, config.hidden, config.log_std_range)
-        self.grasp = mlp(obs_dim, config.hidden, config.n_grasp, layer_norm=True)
+        self.encoder = make_encoder(obs_dim, image_shape)
+        fd = feature_dim(self.encoder, obs_dim)
+        self.actor = TanhGaussianActor(fd, act_dim, config.hidden, config.log_std_range)
+        self.grasp = mlp(fd, config.hidden, config.n_grasp, layer_norm=True)
         self.version = -1
         self.gen = torch.Generator().manual_seed(seed)
         self.grasp_eps = config.grasp_epsilon
@@ -254,11 +331,16 @@ class ActingPolicy:
     def load(self, state: dict[str, dict[str, np.ndarray]], version: int) -> None:
         self.actor.load_state_dict({k: torch.as_tensor(v) for k, v in state["actor"].items()})
         self.grasp.load_state_dict({k: torch.as_tensor(v) for k, v in state["grasp"].items()})
+        self.encoder.load_state_dict({k: torch.as_tensor(v) for k, v in state.get("encoder", {}).items()})
         self.version = version
+
+    def exported(self) -> ExportedPolicy:
+        """The deterministic policy as one module (what is exported to ONNX)."""
+        return ExportedPolicy(self.actor, self.grasp, self.encoder).eval()
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, int]:
-        o = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        o = self.encoder(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
         if deterministic:
             arm = self.actor.deterministic(o)[0]
         else:

@@ -27,7 +27,7 @@ from robot_learning.algos.sac import ActingPolicy
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import PandaPickPlace, image_shape
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
 from robot_learning.tasks.hil_serl.transport import ActorEndpoint
@@ -139,6 +139,16 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
     return demos, np.stack(frames), np.array(labels)
 
 
+def classifier_input(env: PandaPickPlace, obs: np.ndarray) -> np.ndarray:
+    """What the reward classifier sees of (a batch of) observations: the whole state, or only the frame
+    (as HIL-SERL's classifiers, which look at camera images)."""
+    shape = image_shape(env.layout)
+    if shape is None:
+        return obs
+    state_dim = env.layout.size - int(np.prod(shape))
+    return obs[..., state_dim:].reshape(obs.shape[:-1] + shape)
+
+
 def _policy_action(policy: ActingPolicy, obs: np.ndarray, rng: np.random.Generator, random_phase: bool) -> tuple[np.ndarray, int]:
     if random_phase:
         return rng.uniform(-1, 1, 3).astype(np.float32), int(rng.integers(0, 3))
@@ -198,7 +208,8 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
     perm = np.random.default_rng(cfg.seed).permutation(len(frames))
     n_val = len(frames) // 5
     val, tr = perm[:n_val], perm[n_val:]
-    clf = RewardClassifier((OBS_LAYOUT.size,), cfg.classifier)
+    frames = classifier_input(env, frames)
+    clf = RewardClassifier(frames.shape[1:], cfg.classifier)
     fit = clf.fit(frames[tr], labels[tr])
     clf_report = {**fit, "heldout_accuracy": clf.accuracy(frames[val], labels[val]), "frames": int(len(frames)),
                   "positives_total": int(labels.sum())}
@@ -207,14 +218,14 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
         f"held-out accuracy {clf_report['heldout_accuracy']:.3f}")
     demo_batches = []
     for d in demos:
-        r = clf.reward(np.stack(d.next_obs))
+        r = clf.reward(classifier_input(env, np.stack(d.next_obs)))
         demo_batches.append(d.batch(r, r))
     demo_batch = {k: np.concatenate([b[k] for b in demo_batches]) for k in demo_batches[0]}
     np.savez_compressed(out / "demos.npz", **demo_batch)  # kept with the run: a later run or another learner can reuse them
 
     # 2. hand the demonstrations to the learner and wait for its first weights
     link = ActorEndpoint(host, port)
-    policy = ActingPolicy(OBS_LAYOUT.size, 3, cfg.sac, seed=cfg.seed)
+    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=image_shape(env.layout))
     link.send({"kind": "demos", "batch": demo_batch})
     msg = link.latest(timeout_ms=60_000)
     if msg is None:
@@ -245,7 +256,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
             ha = human.act(env, obs, pa)
             a, g = ha if ha is not None else pa
             nobs, info = env.step(a, g)
-            r = float(clf.reward(nobs))
+            r = float(clf.reward(classifier_input(env, nobs)))
             cls_confusion[int(info["success"]), int(r > 0)] += 1
             mark = human.episode_mark()
             if mark == "success":
@@ -301,7 +312,10 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
         "intervention_rate": float(np.sum([e["interventions"] for e in episodes_log]) / max(1, env_steps)),
     }
     write_json(out / "actor.json", report)
-    torch.save({"actor": policy.actor.state_dict(), "grasp": policy.grasp.state_dict()}, out / "policy.pt")
+    torch.save({"actor": policy.actor.state_dict(), "grasp": policy.grasp.state_dict(), "encoder": policy.encoder.state_dict()},
+               out / "policy.pt")
+    env.close()
+    eval_env.close()
     return report
 
 

@@ -11,7 +11,7 @@ lasts ``config.episode_steps`` control steps or until ``success()``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +20,7 @@ import numpy as np
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
 from robot_learning.runtime.policy import PolicyMetadata, PolicyMetadataError
-from robot_learning.tasks.hil_serl.env import ARM_JOINTS, PandaPickPlace, PickPlaceConfig, policy_metadata
+from robot_learning.tasks.hil_serl.env import ARM_JOINTS, PandaPickPlace, PickPlaceConfig, image_shape, policy_metadata
 
 SIMS = ("mujoco", "pybullet")
 ObsPolicy = Callable[[np.ndarray], np.ndarray]
@@ -78,6 +78,12 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
     cfg = config or PickPlaceConfig()
     ctrl = make_controller(policy, cfg)
+    shape = image_shape(ctrl.metadata.observation_layout)
+    if shape is not None:  # an image policy: the scene renders the frames its layout asks for
+        if sim != "mujoco":
+            raise PolicyMetadataError(f"the policy observes {shape[1]} x {shape[2]} camera frames; only the MuJoCo task renders them "
+                                      f"(the {sim} twin has no matching camera): use --sim mujoco")
+        cfg = replace(cfg, observation="image", image_size=shape[1])
     env = make_env(sim, cfg)
     records: list[dict[str, Any]] = []
     t_start = time.perf_counter()

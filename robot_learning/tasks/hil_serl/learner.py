@@ -24,7 +24,7 @@ from robot_learning.algos.sac import ReplayBuffer, SACAgent, concat_batches
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import OBS_LAYOUT
+from robot_learning.tasks.hil_serl.env import image_shape, obs_layout
 from robot_learning.tasks.hil_serl.transport import LearnerEndpoint
 
 ACT_DIM = 3
@@ -39,10 +39,13 @@ def run_learner(cfg: HilSerlConfig, port: int, out: str | Path, host: str = "*",
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed + 7)
-    obs_dim = OBS_LAYOUT.size
-    agent = SACAgent(obs_dim, ACT_DIM, cfg.sac, seed=cfg.seed)
-    online = ReplayBuffer(obs_dim, ACT_DIM, cfg.buffer_capacity)
-    prior = ReplayBuffer(obs_dim, ACT_DIM, cfg.buffer_capacity)
+    layout = obs_layout(cfg.env)
+    obs_dim = layout.size
+    agent = SACAgent(obs_dim, ACT_DIM, cfg.sac, seed=cfg.seed, image_shape=image_shape(layout))
+    # no bigger than the run can fill (frames make transitions large: 55 kB at 48 x 48)
+    capacity = min(cfg.buffer_capacity, cfg.env_steps + (cfg.demos + 1) * cfg.env.episode_steps)
+    online = ReplayBuffer(obs_dim, ACT_DIM, capacity)
+    prior = ReplayBuffer(obs_dim, ACT_DIM, capacity)
     ep = LearnerEndpoint(port, host)
     env_steps, version, last_msg, last_pub = 0, 0, time.time(), 0.0
     metrics_log = (out / "metrics.jsonl").open("w")

@@ -15,7 +15,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 
 def load_config(path: Path | None, steps: int | None = None, seconds: float | None = None, seed: int | None = None,
-                human: str | None = None) -> HilSerlConfig:
+                human: str | None = None, observation: str | None = None) -> HilSerlConfig:
     default = CONFIG_DIR / "hil_serl.yaml"
     if path is not None:
         cfg = load_yaml(HilSerlConfig, path)
@@ -34,6 +34,8 @@ def load_config(path: Path | None, steps: int | None = None, seconds: float | No
         o["seed"] = int(seed)
     if human is not None:
         o["human"] = human
+    if observation is not None:
+        o["env"] = {"observation": observation}
     try:
         return merge(cfg, o) if o else cfg
     except ValueError as e:
@@ -41,14 +43,15 @@ def load_config(path: Path | None, steps: int | None = None, seconds: float | No
 
 
 def train_command(out: Path | None = None, config: Path | None = None, steps: int | None = None, seconds: float | None = None,
-                  seed: int | None = None, human: str | None = None, force: bool = False, episodes: int | None = None,
-                  gate: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime."""
+                  seed: int | None = None, human: str | None = None, observation: str | None = None, force: bool = False,
+                  episodes: int | None = None, gate: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime
+    (image policies in MuJoCo only: the PyBullet twin has no matching camera)."""
     from robot_learning.tasks.hil_serl.devices import make_human
     from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
     from robot_learning.tasks.hil_serl.train import export, load_exported_module, train
 
-    cfg = load_config(config, steps, seconds, seed, human)
+    cfg = load_config(config, steps, seconds, seed, human, observation)
     run = prepare_run_dir(out or default_run_dir("hil_serl"), force=force)
     say = progress or (lambda m: None)
     h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
@@ -65,11 +68,14 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
     n = episodes if episodes is not None else cfg.final_eval_episodes
     say(f"evaluating policy.onnx through the runtime: {n} held-out episodes in MuJoCo")
     evals = {"mujoco": evaluate_policy(run / "policy.onnx", sim="mujoco", episodes=n)}
-    if gate:
+    if gate and cfg.env.observation == "image":
+        say("sim-to-sim gate skipped: the PyBullet twin renders no camera frames (image policies are evaluated in MuJoCo)")
+    elif gate:
         say(f"sim-to-sim gate: {n} held-out episodes in PyBullet")
         evals["pybullet"] = evaluate_policy(run / "policy.onnx", sim="pybullet", episodes=n)
     summary = {
-        "run": str(run), "command": command, "seed": cfg.seed, "human": cfg.human, "env_steps": report["env_steps"],
+        "run": str(run), "command": command, "seed": cfg.seed, "human": cfg.human, "observation": cfg.env.observation,
+        "env_steps": report["env_steps"],
         "wall_clock_s": round(time.time() - t0, 1), "online_wall_s": round(report["online_wall_s"], 1),
         "success_mujoco": evals["mujoco"]["success_rate"], "success_pybullet": evals.get("pybullet", {}).get("success_rate"),
         "cycle_time_s": evals["mujoco"].get("mean_seconds_to_success"), "intervention_rate": report["intervention_rate"],

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from robot_learning.algos.sac import ExportedPolicy, TanhGaussianActor, mlp
+from robot_learning.algos.sac import ActingPolicy, ExportedPolicy
 from robot_learning.core.config import save_yaml
 from robot_learning.tasks.hil_serl.actor import EVAL_SEED0, collect_demos, run_actor
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, policy_metadata
+from robot_learning.tasks.hil_serl.env import PandaPickPlace, image_shape, obs_layout, policy_metadata
 from robot_learning.tasks.hil_serl.human import Human
 
 
@@ -64,11 +64,10 @@ def train(cfg: HilSerlConfig, out: str | Path, human: Human, progress: Callable[
 
 def load_exported_module(policy_pt: str | Path, cfg: HilSerlConfig) -> ExportedPolicy:
     state = torch.load(policy_pt, weights_only=False)
-    actor = TanhGaussianActor(OBS_LAYOUT.size, 3, cfg.sac.hidden, cfg.sac.log_std_range)
-    grasp = mlp(OBS_LAYOUT.size, cfg.sac.hidden, cfg.sac.n_grasp, layer_norm=True)
-    actor.load_state_dict(state["actor"])
-    grasp.load_state_dict(state["grasp"])
-    return ExportedPolicy(actor, grasp).eval()
+    layout = obs_layout(cfg.env)
+    policy = ActingPolicy(layout.size, 3, cfg.sac, image_shape=image_shape(layout))
+    policy.load({k: {n: v.numpy() for n, v in state.get(k, {}).items()} for k in ("actor", "grasp", "encoder")}, 0)
+    return policy.exported()
 
 
 def export(module: ExportedPolicy, cfg: HilSerlConfig, path: str | Path, training: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +75,7 @@ def export(module: ExportedPolicy, cfg: HilSerlConfig, path: str | Path, trainin
 
     env = PandaPickPlace(cfg.env)
     obs = np.stack([env.reset(seed=EVAL_SEED0 + i) for i in range(16)])
+    env.close()
     rep = export_policy(module, policy_metadata(cfg.env, training), path, parity_obs=obs, atol=1e-4)
     return {"path": rep.path, "parity_max_abs_diff": rep.max_abs_diff}
 
@@ -88,18 +88,20 @@ def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[
     obs = torch.as_tensor(np.concatenate([np.stack(d.obs) for d in demos]))
     act = torch.as_tensor(np.concatenate([np.stack(d.action) for d in demos]))
     grp = torch.as_tensor(np.concatenate([np.array(d.grasp) for d in demos]))
-    actor = TanhGaussianActor(OBS_LAYOUT.size, 3, cfg.sac.hidden, cfg.sac.log_std_range)
-    grasp = mlp(OBS_LAYOUT.size, cfg.sac.hidden, cfg.sac.n_grasp, layer_norm=True)
-    opt = torch.optim.Adam(list(actor.parameters()) + list(grasp.parameters()), lr=cfg.sac.lr)
+    env.close()
+    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=image_shape(env.layout))
+    module = policy.exported().train()
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.sac.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
     for _ in range(steps):
         idx = torch.randint(0, len(obs), (256,), generator=gen)
-        loss = F.mse_loss(actor.deterministic(obs[idx]), act[idx]) + F.cross_entropy(grasp(obs[idx]), grp[idx])
+        f = module.encoder(obs[idx])
+        loss = F.mse_loss(module.actor.deterministic(f), act[idx]) + F.cross_entropy(module.grasp(f), grp[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
-    module = ExportedPolicy(actor, grasp).eval()
+    module.eval()
     return module, {"demo_transitions": int(len(obs)), "train_s": time.time() - t0, "final_loss": loss.item()}
 
 
