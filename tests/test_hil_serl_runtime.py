@@ -297,3 +297,70 @@ def test_pybullet_twin_noise_free_expert_succeeds() -> None:
             if info["success"]:
                 assert not info["grasped"] and not env.gripper_closed  # it let go of the cube in the bin
     assert wins >= 8, f"the expert succeeded in {wins}/10 PyBullet episodes"
+
+
+# ------------------------------------------------------------------------------ reset motion
+@pytest.fixture(scope="module")
+def sweeping_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Down to the table and sideways (world +x, -y, -z), inside the arm's reach."""
+    return _export(tmp_path_factory.mktemp("hil"), [0.5, 1.0, 3.0, 1.0], "sweep.onnx")
+
+
+def _drive_low(env, ctrl: EndEffectorController) -> None:
+    """Where an episode may end: the hand low on the table, away from the start pose."""
+    env.reset(seed=4)
+    for _ in range(12):
+        cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+        env.apply_command(cmd.tcp_target, cmd.gripper, cmd.stiffness_scale)
+
+
+@pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
+def test_reset_motion_lifts_moves_over_and_descends_within_bounds_with_constant_fake_policy(sweeping_policy: Path, sim: str) -> None:
+    from robot_learning.runtime.manipulation import ResetMotion, ResetMotionConfig
+    from robot_learning.tasks.hil_serl.evaluate import make_env
+
+    cfg = PickPlaceConfig()
+    env = make_env(sim, cfg)
+    try:
+        ctrl = EndEffectorController(sweeping_policy)
+        _drive_low(env, ctrl)
+        start = env.tcp_pos()
+        assert start[2] < 0.05, f"the pushing policy should have brought the TCP low, it is at {start}"
+        pose = np.array(cfg.start_tcp)
+        reset = ResetMotion(ctrl, pose, ResetMotionConfig(clearance_z=0.15, stiffness_scale=2.0))
+        ticks = 0
+        while (cmd := reset.step(env.tcp_pos())) is not None:
+            tcp = env.tcp_pos()
+            assert cmd.stiffness_scale == 2.0 and not cmd.held
+            assert np.all(cmd.tcp_target >= ctrl.lo - 1e-12) and np.all(cmd.tcp_target <= ctrl.hi + 1e-12)
+            assert np.linalg.norm(cmd.tcp_target - tcp) <= ctrl.max_step_m + 1e-9
+            if np.linalg.norm(tcp[:2] - pose[:2]) > 0.02 and tcp[2] < 0.14:
+                # still low and away from the pose: the reset only goes up, it does not drag sideways
+                assert np.linalg.norm(cmd.tcp_target[:2] - tcp[:2]) < 1e-9
+            env.apply_command(cmd.tcp_target, cmd.gripper, cmd.stiffness_scale)
+            ticks += 1
+        assert np.linalg.norm(env.tcp_pos() - pose) <= 0.005 and ticks < 150
+        assert ctrl.summary()["reset_ticks"] == ticks
+    finally:
+        getattr(env, "close", lambda: None)()
+
+
+def test_reset_motion_is_stiffer_and_refuses_a_pose_outside_the_box(sweeping_policy: Path) -> None:
+    from robot_learning.runtime.manipulation import ResetMotion, ResetMotionConfig
+
+    cfg = PickPlaceConfig()
+    deflection = {}
+    for scale in (1.0, 2.0):  # a steady 10 N push on the hand: a stiffer impedance gives way half as much
+        env = PandaPickPlace(cfg)
+        env.reset(seed=0)
+        hold = env.tcp_pos()
+        env.data.xfrc_applied[env.model.body("hand").id, :3] = [10.0, 0.0, 0.0]
+        for _ in range(15):
+            env.apply_command(hold, None, scale)
+        deflection[scale] = float(np.linalg.norm(env.tcp_pos() - hold))
+    assert 0.004 < deflection[1.0] < 0.007 and deflection[2.0] == pytest.approx(deflection[1.0] / 2, rel=0.15), deflection
+    ctrl = EndEffectorController(sweeping_policy)
+    with pytest.raises(ValueError, match="outside the policy's workspace box"):
+        ResetMotion(ctrl, [0.1, 0.0, 0.2])
+    held = ResetMotion(ctrl, cfg.start_tcp).step(np.array([np.nan, 0.0, 0.2]))
+    assert held.held and held.faults[0].severity == Severity.FALLBACK

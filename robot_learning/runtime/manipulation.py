@@ -18,6 +18,12 @@ FALLBACK means beyond the tick (stop, ask the operator) is the caller's decision
 machine lives with the transport. Timing (period, compute time, deadline misses against the control
 period) is recorded on every tick with :class:`~robot_learning.runtime.loop.TimingStats`.
 
+Between episodes :class:`ResetMotion` brings the arm back to its start pose without the policy, as
+HIL-SERL's robot does: lift to a clearance height, move over, descend, every target inside the box
+and at most ``max_step_m`` from the measured TCP, with a stiffer impedance than the compliant one
+the policy acts with (``stiffness_scale`` travels with each command; the spring's error bound still
+caps the force).
+
 Torch-free: numpy and onnxruntime only.
 """
 from __future__ import annotations
@@ -84,6 +90,7 @@ class EndEffectorCommand:
     held: bool
     action: np.ndarray | None = None
     faults: list[Fault] = field(default_factory=list)
+    stiffness_scale: float = 1.0  # the arm's impedance stiffness relative to the policy's (the reset motion's is higher)
 
 
 def _limit(meta: PolicyMetadata, key: str, size: int | None = None) -> np.ndarray:
@@ -216,9 +223,82 @@ class EndEffectorController:
     # ------------------------------------------------------------------------- reporting
     def summary(self) -> dict[str, Any]:
         """Counts (ticks, holds, clips, faults by monitor) and timing percentiles, JSON-ready."""
-        keys = ("ticks", "policy_ticks", "holds", "input_faults", "policy_faults", "action_clips", "workspace_clips", "step_clips")
+        keys = ("ticks", "policy_ticks", "holds", "input_faults", "policy_faults", "action_clips", "workspace_clips", "step_clips",
+                "reset_ticks")
         out: dict[str, Any] = {k: int(self.counts[k]) for k in keys}
         out["faults"] = dict(self.fault_counts)
         out["max_step_m"] = self.max_step_m
         out["timing"] = self.timing.summary()
         return out
+
+
+@dataclass
+class ResetMotionConfig:
+    """The scripted motion back to the start pose between episodes.
+
+    Attributes:
+        clearance_z: the TCP rises to at least this height (base frame, m) before moving sideways, so
+            it does not drag what it holds or the hand through the scene.
+        stiffness_scale: impedance stiffness during the reset relative to the policy's (damping scales
+            with its square root, keeping the damping ratio). HIL-SERL resets stiffer than it learns.
+        tolerance_m: the reset is done when the TCP is this close to the pose.
+        max_ticks: a reset that has not arrived after this many ticks is a fault (the arm is blocked).
+    """
+
+    clearance_z: float = 0.15
+    stiffness_scale: float = 2.0
+    tolerance_m: float = 0.005
+    max_ticks: int = 150
+
+
+class ResetMotion:
+    """Lift, move over, descend to ``pose``: one bounded target per tick from the measured TCP.
+
+    ``step(tcp)`` returns the tick's command, or None once the TCP is within ``tolerance_m`` of the
+    pose. The targets obey the controller's workspace box and step bound; a non-finite TCP reading
+    holds (FALLBACK, counted in the controller); a reset that does not arrive within ``max_ticks``
+    raises :class:`TimeoutError` naming where the arm stopped.
+    """
+
+    def __init__(self, controller: EndEffectorController, pose: Sequence[float], cfg: ResetMotionConfig | None = None) -> None:
+        self.ctrl = controller
+        self.cfg = cfg = cfg or ResetMotionConfig()
+        self.pose = np.asarray(pose, dtype=np.float64).reshape(3)
+        if not np.all(np.isfinite(self.pose)) or np.any(self.pose < controller.lo) or np.any(self.pose > controller.hi):
+            raise ValueError(f"reset pose {self.pose.tolist()} is outside the policy's workspace box "
+                             f"{controller.lo.tolist()}..{controller.hi.tolist()}")
+        if not cfg.stiffness_scale > 0:
+            raise ValueError(f"reset stiffness_scale must be positive, got {cfg.stiffness_scale}")
+        self.clear_z = float(np.clip(max(cfg.clearance_z, self.pose[2]), controller.lo[2], controller.hi[2]))
+        self.ticks = 0
+
+    def _waypoint(self, tcp: np.ndarray) -> np.ndarray:
+        tol = self.cfg.tolerance_m
+        if np.linalg.norm(tcp[:2] - self.pose[:2]) > tol:
+            if tcp[2] < self.clear_z - tol:  # first up, straight
+                return np.array([tcp[0], tcp[1], self.clear_z])
+            return np.array([self.pose[0], self.pose[1], self.clear_z])  # then over, at the clearance height
+        return self.pose  # then down (or up) onto the pose
+
+    def step(self, tcp: np.ndarray) -> EndEffectorCommand | None:
+        tcp = np.asarray(tcp, dtype=np.float64).reshape(3)
+        ctrl = self.ctrl
+        faults: list[Fault] = []
+        if not np.all(np.isfinite(tcp)):
+            cmd = ctrl._hold(tcp, Fault("reset", Severity.FALLBACK, f"TCP reading {tcp.tolist()} is not finite during the reset; holding"),
+                             faults, "input_faults")
+            cmd.faults = faults
+            return cmd
+        if np.linalg.norm(tcp - self.pose) <= self.cfg.tolerance_m:
+            return None
+        self.ticks += 1
+        if self.ticks > self.cfg.max_ticks:
+            raise TimeoutError(f"the reset motion did not reach {np.round(self.pose, 3).tolist()} in {self.cfg.max_ticks} ticks; "
+                               f"the TCP stopped at {np.round(tcp, 3).tolist()}")
+        target = np.clip(self._waypoint(tcp), ctrl.lo, ctrl.hi)
+        step = target - tcp
+        n = float(np.sqrt(step @ step))
+        if n > ctrl.max_step_m:  # bounded from the measured TCP, and in the box even if the TCP is not
+            target = np.clip(tcp + step * (ctrl.max_step_m / n), ctrl.lo, ctrl.hi)
+        ctrl.counts["reset_ticks"] += 1
+        return EndEffectorCommand(target, None, held=False, faults=faults, stiffness_scale=self.cfg.stiffness_scale)

@@ -131,6 +131,7 @@ class PyBulletPandaPickPlace:
         self.rot_ref = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
         self.tcp_ref = np.array(cfg.start_tcp, dtype=np.float64)
         self.gripper_closed = False
+        self.gain_scale = 1.0  # impedance stiffness relative to the config's (the runtime's reset motion raises it)
         self.steps = 0
         self.goal = np.zeros(3)
         self._builder = ObservationBuilder(OBS_LAYOUT)
@@ -298,6 +299,7 @@ class PyBulletPandaPickPlace:
         cube_pose = ([obj[0], obj[1], cfg.cube_half], [0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)])
         self.tcp_ref = np.clip(start, self.lo, self.hi)
         self.gripper_closed = False
+        self.gain_scale = 1.0  # impedance stiffness relative to the config's (the runtime's reset motion raises it)
         # the arm is put at the start pose by IK from home, then held there under the impedance controller
         # (MuJoCo drives it there from home under the same controller)
         for j, q in zip(self._arm, self._home):
@@ -331,10 +333,11 @@ class PyBulletPandaPickPlace:
         close = {GRIPPER_CLOSE: True, GRIPPER_OPEN: False}.get(int(gripper))
         return self.apply_command(target, close)
 
-    def apply_command(self, tcp_target: np.ndarray, close: bool | None) -> tuple[np.ndarray, dict]:
+    def apply_command(self, tcp_target: np.ndarray, close: bool | None, stiffness_scale: float = 1.0) -> tuple[np.ndarray, dict]:
         """One control period towards a TCP reference (clipped to the workspace box); ``close``: True
-        closes, False opens, None keeps the gripper."""
+        closes, False opens, None keeps the gripper; ``stiffness_scale`` as in ``PandaPickPlace.apply_command``."""
         cfg, c = self.config, self.client
+        self.gain_scale = float(stiffness_scale)
         target = np.asarray(tcp_target, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(target)):
             raise ValueError(f"non-finite TCP target {target}")
@@ -377,8 +380,9 @@ class PyBulletPandaPickPlace:
         #       = [J^T k | -(J^T d J + d_null N) | -k_null N] @ [e; qd; q] + k_null N q_home + bias
         # with e = [clipped TCP position error; rotation error], k = (stiffness x3, rot_stiffness x3),
         # d = (damping x3, rot_damping x3).
-        k = np.repeat([cfg.stiffness, cfg.rot_stiffness], 3)
-        d = np.repeat([cfg.damping, cfg.rot_damping], 3)
+        gs = self.gain_scale
+        k = np.repeat([gs * cfg.stiffness, cfg.rot_stiffness], 3)
+        d = np.repeat([np.sqrt(gs) * cfg.damping, cfg.rot_damping], 3)
         self._gain = np.hstack([j.T * k, -(j.T @ (d[:, None] * j) + self._null_damping * null),
                                 -cfg.nullspace_stiffness * null])
         self._offset = cfg.nullspace_stiffness * null @ self._home

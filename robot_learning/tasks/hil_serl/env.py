@@ -198,6 +198,7 @@ class PandaPickPlace:
         self.gripper_closed = False
         self.steps = 0
         self.goal = np.zeros(3)
+        self.gain_scale = 1.0  # impedance stiffness relative to the config's (the runtime's reset motion raises it)
 
     # ------------------------------------------------------------------ scene
     def _build(self) -> mujoco.MjModel:
@@ -322,6 +323,7 @@ class PandaPickPlace:
         # bring the arm to the start pose under the controller itself (1 s), gripper open
         self.tcp_ref = np.clip(start, self.lo, self.hi)
         self.gripper_closed = False
+        self.gain_scale = 1.0
         d.ctrl[self._grip_act] = 255.0
         # the cube is held in place while the arm moves to the start
         cube_q = d.qpos[self._cube_q:self._cube_q + 7].copy()
@@ -347,10 +349,12 @@ class PandaPickPlace:
         close = {GRIPPER_CLOSE: True, GRIPPER_OPEN: False}.get(int(gripper))
         return self.apply_command(target, close)
 
-    def apply_command(self, tcp_target: np.ndarray, close: bool | None) -> tuple[np.ndarray, dict]:
+    def apply_command(self, tcp_target: np.ndarray, close: bool | None, stiffness_scale: float = 1.0) -> tuple[np.ndarray, dict]:
         """One control period with an impedance reference already computed (the runtime's path): the
-        target is clipped to the workspace box; ``close``: True closes, False opens, None keeps the gripper."""
+        target is clipped to the workspace box; ``close``: True closes, False opens, None keeps the gripper;
+        ``stiffness_scale`` scales the impedance stiffness for this period (damping by its square root)."""
         cfg = self.config
+        self.gain_scale = float(stiffness_scale)
         self.tcp_ref = np.clip(np.asarray(tcp_target, dtype=np.float64).reshape(3), self.lo, self.hi)
         changed = close is not None and close != self.gripper_closed
         if close is not None:
@@ -387,7 +391,8 @@ class PandaPickPlace:
             err *= cfg.max_spring_error_m / n
         rm = self.rot_ref @ d.site_xmat[self._tcp].reshape(3, 3).T
         rot_err = 0.5 * np.array([rm[2, 1] - rm[1, 2], rm[0, 2] - rm[2, 0], rm[1, 0] - rm[0, 1]])
-        wrench = np.concatenate([cfg.stiffness * err - cfg.damping * vel[:3], cfg.rot_stiffness * rot_err - cfg.rot_damping * vel[3:]])
+        k, c = self.gain_scale, np.sqrt(self.gain_scale)
+        wrench = np.concatenate([k * cfg.stiffness * err - c * cfg.damping * vel[:3], cfg.rot_stiffness * rot_err - cfg.rot_damping * vel[3:]])
         q = d.qpos[self._qadr]
         tau_null = cfg.nullspace_stiffness * (self._home - q) - self._null_damping * qd
         tau = self._j.T @ wrench + self._null @ tau_null + d.qfrc_bias[self._vadr]
