@@ -140,3 +140,17 @@ def test_short_image_run_trains_exports_and_evaluates(tmp_path: Path) -> None:
     assert report["summary"]["observation"] == "image" and report["summary"]["success_pybullet"] is None
     assert report["train"]["learner"]["updates"] > 100
     assert (out / "policy.onnx").is_file()
+
+
+def test_rendering_without_a_headless_gl_is_a_clear_error_not_an_abort() -> None:
+    """mujoco imported first with its default (GLFW) and no display: a RuntimeError naming the fix."""
+    code = ("import mujoco\n"
+            "from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig\n"
+            "try:\n"
+            "    PandaPickPlace(PickPlaceConfig(observation='image', image_size=32)).reset(seed=0)\n"
+            "except RuntimeError as e:\n"
+            "    print('ERROR', e)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ERROR" in r.stdout and "MUJOCO_GL=egl" in r.stdout

@@ -26,23 +26,21 @@ Observations are the state (:data:`OBS_LAYOUT`: the TCP, the gripper, the cube's
 positions) by default. With ``observation="image"`` the policy sees the robot's proprioception and
 one small RGB frame of a fixed camera instead (:func:`obs_layout`): where the cube and the bin are
 must be read from the pixels. Frames are rendered offscreen (``MUJOCO_GL=egl`` by default, software
-rendered without a GPU: about 0.05 s per 48 x 48 frame here with shadows and multisampling off).
+rendered without a GPU: about 0.05 s per 48 x 48 frame here with shadows and multisampling off;
+``robot_learning`` sets that default when it is imported, before mujoco chooses its GL platform).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # image observations render offscreen; mujoco reads this when imported
+import mujoco
+import numpy as np
 
-from dataclasses import dataclass  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from robot_learning.robots import panda as panda_desc  # noqa: E402
-from robot_learning.robots.assets import panda_model_path  # noqa: E402
-from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm  # noqa: E402
+from robot_learning.robots import panda as panda_desc
+from robot_learning.robots.assets import panda_model_path
+from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
 
 if TYPE_CHECKING:
     from robot_learning.runtime.policy import PolicyMetadata
@@ -291,6 +289,11 @@ class PandaPickPlace:
                 self._renderer.close()
             self.model.vis.quality.shadowsize = 0
             self.model.vis.quality.offsamples = 0
+            if mujoco.GLContext.__module__.endswith("glfw") and not os.environ.get("DISPLAY"):
+                # GLFW without a display aborts the whole process instead of raising: refuse first
+                raise RuntimeError("image observations need an offscreen OpenGL context, but mujoco was imported with GLFW "
+                                   "and there is no display; set MUJOCO_GL=egl (or osmesa) before starting Python, "
+                                   "or import robot_learning before mujoco")
             try:
                 self._renderer = mujoco.Renderer(self.model, size, size)
             except Exception as e:  # noqa: BLE001 - mujoco raises several kinds when no GL context can be made
