@@ -328,7 +328,8 @@ class ActingPolicy:
         self.grasp_eps = config.grasp_epsilon
         self.rng = np.random.default_rng(seed)
 
-    def load(self, state: dict[str, dict[str, np.ndarray]], version: int) -> None:
+    def load(self, state: dict[str, dict[str, Any]], version: int) -> None:
+        """Weights by network name (numpy arrays from the learner, or tensors from a saved ``policy.pt``)."""
         self.actor.load_state_dict({k: torch.as_tensor(v) for k, v in state["actor"].items()})
         self.grasp.load_state_dict({k: torch.as_tensor(v) for k, v in state["grasp"].items()})
         self.encoder.load_state_dict({k: torch.as_tensor(v) for k, v in state.get("encoder", {}).items()})

@@ -27,7 +27,7 @@ from robot_learning.algos.sac import ActingPolicy
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import PandaPickPlace, image_shape
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
 from robot_learning.tasks.hil_serl.transport import ActorEndpoint
@@ -142,7 +142,7 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
 def classifier_input(env: PandaPickPlace, obs: np.ndarray) -> np.ndarray:
     """What the reward classifier sees of (a batch of) observations: the whole state, or only the frame
     (as HIL-SERL's classifiers, which look at camera images)."""
-    shape = image_shape(env.layout)
+    shape = env.image_shape
     if shape is None:
         return obs
     state_dim = env.layout.size - int(np.prod(shape))
@@ -225,7 +225,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
 
     # 2. hand the demonstrations to the learner and wait for its first weights
     link = ActorEndpoint(host, port)
-    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=image_shape(env.layout))
+    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=env.image_shape)
     link.send({"kind": "demos", "batch": demo_batch})
     msg = link.latest(timeout_ms=60_000)
     if msg is None:

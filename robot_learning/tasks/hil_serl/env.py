@@ -183,6 +183,7 @@ class PandaPickPlace:
         self._home = np.array(panda_desc.PANDA_HOME)
         self.rng = np.random.default_rng(cfg.seed)
         self.layout = obs_layout(cfg)
+        self.image_shape = image_shape(self.layout)  # (C, H, W) of the frame in the observation, None for state
         self._builder = ObservationBuilder(self.layout)
         self._renderer: mujoco.Renderer | None = None
         self._jacp = np.zeros((3, m.nv))

@@ -66,7 +66,7 @@ def load_exported_module(policy_pt: str | Path, cfg: HilSerlConfig) -> ExportedP
     state = torch.load(policy_pt, weights_only=False)
     layout = obs_layout(cfg.env)
     policy = ActingPolicy(layout.size, 3, cfg.sac, image_shape=image_shape(layout))
-    policy.load({k: {n: v.numpy() for n, v in state.get(k, {}).items()} for k in ("actor", "grasp", "encoder")}, 0)
+    policy.load({k: state.get(k, {}) for k in ("actor", "grasp", "encoder")}, 0)
     return policy.exported()
 
 
@@ -89,7 +89,7 @@ def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[
     act = torch.as_tensor(np.concatenate([np.stack(d.action) for d in demos]))
     grp = torch.as_tensor(np.concatenate([np.array(d.grasp) for d in demos]))
     env.close()
-    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=image_shape(env.layout))
+    policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=env.image_shape)
     module = policy.exported().train()
     opt = torch.optim.Adam(module.parameters(), lr=cfg.sac.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
