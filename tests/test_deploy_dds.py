@@ -206,10 +206,14 @@ def test_fault_injection_over_dds(domain: int, inject: str) -> None:
         expected_mode, text = FAULTS[inject]
         wait_for(lambda: node.controller.mode.name == expected_mode, 10, f"mode {expected_mode} after '{inject}'")
         time.sleep(0.3)
-        # the tick that saw the first serious fault already sent the terminal action (damping: kp = 0)
+        # the tick that saw the injected fault already sent the terminal action (damping: kp = 0).
+        # On a loaded machine the bridge can stall before the injection: the node then rightly
+        # falls back on stale data first; any other earlier fault is a bug.
         armed = next(i for i, t in enumerate(node.tick_log) if t[1] in ("SOFT_START", "POLICY"))
-        first = next(t for t in node.tick_log[armed:] if t[2] is not None and not t[2].startswith("WARN"))
-        assert text in first[2], first[2]
+        serious = [t for t in node.tick_log[armed:] if t[2] is not None and not t[2].startswith("WARN")]
+        first = next(t for t in serious if text in t[2])
+        earlier = [t[2] for t in serious if t[0] < first[0]]
+        assert all("ms old" in f for f in earlier), earlier
         assert np.all(first[3].kp == 0), "the tick that saw the fault did not send the safe command"
         later = [t for t in node.tick_log if t[0] >= first[0]]
         assert all(t[3] is not None and np.all(t[3].kp == 0) for t in later)

@@ -151,7 +151,7 @@ def test_short_run_learns_exports_and_evaluates_through_the_runtime(tmp_path: Pa
     processes on ZeroMQ). Learning must show: the critic values the last steps of demonstrations
     (which reach the goal) above the states the online policy visits, and the Q-values rise."""
     cfg_path = tmp_path / "cfg.yaml"
-    cfg_path.write_text("demos: 8\nnegative_random_steps: 200\neval_every: 1000\neval_episodes: 3\nclassifier:\n  steps: 400\n")
+    cfg_path.write_text("demos: 8\nnear_miss_episodes: 10\nnegative_random_steps: 200\neval_every: 1000\neval_episodes: 3\nclassifier:\n  steps: 400\n")
     out = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "robot_learning", "train", "hil_serl", "--config", str(cfg_path), "--steps", "1500",
                         "--episodes", "3", "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=900)
