@@ -27,7 +27,7 @@ from robot_learning.algos.sac import ActingPolicy
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import PandaPickPlace
+from robot_learning.tasks.hil_serl.env import GRIPPER_STAY, PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
 from robot_learning.tasks.hil_serl.transport import ActorEndpoint
@@ -69,8 +69,8 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
 
     Headless (human scripted or none) the scripted expert demonstrates with ``cfg.demo_noise``; with a
     device the person drives every step. After each success ``positive_hold_steps`` more frames are
-    recorded (the expert lifts the hand away; the cube stays in the bin) as further positives, as
-    HIL-SERL records positive frames around the goal. Labels are the ground truth, which stands in for
+    recorded as further positives (``positive_hold``: the expert lifts the hand away, or the hand wanders
+    around where it let go; the cube stays in the bin), as HIL-SERL records positive frames around the goal. Labels are the ground truth, which stands in for
     the person's success/failure marks.
     """
     rng = np.random.default_rng(seed)
@@ -104,7 +104,10 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
             continue
         gt = [False] + ep.success_gt
         for _ in range(cfg.positive_hold_steps):
-            a, g = expert_action(env, ExpertConfig(noise=0.0), rng)
+            if cfg.positive_hold == "wander":  # the hand stays about where it let go, in small random moves
+                a, g = rng.uniform(-0.5, 0.5, 3).astype(np.float32), GRIPPER_STAY
+            else:
+                a, g = expert_action(env, ExpertConfig(noise=0.0), rng)
             nobs, info = env.step(a, g)
             episode_frames.append(nobs)
             gt.append(info["success"])

@@ -10,6 +10,9 @@ from robot_learning.tasks.hil_serl.devices import HUMANS
 from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
 
 
+POSITIVE_HOLDS = ("lift", "wander")
+
+
 @dataclass
 class HilSerlConfig:
     env: PickPlaceConfig = field(default_factory=PickPlaceConfig)
@@ -22,6 +25,9 @@ class HilSerlConfig:
     demos: int = 20  # successful demonstrations before training (HIL-SERL: 20-30 by teleoperation)
     demo_noise: float = 0.3  # the scripted demonstrator's arm-action noise
     positive_hold_steps: int = 10  # after a demo's success, this many more frames are recorded as positives
+    # how the hand moves in those frames: "lift" (the expert moves it up out of the way) or "wander" (random
+    # moves around the release pose, gripper open, as a policy's hand is when the cube lands: for image classifiers)
+    positive_hold: str = "lift"
     near_miss_episodes: int = 40  # the demonstrator drops the cube just beside the bin: hard negatives for the classifier
     negative_random_steps: int = 500  # frames of random motion recorded for the classifier (mostly negatives, labelled by the truth)
     env_steps: int = 20000  # training budget in environment steps (evaluation episodes not counted)
@@ -44,5 +50,7 @@ class HilSerlConfig:
             raise ValueError(f"human must be one of {', '.join(HUMANS)}; got {self.human!r}")
         if not 0.0 <= self.sac.prior_fraction <= 1.0:
             raise ValueError(f"sac.prior_fraction must be in [0, 1], got {self.sac.prior_fraction}")
+        if self.positive_hold not in POSITIVE_HOLDS:
+            raise ValueError(f"positive_hold must be one of {', '.join(POSITIVE_HOLDS)}; got {self.positive_hold!r}")
         if self.demos < 1:
             raise ValueError("demos must be at least 1: RLPD samples half of every batch from the demonstrations")

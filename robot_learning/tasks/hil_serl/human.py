@@ -52,7 +52,7 @@ class ScriptedHumanConfig:
     policy rather than take turns at random. How willing they are falls over training."""
 
     start_prob: float = 1.0  # probability that the human watches (and may step in) in an episode, at the start
-    end_prob: float = 0.1  # ... falling linearly to this
+    end_prob: float = 0.5  # ... falling linearly to this (an operator who still looks in on every other episode late in training)
     decay_steps: int = 15000  # over this many environment steps
     patience: int = 8  # steps without progress (1 cm) before stepping in
     max_len: int = 40  # an intervention lasts at most this many steps
