@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from robot_learning.algos.reward_classifier import RewardClassifier
+from robot_learning.algos.reward_classifier import ClassifierConfig, RewardClassifier
 from robot_learning.algos.sac import ReplayBuffer, SACAgent, SACConfig
-from robot_learning.core.config import ConfigError
+from robot_learning.core.config import ConfigError, merge
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, PickPlaceConfig
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human, ScriptedHuman, ScriptedHumanConfig
+from robot_learning.tasks.hil_serl.actor import collect_demos, record_placed_scene
+from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.module import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +115,26 @@ def test_image_classifier_runs_on_small_frames() -> None:
     assert clf.prob(frames).shape == (40,)
 
 
+def test_image_classifier_with_proprioception_needs_both() -> None:
+    """Proprioception and a frame: success needs the gripper open (a proprioceptive value) and the
+    red cube in the left half of the frame; neither alone tells."""
+    rng = np.random.default_rng(0)
+    n, state_dim, shape = 1000, 3, (3, 16, 16)
+    state = rng.normal(size=(n, state_dim)).astype(np.float32)
+    frames = np.full((n,) + shape, 0.3, np.float32)
+    left = rng.random(n) < 0.5
+    for i in range(n):
+        x, y = int(rng.integers(1, 6)) + (0 if left[i] else 9), int(rng.integers(2, 13))
+        frames[i, 0, y:y + 2, x:x + 2] = 1.0
+    labels = left & (state[:, 0] > 0)
+    obs = np.concatenate([state, frames.reshape(n, -1)], 1)
+    clf = RewardClassifier((obs.shape[1],), ClassifierConfig(steps=300, batch_size=64, seed=0), image_shape=shape)
+    clf.fit(obs[:800], labels[:800])
+    assert clf.accuracy(obs[800:], labels[800:]) > 0.9
+    with pytest.raises(ValueError, match="cannot hold"):
+        RewardClassifier((10,), image_shape=shape)
+
+
 def test_sac_batches_are_half_prior_and_the_critic_fits_a_known_value() -> None:
     """With reward 1 and a terminal on every transition the critic must approach 1; the gripper critic
     must approach 1 + penalty where the gripper changed."""
@@ -134,7 +156,42 @@ def test_sac_batches_are_half_prior_and_the_critic_fits_a_known_value() -> None:
     assert abs(float(gq.mean()) - 1.0) < 0.1
 
 
+@pytest.mark.parametrize("hold", ["lift", "wander"])
+def test_recorded_positives_follow_the_hold_motion(hold: str) -> None:
+    """After each demonstration's success the hand lifts away ("lift") or stays low near where it let
+    go ("wander"); every hold frame with the cube in the bin is a positive either way."""
+    cfg = merge(HilSerlConfig(), {"demos": 2, "near_miss_episodes": 0, "negative_random_steps": 0,
+                                  "positive_hold_steps": 12, "positive_hold": hold})
+    env = PandaPickPlace(cfg.env)
+    demos, frames, labels = collect_demos(env, cfg, None, seed=3)
+    assert len(demos) == 2 and len(frames) == len(labels) == sum(len(d) + 1 + 12 for d in demos)
+    tcp_z = frames[:, OBS_LAYOUT.slices()["tcp_pos"]][:, 2]
+    ends = np.cumsum([len(d) + 1 + 12 for d in demos])
+    for end, d in zip(ends, demos):
+        release_z, hold_z = tcp_z[end - 13], tcp_z[end - 12:end]
+        assert labels[end - 12:end].mean() > 0.8
+        rise = hold_z.max() - release_z
+        assert (rise > 0.03) if hold == "lift" else (abs(rise) < 0.03), (hold, release_z, hold_z)
+
+
+def test_placed_scenes_give_positives_in_the_bin_then_hard_negatives_beside_it() -> None:
+    env = PandaPickPlace(PickPlaceConfig())
+    rng = np.random.default_rng(0)
+    for scene in range(3):
+        frames: list[np.ndarray] = []
+        labels: list[bool] = []
+        record_placed_scene(env, 8, scene, rng, frames, labels)
+        assert len(frames) == len(labels) == 16
+        assert all(labels[:8]) and not any(labels[8:]), labels
+        cube = frames[-1][OBS_LAYOUT.slices()["object_pos"]]
+        assert 0.02 < np.abs(cube[:2] - env.goal[:2]).max() - env.config.bin_inner_half < 0.12
+
+
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
+    jump = tmp_path / "jump.yaml"
+    jump.write_text("positive_hold: jump\n")
+    with pytest.raises(ConfigError, match="positive_hold must be one of"):
+        load_config(jump)
     with pytest.raises(ConfigError, match="human must be one of"):
         load_config(None, human="robot")
     bad = tmp_path / "bad.yaml"

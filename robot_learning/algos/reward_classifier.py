@@ -3,7 +3,9 @@
 Trained with binary cross-entropy on balanced batches (half positive frames, half negative), since
 success frames are rare (HIL-SERL: about 200 positive and 1000 negative). The state version is an
 MLP; the image version a small CNN trained from scratch (no pretrained weights can be downloaded
-here). The reward of a step is ``1`` when ``p(success | next observation) > threshold``.
+here), on frames alone (:class:`SmallCNN`) or on proprioception plus a frame (the policy's own
+:class:`~robot_learning.algos.sac.PixelEncoder` and an MLP, trained with DrQ's random shifts). The
+reward of a step is ``1`` when ``p(success | next observation) > threshold``.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from robot_learning.algos.sac import mlp
+from robot_learning.algos.sac import PixelEncoder, mlp, random_shift
 
 
 @dataclass
@@ -24,6 +26,7 @@ class ClassifierConfig:
     steps: int = 1500
     batch_size: int = 256
     threshold: float = 0.5
+    shift_pad: int = 2  # with proprioception plus a frame: DrQ's random shift of up to this many pixels while training
     seed: int = 0
 
 
@@ -44,11 +47,24 @@ class SmallCNN(nn.Module):
 class RewardClassifier:
     """``fit(frames, labels)``, ``prob(frames)``, ``reward(frames)``; ``net`` is a torch module."""
 
-    def __init__(self, input_shape: tuple[int, ...], config: ClassifierConfig | None = None) -> None:
+    def __init__(self, input_shape: tuple[int, ...], config: ClassifierConfig | None = None,
+                 image_shape: tuple[int, int, int] | None = None) -> None:
+        """``input_shape``: ``(n,)`` for a vector, ``(C, H, W)`` for a frame alone; with ``image_shape``
+        the vector is proprioception followed by a flattened frame of that shape."""
         self.config = c = config or ClassifierConfig()
         torch.manual_seed(c.seed)
         self.input_shape = tuple(input_shape)
-        self.net: nn.Module = mlp(input_shape[0], c.hidden, 1) if len(input_shape) == 1 else SmallCNN(input_shape[0])
+        self.image_shape = None if image_shape is None else tuple(image_shape)
+        self.net: nn.Module
+        if self.image_shape is not None:
+            state_dim = input_shape[0] - int(np.prod(self.image_shape))
+            if len(input_shape) != 1 or state_dim < 0:
+                raise ValueError(f"an input of shape {input_shape} cannot hold proprioception and a {self.image_shape} frame")
+            encoder = PixelEncoder(state_dim, self.image_shape)
+            self.net = nn.Sequential(encoder, mlp(encoder.out_dim, c.hidden, 1))
+            self._gen = torch.Generator().manual_seed(c.seed)
+        else:
+            self.net = mlp(input_shape[0], c.hidden, 1) if len(input_shape) == 1 else SmallCNN(input_shape[0])
 
     def fit(self, frames: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Balanced-batch BCE; returns the training accuracy and the class counts."""
@@ -65,7 +81,10 @@ class RewardClassifier:
         self.net.train()
         for _ in range(c.steps):
             idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, half)])
-            loss = F.binary_cross_entropy_with_logits(self.net(x[idx]).squeeze(-1), target)
+            xb = x[idx]
+            if self.image_shape is not None and c.shift_pad > 0:
+                xb = random_shift(xb, self.input_shape[0] - int(np.prod(self.image_shape)), self.image_shape, c.shift_pad, self._gen)
+            loss = F.binary_cross_entropy_with_logits(self.net(xb).squeeze(-1), target)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -89,4 +108,4 @@ class RewardClassifier:
         return float(np.mean((self.prob(frames) > self.config.threshold) == np.asarray(labels).astype(bool)))
 
     def state_dict(self) -> dict:
-        return {"net": self.net.state_dict(), "input_shape": self.input_shape}
+        return {"net": self.net.state_dict(), "input_shape": self.input_shape, "image_shape": self.image_shape}

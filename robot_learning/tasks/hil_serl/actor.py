@@ -27,7 +27,7 @@ from robot_learning.algos.sac import ActingPolicy
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import GRIPPER_STAY, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
 from robot_learning.tasks.hil_serl.transport import ActorEndpoint
@@ -128,6 +128,8 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
             obs, info = env.step(*expert_action(env, ExpertConfig(noise=0.0), rng, goal=miss))
             frames.append(obs)
             labels.append(info["success"])
+    for k in range(cfg.placed_scenes):
+        record_placed_scene(env, cfg.placed_steps, seed * 1000 + 980_000 + k, rng, frames, labels)
     # frames away from the demonstrations' path (HIL-SERL records its negatives by moving the robot around)
     recorded = 0
     while recorded < cfg.negative_random_steps:
@@ -142,11 +144,39 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
     return demos, np.stack(frames), np.array(labels)
 
 
-def classifier_input(env: PandaPickPlace, obs: np.ndarray) -> np.ndarray:
-    """What the reward classifier sees of (a batch of) observations: the whole state, or only the frame
-    (as HIL-SERL's classifiers, which look at camera images)."""
+def record_placed_scene(env: PandaPickPlace, steps: int, scene_seed: int, rng: np.random.Generator,
+                        frames: list[np.ndarray], labels: list[bool]) -> None:
+    """One scene for the classifier: the cube put inside the bin, then just outside it (2-8 cm beyond a
+    wall), ``steps`` frames each while the open hand roams towards random points over the bin. Labels
+    are the ground truth (a roaming hand may knock the cube out)."""
+    c = env.config
+    env.reset(seed=scene_seed)
+    inside = c.bin_inner_half - c.cube_half
+    for put_in in (True, False):
+        if put_in:
+            xy = env.goal[:2] + rng.uniform(-inside, inside, 2)
+            z = env.goal[2]
+        else:
+            side = rng.integers(0, 2)
+            off = rng.uniform(-c.bin_inner_half, c.bin_inner_half, 2)
+            off[side] = rng.choice([-1.0, 1.0]) * (c.bin_inner_half + c.cube_half + rng.uniform(0.02, 0.08))
+            xy, z = env.goal[:2] + off, None
+        env.place_object(xy, float(rng.uniform(-c.object_yaw, c.object_yaw)), z)
+        aim = np.array([*(env.goal[:2] + rng.uniform(-0.06, 0.06, 2)), rng.uniform(0.08, 0.2)])
+        for _ in range(steps):
+            world = np.clip((aim - env.tcp_pos()) * 25.0, -1.0, 1.0)
+            a = np.clip(env.tcp_rot().T @ world + rng.normal(0.0, 0.3, 3), -1.0, 1.0)
+            obs, info = env.step(a.astype(np.float32), GRIPPER_OPEN)
+            frames.append(obs)
+            labels.append(info["success"])
+
+
+def classifier_input(env: PandaPickPlace, obs: np.ndarray, proprio: bool = False) -> np.ndarray:
+    """What the reward classifier sees of (a batch of) observations: the whole state; with images the
+    frame alone (as HIL-SERL's classifiers, which look at camera images), or with ``proprio`` the whole
+    observation (proprioception and the flattened frame)."""
     shape = env.image_shape
-    if shape is None:
+    if shape is None or proprio:
         return obs
     state_dim = env.layout.size - int(np.prod(shape))
     return obs[..., state_dim:].reshape(obs.shape[:-1] + shape)
@@ -211,8 +241,11 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
     perm = np.random.default_rng(cfg.seed).permutation(len(frames))
     n_val = len(frames) // 5
     val, tr = perm[:n_val], perm[n_val:]
-    frames = classifier_input(env, frames)
-    clf = RewardClassifier(frames.shape[1:], cfg.classifier)
+    def seen(o: np.ndarray) -> np.ndarray:
+        return classifier_input(env, o, cfg.classifier_proprio)
+
+    frames = seen(frames)
+    clf = RewardClassifier(frames.shape[1:], cfg.classifier, image_shape=env.image_shape if cfg.classifier_proprio else None)
     fit = clf.fit(frames[tr], labels[tr])
     clf_report = {**fit, "heldout_accuracy": clf.accuracy(frames[val], labels[val]), "frames": int(len(frames)),
                   "positives_total": int(labels.sum())}
@@ -221,7 +254,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
         f"held-out accuracy {clf_report['heldout_accuracy']:.3f}")
     demo_batches = []
     for d in demos:
-        r = clf.reward(classifier_input(env, np.stack(d.next_obs)))
+        r = clf.reward(seen(np.stack(d.next_obs)))
         demo_batches.append(d.batch(r, r))
     demo_batch = {k: np.concatenate([b[k] for b in demo_batches]) for k in demo_batches[0]}
     np.savez_compressed(out / "demos.npz", **demo_batch)  # kept with the run: a later run or another learner can reuse them
@@ -259,7 +292,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
             ha = human.act(env, obs, pa)
             a, g = ha if ha is not None else pa
             nobs, info = env.step(a, g)
-            r = float(clf.reward(classifier_input(env, nobs)))
+            r = float(clf.reward(seen(nobs)))
             cls_confusion[int(info["success"]), int(r > 0)] += 1
             mark = human.episode_mark()
             if mark == "success":

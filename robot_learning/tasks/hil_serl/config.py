@@ -20,6 +20,9 @@ class HilSerlConfig:
     # and imitation of the prior data (bc_weight 1; the paper: 0), without which nothing was learned in 8 k steps
     sac: SACConfig = field(default_factory=lambda: SACConfig(batch_size=128, bc_weight=1.0))
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    # image option: the classifier sees the proprioception (where the hand is, how open the gripper is)
+    # beside the frame; False: the frame alone, as HIL-SERL's, whose wrist cameras show the gripper
+    classifier_proprio: bool = True
     human: str = "scripted"  # who may take over: scripted | none (no interventions) | keyboard | gamepad | spacemouse
     scripted: ScriptedHumanConfig = field(default_factory=ScriptedHumanConfig)
     demos: int = 20  # successful demonstrations before training (HIL-SERL: 20-30 by teleoperation)
@@ -28,6 +31,11 @@ class HilSerlConfig:
     # how the hand moves in those frames: "lift" (the expert moves it up out of the way) or "wander" (random
     # moves around the release pose, gripper open, as a policy's hand is when the cube lands: for image classifiers)
     positive_hold: str = "lift"
+    # scenes where the cube is put in the bin by hand (and then just beside it) while the hand roams over
+    # the bin: positives and hard negatives at many bin positions, which a frame classifier needs (HIL-SERL
+    # records its classifier's frames by moving the robot around the goal); 0 for the state classifier
+    placed_scenes: int = 0
+    placed_steps: int = 10  # frames per scene, each way
     near_miss_episodes: int = 40  # the demonstrator drops the cube just beside the bin: hard negatives for the classifier
     negative_random_steps: int = 500  # frames of random motion recorded for the classifier (mostly negatives, labelled by the truth)
     env_steps: int = 20000  # training budget in environment steps (evaluation episodes not counted)

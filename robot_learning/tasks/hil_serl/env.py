@@ -342,6 +342,18 @@ class PandaPickPlace:
         self.steps = 0
         return self.observation()
 
+    def place_object(self, xy: np.ndarray, yaw: float = 0.0, z: float | None = None) -> np.ndarray:
+        """Put the cube at rest at ``(x, y)`` (on the table, or at height ``z`` of its centre), as a person
+        puts it there by hand: for recording the reward classifier's frames. Returns the observation."""
+        cfg = self.config
+        z = cfg.cube_half if z is None else float(z)
+        d = self.data
+        d.qpos[self._cube_q:self._cube_q + 3] = [float(xy[0]), float(xy[1]), z]
+        d.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        d.qvel[self._cube_v:self._cube_v + 6] = 0.0
+        mujoco.mj_forward(self.model, d)
+        return self.observation()
+
     def step(self, arm_action: np.ndarray, gripper: int) -> tuple[np.ndarray, dict]:
         """One 10 Hz step. ``arm_action``: 3 numbers in [-1, 1] (clipped), the TCP delta in the TCP frame
         divided by ``action_scale_m``; ``gripper``: 0 close, 1 stay, 2 open."""
