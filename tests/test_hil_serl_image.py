@@ -82,7 +82,7 @@ def test_random_shift_translates_frames_and_keeps_the_state() -> None:
     assert torch.equal(random_shift(obs, 2, (3, 8, 8), 0, gen), obs)
 
 
-def test_image_agent_update_trains_the_encoder_through_the_critic_only() -> None:
+def test_image_agent_update_trains_the_encoder_through_the_critic_and_the_imitation_term() -> None:
     shape = (3, SIZE, SIZE)
     od = 7 + int(np.prod(shape))
     agent = SACAgent(od, 3, SACConfig(batch_size=16, bc_weight=1.0, critic_actor_ratio=1), seed=0, image_shape=shape)
@@ -97,9 +97,14 @@ def test_image_agent_update_trains_the_encoder_through_the_critic_only() -> None
     assert np.isfinite(out["critic_loss"]) and "actor_loss" in out
     assert any(not torch.equal(enc0[k], v) for k, v in agent.encoder.state_dict().items()), "the critic did not train the encoder"
     assert any(not torch.equal(tgt0[k], v) for k, v in agent.encoder_target.state_dict().items()), "the target encoder did not follow"
-    # the actor's loss leaves the encoder alone: its parameters are not in the actor's optimiser
-    actor_params = {id(p) for g in agent.actor_opt.param_groups for p in g["params"]}
-    assert not actor_params & {id(p) for p in agent.encoder.parameters()}
+    # the imitation term (prior rows) trains the encoder too, unless bc_trains_encoder is off; the
+    # SAC part of the actor's loss reads detached features either way
+    frozen = SACAgent(od, 3, SACConfig(batch_size=16, bc_weight=1.0, critic_actor_ratio=1, bc_trains_encoder=False), seed=0, image_shape=shape)
+    actor_params = {id(p) for g in frozen.actor_opt.param_groups for p in g["params"]}
+    assert not actor_params & {id(p) for p in frozen.encoder.parameters()}
+    frozen.update(batch, n_prior=8)
+    moved = [not torch.equal(a, b) for a, b in zip(agent.encoder.state_dict().values(), frozen.encoder.state_dict().values())]
+    assert any(moved), "the imitation term did not reach the encoder"
     # the acting copy reproduces the learner's deterministic policy from the published weights
     acting = ActingPolicy(od, 3, agent.config, image_shape=shape)
     acting.load(agent.policy_state(), 1)
@@ -129,7 +134,8 @@ def test_short_image_run_trains_exports_and_evaluates(tmp_path: Path) -> None:
     from robot_learning.core.config import merge, save_yaml
 
     cfg = merge(load_config(None, observation="image"),
-                {"demos": 3, "near_miss_episodes": 2, "negative_random_steps": 60, "env_steps": 400, "learning_starts": 100,
+                {"demos": 3, "near_miss_episodes": 2, "placed_scenes": 2, "placed_steps": 5, "negative_random_steps": 60,
+                 "env_steps": 400, "learning_starts": 100,
                  "eval_every": 400, "eval_episodes": 1, "classifier": {"steps": 100}})
     save_yaml(cfg, tmp_path / "cfg.yaml")
     out = tmp_path / "run"

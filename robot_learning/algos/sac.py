@@ -49,6 +49,9 @@ class SACConfig:
     # not in HIL-SERL (0 = off): the arm actor adds bc_weight * |tanh(mean) - a_human|^2 to its loss and
     # the gripper critic DQfD's large-margin term (margin 0.1) with the same weight
     bc_weight: float = 0.0
+    # with images: the imitation term also trains the encoder (on the prior half of each batch), so the
+    # features learn where the cube is from the demonstrations, not only from the sparse reward's critic
+    bc_trains_encoder: bool = True
     grasp_epsilon: float = 0.02  # the acting gripper command is random this often (a random "open" while carrying drops the object)
     log_std_range: tuple[float, float] = (-5.0, 2.0)
 
@@ -225,7 +228,8 @@ class SACAgent:
         self.encoder_target.load_state_dict(self.encoder.state_dict())
         self.log_alpha = torch.tensor(math.log(c.init_temperature), requires_grad=True)
         self.target_entropy = c.target_entropy if c.target_entropy is not None else -self.act_dim / 2.0
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
+        self._bc_encoder = self.image_shape is not None and c.bc_weight > 0 and c.bc_trains_encoder
+        self.actor_opt = torch.optim.Adam(list(self.actor.parameters()) + (list(self.encoder.parameters()) if self._bc_encoder else []), lr=c.lr)
         self.critic_opt = torch.optim.Adam(list(self.critic.parameters()) + list(self.encoder.parameters()), lr=c.lr)
         self.grasp_opt = torch.optim.Adam(self.grasp.parameters(), lr=c.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.lr)
@@ -285,7 +289,10 @@ class SACAgent:
             qa = self.critic(obs, a).mean(0)
             actor_loss = (self.alpha.detach() * logp - qa).mean()
             if c.bc_weight > 0 and n_prior > 0:
-                actor_loss = actor_loss + c.bc_weight * ((self.actor.deterministic(obs[:n_prior]) - act[:n_prior]) ** 2).sum(-1).mean()
+                bc_feat = obs[:n_prior]
+                if self._bc_encoder:  # encoded again, with the encoder's gradient this time
+                    bc_feat = self.encoder(random_shift(t["obs"][:n_prior], self.encoder.state_dim, self.image_shape, self.image_pad, self._gen))
+                actor_loss = actor_loss + c.bc_weight * ((self.actor.deterministic(bc_feat) - act[:n_prior]) ** 2).sum(-1).mean()
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()
