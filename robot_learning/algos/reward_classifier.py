@@ -57,10 +57,10 @@ class RewardClassifier:
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self.net: nn.Module
         if self.image_shape is not None:
-            state_dim = input_shape[0] - int(np.prod(self.image_shape))
-            if len(input_shape) != 1 or state_dim < 0:
+            self._state_dim = input_shape[0] - int(np.prod(self.image_shape))
+            if len(input_shape) != 1 or self._state_dim < 0:
                 raise ValueError(f"an input of shape {input_shape} cannot hold proprioception and a {self.image_shape} frame")
-            encoder = PixelEncoder(state_dim, self.image_shape)
+            encoder = PixelEncoder(self._state_dim, self.image_shape)
             self.net = nn.Sequential(encoder, mlp(encoder.out_dim, c.hidden, 1))
             self._gen = torch.Generator().manual_seed(c.seed)
         else:
@@ -83,7 +83,7 @@ class RewardClassifier:
             idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, half)])
             xb = x[idx]
             if self.image_shape is not None and c.shift_pad > 0:
-                xb = random_shift(xb, self.input_shape[0] - int(np.prod(self.image_shape)), self.image_shape, c.shift_pad, self._gen)
+                xb = random_shift(xb, self._state_dim, self.image_shape, c.shift_pad, self._gen)
             loss = F.binary_cross_entropy_with_logits(self.net(xb).squeeze(-1), target)
             opt.zero_grad()
             loss.backward()

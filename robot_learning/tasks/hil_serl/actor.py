@@ -70,8 +70,9 @@ def collect_demos(env: PandaPickPlace, cfg: HilSerlConfig, human: Human | None, 
     Headless (human scripted or none) the scripted expert demonstrates with ``cfg.demo_noise``; with a
     device the person drives every step. After each success ``positive_hold_steps`` more frames are
     recorded as further positives (``positive_hold``: the expert lifts the hand away, or the hand wanders
-    around where it let go; the cube stays in the bin), as HIL-SERL records positive frames around the goal. Labels are the ground truth, which stands in for
-    the person's success/failure marks.
+    around where it let go; the cube stays in the bin), as HIL-SERL records positive frames around the
+    goal; ``placed_scenes`` add scenes with the cube put in the bin by hand, then beside it. Labels are
+    the ground truth, which stands in for the person's success/failure marks.
     """
     rng = np.random.default_rng(seed)
     demo_cfg = ExpertConfig(noise=cfg.demo_noise)

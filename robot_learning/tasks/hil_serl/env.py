@@ -320,8 +320,7 @@ class PandaPickPlace:
         mujoco.mj_resetDataKeyframe(m, d, m.key("home").id)
         rng = self.rng
         obj, goal, yaw, start = draw_scene(rng, cfg)
-        d.qpos[self._cube_q:self._cube_q + 3] = [obj[0], obj[1], cfg.cube_half]
-        d.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        self._set_cube(obj, yaw, cfg.cube_half)
         d.mocap_pos[self._bin_mocap] = [goal[0], goal[1], 0.0]
         self.goal = np.array([goal[0], goal[1], 0.008 + cfg.cube_half])
         # bring the arm to the start pose under the controller itself (1 s), gripper open
@@ -345,14 +344,14 @@ class PandaPickPlace:
     def place_object(self, xy: np.ndarray, yaw: float = 0.0, z: float | None = None) -> np.ndarray:
         """Put the cube at rest at ``(x, y)`` (on the table, or at height ``z`` of its centre), as a person
         puts it there by hand: for recording the reward classifier's frames. Returns the observation."""
-        cfg = self.config
-        z = cfg.cube_half if z is None else float(z)
-        d = self.data
-        d.qpos[self._cube_q:self._cube_q + 3] = [float(xy[0]), float(xy[1]), z]
-        d.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
-        d.qvel[self._cube_v:self._cube_v + 6] = 0.0
-        mujoco.mj_forward(self.model, d)
+        self._set_cube(xy, yaw, self.config.cube_half if z is None else float(z))
+        self.data.qvel[self._cube_v:self._cube_v + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
         return self.observation()
+
+    def _set_cube(self, xy: np.ndarray, yaw: float, z: float) -> None:
+        self.data.qpos[self._cube_q:self._cube_q + 3] = [float(xy[0]), float(xy[1]), z]
+        self.data.qpos[self._cube_q + 3:self._cube_q + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
 
     def step(self, arm_action: np.ndarray, gripper: int) -> tuple[np.ndarray, dict]:
         """One 10 Hz step. ``arm_action``: 3 numbers in [-1, 1] (clipped), the TCP delta in the TCP frame
