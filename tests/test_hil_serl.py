@@ -16,11 +16,11 @@ from robot_learning.algos.reward_classifier import ClassifierConfig, RewardClass
 from robot_learning.algos.sac import ReplayBuffer, SACAgent, SACConfig
 from robot_learning.core.config import ConfigError, merge
 from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.tasks.hil_serl.actor import collect_demos, record_placed_scene
+from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, PickPlaceConfig
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human, ScriptedHuman, ScriptedHumanConfig
-from robot_learning.tasks.hil_serl.actor import collect_demos, record_placed_scene
-from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.module import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,16 +160,17 @@ def test_sac_batches_are_half_prior_and_the_critic_fits_a_known_value() -> None:
 def test_recorded_positives_follow_the_hold_motion(hold: str) -> None:
     """After each demonstration's success the hand lifts away ("lift") or stays low near where it let
     go ("wander"); every hold frame with the cube in the bin is a positive either way."""
+    n = 12
     cfg = merge(HilSerlConfig(), {"demos": 2, "near_miss_episodes": 0, "negative_random_steps": 0,
-                                  "positive_hold_steps": 12, "positive_hold": hold})
+                                  "positive_hold_steps": n, "positive_hold": hold})
     env = PandaPickPlace(cfg.env)
     demos, frames, labels = collect_demos(env, cfg, None, seed=3)
-    assert len(demos) == 2 and len(frames) == len(labels) == sum(len(d) + 1 + 12 for d in demos)
+    ends = np.cumsum([len(d) + 1 + n for d in demos])  # each demo: its first frame, its steps, the hold frames
+    assert len(demos) == 2 and len(frames) == len(labels) == ends[-1]
     tcp_z = frames[:, OBS_LAYOUT.slices()["tcp_pos"]][:, 2]
-    ends = np.cumsum([len(d) + 1 + 12 for d in demos])
-    for end, d in zip(ends, demos):
-        release_z, hold_z = tcp_z[end - 13], tcp_z[end - 12:end]
-        assert labels[end - 12:end].mean() > 0.8
+    for end in ends:
+        release_z, hold_z = tcp_z[end - n - 1], tcp_z[end - n:end]
+        assert labels[end - n:end].mean() > 0.8
         rise = hold_z.max() - release_z
         assert (rise > 0.03) if hold == "lift" else (abs(rise) < 0.03), (hold, release_z, hold_z)
 

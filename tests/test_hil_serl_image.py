@@ -4,6 +4,7 @@ real run (slow: rendering is in software here)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_rendering_without_a_headless_gl_is_a_clear_error_not_an_abort() -> None
             "    PandaPickPlace(PickPlaceConfig(observation='image', image_size=32)).reset(seed=0)\n"
             "except RuntimeError as e:\n"
             "    print('ERROR', e)\n")
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "ERROR" in r.stdout and "MUJOCO_GL=egl" in r.stdout

@@ -3,6 +3,7 @@ PyBullet twin of the pick-and-place task (the sim-to-sim gate)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -369,8 +370,6 @@ def test_reset_motion_is_stiffer_and_refuses_a_pose_outside_the_box(sweeping_pol
 def test_shipped_panda_policy_picks_and_places_through_the_runtime() -> None:
     """The shipped actor (assets/policies/panda_pick_place.onnx) on 6 of the held-out scenes its report
     was measured on, in MuJoCo through the runtime; its report states what it was measured at."""
-    import json
-
     policy = Path(__file__).resolve().parents[1] / "assets" / "policies" / "panda_pick_place.onnx"
     report = json.loads(policy.with_suffix(".report.json").read_text())
     assert report["success_mujoco"] >= 0.9 and report["env_steps"] <= 20000 + 100  # the last episode runs to its end
