@@ -48,6 +48,27 @@ def test_config_files_load_into_the_node_configuration() -> None:
         assert cfg.policy == "p.onnx" and cfg.robot == PROFILES[profile].robot
 
 
+def test_config_files_hold_the_profiles_and_only_the_section_their_robot_reads(tmp_path: Path) -> None:
+    import pytest
+    import yaml
+
+    from robot_learning.core.config import ConfigError
+    from robot_learning.runtime.profiles import PROFILES, dump_profile, load_node_config
+
+    for profile in PROFILES:  # the editable files are the profiles as they are now, not a stale copy
+        data = yaml.safe_load((DEPLOY / "config" / f"{profile}.yaml").read_text())
+        assert data == yaml.safe_load(dump_profile(profile)), f"deploy/config/{profile}.yaml differs from the profile: regenerate it"
+    assert "controller" not in yaml.safe_load(dump_profile("crazyflie"))
+    assert "quadrotor" not in yaml.safe_load(dump_profile("panda"))
+    # the quadrotor's limits reach its controller; joint monitors given to a quadrotor are an error, not ignored
+    f = tmp_path / "cf.yaml"
+    f.write_text("quadrotor:\n  limits:\n    stale_timeout_s: 0.2\n")
+    assert load_node_config("crazyflie", f).quadrotor.limits.stale_timeout_s == 0.2
+    f.write_text("controller:\n  monitors: []\n")
+    with pytest.raises(ConfigError, match="'controller' does not apply to robot 'crazyflie'.*'quadrotor'"):
+        load_node_config("crazyflie", f)
+
+
 def test_entry_points_drive_the_simulated_panda_over_dds_without_rclpy() -> None:
     domain = 1 + (os.getpid() * 13) % 200
     env = {**os.environ, "PYTHONPATH": f"{DEPLOY}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

@@ -36,6 +36,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError, match_joints
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
 from robot_learning.runtime.monitors import JointCommand
@@ -114,7 +115,8 @@ class NodeConfig:
     control_rate_hz: float = 0.0  # 0: the policy's own rate
     use_imu: bool = True
     topics: TopicConfig = field(default_factory=TopicConfig)
-    controller: JointControllerConfig = field(default_factory=JointControllerConfig)
+    controller: JointControllerConfig = field(default_factory=JointControllerConfig)  # joint robots (G1, Panda)
+    quadrotor: QuadrotorControllerConfig = field(default_factory=QuadrotorControllerConfig)  # the quadrotor's soft start and limits
     setpoint: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])  # quadrotor hover point
     trajectory: str = "hover"  # quadrotor: hover | figure8
     record_dir: str = ""  # "" = no in-node recording
@@ -286,7 +288,8 @@ class PolicyNode:
             from robot_learning.runtime.quadrotor import FigureEight, Hover
 
             setpoint = FigureEight(center=tuple(self.cfg.setpoint)) if self.cfg.trajectory == "figure8" else Hover(tuple(self.cfg.setpoint))
-            return QuadrotorController(self.runner, self.transport, setpoint, params=self.robot.params, on_transition=self._on_transition)
+            return QuadrotorController(self.runner, self.transport, setpoint, params=self.robot.params, cfg=self.cfg.quadrotor,
+                                       on_transition=self._on_transition)
         limits = self.robot.limits()
         return JointController(self.runner, self.transport, self.robot.name, limits, self.cfg.controller,
                                forward_kinematics=self.robot.forward_kinematics, on_transition=self._on_transition)

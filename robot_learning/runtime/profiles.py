@@ -62,6 +62,11 @@ def load_node_config(profile: str, config: str | Path | None = None, overrides: 
     if config:
         path = Path(config)
         data = read_yaml_mapping(path)
+        robot = str(data.get("robot", cfg.robot))
+        unused = _unused_section(robot)
+        if unused in data:
+            used = "quadrotor" if unused == "controller" else "controller"
+            raise ConfigError(f"{path}: '{unused}' does not apply to robot '{robot}'; its safety settings are under '{used}'")
         try:
             # lists (monitors) replace the profile's, mappings merge key by key
             cfg = merge(cfg, data)
@@ -72,6 +77,22 @@ def load_node_config(profile: str, config: str | Path | None = None, overrides: 
     return from_dict(NodeConfig, to_dict(cfg))
 
 
+def _unused_section(robot: str) -> str:
+    """A quadrotor is configured under ``quadrotor``, a joint robot under ``controller``: the other
+    section would be silently ignored, so files must not carry it."""
+    from robot_learning.robots.registry import UnknownRobotError, load_robot
+
+    try:
+        kind = load_robot(robot).kind
+    except UnknownRobotError as e:
+        raise ConfigError(str(e)) from None
+    return "controller" if kind == "quadrotor" else "quadrotor"
+
+
 def dump_profile(profile: str) -> str:
-    """The profile as YAML (what deploy/config/<profile>.yaml holds)."""
-    return yaml.safe_dump(to_dict(PROFILES[profile]), sort_keys=False)
+    """The profile as YAML (what deploy/config/<profile>.yaml holds), without the section that does
+    not apply to its robot."""
+    cfg = PROFILES[profile]
+    data = to_dict(cfg)
+    data.pop(_unused_section(cfg.robot))
+    return yaml.safe_dump(data, sort_keys=False)
