@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robot_learning.tasks.getup.balance import BalanceConfig
+
 
 @dataclass
 class RewardWeightsStage1:
@@ -101,6 +103,9 @@ class GetupEnvConfig:
     rewards1: RewardWeightsStage1 = field(default_factory=RewardWeightsStage1)
     rewards2: RewardWeightsStage2 = field(default_factory=RewardWeightsStage2)
     dr: DomainRandomization = field(default_factory=DomainRandomization)
+    # the teacher (behaviour cloning, imitation term) also keeps the COM over the feet once the
+    # reference is on its feet (privileged; see balance.py)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
 
     def __post_init__(self) -> None:
         if self.stage not in ("discovery", "tracking"):

@@ -20,6 +20,7 @@ import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
+from robot_learning.tasks.getup.balance import ComBalance
 from robot_learning.tasks.getup.config import GetupEnvConfig
 
 N_JOINTS = len(G1_SPEC.joint_names)
@@ -106,6 +107,7 @@ class GetupEnv:
         self.critic_obs = np.zeros((self.n, self.critic_size), dtype=np.float32)
         self.episode_returns = np.zeros(self.n)
         self.fixed_starts = False  # evaluation: environment i starts from fallen pose i of its posture
+        self.balance = ComBalance(batch.model, cfg.balance) if cfg.balance.enabled else None
 
     # ------------------------------------------------------------------------------ resets
     def _reference_index(self, ref: Any, t: np.ndarray) -> np.ndarray:
@@ -205,7 +207,7 @@ class GetupEnv:
         uprightness (z of the body z axis), progress in [0, 1] and (feasible references) the PD
         targets that the reference applies from this state."""
         out = {"joint_pos": np.zeros((self.n, N_JOINTS)), "head": np.zeros(self.n), "up": np.zeros(self.n), "progress": np.zeros(self.n),
-               "targets": np.tile(DEFAULT, (self.n, 1))}
+               "targets": np.tile(DEFAULT, (self.n, 1)), "pelvis_z": np.zeros(self.n)}
         t = self.ref_t0 + self.steps * self.dt
         for pi, p in enumerate(self.postures):
             m = self.posture == pi
@@ -214,6 +216,7 @@ class GetupEnv:
             ref = self.refs[p]
             i = self._reference_index(ref, t[m])
             out["joint_pos"][m] = ref.joint_pos[i]
+            out["pelvis_z"][m] = ref.root_pos[i, 2]
             out["head"][m] = ref.head_height[i]
             out["up"][m] = ref.up[i] if hasattr(ref, "up") else up_z(ref.root_quat[i])
             if hasattr(ref, "targets"):
@@ -226,7 +229,13 @@ class GetupEnv:
         reference time (open loop), the teacher for behaviour cloning and the imitation term; and
         where it teaches: (N,) True while the reference's head is below ``until_head_m``."""
         ref = self._reference_sample()
-        action = np.clip((ref["targets"] - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
+        targets = ref["targets"]
+        if self.balance is not None:  # on the feet: keep the COM over them (privileged)
+            b = self.batch
+            on_feet = ref["pelvis_z"] >= self.balance.cfg.from_pelvis_height_m
+            corr = self.balance.correction(b.qpos, b.qvel, b.sensor("left_foot_pos"), b.sensor("right_foot_pos"), ref["joint_pos"])
+            targets = targets + on_feet[:, None] * corr
+        action = np.clip((targets - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
         return action, ref["head"] < until_head_m
 
     # ------------------------------------------------------------------------------ step
