@@ -233,7 +233,7 @@ class GetupEnv:
         if self.balance is not None:  # on the feet: keep the COM over them (privileged)
             b = self.batch
             on_feet = ref["pelvis_z"] >= self.balance.cfg.from_pelvis_height_m
-            corr = self.balance.correction(b.qpos, b.qvel, b.sensor("left_foot_pos"), b.sensor("right_foot_pos"), ref["joint_pos"])
+            corr = self.balance.correction(b.qpos, b.qvel, ref["joint_pos"])
             targets = targets + on_feet[:, None] * corr
         action = np.clip((targets - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
         return action, ref["head"] < until_head_m
