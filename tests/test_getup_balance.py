@@ -84,3 +84,30 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
         assert abs(sole_pitch) < 1e-3 and abs(com_x) < 2e-3
     # only the ankle pitches differ from the interpolation
     np.testing.assert_allclose(np.delete(path[2], [4, 10]), np.delete(0.5 * (ref.joint_pos[326] + ref.joint_pos[-1]), [4, 10]))
+
+
+def test_teacher_gets_the_g1_up_from_the_reference_start() -> None:
+    from robot_learning.tasks.getup.teacher import GetupTeacher, PostureTiming, TeacherConfig
+
+    ref = load_feasible_reference("supine")
+    cfg = TeacherConfig()
+    cfg.timing["supine"] = PostureTiming(squat_s=6.52)  # no pause: from the reference's own start it is not needed
+    n = 2
+    with G1Batch(G1BatchConfig(num_envs=n, threads=1)) as b:
+        teacher = GetupTeacher(b.model, ref, "supine", n, b.dt, cfg)
+        b.reset(np.arange(n), np.tile(ref.qpos[0], (n, 1)), np.tile(ref.qvel[0], (n, 1)))
+        for _ in range(500):
+            force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
+            b.step(teacher.targets(b.qpos, b.qvel, b.joint_pos, force))
+        assert teacher.rising.all() and np.all(teacher.progress >= 1.0)  # handed over, rose to the end of the path
+        assert np.all(b.sensor("head_pos")[:, 2] >= 1.1)
+
+
+def test_teacher_reference_time_stops_during_the_pause() -> None:
+    from robot_learning.tasks.getup.teacher import GetupTeacher
+
+    ref = load_feasible_reference("supine")
+    with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
+        teacher = GetupTeacher(b.model, ref, "supine", 3, b.dt)
+    teacher.step[:] = [100, 180, 300]
+    np.testing.assert_array_equal(teacher.reference_frame(), [100, 170, 275])  # pause: 3.4 s for 0.5 s
