@@ -1,0 +1,198 @@
+"""Clone the privileged getting-up teacher (``teacher.py``) into a policy with DAgger.
+
+Each iteration runs every environment for one 10 s episode from a training fallen pose, driven by
+the teacher (probability ``beta``, per episode) or by the current policy; every state is labelled
+with the teacher's action there. The policy (the PPO module's actor: observation normaliser and MLP)
+is refitted by mean-squared error on everything gathered so far. It sees only the paper's
+observation (and the time input); the teacher's COM, feet and phase are not in it.
+
+    python -m robot_learning.tasks.getup.dagger --out runs/getup-dagger [--iterations 12] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from robot_learning.core.config import save_yaml, to_dict
+from robot_learning.core.runs import prepare_run_dir, write_json
+from robot_learning.core.seeding import seed_everything
+from robot_learning.tasks.getup.config import GetupTrainConfig
+from robot_learning.tasks.getup.env import DEFAULT, N_JOINTS, GetupEnv
+from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
+
+
+@dataclass
+class DaggerConfig:
+    iterations: int = 12
+    num_envs: int = 64
+    beta: float = 0.5  # probability that the teacher drives an episode, multiplied by beta_decay each iteration (1 at first)
+    beta_decay: float = 0.7
+    epochs: int = 4
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    eval_episodes: int = 64
+    seed: int = 0
+
+
+class TeacherForEnv:
+    """One :class:`GetupTeacher` per posture over all the environment's robots; kept in step with
+    the environment's resets."""
+
+    def __init__(self, env: GetupEnv, cfg: TeacherConfig | None = None) -> None:
+        b = env.batch
+        self.env = env
+        self.teachers = {p: GetupTeacher(b.model, env.refs[p], p, env.n, env.dt, cfg) for p in env.postures}
+
+    def reset(self, ids: np.ndarray | None = None) -> None:
+        for t in self.teachers.values():
+            t.reset(ids)
+
+    def action(self) -> np.ndarray:
+        env, b = self.env, self.env.batch
+        force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
+        targets = np.zeros((env.n, N_JOINTS))
+        for pi, p in enumerate(env.postures):
+            t = self.teachers[p].targets(b.qpos, b.qvel, b.joint_pos, force)
+            mine = env.posture == pi
+            targets[mine] = t[mine]
+        return np.clip((targets - DEFAULT) / env.cfg.action_scale, -env.cfg.action_clip, env.cfg.action_clip)
+
+
+def _fallen_starts_only(env: GetupEnv) -> None:
+    env.cfg.reference_init_fraction, env.cfg.head_off_reference_m = 0.0, float("inf")
+    env.standing_fraction = 0.0
+
+
+def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None, beta: float,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """One episode per environment: (observations, teacher labels, success rate)."""
+    env.reset()
+    teacher.reset()
+    obs, _ = env.observe()
+    driver_is_teacher = rng.random(env.n) < beta
+    X = np.zeros((env.max_steps, env.n, obs.shape[1]), dtype=np.float32)
+    Y = np.zeros((env.max_steps, env.n, N_JOINTS), dtype=np.float32)
+    success = np.zeros(env.n, dtype=bool)
+    for t in range(env.max_steps):
+        label = teacher.action()
+        X[t], Y[t] = obs, label
+        if actor is None:
+            act = label
+        else:
+            with torch.no_grad():
+                act = actor(torch.from_numpy(obs)).numpy().astype(np.float64)
+            act = np.where(driver_is_teacher[:, None], label, act)
+        obs, _, _, done, info = env.step(act)
+        if "episodes" in info:
+            success[info["done_ids"]] = info["episodes"].success
+            teacher.reset(info["done_ids"])
+    return X.reshape(-1, X.shape[-1]), Y.reshape(-1, N_JOINTS), float(success.mean())
+
+
+def fit(actor: torch.nn.Module, X: np.ndarray, Y: np.ndarray, cfg: DaggerConfig, gen: torch.Generator) -> float:
+    """Mean-squared-error epochs over all data; returns the last epoch's loss."""
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    opt = torch.optim.Adam(actor.net.parameters(), lr=cfg.learning_rate)
+    loss = float("nan")
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(Xt), generator=gen)
+        total = 0.0
+        for i in range(0, len(Xt), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            l = torch.mean((actor(Xt[idx]) - Yt[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            l.backward()
+            opt.step()
+            total += float(l.detach()) * len(idx)
+        loss = total / len(Xt)
+    return loss
+
+
+def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, Any]], None] = print
+           ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
+    """Train; returns the best policy (by held-out success), the per-iteration rows and its evaluation."""
+    from robot_learning.algos.ppo import Actor
+    from robot_learning.tasks.getup.train import evaluate_policy, make_env
+
+    seed_everything(dcfg.seed)
+    rng = np.random.default_rng(dcfg.seed)
+    gen = torch.Generator().manual_seed(dcfg.seed)
+    env, _ = make_env(cfg, num_envs=dcfg.num_envs)
+    _fallen_starts_only(env)
+    eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000, held_out=True)
+    teacher = TeacherForEnv(env)
+    actor = Actor(env.layout.size, N_JOINTS, tuple(cfg.ppo.actor_hidden), "elu", True)
+    data_x: list[np.ndarray] = []
+    data_y: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"success_rate": -1.0}
+    best_actor = copy.deepcopy(actor)
+    t0 = time.monotonic()
+    for it in range(dcfg.iterations):
+        beta = 1.0 if it == 0 else dcfg.beta * dcfg.beta_decay ** (it - 1)
+        X, Y, driven_success = collect(env, teacher, None if it == 0 else actor, beta, rng)
+        data_x.append(X)
+        data_y.append(Y)
+        Xa, Ya = np.concatenate(data_x), np.concatenate(data_y)
+        if it == 0:
+            actor.norm.update(torch.from_numpy(Xa))
+        loss = fit(actor, Xa, Ya, dcfg, gen)
+
+        def act(o: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return actor(torch.from_numpy(o)).numpy().astype(np.float64)
+
+        ev = evaluate_policy(eval_env, act, dcfg.eval_episodes)
+        row = {"iteration": it + 1, "beta": round(beta, 3), "samples": len(Xa), "mse": round(loss, 4),
+               "success_while_collecting": driven_success, "held_out_success": ev["success_rate"],
+               "by_posture": {p: v["success_rate"] for p, v in ev["by_posture"].items()},
+               "final_head_m": round(ev["mean_final_head_height_m"], 3), "seconds": round(time.monotonic() - t0, 1)}
+        rows.append(row)
+        log(row)
+        if ev["success_rate"] > best["success_rate"]:
+            best, best_actor = {**ev, "iteration": it + 1}, copy.deepcopy(actor)
+    return best_actor, rows, best
+
+
+def main(argv: list[str] | None = None) -> int:
+    from robot_learning.tasks.getup.module import export_actor, load_config
+
+    p = argparse.ArgumentParser(description="DAgger: clone the privileged getting-up teacher into a policy")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--iterations", type=int, default=DaggerConfig.iterations)
+    p.add_argument("--num-envs", type=int, default=DaggerConfig.num_envs)
+    p.add_argument("--epochs", type=int, default=DaggerConfig.epochs, help="fitting epochs over all data, per iteration")
+    p.add_argument("--eval-episodes", type=int, default=DaggerConfig.eval_episodes)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+    a = p.parse_args(argv)
+    cfg = load_config(a.config, seed=a.seed)
+    dcfg = DaggerConfig(iterations=a.iterations, num_envs=a.num_envs, epochs=a.epochs, eval_episodes=a.eval_episodes, seed=a.seed)
+    torch.set_num_threads(max(1, cfg.torch_threads))
+    run = prepare_run_dir(a.out, force=a.force)
+    save_yaml(cfg, run / "config.yaml")
+    t0 = time.monotonic()
+    actor, rows, best = dagger(cfg, dcfg, log=lambda r: print(json.dumps(r), flush=True))
+    command = "python -m robot_learning.tasks.getup.dagger " + " ".join(sys.argv[1:] if argv is None else argv)
+    training = {"command": command, "seed": a.seed, "stage": "dagger", "wall_clock_s": round(time.monotonic() - t0, 1),
+                "env_steps": int(sum(r["samples"] for r in rows[-1:])), "best_eval": best}
+    export = export_actor(actor, cfg, run / "policy.onnx", training)
+    write_json(run / "report.json", {"module": "getup", "command": command, "seed": a.seed, "stage": "dagger",
+                                     "dagger": to_dict(dcfg), "iterations": rows, "best_eval": best, "export": export,
+                                     "wall_clock_s": training["wall_clock_s"]})
+    print(json.dumps({"run": str(run), "best_held_out_success": best["success_rate"], "iteration": best.get("iteration")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
