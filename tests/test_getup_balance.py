@@ -111,3 +111,27 @@ def test_teacher_reference_time_stops_during_the_pause() -> None:
         teacher = GetupTeacher(b.model, ref, "supine", 3, b.dt)
     teacher.step[:] = [100, 180, 300]
     np.testing.assert_array_equal(teacher.reference_frame(), [100, 170, 275])  # pause: 3.4 s for 0.5 s
+
+
+def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:
+    import torch
+
+    from robot_learning.algos.ppo import Actor
+    from robot_learning.tasks.getup.dagger import DaggerConfig, TeacherForEnv, _fallen_starts_only, collect, fit
+    from robot_learning.tasks.getup.module import load_config
+    from robot_learning.tasks.getup.train import make_env
+
+    cfg = load_config(None, num_envs=4)
+    cfg.env.episode_s = 2.0
+    env, _ = make_env(cfg)
+    _fallen_starts_only(env)
+    teacher = TeacherForEnv(env)
+    X, Y, _ = collect(env, teacher, None, 1.0, np.random.default_rng(0))
+    assert X.shape == (4 * 100, env.layout.size) and Y.shape == (400, 23)
+    assert np.all(np.abs(Y) <= cfg.env.action_clip) and Y.std(0).mean() > 0.05  # real, varying teacher actions
+    actor = Actor(env.layout.size, 23, (64, 64), "elu", True)
+    actor.norm.update(torch.from_numpy(X))
+    with torch.no_grad():
+        before = float(torch.mean((actor(torch.from_numpy(X)) - torch.from_numpy(Y)) ** 2))
+    after = fit(actor, X, Y, DaggerConfig(epochs=30, batch_size=64), torch.Generator().manual_seed(0))
+    assert after < 0.5 * before
