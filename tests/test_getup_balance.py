@@ -110,7 +110,7 @@ def test_teacher_reference_time_stops_during_the_pause() -> None:
     with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
         teacher = GetupTeacher(b.model, ref, "supine", 3, b.dt)
     teacher.step[:] = [100, 180, 300]
-    np.testing.assert_array_equal(teacher.reference_frame(), [100, 170, 275])  # pause: 3.4 s for 0.5 s
+    np.testing.assert_array_equal(teacher.reference_frame(), [100, 170, 265])  # pause: 3.4 s for 0.7 s
 
 
 def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:

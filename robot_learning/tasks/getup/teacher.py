@@ -18,7 +18,7 @@ Three phases per robot, each chosen from what the simulator knows (for cloning i
 From the reference's own squat with joint noise (0.03 rad, 0.3 rad/s) the rise stands 8 of 8 times;
 from the reference's own start without the pause the teacher stands (with it, that one start falls:
 the pause helps the spread of fallen poses, not the nominal one). From 64 held-out fallen poses the
-teacher stands 25 % (supine) and 9 % (prone) of the time:
+teacher stands 28 % (supine) and 9 % (prone) of the time:
 ``python -m robot_learning.tasks.getup.teacher``. The weak part is phase 1: the rock onto the feet
 is open loop.
 """
@@ -48,19 +48,22 @@ class PostureTiming:
 
 @dataclass
 class TeacherConfig:
+    """Defaults chosen on 64 training poses per side from 24 random settings (supine 20 -> 30 %; the
+    pause's timing dominates: 3.2 or 3.6 s instead of 3.4 s gave 0-8 %)."""
+
     timing: dict[str, PostureTiming] = field(default_factory=lambda: {
-        "supine": PostureTiming(squat_s=6.52, pause_at_s=3.4, pause_s=0.5),
+        "supine": PostureTiming(squat_s=6.52, pause_at_s=3.4, pause_s=0.7),
         "prone": PostureTiming(squat_s=7.6),
     })
     hand_early_s: float = 0.2  # hand-over possible from squat_s minus this
-    hand_latest_s: float = 0.6  # ... and forced at squat_s plus this
+    hand_latest_s: float = 1.0  # ... and forced at squat_s plus this
     hand_com_m: float = 0.05
     hand_com_vel: float = 0.3
     hand_foot_force_n: float = 30.0
     hold_s: float = 0.5
-    rise_s: float = 2.5
-    gate_com_m: float = 0.03  # the rise advances only while the COM is this close to the feet's centre
-    gate_com_vel: float = 0.15  # ... and moves slower than this (m/s)
+    rise_s: float = 2.0
+    gate_com_m: float = 0.05  # the rise advances only while the COM is this close to the feet's centre
+    gate_com_vel: float = 0.3  # ... and moves slower than this (m/s)
     knots: int = 21
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
@@ -129,15 +132,15 @@ class GetupTeacher:
 
 
 def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: TeacherConfig | None = None,
-                     seconds: float = 10.0) -> dict[str, Any]:
-    """Success (head >= 1.1 m after ``seconds``) of the teacher from held-out fallen poses, MuJoCo
-    primitive model at 500 Hz."""
+                     seconds: float = 10.0, split: str = "test") -> dict[str, Any]:
+    """Success (head >= 1.1 m after ``seconds``) of the teacher from fallen poses (held-out by
+    default; tune on ``split="train"``), MuJoCo primitive model at 500 Hz."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
     from robot_learning.tasks.getup.trajopt import load_feasible_reference
 
     ref = load_feasible_reference(posture)
-    starts = fallen_pose_dataset(seed=seed)[posture]["test"][:episodes]
+    starts = fallen_pose_dataset(seed=seed)[posture][split][:episodes]
     t0 = time.perf_counter()
     with G1Batch(G1BatchConfig(num_envs=len(starts), seed=seed)) as b:
         teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt, cfg)
