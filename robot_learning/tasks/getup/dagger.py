@@ -100,21 +100,9 @@ def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None
 
 def fit(actor: torch.nn.Module, X: np.ndarray, Y: np.ndarray, cfg: DaggerConfig, gen: torch.Generator) -> float:
     """Mean-squared-error epochs over all data; returns the last epoch's loss."""
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-    opt = torch.optim.Adam(actor.net.parameters(), lr=cfg.learning_rate)
-    loss = float("nan")
-    for _ in range(cfg.epochs):
-        perm = torch.randperm(len(Xt), generator=gen)
-        total = 0.0
-        for i in range(0, len(Xt), cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            l = torch.mean((actor(Xt[idx]) - Yt[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            l.backward()
-            opt.step()
-            total += float(l.detach()) * len(idx)
-        loss = total / len(Xt)
-    return loss
+    from robot_learning.tasks.getup.train import fit_actor
+
+    return fit_actor(actor, torch.from_numpy(X), torch.from_numpy(Y), cfg.epochs, cfg.batch_size, cfg.learning_rate, gen)[1]
 
 
 def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, Any]], None] = print

@@ -82,15 +82,14 @@ class GetupTeacher:
         self.squat = int(round(self.timing.squat_s * ref.fps))
         self.path = balanced_rise(model, ref.joint_pos[self.squat], ref.joint_pos[-1], self.cfg.knots)
         self.balance = ComBalance(model, self.cfg.balance)
-        self.reset()
+        self.step = np.zeros(n, dtype=np.int64)  # policy steps since the robot's episode started
+        self.rising = np.zeros(n, dtype=bool)  # handed over to the balanced rise
+        self.progress = np.zeros(n)  # along the rise: < 0 while blending into it, 1 at standing
+        self.q_hand = np.zeros((n, self.path.shape[1]))  # joint angles at the hand-over
 
     def reset(self, ids: np.ndarray | None = None) -> None:
+        """Start robots ``ids`` (None: all) over: reference time 0, not rising."""
         ids = np.arange(self.n) if ids is None else np.asarray(ids)
-        if not hasattr(self, "step"):
-            self.step = np.zeros(self.n, dtype=np.int64)
-            self.rising = np.zeros(self.n, dtype=bool)
-            self.progress = np.zeros(self.n)
-            self.q_hand = np.zeros((self.n, self.path.shape[1]))
         self.step[ids], self.rising[ids], self.progress[ids] = 0, False, 0.0
 
     def reference_frame(self) -> np.ndarray:

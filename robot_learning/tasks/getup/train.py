@@ -273,28 +273,34 @@ def behaviour_cloning(model: ActorCritic, env: GetupEnv, cfg: GetupTrainConfig) 
     model.critic_norm.update(torch.from_numpy(cobs_buf.reshape(-1, cobs_buf.shape[-1])))
     with torch.no_grad():
         model.actor.net[-1].weight.normal_(0.0, 0.01)
-    opt = torch.optim.Adam(model.actor.net.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n, bs = X.shape[0], 512
-    loss_first = loss = float("nan")
-    for epoch in range(cfg.bc_epochs):
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            l = torch.mean((model.actor(X[idx]) - Y[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            l.backward()
-            opt.step()
-            total += float(l.detach()) * idx.numel()
-        loss = total / n
-        if epoch == 0:
-            loss_first = loss
+    n = X.shape[0]
+    loss_first, loss = fit_actor(model.actor, X, Y, cfg.bc_epochs, 512, 1e-3, torch.Generator().manual_seed(cfg.seed))
     with torch.no_grad():
         model.log_std.fill_(float(np.log(cfg.bc_init_std)))
     return {"samples": int(n), "env_steps": int(n), "epochs": cfg.bc_epochs, "mse_first_epoch": round(loss_first, 4),
             "mse_last_epoch": round(loss, 4), "label_var": round(float(Y.var(0).mean()), 4),
             "teacher_end_head_height_m": float(np.mean(heads)) if heads else float("nan"), "seconds": round(time.monotonic() - t0, 1)}
+
+
+def fit_actor(actor: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int, batch_size: int, lr: float,
+              gen: torch.Generator) -> tuple[float, float]:
+    """Fit ``actor.net`` (its normaliser stays) to labels ``Y`` by mean-squared error with Adam;
+    returns the first and the last epoch's mean loss."""
+    opt = torch.optim.Adam(actor.net.parameters(), lr=lr)
+    n = X.shape[0]
+    losses = []
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            l = torch.mean((actor(X[idx]) - Y[idx]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            l.backward()
+            opt.step()
+            total += float(l.detach()) * idx.numel()
+        losses.append(total / n)
+    return (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
 
 
 def _evaluate_model(model: ActorCritic, env: GetupEnv, episodes: int) -> dict[str, Any]:
