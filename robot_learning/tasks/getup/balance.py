@@ -80,11 +80,13 @@ class ComBalance:
         frame = np.stack([fwd, side], 1)  # (N, 2, 2): rows are the feet frame's axes
         return np.einsum("nij,nj->ni", frame, e), np.einsum("nij,nj->ni", frame, com_vel[:, :2])
 
-    def correction(self, qpos: np.ndarray, qvel: np.ndarray, ref_joint_pos: np.ndarray) -> np.ndarray:
+    def correction(self, qpos: np.ndarray, qvel: np.ndarray, ref_joint_pos: np.ndarray,
+                   offsets: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(N, 23) PD-target offsets (rad) that bring the COM over the feet's centre, at rest, and
-        stiffen the ankles towards ``ref_joint_pos`` (N, 23)."""
+        stiffen the ankles towards ``ref_joint_pos`` (N, 23). ``offsets``: :meth:`offsets` of this
+        state, if the caller has them already."""
         c = self.cfg
-        e, v = self.offsets(qpos, qvel)
+        e, v = self.offsets(qpos, qvel) if offsets is None else offsets
         out = np.zeros((len(qpos), ref_joint_pos.shape[1]))
         joints = qpos[:, 7:7 + out.shape[1]]
         out[:, ANKLE_PITCH] = (c.k_com * e[:, 0] + c.k_com_vel * v[:, 0])[:, None]

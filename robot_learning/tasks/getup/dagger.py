@@ -26,7 +26,7 @@ from robot_learning.core.config import save_yaml, to_dict
 from robot_learning.core.runs import prepare_run_dir, write_json
 from robot_learning.core.seeding import seed_everything
 from robot_learning.tasks.getup.config import GetupTrainConfig
-from robot_learning.tasks.getup.env import DEFAULT, N_JOINTS, GetupEnv
+from robot_learning.tasks.getup.env import N_JOINTS, GetupEnv
 from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
 
 
@@ -59,12 +59,13 @@ class TeacherForEnv:
     def action(self) -> np.ndarray:
         env, b = self.env, self.env.batch
         force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
+        offsets = next(iter(self.teachers.values())).balance.offsets(b.qpos, b.qvel)  # once for both postures
         targets = np.zeros((env.n, N_JOINTS))
         for pi, p in enumerate(env.postures):
-            t = self.teachers[p].targets(b.qpos, b.qvel, b.joint_pos, force)
+            t = self.teachers[p].targets(b.qpos, b.qvel, b.joint_pos, force, offsets)
             mine = env.posture == pi
             targets[mine] = t[mine]
-        return np.clip((targets - DEFAULT) / env.cfg.action_scale, -env.cfg.action_clip, env.cfg.action_clip)
+        return env.action_for_targets(targets)
 
 
 def _fallen_starts_only(env: GetupEnv) -> None:
@@ -109,7 +110,7 @@ def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, A
            ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     """Train; returns the best policy (by held-out success), the per-iteration rows and its evaluation."""
     from robot_learning.algos.ppo import Actor
-    from robot_learning.tasks.getup.train import evaluate_policy, make_env
+    from robot_learning.tasks.getup.train import evaluate_actor, make_env
 
     seed_everything(dcfg.seed)
     rng = np.random.default_rng(dcfg.seed)
@@ -134,12 +135,7 @@ def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, A
         if it == 0:
             actor.norm.update(torch.from_numpy(Xa))
         loss = fit(actor, Xa, Ya, dcfg, gen)
-
-        def act(o: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return actor(torch.from_numpy(o)).numpy().astype(np.float64)
-
-        ev = evaluate_policy(eval_env, act, dcfg.eval_episodes)
+        ev = evaluate_actor(actor, eval_env, dcfg.eval_episodes)
         row = {"iteration": it + 1, "beta": round(beta, 3), "samples": len(Xa), "mse": round(loss, 4),
                "success_while_collecting": driven_success, "held_out_success": ev["success_rate"],
                "by_posture": {p: v["success_rate"] for p, v in ev["by_posture"].items()},
@@ -173,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     actor, rows, best = dagger(cfg, dcfg, log=lambda r: print(json.dumps(r), flush=True))
     command = "python -m robot_learning.tasks.getup.dagger " + " ".join(sys.argv[1:] if argv is None else argv)
     training = {"command": command, "seed": a.seed, "stage": "dagger", "wall_clock_s": round(time.monotonic() - t0, 1),
-                "env_steps": int(sum(r["samples"] for r in rows[-1:])), "best_eval": best}
+                "env_steps": int(rows[-1]["samples"]) if rows else 0, "best_eval": best}
     export = export_actor(actor, cfg, run / "policy.onnx", training)
     write_json(run / "report.json", {"module": "getup", "command": command, "seed": a.seed, "stage": "dagger",
                                      "dagger": to_dict(dcfg), "iterations": rows, "best_eval": best, "export": export,

@@ -235,8 +235,11 @@ class GetupEnv:
             on_feet = ref["pelvis_z"] >= self.balance.cfg.from_pelvis_height_m
             corr = self.balance.correction(b.qpos, b.qvel, ref["joint_pos"])
             targets = targets + on_feet[:, None] * corr
-        action = np.clip((targets - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
-        return action, ref["head"] < until_head_m
+        return self.action_for_targets(targets), ref["head"] < until_head_m
+
+    def action_for_targets(self, targets: np.ndarray) -> np.ndarray:
+        """The action whose PD targets are ``targets`` (clipped to the action range)."""
+        return np.clip((targets - DEFAULT) / self.cfg.action_scale, -self.cfg.action_clip, self.cfg.action_clip)
 
     # ------------------------------------------------------------------------------ step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

@@ -100,12 +100,14 @@ class GetupTeacher:
         frame = np.where(k < start, k, np.where(k < start + length, start, k - length))
         return np.minimum(frame, len(self.ref.targets) - 1)
 
-    def targets(self, qpos: np.ndarray, qvel: np.ndarray, joint_pos: np.ndarray, foot_force: np.ndarray) -> np.ndarray:
-        """(N, 23) PD targets for this step; ``foot_force`` (N, 2) left and right sole forces (N)."""
+    def targets(self, qpos: np.ndarray, qvel: np.ndarray, joint_pos: np.ndarray, foot_force: np.ndarray,
+                offsets: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(N, 23) PD targets for this step; ``foot_force`` (N, 2) left and right sole forces (N);
+        ``offsets``: ``self.balance.offsets(qpos, qvel)`` if the caller has them already."""
         c, fps = self.cfg, self.ref.fps
         frame = self.reference_frame()
         out = self.ref.targets[frame].copy()
-        e, v = self.balance.offsets(qpos, qvel)
+        e, v = offsets = self.balance.offsets(qpos, qvel) if offsets is None else offsets
         near = frame >= self.squat - c.hand_early_s * fps
         settled = ((np.abs(e[:, 0]) < c.hand_com_m) & (np.abs(e[:, 1]) < c.hand_com_m) & (np.abs(v[:, 0]) < c.hand_com_vel)
                    & (foot_force.min(1) > c.hand_foot_force_n))
@@ -124,7 +126,7 @@ class GetupTeacher:
             posture = (1 - w) * self.path[i0] + w * self.path[i0 + 1]
             blend = np.clip(1 + self.progress * c.rise_s / c.hold_s, 0.0, 1.0)[:, None]
             posture = np.where(self.progress[:, None] < 0, (1 - blend) * self.q_hand + blend * self.path[0], posture)
-            rise = posture + self.balance.correction(qpos, qvel, posture)
+            rise = posture + self.balance.correction(qpos, qvel, posture, offsets)
             out[self.rising] = rise[self.rising]
         self.step += 1
         return out

@@ -131,10 +131,10 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     bc: dict[str, Any] = {}
     if cfg.env.residual_on_reference:  # the reference's targets become the actor's feedforward; PPO learns the residual
         from robot_learning.algos.ppo import ResidualActor, TimedFeedforward
-        from robot_learning.tasks.getup.env import DEFAULT, TIME_TERM
+        from robot_learning.tasks.getup.env import TIME_TERM
 
         ref = env.refs[env.postures[0]]
-        table = np.clip((ref.targets - DEFAULT) / cfg.env.action_scale, -cfg.env.action_clip, cfg.env.action_clip)
+        table = env.action_for_targets(ref.targets)
         col = env.layout.slices()[TIME_TERM.name].start
         model.actor = ResidualActor(model.actor, TimedFeedforward(torch.from_numpy(table), ref.fps, col, TIME_TERM.scale))
         env.reset()
@@ -303,9 +303,14 @@ def fit_actor(actor: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: 
     return (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
 
 
-def _evaluate_model(model: ActorCritic, env: GetupEnv, episodes: int) -> dict[str, Any]:
+def evaluate_actor(actor: torch.nn.Module, env: GetupEnv, episodes: int) -> dict[str, Any]:
+    """:func:`evaluate_policy` of an actor network (its mean action)."""
     def act(o: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model.actor(torch.from_numpy(o)).numpy().astype(np.float64)
+            return actor(torch.from_numpy(o)).numpy().astype(np.float64)
 
     return evaluate_policy(env, act, episodes)
+
+
+def _evaluate_model(model: ActorCritic, env: GetupEnv, episodes: int) -> dict[str, Any]:
+    return evaluate_actor(model.actor, env, episodes)
