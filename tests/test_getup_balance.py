@@ -3,6 +3,7 @@ state on the reference's PD targets alone, and stands with the COM-over-feet fee
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 from robot_learning.tasks.getup.balance import ComBalance
@@ -86,15 +87,14 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
     np.testing.assert_allclose(np.delete(path[2], [4, 10]), np.delete(0.5 * (ref.joint_pos[326] + ref.joint_pos[-1]), [4, 10]))
 
 
-def test_teacher_gets_the_g1_up_from_the_reference_start() -> None:
-    from robot_learning.tasks.getup.teacher import GetupTeacher, PostureTiming, TeacherConfig
+@pytest.mark.parametrize("posture", ["supine", "prone"])
+def test_teacher_gets_the_g1_up_from_the_reference_start(posture: str) -> None:
+    from robot_learning.tasks.getup.teacher import GetupTeacher
 
-    ref = load_feasible_reference("supine")
-    cfg = TeacherConfig()
-    cfg.timing["supine"] = PostureTiming(squat_s=6.52)  # no pause: from the reference's own start it is not needed
+    ref = load_feasible_reference(posture)
     n = 2
     with G1Batch(G1BatchConfig(num_envs=n, threads=1)) as b:
-        teacher = GetupTeacher(b.model, ref, "supine", n, b.dt, cfg)
+        teacher = GetupTeacher(b.model, ref, posture, n, b.dt)
         b.reset(np.arange(n), np.tile(ref.qpos[0], (n, 1)), np.tile(ref.qvel[0], (n, 1)))
         for _ in range(500):
             force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
