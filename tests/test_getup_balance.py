@@ -88,19 +88,23 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
 
 
 @pytest.mark.parametrize("posture", ["supine", "prone"])
-def test_teacher_gets_the_g1_up_from_the_reference_start(posture: str) -> None:
+def test_teacher_gets_most_fallen_poses_up(posture: str) -> None:
+    """16 training fallen poses per side (it stands about 80 % of them; 28 % and 9 % before the
+    hand-over moved to the first deep squat): at least 10 stand at 10 s, each after a hand-over."""
+    from robot_learning.tasks.getup.poses import fallen_pose_dataset
     from robot_learning.tasks.getup.teacher import GetupTeacher
 
     ref = load_feasible_reference(posture)
-    n = 2
-    with G1Batch(G1BatchConfig(num_envs=n, threads=1)) as b:
-        teacher = GetupTeacher(b.model, ref, posture, n, b.dt)
-        b.reset(np.arange(n), np.tile(ref.qpos[0], (n, 1)), np.tile(ref.qvel[0], (n, 1)))
+    starts = fallen_pose_dataset(seed=0)[posture]["train"][:16]
+    with G1Batch(G1BatchConfig(num_envs=len(starts))) as b:
+        teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt)
+        b.reset(np.arange(len(starts)), starts)
         for _ in range(500):
             force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
             b.step(teacher.targets(b.qpos, b.qvel, b.joint_pos, force))
-        assert teacher.rising.all() and np.all(teacher.progress >= 1.0)  # handed over, rose to the end of the path
-        assert np.all(b.sensor("head_pos")[:, 2] >= 1.1)
+        up = b.sensor("head_pos")[:, 2] >= 1.1
+    assert up.sum() >= 10, f"{up.sum()} of 16 stood"
+    assert np.all(teacher.rising[up]) and np.all(teacher.progress[up] >= 1.0)  # those standing rose along the path
 
 
 def test_teacher_reference_time_stops_during_the_pause() -> None:
@@ -108,9 +112,10 @@ def test_teacher_reference_time_stops_during_the_pause() -> None:
 
     ref = load_feasible_reference("supine")
     with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
-        teacher = GetupTeacher(b.model, ref, "supine", 3, b.dt)
-    teacher.step[:] = [100, 180, 300]
-    np.testing.assert_array_equal(teacher.reference_frame(), [100, 170, 265])  # pause: 3.4 s for 0.7 s
+        teacher = GetupTeacher(b.model, ref, "supine", 4, b.dt)
+    teacher.step[:] = [10, 100, 195, 315]
+    # start hold 0.3 s (15 steps), then the pause at 3.4 s for 0.7 s
+    np.testing.assert_array_equal(teacher.reference_frame(), [0, 85, 170, 265])
 
 
 def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:
