@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
     e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup and hil_serl mujoco|pybullet (default mujoco)")
     e.add_argument("--model", default="mesh", choices=["mesh", "primitive"], help="getup, MuJoCo: collision model (mesh: the second gate)")
-    e.add_argument("--posture", default="both", choices=["supine", "prone", "both"], help="getup: held-out fallen poses to start from")
+    e.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
+                   help="getup: held-out fallen poses to start from (default: the postures the policy was trained for)")
     e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--trajectory", default="hover", choices=["hover", "figure8"], help="quadrotor: hover from random states, or track a figure-eight")

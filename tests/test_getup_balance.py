@@ -90,7 +90,7 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
 @pytest.mark.parametrize("posture", ["supine", "prone"])
 def test_teacher_gets_most_fallen_poses_up(posture: str) -> None:
     """16 training fallen poses per side (it stands about 80 % of them; 28 % and 9 % before the
-    hand-over moved to the first deep squat): at least 10 stand at 10 s, each after a hand-over."""
+    hand-over moved to the first deep squat): at least 10 stand at 10 s."""
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
     from robot_learning.tasks.getup.teacher import GetupTeacher
 
@@ -100,11 +100,31 @@ def test_teacher_gets_most_fallen_poses_up(posture: str) -> None:
         teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt)
         b.reset(np.arange(len(starts)), starts)
         for _ in range(500):
-            force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
-            b.step(teacher.targets(b.qpos, b.qvel, b.joint_pos, force))
+            b.step(teacher.targets(b.qpos, b.qvel))
         up = b.sensor("head_pos")[:, 2] >= 1.1
     assert up.sum() >= 10, f"{up.sum()} of 16 stood"
-    assert np.all(teacher.rising[up]) and np.all(teacher.progress[up] >= 1.0)  # those standing rose along the path
+    assert teacher.rising.all()
+
+
+def test_teacher_is_its_table_plus_state_feedback() -> None:
+    """Before the hand-over the supine teacher is its feedforward table (the reference's targets with
+    the start hold and the pause); after it, the COM feedback moves only the ankles."""
+    from robot_learning.tasks.getup.teacher import GetupTeacher
+
+    ref = load_feasible_reference("supine")
+    with G1Batch(G1BatchConfig(num_envs=2, threads=1)) as b:
+        teacher = GetupTeacher(b.model, ref, "supine", 2, b.dt)
+        np.testing.assert_allclose(teacher.table[:15], np.tile(teacher.table[0], (15, 1)))  # the start hold
+        np.testing.assert_allclose(teacher.table[15 + 170], ref.targets[170])  # the pause starts at 3.4 s
+        np.testing.assert_allclose(teacher.table[15 + 170 + 34], ref.targets[170])  # ... and lasts 0.7 s
+        q = np.tile(ref.qpos[40], (2, 1))
+        np.testing.assert_allclose(teacher.targets(q, np.zeros((2, b.nv))), teacher.table[[0, 0]])
+        teacher.step[:] = len(teacher.table) - 1  # standing
+        q = np.tile(b.default_qpos(), (2, 1))
+        q[1, 7 + 14] += 0.4  # the second robot leans its torso forward (waist pitch): its COM moves ahead of its feet
+        out = teacher.targets(q, np.zeros((2, b.nv)))
+        moved = np.flatnonzero(np.abs(out[1] - out[0]) > 1e-9)
+        assert set(moved) <= {4, 5, 10, 11} and len(moved) > 0  # ankle pitch and roll only
 
 
 def test_teacher_reference_time_stops_during_the_pause() -> None:
@@ -114,6 +134,7 @@ def test_teacher_reference_time_stops_during_the_pause() -> None:
     with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
         teacher = GetupTeacher(b.model, ref, "supine", 4, b.dt)
     teacher.step[:] = [10, 100, 195, 315]
+    assert teacher.rising.tolist() == [False, False, False, True]  # the hand-over is at 3.9 s of reference time
     # start hold 0.3 s (15 steps), then the pause at 3.4 s for 0.7 s
     np.testing.assert_array_equal(teacher.reference_frame(), [0, 85, 170, 265])
 
@@ -138,5 +159,5 @@ def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:
     actor.norm.update(torch.from_numpy(X))
     with torch.no_grad():
         before = float(torch.mean((actor(torch.from_numpy(X)) - torch.from_numpy(Y)) ** 2))
-    after = fit(actor, X, Y, DaggerConfig(epochs=30, batch_size=64), torch.Generator().manual_seed(0))
+    after = fit(actor, X, Y, DaggerConfig(batch_size=64), torch.Generator().manual_seed(0), 30)
     assert after < 0.5 * before

@@ -37,9 +37,14 @@ class DaggerConfig:
     beta: float = 0.5  # probability that the teacher drives an episode, multiplied by beta_decay each iteration (1 at first)
     beta_decay: float = 0.7
     epochs: int = 4
+    first_epochs: int = 30  # the first fit (the teacher's own states only) is behaviour cloning: fit it well
     batch_size: int = 1024
     learning_rate: float = 1e-3
     eval_episodes: int = 64
+    noise: float = 0.0  # DART noise on the teacher's executed actions (action units)
+    # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
+    # actor) + a learned residual, which starts at zero; one policy per posture
+    residual: bool = True
     seed: int = 0
 
 
@@ -58,14 +63,19 @@ class TeacherForEnv:
 
     def action(self) -> np.ndarray:
         env, b = self.env, self.env.batch
-        force = np.stack([b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]], 1)
         offsets = next(iter(self.teachers.values())).balance.offsets(b.qpos, b.qvel)  # once for both postures
         targets = np.zeros((env.n, N_JOINTS))
         for pi, p in enumerate(env.postures):
-            t = self.teachers[p].targets(b.qpos, b.qvel, b.joint_pos, force, offsets)
+            t = self.teachers[p].targets(b.qpos, b.qvel, offsets)
             mine = env.posture == pi
             targets[mine] = t[mine]
         return env.action_for_targets(targets)
+
+    def feedforward(self) -> np.ndarray:
+        """(steps, 23) the single posture's feedforward table as actions."""
+        if len(self.teachers) != 1:
+            raise ValueError("a residual policy is for one posture: set env.posture to supine or prone")
+        return self.env.action_for_targets(next(iter(self.teachers.values())).table)
 
 
 def _fallen_starts_only(env: GetupEnv) -> None:
@@ -74,8 +84,10 @@ def _fallen_starts_only(env: GetupEnv) -> None:
 
 
 def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None, beta: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """One episode per environment: (observations, teacher labels, success rate)."""
+            rng: np.random.Generator, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """One episode per environment: (observations, teacher labels, success rate). The teacher's
+    episodes execute its action plus Gaussian noise of std ``noise`` (DART): without it the last
+    action in the observation equals the label, and a clone learns to repeat its last action."""
     env.reset()
     teacher.reset()
     obs, _ = env.observe()
@@ -86,12 +98,13 @@ def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None
     for t in range(env.max_steps):
         label = teacher.action()
         X[t], Y[t] = obs, label
+        noisy = label + noise * rng.standard_normal(label.shape) if noise > 0 else label
         if actor is None:
-            act = label
+            act = noisy
         else:
             with torch.no_grad():
                 act = actor(torch.from_numpy(obs)).numpy().astype(np.float64)
-            act = np.where(driver_is_teacher[:, None], label, act)
+            act = np.where(driver_is_teacher[:, None], noisy, act)
         obs, _, _, done, info = env.step(act)
         if "episodes" in info:
             success[info["done_ids"]] = info["episodes"].success
@@ -99,17 +112,36 @@ def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None
     return X.reshape(-1, X.shape[-1]), Y.reshape(-1, N_JOINTS), float(success.mean())
 
 
-def fit(actor: torch.nn.Module, X: np.ndarray, Y: np.ndarray, cfg: DaggerConfig, gen: torch.Generator) -> float:
+def fit(actor: torch.nn.Module, X: np.ndarray, Y: np.ndarray, cfg: DaggerConfig, gen: torch.Generator, epochs: int) -> float:
     """Mean-squared-error epochs over all data; returns the last epoch's loss."""
     from robot_learning.tasks.getup.train import fit_actor
 
-    return fit_actor(actor, torch.from_numpy(X), torch.from_numpy(Y), cfg.epochs, cfg.batch_size, cfg.learning_rate, gen)[1]
+    return fit_actor(actor, torch.from_numpy(X), torch.from_numpy(Y), epochs, cfg.batch_size, cfg.learning_rate, gen)[1]
+
+
+def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, residual: bool) -> torch.nn.Module:
+    """The policy network: the PPO module's actor, or (``residual``) that actor's output added to the
+    teacher's feedforward table, its last layer zeroed so that it starts as the table."""
+    from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
+    from robot_learning.tasks.getup.env import TIME_TERM
+
+    actor = Actor(env.layout.size, N_JOINTS, tuple(cfg.ppo.actor_hidden), "elu", True)
+    if not residual:
+        return actor
+    if TIME_TERM.name not in env.layout.slices():
+        raise ValueError("a residual policy needs the time input (env.time_input: true)")
+    with torch.no_grad():
+        actor.net[-1].weight.zero_()
+        actor.net[-1].bias.zero_()
+    table = torch.from_numpy(teacher.feedforward())
+    return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, env.layout.slices()[TIME_TERM.name].start, TIME_TERM.scale))
 
 
 def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, Any]], None] = print
            ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
-    """Train; returns the best policy (by held-out success), the per-iteration rows and its evaluation."""
-    from robot_learning.algos.ppo import Actor
+    """Train; returns the best policy (by success on ``eval_episodes`` training fallen poses, driven by
+    the policy alone: the held-out poses are kept for ``eval getup``), the per-iteration rows and its
+    evaluation."""
     from robot_learning.tasks.getup.train import evaluate_actor, make_env
 
     seed_everything(dcfg.seed)
@@ -117,9 +149,9 @@ def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, A
     gen = torch.Generator().manual_seed(dcfg.seed)
     env, _ = make_env(cfg, num_envs=dcfg.num_envs)
     _fallen_starts_only(env)
-    eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000, held_out=True)
+    eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000)
     teacher = TeacherForEnv(env)
-    actor = Actor(env.layout.size, N_JOINTS, tuple(cfg.ppo.actor_hidden), "elu", True)
+    actor = make_actor(env, teacher, cfg, dcfg.residual)
     data_x: list[np.ndarray] = []
     data_y: list[np.ndarray] = []
     rows: list[dict[str, Any]] = []
@@ -128,16 +160,16 @@ def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, A
     t0 = time.monotonic()
     for it in range(dcfg.iterations):
         beta = 1.0 if it == 0 else dcfg.beta * dcfg.beta_decay ** (it - 1)
-        X, Y, driven_success = collect(env, teacher, None if it == 0 else actor, beta, rng)
+        X, Y, driven_success = collect(env, teacher, None if it == 0 else actor, beta, rng, dcfg.noise)
         data_x.append(X)
         data_y.append(Y)
         Xa, Ya = np.concatenate(data_x), np.concatenate(data_y)
         if it == 0:
             actor.norm.update(torch.from_numpy(Xa))
-        loss = fit(actor, Xa, Ya, dcfg, gen)
+        loss = fit(actor, Xa, Ya, dcfg, gen, dcfg.first_epochs if it == 0 else dcfg.epochs)
         ev = evaluate_actor(actor, eval_env, dcfg.eval_episodes)
         row = {"iteration": it + 1, "beta": round(beta, 3), "samples": len(Xa), "mse": round(loss, 4),
-               "success_while_collecting": driven_success, "held_out_success": ev["success_rate"],
+               "success_while_collecting": driven_success, "eval_success": ev["success_rate"],
                "by_posture": {p: v["success_rate"] for p, v in ev["by_posture"].items()},
                "final_head_m": round(ev["mean_final_head_height_m"], 3), "seconds": round(time.monotonic() - t0, 1)}
         rows.append(row)
@@ -157,11 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-envs", type=int, default=DaggerConfig.num_envs)
     p.add_argument("--epochs", type=int, default=DaggerConfig.epochs, help="fitting epochs over all data, per iteration")
     p.add_argument("--eval-episodes", type=int, default=DaggerConfig.eval_episodes)
+    p.add_argument("--posture", choices=["supine", "prone", "both"], default="supine",
+                   help="one policy per posture with the residual on the teacher's table (both: --no-residual)")
+    p.add_argument("--no-residual", action="store_true", help="a plain MLP instead of the residual on the teacher's table")
+    p.add_argument("--noise", type=float, default=DaggerConfig.noise, help="DART noise on the teacher's actions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
     cfg = load_config(a.config, seed=a.seed)
-    dcfg = DaggerConfig(iterations=a.iterations, num_envs=a.num_envs, epochs=a.epochs, eval_episodes=a.eval_episodes, seed=a.seed)
+    cfg.env.posture = a.posture
+    dcfg = DaggerConfig(iterations=a.iterations, num_envs=a.num_envs, epochs=a.epochs, eval_episodes=a.eval_episodes, seed=a.seed,
+                        noise=a.noise, residual=not a.no_residual)
     torch.set_num_threads(max(1, cfg.torch_threads))
     run = prepare_run_dir(a.out, force=a.force)
     save_yaml(cfg, run / "config.yaml")
@@ -174,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(run / "report.json", {"module": "getup", "command": command, "seed": a.seed, "stage": "dagger",
                                      "dagger": to_dict(dcfg), "iterations": rows, "best_eval": best, "export": export,
                                      "wall_clock_s": training["wall_clock_s"]})
-    print(json.dumps({"run": str(run), "best_held_out_success": best["success_rate"], "iteration": best.get("iteration")}))
+    print(json.dumps({"run": str(run), "best_eval_success": best["success_rate"], "iteration": best.get("iteration")}))
     return 0
 
 

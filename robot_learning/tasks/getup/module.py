@@ -45,6 +45,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     from robot_learning.tasks.getup.env import actor_layout
 
     e = cfg.env
+    training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture]}
     return PolicyMetadata(
         robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history, e.time_input),
         action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
@@ -145,10 +146,11 @@ def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray
     return out
 
 
-def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episodes: int = 100, posture: str = "both", seed: int = 0,
+def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episodes: int = 100, posture: str | None = None, seed: int = 0,
                  render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002) -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
-    MuJoCo (``model``: mesh or primitive collisions) or PyBullet, from held-out fallen poses."""
+    MuJoCo (``model``: mesh or primitive collisions) or PyBullet, from ``episodes`` held-out fallen
+    poses per posture (``posture`` None: the postures the policy was trained for, from its metadata)."""
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
     from robot_learning.runtime.policy import PolicyRunner
@@ -165,6 +167,11 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
                                  soft_start_target="measured", monitors=[m for m in prof.monitors if m["type"] != "stale"])
+    trained = list(meta.training.get("postures", ["supine", "prone"]))
+    if posture is None:
+        posture = "both" if len(trained) == 2 else trained[0]
+    elif posture != "both" and posture not in trained:
+        raise ConfigError(f"{policy} was trained for {' and '.join(trained)} fallen poses, not {posture} (--posture)")
     starts = _start_states(posture, episodes, seed)
     results, frames = [], []
     steps = int(round(10.0 * rate))
