@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--stage", default=None, help="getup: tracking (Stage II on the CPU path, default) or discovery (Stage I); also II / I")
     t.add_argument("--num-envs", type=int, default=None, help="getup: parallel environments")
+    t.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
+                   help="getup: the fallen postures to train for (default both; the CPU path trains one policy per posture)")
     t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
     t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
     t.add_argument("--observation", default=None, choices=["state", "image"],
@@ -231,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
         from robot_learning.tasks.getup import module as getup
 
         report = getup.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, stage=args.stage,
-                                     num_envs=args.num_envs, force=args.force, progress=not args.quiet)
+                                     num_envs=args.num_envs, force=args.force, progress=not args.quiet, posture=args.posture)
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         print(dumps(summary))
@@ -298,13 +300,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx",
-           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup.onnx",
+           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup_supine.onnx",
            "hil_serl": Path(__file__).resolve().parents[1] / "assets" / "policies" / "panda_pick_place.onnx"}
 
 
 def _default_policy(module: str) -> Path:
     _module(module)
-    runs = sorted(Path("runs").glob(f"{module}-*/policy.onnx"), key=lambda p: p.stat().st_mtime)
+    runs = sorted(Path("runs").glob(f"{module}-*/policy*.onnx"), key=lambda p: p.stat().st_mtime)
     if runs:
         return runs[-1]
     if SHIPPED[module].is_file():

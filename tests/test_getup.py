@@ -86,7 +86,7 @@ def test_short_training_run_writes_everything(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     # bounded by steps, not by the clock (a loaded machine must not change what the test sees):
     # 400 cloning samples, then three PPO iterations of 8 x 8 steps
-    cfg.write_text("max_seconds: 600\nmax_env_steps: 592\neval_every_seconds: 1000\neval_episodes: 4\nbc_samples: 400\nbc_epochs: 2\n"
+    cfg.write_text("method: ppo\nmax_seconds: 600\nmax_env_steps: 592\neval_every_seconds: 1000\neval_episodes: 4\nbc_samples: 400\nbc_epochs: 2\n"
                    "env:\n  num_envs: 8\nppo:\n  steps_per_env: 8\n")
     report = train_command(tmp_path / "run", cfg, None, None, progress=False)
     run = Path(report["run"])
@@ -102,6 +102,28 @@ def test_short_training_run_writes_everything(tmp_path: Path) -> None:
     assert res["episodes"] == 1 and 0.0 <= res["success_rate"] <= 1.0 and "supine" in res
     res = eval_command(run / "policy.onnx", sim="pybullet", episodes=1, posture="prone")
     assert res["engine"] == "pybullet" and res["prone"]["episodes"] == 1
+
+
+def test_dagger_training_run_exports_a_policy_per_posture(tmp_path: Path) -> None:
+    """The CPU path's default (method: dagger), cut to two iterations of four robots: the policy is
+    the teacher's table plus a residual, exported with its posture; eval runs it on that posture."""
+    from robot_learning.core.config import ConfigError
+    from robot_learning.tasks.getup.module import eval_command, train_command
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dagger:\n  iterations: 2\n  num_envs: 4\n  eval_episodes: 4\n  first_epochs: 2\n  epochs: 1\n")
+    report = train_command(tmp_path / "run", cfg, None, None, progress=False, posture="supine")
+    run = Path(report["run"])
+    assert (run / "policy_supine.onnx").is_file() and not (run / "policy_prone.onnx").exists()
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["method"] == "dagger" and list(rep["policies"]) == ["supine"]
+    sup = rep["policies"]["supine"]
+    assert [r["iteration"] for r in sup["iterations"]] == [1, 2] and sup["iterations"][1]["samples"] == 2 * 4 * 500
+    assert sup["export"]["parity_max_abs_diff"] < 1e-4
+    res = eval_command(run / "policy_supine.onnx", sim="mujoco", model="primitive", episodes=1)
+    assert res["episodes"] == 1 and "supine" in res and "prone" not in res
+    with pytest.raises(ConfigError, match="trained for supine"):
+        eval_command(run / "policy_supine.onnx", sim="mujoco", model="primitive", episodes=1, posture="prone")
 
 
 def test_residual_on_reference_needs_one_posture() -> None:

@@ -138,8 +138,32 @@ class GetupPPOConfig:
 
 
 @dataclass
+class DaggerConfig:
+    """Cloning the privileged teacher (``teacher.py``) into the observation policy (``dagger.py``)."""
+
+    iterations: int = 8
+    num_envs: int = 64  # one 10 s episode each per iteration
+    beta: float = 0.5  # probability that the teacher drives an episode, multiplied by beta_decay each iteration (1 at first)
+    beta_decay: float = 0.7
+    epochs: int = 4  # over all data gathered so far, per iteration
+    first_epochs: int = 30  # the first fit (the teacher's own states only) is behaviour cloning: fit it well
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    eval_episodes: int = 64  # training fallen poses, for choosing the iteration to export
+    noise: float = 0.0  # DART noise on the teacher's executed actions (action units)
+    # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
+    # actor) + a learned residual, which starts at zero; one policy per posture
+    residual: bool = True
+
+
+@dataclass
 class GetupTrainConfig:
     env: GetupEnvConfig = field(default_factory=GetupEnvConfig)
+    # Stage II on the CPU path: "dagger" clones the privileged teacher (reference + balance feedback)
+    # into one policy per posture; "ppo" is Stage II as the paper trains it (PPO tracking). Stage I
+    # (env.stage: discovery) is always PPO.
+    method: str = "dagger"
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
     ppo: GetupPPOConfig = field(default_factory=GetupPPOConfig)
     max_seconds: float = 3600.0
     max_env_steps: int = 0  # 0: no limit
@@ -159,3 +183,7 @@ class GetupTrainConfig:
     eval_episodes: int = 32
     seed: int = 0
     torch_threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.method not in ("dagger", "ppo"):
+            raise ValueError(f"method must be 'dagger' or 'ppo', got {self.method!r}")

@@ -1,51 +1,33 @@
-"""Clone the privileged getting-up teacher (``teacher.py``) into a policy with DAgger.
+"""Clone the privileged getting-up teacher (``teacher.py``) into a policy with DAgger: the CPU path
+of Stage II (``robot-learning train getup``, ``method: dagger``).
 
 Each iteration runs every environment for one 10 s episode from a training fallen pose, driven by
 the teacher (probability ``beta``, per episode) or by the current policy; every state is labelled
-with the teacher's action there. The policy (the PPO module's actor: observation normaliser and MLP)
-is refitted by mean-squared error on everything gathered so far. It sees only the paper's
-observation (and the time input); the teacher's COM, feet and phase are not in it.
+with the teacher's action there. The policy is refitted by mean-squared error on everything gathered
+so far. It sees only the paper's observation (and the time input); the teacher's COM, feet and
+phase are not in it.
 
-    python -m robot_learning.tasks.getup.dagger --out runs/getup-dagger [--iterations 12] [--seed 0]
+The policy is the teacher's feedforward table, looked up by the time input inside the exported
+actor, plus the PPO module's actor (observation normaliser and MLP) as a residual that starts at
+zero (``DaggerConfig.residual``): the network learns only the teacher's feedback, which the
+observation determines (the COM's offset from the feet follows from the joint angles and the
+attitude). A plain MLP clone of the same teacher stood none of the held-out poses: with the last
+action in its observation it learnt to repeat it (copying the last action is the best single
+predictor of a smooth teacher), and it never sat up.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import json
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from robot_learning.core.config import save_yaml, to_dict
-from robot_learning.core.runs import prepare_run_dir, write_json
 from robot_learning.core.seeding import seed_everything
-from robot_learning.tasks.getup.config import GetupTrainConfig
+from robot_learning.tasks.getup.config import DaggerConfig, GetupTrainConfig
 from robot_learning.tasks.getup.env import N_JOINTS, GetupEnv
 from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
-
-
-@dataclass
-class DaggerConfig:
-    iterations: int = 12
-    num_envs: int = 64
-    beta: float = 0.5  # probability that the teacher drives an episode, multiplied by beta_decay each iteration (1 at first)
-    beta_decay: float = 0.7
-    epochs: int = 4
-    first_epochs: int = 30  # the first fit (the teacher's own states only) is behaviour cloning: fit it well
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    eval_episodes: int = 64
-    noise: float = 0.0  # DART noise on the teacher's executed actions (action units)
-    # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
-    # actor) + a learned residual, which starts at zero; one policy per posture
-    residual: bool = True
-    seed: int = 0
 
 
 class TeacherForEnv:
@@ -137,16 +119,17 @@ def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, res
     return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, env.layout.slices()[TIME_TERM.name].start, TIME_TERM.scale))
 
 
-def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, Any]], None] = print
+def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print, max_seconds: float | None = None
            ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     """Train; returns the best policy (by success on ``eval_episodes`` training fallen poses, driven by
     the policy alone: the held-out poses are kept for ``eval getup``), the per-iteration rows and its
     evaluation."""
     from robot_learning.tasks.getup.train import evaluate_actor, make_env
 
-    seed_everything(dcfg.seed)
-    rng = np.random.default_rng(dcfg.seed)
-    gen = torch.Generator().manual_seed(dcfg.seed)
+    dcfg = cfg.dagger
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
     env, _ = make_env(cfg, num_envs=dcfg.num_envs)
     _fallen_starts_only(env)
     eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000)
@@ -176,45 +159,6 @@ def dagger(cfg: GetupTrainConfig, dcfg: DaggerConfig, log: Callable[[dict[str, A
         log(row)
         if ev["success_rate"] > best["success_rate"]:
             best, best_actor = {**ev, "iteration": it + 1}, copy.deepcopy(actor)
+        if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+            break  # the time budget is spent: stop after this iteration
     return best_actor, rows, best
-
-
-def main(argv: list[str] | None = None) -> int:
-    from robot_learning.tasks.getup.module import export_actor, load_config
-
-    p = argparse.ArgumentParser(description="DAgger: clone the privileged getting-up teacher into a policy")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--config", type=Path, default=None)
-    p.add_argument("--iterations", type=int, default=DaggerConfig.iterations)
-    p.add_argument("--num-envs", type=int, default=DaggerConfig.num_envs)
-    p.add_argument("--epochs", type=int, default=DaggerConfig.epochs, help="fitting epochs over all data, per iteration")
-    p.add_argument("--eval-episodes", type=int, default=DaggerConfig.eval_episodes)
-    p.add_argument("--posture", choices=["supine", "prone", "both"], default="supine",
-                   help="one policy per posture with the residual on the teacher's table (both: --no-residual)")
-    p.add_argument("--no-residual", action="store_true", help="a plain MLP instead of the residual on the teacher's table")
-    p.add_argument("--noise", type=float, default=DaggerConfig.noise, help="DART noise on the teacher's actions")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true")
-    a = p.parse_args(argv)
-    cfg = load_config(a.config, seed=a.seed)
-    cfg.env.posture = a.posture
-    dcfg = DaggerConfig(iterations=a.iterations, num_envs=a.num_envs, epochs=a.epochs, eval_episodes=a.eval_episodes, seed=a.seed,
-                        noise=a.noise, residual=not a.no_residual)
-    torch.set_num_threads(max(1, cfg.torch_threads))
-    run = prepare_run_dir(a.out, force=a.force)
-    save_yaml(cfg, run / "config.yaml")
-    t0 = time.monotonic()
-    actor, rows, best = dagger(cfg, dcfg, log=lambda r: print(json.dumps(r), flush=True))
-    command = "python -m robot_learning.tasks.getup.dagger " + " ".join(sys.argv[1:] if argv is None else argv)
-    training = {"command": command, "seed": a.seed, "stage": "dagger", "wall_clock_s": round(time.monotonic() - t0, 1),
-                "env_steps": int(rows[-1]["samples"]) if rows else 0, "best_eval": best}
-    export = export_actor(actor, cfg, run / "policy.onnx", training)
-    write_json(run / "report.json", {"module": "getup", "command": command, "seed": a.seed, "stage": "dagger",
-                                     "dagger": to_dict(dcfg), "iterations": rows, "best_eval": best, "export": export,
-                                     "wall_clock_s": training["wall_clock_s"]})
-    print(json.dumps({"run": str(run), "best_eval_success": best["success_rate"], "iteration": best.get("iteration")}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

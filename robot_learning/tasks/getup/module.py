@@ -21,7 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
-                num_envs: int | None = None) -> GetupTrainConfig:
+                num_envs: int | None = None, posture: str | None = None) -> GetupTrainConfig:
     default = CONFIG_DIR / "getup.yaml"
     cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
     o: dict[str, Any] = {}
@@ -36,6 +36,9 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         env["stage"] = {"I": "discovery", "1": "discovery", "II": "tracking", "2": "tracking"}.get(stage, stage)
     if num_envs is not None:
         env["num_envs"] = num_envs
+        o["dagger"] = {"num_envs": num_envs}
+    if posture is not None:
+        env["posture"] = posture
     if env:
         o["env"] = env
     return merge(cfg, o) if o else cfg
@@ -65,15 +68,68 @@ def export_actor(actor: Any, cfg: GetupTrainConfig, path: Path, training: dict[s
     return {"onnx": str(path), "parity_max_abs_diff": rep.max_abs_diff}
 
 
+def _command() -> str:
+    return " ".join(["python -m robot_learning", *sys.argv[1:]]) if sys.argv and "robot_learning" in " ".join(sys.argv[:1]) else "train getup"
+
+
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
-                  num_envs: int | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+                  num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None) -> dict[str, Any]:
+    """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
+    ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture)
+    run = prepare_run_dir(out or default_run_dir(TASK), force=force)
+    save_yaml(cfg, run / "config.yaml")
+    if cfg.env.stage == "tracking" and cfg.method == "dagger":
+        return _train_dagger(cfg, run, progress)
+    return _train_ppo(cfg, run, progress)
+
+
+def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:
+    import copy
+
+    import torch
+
+    from robot_learning.tasks.getup.dagger import dagger
+
+    torch.set_num_threads(max(1, cfg.torch_threads))
+    postures = ["supine", "prone"] if cfg.env.posture == "both" else [cfg.env.posture]
+    t0 = time.time()
+    policies: dict[str, Any] = {}
+    for k, p in enumerate(postures):
+        pcfg = copy.deepcopy(cfg)
+        pcfg.env.posture = p
+        rows: list[dict[str, Any]] = []
+
+        def log(row: dict[str, Any], p: str = p, rows: list[dict[str, Any]] = rows) -> None:
+            rows.append(row)
+            if progress:
+                print(f"{p} DAgger iteration {row['iteration']}: {row['samples']:,} labelled states, mse {row['mse']:.4f}, "
+                      f"success on training poses {row['eval_success']:.2f} ({row['seconds']:.0f} s)", flush=True)
+
+        budget = (cfg.max_seconds - (time.time() - t0)) / (len(postures) - k)  # the rest, shared by the postures left
+        t1 = time.time()
+        actor, _, best = dagger(pcfg, log=log, max_seconds=budget)
+        training = {"command": _command(), "seed": cfg.seed, "stage": "tracking", "method": "dagger",
+                    "env_steps": int(rows[-1]["samples"]) if rows else 0, "wall_clock_s": round(time.time() - t1, 1), "best_eval": best}
+        export = export_actor(actor, pcfg, run / f"policy_{p}.onnx", training)
+        torch.save({"actor": actor.state_dict(), "config": to_dict(pcfg)}, run / f"actor_{p}.pt")
+        policies[p] = {"policy": str(run / f"policy_{p}.onnx"), "iterations": rows, "best_eval": best, "export": export,
+                       "env_steps": training["env_steps"], "wall_clock_s": training["wall_clock_s"]}
+    wall = round(time.time() - t0, 1)
+    env_steps = sum(v["env_steps"] for v in policies.values())
+    report = {"module": TASK, "command": _command(), "seed": cfg.seed, "stage": "tracking", "method": "dagger", "config": to_dict(cfg),
+              "train": {"wall_clock_s": wall, "env_steps": env_steps}, "policies": policies,
+              "best_eval": {p: v["best_eval"]["success_rate"] for p, v in policies.items()},
+              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
+    write_json(run / "report.json", report)
+    return {"run": str(run), **report}
+
+
+def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:
     import torch
 
     from robot_learning.tasks.getup.train import train
 
-    cfg = load_config(config, seconds, seed, stage, num_envs)
-    run = prepare_run_dir(out or default_run_dir(TASK), force=force)
-    save_yaml(cfg, run / "config.yaml")
     writer = None
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -122,7 +178,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     (run / "checkpoints").mkdir(exist_ok=True)
     torch.save({"model": result.model.state_dict(), "best_actor": result.best_actor.state_dict(), "config": to_dict(cfg)},
                run / "checkpoints" / "final.pt")
-    command = " ".join(["python -m robot_learning", *sys.argv[1:]]) if sys.argv and "robot_learning" in " ".join(sys.argv[:1]) else "train getup"
+    command = _command()
     training = {"command": command, "seed": cfg.seed, "stage": cfg.env.stage, "env_steps": result.env_steps,
                 "wall_clock_s": round(result.seconds, 1), "best_eval": result.best}
     export = export_actor(result.best_actor, cfg, run / "policy.onnx", training)
