@@ -1,12 +1,13 @@
 """Getting-up benchmark: train on the CPU path, then the paper's Table I figures on held-out poses.
 
     python benchmarks/getup.py [--minutes 60] [--episodes 100] [--stage1-minutes 5] [--out benchmarks/results/getup.json]
-    python benchmarks/getup.py --policy assets/policies/g1_getup.onnx --skip-train   # evaluate a shipped policy
+    python benchmarks/getup.py --skip-train --policy assets/policies/g1_getup_supine.onnx assets/policies/g1_getup_prone.onnx
 
 Steps, all in one run so the figures sit side by side:
 1. simulation throughput: env steps/s of the batched G1 against raw mj_step on the same model;
-2. Stage II tracking training (the CPU path) for --minutes, the run written to runs/bench-getup;
-3. the exported policy through the runtime from --episodes held-out supine and prone poses: MuJoCo
+2. Stage II training on the CPU path (DAgger of the privileged teacher, one policy per posture) for
+   at most --minutes, the run written to runs/bench-getup;
+3. each exported policy through the runtime from --episodes held-out poses of its posture: MuJoCo
    primitive collisions (the training model), MuJoCo meshes (the second gate), PyBullet (second
    engine), and MuJoCo at 1 kHz physics (the paper's rate) against 500 Hz (ours);
 4. a short Stage I (discovery) run: its learning curve (mean base and head height against steps).
@@ -86,7 +87,7 @@ def main() -> int:
     p.add_argument("--pybullet-episodes", type=int, default=20, help="PyBullet is ~30x slower than MuJoCo here")
     p.add_argument("--khz-episodes", type=int, default=100, help="held-out poses per posture at 1 kHz physics")
     p.add_argument("--stage1-minutes", type=float, default=5.0)
-    p.add_argument("--policy", type=Path, default=None)
+    p.add_argument("--policy", type=Path, nargs="+", default=None, help="exported policies (each evaluated on its postures)")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--posture", choices=("supine", "prone", "both"), default="both", help="held-out poses to evaluate")
@@ -95,20 +96,33 @@ def main() -> int:
 
     result: dict = {"paper": PAPER, "machine": {"cpus": os.cpu_count()}}
     result["throughput"] = throughput()
-    policy = a.policy
+    policies = list(a.policy or [])
     if not a.skip_train:
-        rep = train_command(ROOT / "runs" / "bench-getup", None, a.minutes * 60, 0, force=True, progress=True)
-        result["training"] = {"minutes": a.minutes, "env_steps": rep["train"]["env_steps"], "wall_clock_s": rep["train"]["wall_clock_s"],
+        rep = train_command(ROOT / "runs" / "bench-getup", None, a.minutes * 60, 0, force=True, progress=True,
+                            posture=None if a.posture == "both" else a.posture)
+        result["training"] = {"minutes": a.minutes, "command": rep["command"], "method": rep.get("method", "ppo"),
+                              "env_steps": rep["train"]["env_steps"], "wall_clock_s": rep["train"]["wall_clock_s"],
                               "best_eval_in_training": rep["best_eval"], "run": rep["run"]}
-        policy = Path(rep["run"]) / "policy.onnx"
-    if policy is None:
+        policies = [Path(v["policy"]) for v in rep["policies"].values()] if "policies" in rep else [Path(rep["run"]) / "policy.onnx"]
+    if not policies:
         raise SystemExit("--skip-train needs --policy")
-    ev = {}
-    ev["mujoco_primitive_500hz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.episodes, posture=a.posture)
-    ev["mujoco_mesh_500hz"] = eval_command(policy, sim="mujoco", model="mesh", episodes=a.episodes, posture=a.posture)
-    ev["mujoco_primitive_1khz"] = eval_command(policy, sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001, posture=a.posture)
-    ev["pybullet"] = eval_command(policy, sim="pybullet", episodes=a.pybullet_episodes, posture=a.posture)
+    runs = {"mujoco_primitive_500hz": dict(sim="mujoco", model="primitive", episodes=a.episodes),
+            "mujoco_mesh_500hz": dict(sim="mujoco", model="mesh", episodes=a.episodes),
+            "mujoco_primitive_1khz": dict(sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001),
+            "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes)}
+    ev: dict = {}
+    for name, kw in runs.items():
+        ev[name] = [eval_command(pol, posture=None if len(policies) > 1 or a.posture == "both" else a.posture, **kw) for pol in policies]
     result["evaluation"] = ev
+    # the headline: success per posture and engine, beside the paper's
+    table = {}
+    for name, results in ev.items():
+        for r in results:
+            for posture in ("supine", "prone"):
+                if posture in r:
+                    table.setdefault(posture, {})[name] = {k: r[posture][k] for k in ("episodes", "success_rate", "time_to_stand_s",
+                                                                                      "action_jitter", "dof_pos_jitter", "energy_J")}
+    result["summary"] = {"ours": table, "paper_success": {"supine": PAPER["supine_success_rate"], "prone": PAPER["prone_success_rate"]}}
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)
     elif a.out and a.out.is_file():  # skipped this time: keep the previous run's curve, marked as such

@@ -115,8 +115,9 @@ def test_teacher_is_its_table_plus_state_feedback() -> None:
     with G1Batch(G1BatchConfig(num_envs=2, threads=1)) as b:
         teacher = GetupTeacher(b.model, ref, "supine", 2, b.dt)
         np.testing.assert_allclose(teacher.table[:15], np.tile(teacher.table[0], (15, 1)))  # the start hold
-        np.testing.assert_allclose(teacher.table[15 + 170], ref.targets[170])  # the pause starts at 3.4 s
-        np.testing.assert_allclose(teacher.table[15 + 170 + 34], ref.targets[170])  # ... and lasts 0.7 s
+        np.testing.assert_allclose(teacher.table[15 + 155], ref.targets[155])  # the pause starts at 3.1 s
+        np.testing.assert_allclose(teacher.table[15 + 155 + 34], ref.targets[155])  # ... and lasts 0.7 s
+        np.testing.assert_allclose(teacher.table[15 + 155 + 36], ref.targets[156])
         q = np.tile(ref.qpos[40], (2, 1))
         np.testing.assert_allclose(teacher.targets(q, np.zeros((2, b.nv))), teacher.table[[0, 0]])
         teacher.step[:] = len(teacher.table) - 1  # standing
@@ -135,8 +136,8 @@ def test_teacher_reference_time_stops_during_the_pause() -> None:
         teacher = GetupTeacher(b.model, ref, "supine", 4, b.dt)
     teacher.step[:] = [10, 100, 195, 315]
     assert teacher.rising.tolist() == [False, False, False, True]  # the hand-over is at 3.9 s of reference time
-    # start hold 0.3 s (15 steps), then the pause at 3.4 s for 0.7 s
-    np.testing.assert_array_equal(teacher.reference_frame(), [0, 85, 170, 265])
+    # start hold 0.3 s (15 steps), then the pause at 3.1 s for 0.7 s
+    np.testing.assert_array_equal(teacher.reference_frame(), [0, 85, 155, 265])
 
 
 def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:

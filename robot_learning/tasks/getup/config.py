@@ -141,7 +141,7 @@ class GetupPPOConfig:
 class DaggerConfig:
     """Cloning the privileged teacher (``teacher.py``) into the observation policy (``dagger.py``)."""
 
-    iterations: int = 8
+    iterations: int = 10
     num_envs: int = 64  # one 10 s episode each per iteration
     beta: float = 0.5  # probability that the teacher drives an episode, multiplied by beta_decay each iteration (1 at first)
     beta_decay: float = 0.7
