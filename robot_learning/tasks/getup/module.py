@@ -270,7 +270,9 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
                       "time_to_stand_s": _nanmean([r["time_to_stand_s"] for r in rs]),
                       "action_jitter": float(np.mean([r["action_jitter"] for r in rs])),
                       "dof_pos_jitter": float(np.mean([r["dof_pos_jitter"] for r in rs])),
-                      "energy_J": float(np.mean([r["energy_J"] for r in rs]))}
+                      "energy_J": float(np.mean([r["energy_J"] for r in rs])),
+                      "final_modes": {m: sum(r["mode"] == m for r in rs) for m in sorted({r["mode"] for r in rs})},
+                      "faults": {f: sum(r["faults"].get(f, 0) for r in rs) for f in sorted({f for r in rs for f in r["faults"]})}}
     out["success_rate"] = float(np.mean([r["success"] for r in results])) if results else 0.0
     out["training"] = meta.training.get("best_eval")
     if render is not None:
