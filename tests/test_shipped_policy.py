@@ -67,3 +67,15 @@ def test_rehearsed_faults_end_safely() -> None:
     stale = deploy_sim(runner, seconds=4.0, trajectory="hover", realtime=False, fault="stale", fault_at=1.0)
     assert stale["final_mode"] == "DAMPING" and stale["final_command"] == [-1.0] * 4
     assert any("ms old" in t for t in stale["transitions"])
+
+
+def test_shipped_getup_policies_get_the_g1_up_through_the_runtime() -> None:
+    """The shipped getting-up policies (76 % and 40 % of 100 held-out poses): each knows its posture
+    and stands at least 2 of the first 6 held-out poses of it, through the runtime in MuJoCo."""
+    from robot_learning.tasks.getup.module import eval_command
+
+    for posture in ("supine", "prone"):
+        path = ASSETS / f"g1_getup_{posture}.onnx"
+        assert PolicyRunner(path).metadata.training["postures"] == [posture]
+        res = eval_command(path, sim="mujoco", model="primitive", episodes=6)
+        assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 2 / 6, res[posture]
