@@ -68,8 +68,8 @@ def _fallen_starts_only(env: GetupEnv) -> None:
 def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None, beta: float,
             rng: np.random.Generator, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
     """One episode per environment: (observations, teacher labels, success rate). The teacher's
-    episodes execute its action plus Gaussian noise of std ``noise`` (DART): without it the last
-    action in the observation equals the label, and a clone learns to repeat its last action."""
+    episodes execute its action plus Gaussian noise of std ``noise`` (DART; off by default: with 0.3
+    the teacher itself stood none of 128 training poses, and the plain clone still failed)."""
     env.reset()
     teacher.reset()
     obs, _ = env.observe()
