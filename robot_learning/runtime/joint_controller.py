@@ -53,9 +53,10 @@ def match_joints(wanted: Sequence[str], available: Sequence[str], what: str = "r
 
 
 def projected_gravity(quat_wxyz: np.ndarray) -> np.ndarray:
-    """World gravity direction (0, 0, -1) expressed in the body frame: -(third row of R)."""
-    w, x, y, z = quat_wxyz
-    return -np.array([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)])
+    """World gravity direction (0, 0, -1) expressed in the body frame: -(third row of R). A quaternion
+    (4,) (w, x, y, z) gives (3,); a batch (N, 4) gives (N, 3)."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64).T
+    return -np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
 
 
 def roll_pitch(quat_wxyz: np.ndarray) -> np.ndarray:

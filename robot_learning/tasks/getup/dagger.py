@@ -45,7 +45,9 @@ class TeacherForEnv:
 
     def action(self) -> np.ndarray:
         env, b = self.env, self.env.batch
-        offsets = next(iter(self.teachers.values())).balance.offsets(b.qpos, b.qvel)  # once for both postures
+        # the COM offsets (a kinematics pass per robot) only once someone rises, and once for both postures
+        rising = any(t.rising.any() for t in self.teachers.values())
+        offsets = next(iter(self.teachers.values())).balance.offsets(b.qpos, b.qvel) if rising else None
         targets = np.zeros((env.n, N_JOINTS))
         for pi, p in enumerate(env.postures):
             t = self.teachers[p].targets(b.qpos, b.qvel, offsets)

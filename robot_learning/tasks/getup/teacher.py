@@ -9,15 +9,12 @@ Three phases per robot, each chosen from what the simulator knows (for cloning i
    same state whatever the fallen pose was. For the prone one, the shoulder rolls and hip pitches
    also answer the pelvis's tilt against the reference's (sideways falls from all fours were the
    commonest failure).
-2. **Hand-over**: from ``squat_s - hand_early_s`` (the reference's deep squat on flat feet: 4.1 s
-   supine, 5.1 s prone, the COM within 2 cm of the feet), the robot switches when both feet carry
-   ``hand_foot_force_n`` and the COM is within ``hand_com_m`` of the feet's centre, moving slower than
-   ``hand_com_vel``; or at ``squat_s + hand_latest_s`` regardless. The references' later parts (the
-   optimiser's hops out of the squat) are never used.
+2. **Hand-over**: at the reference time ``hand_over_s`` (the reference's first deep squat on flat
+   feet: 3.9 s supine, 4.9 s prone, the COM within 2 cm of the feet). The references' later parts
+   (the optimiser's hops out of the squat) are never used.
 3. **Balanced rise**: the PD targets blend over ``hold_s`` into the first of
    :func:`~robot_learning.tasks.getup.balance.balanced_rise`'s statically balanced postures, then
-   follow them to standing over ``rise_s``, advancing only while the COM is over the feet, with the
-   COM feedback of :class:`~robot_learning.tasks.getup.balance.ComBalance` on the ankles throughout.
+   follow them to standing over ``rise_s`` (timed), with the COM feedback of :class:`~robot_learning.tasks.getup.balance.ComBalance` on the ankles throughout.
    Both postures rise along the supine reference's squat-to-stand path (the prone reference's own
    one falls backwards at the top).
 
@@ -48,19 +45,13 @@ import mujoco
 import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.runtime.joint_controller import projected_gravity
 from robot_learning.tasks.getup.balance import BalanceConfig, ComBalance, balanced_rise
 from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_reference
 
 
 HIP_PITCH = np.array([0, 6])  # left, right (spec order)
 SHOULDER_ROLL = np.array([16, 20])
-
-
-def projected_gravity(quat_wxyz: np.ndarray) -> np.ndarray:
-    """(N, 3) the unit gravity direction in the pelvis frame of base quaternions (N, 4) (w, x, y, z):
-    what the IMU's attitude gives the policy."""
-    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64).T
-    return -np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], 1)
 
 
 @dataclass
