@@ -31,7 +31,8 @@ Taken from ``g1.xml``'s collision geoms (those with non-zero contype or conaffin
 are: mesh geoms become ``<collision>`` meshes that use the converter's OBJ files (PyBullet turns a
 single-shape OBJ on a moving link into its convex hull, and MuJoCo also collides meshes through
 their convex hulls, so both engines see the same shapes); the primitive geoms become URDF primitives
-(the four 5 mm foot spheres per foot, the shoulder cylinders). The mesh variant is used rather than
+(the four 5 mm foot spheres per foot, the shoulder cylinders). The rubber hands, visual-only in
+``g1.xml``, collide here as in the MuJoCo mesh variant (:func:`~robot_learning.robots.g1_mjcf.add_hand_collisions`). The mesh variant is used rather than
 ``g1_mjx.xml``'s hand-tuned capsules because it is the model :class:`MujocoJointRobot` simulates by
 default. Each link's MuJoCo sliding friction is exported in :class:`G1UrdfInfo` (``link_friction``)
 for the simulator to apply (URDF has no per-link friction).
@@ -53,9 +54,10 @@ import numpy as np
 
 from robot_learning.robots.assets import g1_model_path
 from robot_learning.robots.g1 import G1_SPEC, G1_WRIST_JOINTS
+from robot_learning.robots.g1_mjcf import add_hand_collisions
 
 #: Bump when the post-processing changes, so that old cache entries are not reused.
-BUILD_VERSION = "2"
+BUILD_VERSION = "3"
 DEFAULT_CACHE_DIR = Path("runs") / "cache" / "g1_urdf"
 URDF_NAME = "g1_23dof.urdf"
 _MJCF_NAME = "g1_23dof_source.xml"
@@ -133,6 +135,7 @@ def _g1_23dof_spec(source: Path) -> mujoco.MjSpec:
             spec.delete(joint)
     for key in list(spec.keys):
         spec.delete(key)
+    add_hand_collisions(spec)  # the rubber hands collide, as in the MuJoCo mesh variant
     spec.meshdir = str((source.parent / (spec.meshdir or ".")).resolve())
     return spec
 

@@ -12,6 +12,11 @@
 - the six wrist joints are deleted (hands welded to the elbows at zero wrist angle): nv = 6 + 23;
 - ``fix_base=True`` deletes the free joint (pelvis welded to the world at ``base_height``);
 - keyframes are deleted (they no longer fit nq);
+- mesh variant: the rubber hands, visual-only in Menagerie's g1.xml, are added as collision meshes
+  (:func:`add_hand_collisions`): the real hands push on the ground when the robot gets up, and the
+  primitive variant has them as capsules. Without them the mesh model's hands end 15 cm short of the
+  primitive's (measured: the primitive's hand capsule reaches 0.39 m beyond the shoulder, the
+  mesh's wrist 0.25 m), so a get-up that leans on its hands fell back in the mesh model;
 - IMU sensors ``rl_imu_quat`` (framequat), ``rl_imu_gyro``, ``rl_imu_acc`` on the pelvis IMU site, and a
   site ``rl_head`` at :data:`robot_learning.robots.g1.G1_HEAD_OFFSET` in ``torso_link``.
 """
@@ -22,6 +27,7 @@ from typing import Literal
 import mujoco
 
 from robot_learning.robots import g1 as g1_desc
+from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.robots.assets import g1_model_path
 
 from robot_learning.sim.mjspec_pd import (  # noqa: F401 (names re-exported for the batched sim)
@@ -56,6 +62,8 @@ def build_g1_spec(
     spec = mujoco.MjSpec.from_file(str(g1_model_path(variant)))
     replace_with_pd_actuators(spec, spec_desc, g1_desc.G1_WRIST_JOINTS, delete_free_joint=fix_base, source=str(g1_model_path(variant)))
     add_imu_sensors(spec, spec_desc)
+    if variant == "mesh":
+        add_hand_collisions(spec)
     spec.body("torso_link").add_site(name=HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
     if fix_base:
         pelvis = spec.body("pelvis")

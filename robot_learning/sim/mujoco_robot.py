@@ -53,6 +53,7 @@ import numpy as np
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import g1_model_path, panda_model_path
+from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.robots.joint_robot import JointRobotSpec
 from robot_learning.runtime.transport import RobotState
 from robot_learning.sim.mjspec_pd import IMU_ACC_SENSOR, IMU_GYRO_SENSOR, IMU_QUAT_SENSOR, add_imu_sensors, replace_with_pd_actuators
@@ -150,6 +151,8 @@ class MujocoJointRobot:
         if self.spec.imu_body is not None:
             add_imu_sensors(spec, self.spec)
         if self.config.robot == "g1":
+            if self.config.variant == "mesh":
+                add_hand_collisions(spec)  # as robot_learning.sim.g1_model builds it
             spec.body("torso_link").add_site(name=_HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
             if self.config.fix_base:
                 pelvis = spec.body("pelvis")

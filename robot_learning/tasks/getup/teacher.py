@@ -181,22 +181,25 @@ class GetupTeacher:
 
 
 def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: TeacherConfig | None = None,
-                     seconds: float = 10.0, split: str = "test") -> dict[str, Any]:
+                     seconds: float = 10.0, split: str = "test", variant: str = "primitive",
+                     physics_dt: float = 0.002) -> dict[str, Any]:
     """Success (head >= 1.1 m after ``seconds``) of the teacher from fallen poses (held-out by
-    default; tune on ``split="train"``), MuJoCo primitive model at 500 Hz."""
+    default; tune on ``split="train"``) in MuJoCo, ``variant`` collision model at ``1/physics_dt`` Hz."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
 
     ref = load_feasible_reference(posture)
     starts = fallen_pose_dataset(seed=seed)[posture][split][:episodes]
     t0 = time.perf_counter()
-    with G1Batch(G1BatchConfig(num_envs=len(starts), seed=seed)) as b:
+    decimation = int(round(0.02 / physics_dt))
+    with G1Batch(G1BatchConfig(num_envs=len(starts), seed=seed, variant=variant, physics_dt=physics_dt,
+                               decimation=decimation)) as b:
         teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt, cfg)
         b.reset(np.arange(len(starts)), starts)
         for _ in range(int(round(seconds / b.dt))):
             b.step(teacher.targets(b.qpos, b.qvel))
         head = b.sensor("head_pos")[:, 2].copy()
-    return {"posture": posture, "episodes": len(starts), "success_rate": float(np.mean(head >= 1.1)),
+    return {"posture": posture, "variant": variant, "physics_hz": round(1 / physics_dt), "episodes": len(starts), "success_rate": float(np.mean(head >= 1.1)),
             "median_final_head_m": float(np.median(head)), "rising_fraction": float(teacher.rising.mean()),
             "wall_clock_s": round(time.perf_counter() - t0, 1)}
 
@@ -206,9 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--posture", choices=["supine", "prone"], nargs="+", default=["supine", "prone"])
     p.add_argument("--episodes", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=["primitive", "mesh"], default="primitive", help="collision model")
+    p.add_argument("--physics-hz", type=int, choices=[500, 1000], default=500)
+    p.add_argument("--split", choices=["train", "test"], default="test")
     a = p.parse_args(argv)
     for posture in a.posture:
-        print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed)), flush=True)
+        print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed, split=a.split, variant=a.model,
+                                          physics_dt=1 / a.physics_hz)), flush=True)
     return 0
 
 

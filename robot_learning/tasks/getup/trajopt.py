@@ -68,6 +68,8 @@ class TrajOptConfig:
     physics_dt: float = 0.002
     decimation: int = 10
     variant: str = "primitive"
+    threads: int | None = None  # simulation threads (None: all cores)
+    until_s: float | None = None  # optimise only this much of the reference (s; None: all of it and the hold)
     seed: int = 0
 
 
@@ -181,7 +183,7 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
     t_start = time.time()
     rng = np.random.default_rng(cfg.seed)
     batch = G1Batch(G1BatchConfig(num_envs=cfg.samples, variant=cfg.variant, physics_dt=cfg.physics_dt,
-                                  decimation=cfg.decimation, seed=cfg.seed))
+                                  decimation=cfg.decimation, seed=cfg.seed, threads=cfg.threads))
     fps = 1.0 / batch.dt
     if abs(fps - ref.fps) > 1e-6:
         raise ValueError(f"the reference is at {ref.fps} Hz, the simulator's policy rate is {fps} Hz")
@@ -191,7 +193,7 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
     ref_q = np.concatenate([ref.joint_pos, np.repeat(ref.joint_pos[-1:], hold, 0)])
     ref_head = np.concatenate([ref.head_height, np.repeat(ref.head_height[-1:], hold, 0)])
     ref_up = np.concatenate([up_z(ref.root_quat), np.repeat(up_z(ref.root_quat[-1:]), hold, 0)])
-    T = len(ref_q)
+    T = len(ref_q) if cfg.until_s is None else min(len(ref_q), int(round(cfg.until_s * fps)) + 1)
     n_knots = int(np.ceil((T - 1) / spk))
     knot_idx = np.minimum(np.arange(1, n_knots + 1) * spk, T - 1)
     mean_all = symmetrise(ref_q[knot_idx])  # first guess: the keyframed joint angles
@@ -333,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--perturbations", type=int, default=TrajOptConfig.perturbations, help="noisy copies per candidate (1: none)")
     ap.add_argument("--elites", type=int, default=TrajOptConfig.elites)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=("primitive", "mesh"), default="primitive", help="collision model to optimise on")
+    ap.add_argument("--until", type=float, default=None, metavar="S", help="optimise only the first S seconds")
+    ap.add_argument("--threads", type=int, default=None, help="simulation threads (default: all cores)")
     ap.add_argument("--warm-start", type=Path, default=None, help="an earlier result (.npz) to start the search from")
     ap.add_argument("--fallen-copies", type=int, default=0,
                     help="also carry this many training fallen poses through the motion (robust to the start; 0: noise copies)")
@@ -345,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                           "on_track": open_loop_check(load_feasible_reference(args.posture), held_out)}))
         return 0
     cfg = TrajOptConfig(samples=args.samples, iterations=args.iterations, seed=args.seed, perturbations=args.perturbations,
-                        elites=args.elites)
+                        elites=args.elites, variant=args.model, threads=args.threads, until_s=args.until)
     starts = None
     if args.fallen_copies > 0:
         from robot_learning.tasks.getup.poses import fallen_pose_dataset
