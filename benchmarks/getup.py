@@ -91,6 +91,8 @@ def main() -> int:
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--posture", choices=("supine", "prone", "both"), default="both", help="held-out poses to evaluate")
+    p.add_argument("--model", choices=("primitive", "mesh"), default=None,
+                   help="collision model to train on (default: the config's, primitive)")
     a = p.parse_args()
     from robot_learning.tasks.getup.module import eval_command, train_command
 
@@ -99,7 +101,7 @@ def main() -> int:
     policies = list(a.policy or [])
     if not a.skip_train:
         rep = train_command(ROOT / "runs" / "bench-getup", None, a.minutes * 60, 0, force=True, progress=True,
-                            posture=None if a.posture == "both" else a.posture)
+                            posture=None if a.posture == "both" else a.posture, model=a.model)
         result["training"] = {"minutes": a.minutes, "command": rep["command"], "method": rep.get("method", "ppo"),
                               "env_steps": rep["train"]["env_steps"], "wall_clock_s": rep["train"]["wall_clock_s"],
                               "best_eval_in_training": rep["best_eval"], "run": rep["run"]}

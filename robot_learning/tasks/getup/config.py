@@ -93,6 +93,7 @@ class GetupEnvConfig:
     # exported actor) + a learned residual; one posture per policy (a table per posture)
     residual_on_reference: bool = False
     reference: str = "feasible"  # "feasible" (the CEM-optimised simulated get-ups) | "keyframed" (kinematic)
+    reference_model: str = "primitive"  # feasible references optimised on this collision model: "primitive" | "mesh"
     reference_init_fraction: float = 0.5  # tracking: episodes started at a random point of the reference
     reference_slowdown: float = 1.0  # the shipped references are already slow (8 s); the paper slows Stage I's by 8x
     head_off_reference_m: float = 0.2  # tracking: terminate when the head is this far off the reference height
@@ -114,6 +115,8 @@ class GetupEnvConfig:
             raise ValueError(f"reference must be 'feasible' or 'keyframed', got {self.reference!r}")
         if self.residual_on_reference and (self.posture == "both" or self.reference != "feasible" or not self.time_input):
             raise ValueError("residual_on_reference needs one posture (supine or prone), reference: feasible and time_input: true")
+        if self.reference_model not in ("primitive", "mesh"):
+            raise ValueError(f"reference_model must be 'primitive' or 'mesh', got {self.reference_model!r}")
         if self.posture not in ("supine", "prone", "both"):
             raise ValueError(f"posture must be 'supine', 'prone' or 'both', got {self.posture!r}")
 

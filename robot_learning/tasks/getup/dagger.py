@@ -37,6 +37,7 @@ class TeacherForEnv:
     def __init__(self, env: GetupEnv, cfg: TeacherConfig | None = None) -> None:
         b = env.batch
         self.env = env
+        cfg = cfg or TeacherConfig.for_references(env.cfg.reference_model)
         self.teachers = {p: GetupTeacher(b.model, env.refs[p], p, env.n, env.dt, cfg) for p in env.postures}
 
     def reset(self, ids: np.ndarray | None = None) -> None:

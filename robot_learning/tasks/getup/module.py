@@ -21,7 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
-                num_envs: int | None = None, posture: str | None = None) -> GetupTrainConfig:
+                num_envs: int | None = None, posture: str | None = None, model: str | None = None) -> GetupTrainConfig:
     default = CONFIG_DIR / "getup.yaml"
     cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
     o: dict[str, Any] = {}
@@ -39,6 +39,8 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         o["dagger"] = {"num_envs": num_envs}
     if posture is not None:
         env["posture"] = posture
+    if model is not None:  # train on this collision model, following the references optimised on it
+        env["variant"] = env["reference_model"] = model
     if env:
         o["env"] = env
     return merge(cfg, o) if o else cfg
@@ -48,7 +50,8 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     from robot_learning.tasks.getup.env import actor_layout
 
     e = cfg.env
-    training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture]}
+    training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture],
+                "collision_model": e.variant}
     return PolicyMetadata(
         robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history, e.time_input),
         action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
@@ -73,10 +76,11 @@ def _command() -> str:
 
 
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
-                  num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None) -> dict[str, Any]:
+                  num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None,
+                  model: str | None = None) -> dict[str, Any]:
     """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
     ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
-    cfg = load_config(config, seconds, seed, stage, num_envs, posture)
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model)
     run = prepare_run_dir(out or default_run_dir(TASK), force=force)
     save_yaml(cfg, run / "config.yaml")
     if cfg.env.stage == "tracking" and cfg.method == "dagger":

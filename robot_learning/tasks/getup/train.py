@@ -46,7 +46,7 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
     data = fallen_pose_dataset(seed=cfg.seed)
     split = "test" if held_out else "train"
     starts = {p: data[p][split] for p in ("supine", "prone")}
-    refs = {p: (load_feasible_reference(p) if e.reference == "feasible" else load_reference(p))
+    refs = {p: (load_feasible_reference(p, e.reference_model) if e.reference == "feasible" else load_reference(p))
             for p in (("supine", "prone") if e.posture == "both" else (e.posture,))} if e.stage == "tracking" else None
     return GetupEnv(e, batch, starts, refs), starts
 

@@ -128,11 +128,16 @@ class FeasibleReference(FrameTiming):
 FEASIBLE_DIR = Path(__file__).resolve().parents[3] / "assets" / "motions"
 
 
-def load_feasible_reference(posture_or_path: str | Path) -> FeasibleReference:
-    """The shipped feasible get-up for ``"supine"`` / ``"prone"`` (``assets/motions/g1_getup_<posture>_feasible.npz``)
-    or a file written by :meth:`FeasibleReference.save_npz`."""
+def load_feasible_reference(posture_or_path: str | Path, model: str = "primitive") -> FeasibleReference:
+    """The shipped feasible get-up for ``"supine"`` / ``"prone"``, optimised on the ``model`` collision
+    model (``assets/motions/g1_getup_<posture>_feasible.npz`` for ``"primitive"``,
+    ``g1_getup_<posture>_mesh_feasible.npz`` for ``"mesh"``), or a file written by
+    :meth:`FeasibleReference.save_npz`."""
     key = str(posture_or_path)
-    path = FEASIBLE_DIR / f"g1_getup_{key}_feasible.npz" if key in ("supine", "prone") else Path(key)
+    if model not in ("primitive", "mesh"):
+        raise ValueError(f"model must be 'primitive' or 'mesh', got {model!r}")
+    suffix = "_feasible" if model == "primitive" else "_mesh_feasible"
+    path = FEASIBLE_DIR / f"g1_getup_{key}{suffix}.npz" if key in ("supine", "prone") else Path(key)
     return FeasibleReference.load_npz(path)
 
 
