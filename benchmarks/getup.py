@@ -108,22 +108,29 @@ def main() -> int:
         policies = [Path(v["policy"]) for v in rep["policies"].values()] if "policies" in rep else [Path(rep["run"]) / "policy.onnx"]
     if not policies:
         raise SystemExit("--skip-train needs --policy")
-    runs = {"mujoco_primitive_500hz": dict(sim="mujoco", model="primitive", episodes=a.episodes),
-            "mujoco_mesh_500hz": dict(sim="mujoco", model="mesh", episodes=a.episodes),
-            "mujoco_primitive_1khz": dict(sim="mujoco", model="primitive", episodes=a.khz_episodes, physics_dt=0.001),
-            "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes)}
+    from robot_learning.runtime.policy import PolicyRunner
+
     ev: dict = {}
-    for name, kw in runs.items():
-        ev[name] = [eval_command(pol, posture=None if len(policies) > 1 or a.posture == "both" else a.posture, **kw) for pol in policies]
+    for pol in policies:
+        # the paper's 1 kHz on the collision model the policy was trained on
+        trained_on = PolicyRunner(pol).metadata.training.get("collision_model", "primitive")
+        runs = {"mujoco_primitive_500hz": dict(sim="mujoco", model="primitive", episodes=a.episodes),
+                "mujoco_mesh_500hz": dict(sim="mujoco", model="mesh", episodes=a.episodes),
+                f"mujoco_{trained_on}_1khz": dict(sim="mujoco", model=trained_on, episodes=a.khz_episodes, physics_dt=0.001),
+                "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes)}
+        for name, kw in runs.items():
+            if kw["episodes"] > 0:
+                r = eval_command(pol, posture=None if len(policies) > 1 or a.posture == "both" else a.posture, **kw)
+                ev.setdefault(name, []).append({**r, "policy": str(pol), "trained_on": trained_on})
     result["evaluation"] = ev
     # the headline: success per posture and engine, beside the paper's
     table = {}
     for name, results in ev.items():
         for r in results:
             for posture in ("supine", "prone"):
-                if posture in r:
-                    table.setdefault(posture, {})[name] = {k: r[posture][k] for k in ("episodes", "success_rate", "time_to_stand_s",
-                                                                                      "action_jitter", "dof_pos_jitter", "energy_J")}
+                if posture in r:  # per posture, the collision model the policy was trained on, and engine
+                    table.setdefault(posture, {}).setdefault(f"trained_on_{r['trained_on']}", {})[name] = {
+                        k: r[posture][k] for k in ("episodes", "success_rate", "time_to_stand_s", "action_jitter", "dof_pos_jitter", "energy_J")}
     result["summary"] = {"ours": table, "paper_success": {"supine": PAPER["supine_success_rate"], "prone": PAPER["prone_success_rate"]}}
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)

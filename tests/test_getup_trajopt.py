@@ -68,3 +68,23 @@ def test_open_loop_check_counts_robots_on_track() -> None:
     # a robot that starts standing and gets the lying-down targets collapses: off track at 2 s
     res = open_loop_check(ref, np.concatenate([ref.qpos[:1], ref.qpos[-1:]]), times_s=(2.0,))
     assert res["2s"] == 0.5, res
+
+
+@pytest.mark.parametrize("posture", ["supine", "prone"])
+def test_shipped_mesh_references_reach_the_squat_on_the_mesh_model(posture: str) -> None:
+    ref = load_feasible_reference(posture, "mesh")
+    assert ref.meta is not None and ref.meta["config"]["variant"] == "mesh"
+    assert ref.head_height[0] < 0.3 and 0.55 < ref.head_height[-1] < 0.9  # lying -> squatting (the rise is the teacher's)
+    assert ref.qpos[-1, 2] > 0.14  # the pelvis is off the ground
+
+
+def test_reference_model_is_validated() -> None:
+    from robot_learning.tasks.getup.config import GetupEnvConfig
+    from robot_learning.tasks.getup.module import load_config
+
+    with pytest.raises(ValueError, match="model"):
+        load_feasible_reference("supine", "capsules")
+    with pytest.raises(ValueError, match="reference_model"):
+        GetupEnvConfig(reference_model="capsules")
+    cfg = load_config(None, model="mesh")
+    assert cfg.env.variant == "mesh" and cfg.env.reference_model == "mesh"
