@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--policy", type=Path, default=None,
                    help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
     e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup and hil_serl mujoco|pybullet (default mujoco)")
-    e.add_argument("--model", default="mesh", choices=["mesh", "primitive"], help="getup, MuJoCo: collision model (mesh: the second gate)")
+    e.add_argument("--model", default=None, choices=["mesh", "primitive"],
+                   help="getup, MuJoCo: collision model (default: the one the policy was trained on; mesh: the second gate)")
     e.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
                    help="getup: held-out fallen poses to start from (default: the postures the policy was trained for)")
     e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")

@@ -91,5 +91,6 @@ def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() ->
         path = ASSETS / f"g1_getup_{posture}_mesh.onnx"
         training = PolicyRunner(path).metadata.training
         assert training["postures"] == [posture] and training["collision_model"] == "mesh"
-        res = eval_command(path, sim="mujoco", model="mesh", episodes=6)
+        res = eval_command(path, sim="mujoco", episodes=6)  # the model it was trained on, by default
+        assert res["engine"] == "mujoco-mesh" and res["trained_on"] == "mesh"
         assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 2 / 6, res[posture]

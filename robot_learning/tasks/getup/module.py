@@ -206,10 +206,11 @@ def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray
     return out
 
 
-def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episodes: int = 100, posture: str | None = None, seed: int = 0,
+def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int = 100, posture: str | None = None, seed: int = 0,
                  render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002) -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
-    MuJoCo (``model``: mesh or primitive collisions) or PyBullet, from ``episodes`` held-out fallen
+    MuJoCo (``model``: mesh or primitive collisions; None: the one the policy was trained on, from its
+    metadata) or PyBullet, from ``episodes`` held-out fallen
     poses per posture (``posture`` None: the postures the policy was trained for, from its metadata)."""
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
@@ -223,6 +224,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
         raise ConfigError(f"{policy} is a '{meta.task}' policy, not a getting-up policy")
     desc = load_robot("g1")
     rate = meta.control_rate_hz
+    trained_on = str(meta.training.get("collision_model", "primitive"))  # policies from before the field: primitive
+    model = model or trained_on
     robot = _make_robot(sim, model, rate, seed, physics_dt)
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
@@ -265,7 +268,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str = "mesh", episode
 
         render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive")
     out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
-                           "policy": str(policy), "episodes": len(results)}
+                           "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
     for p in ("supine", "prone"):
         rs = [r for r in results if r["posture"] == p]
         if rs:
