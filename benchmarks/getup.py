@@ -120,8 +120,8 @@ def main() -> int:
                 "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes)}
         for name, kw in runs.items():
             if kw["episodes"] > 0:
-                r = eval_command(pol, posture=None if len(policies) > 1 or a.posture == "both" else a.posture, **kw)
-                ev.setdefault(name, []).append({**r, "policy": str(pol), "trained_on": trained_on})
+                ev.setdefault(name, []).append(  # each result names its policy and the model it was trained on
+                    eval_command(pol, posture=None if len(policies) > 1 or a.posture == "both" else a.posture, **kw))
     result["evaluation"] = ev
     # the headline: success per posture and engine, beside the paper's
     table = {}
