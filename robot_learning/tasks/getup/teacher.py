@@ -133,7 +133,8 @@ class GetupTeacher:
         rise_ref = rise_ref or load_feasible_reference(c.rise_reference, c.reference_model)
         squat = rise_ref.joint_pos[int(round(c.rise_squat_s * rise_ref.fps))]
         # standing: the primitive reference's last posture (the mesh references end in the squat)
-        stand = load_feasible_reference(c.rise_reference).joint_pos[-1]
+        full = rise_ref if c.reference_model == "primitive" else load_feasible_reference(c.rise_reference)
+        stand = full.joint_pos[-1]
         self.path = balanced_rise(model, squat, stand, c.knots)
         self.balance = ComBalance(model, c.balance)
         # targets within the joint limits less ``limit_margin``
@@ -227,7 +228,8 @@ def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: Teach
         for _ in range(int(round(seconds / b.dt))):
             b.step(teacher.targets(b.qpos, b.qvel))
         head = b.sensor("head_pos")[:, 2].copy()
-    return {"posture": posture, "variant": variant, "references": cfg.reference_model, "physics_hz": round(1 / physics_dt), "episodes": len(starts), "success_rate": float(np.mean(head >= 1.1)),
+    return {"posture": posture, "variant": variant, "references": cfg.reference_model, "physics_hz": round(1 / physics_dt),
+            "episodes": len(starts), "success_rate": float(np.mean(head >= 1.1)),
             "median_final_head_m": float(np.median(head)), "rising_fraction": float(teacher.rising.mean()),
             "wall_clock_s": round(time.perf_counter() - t0, 1)}
 
