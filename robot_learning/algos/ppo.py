@@ -106,14 +106,19 @@ class TimedFeedforward(nn.Module):
 
 
 class ResidualActor(nn.Module):
-    """An :class:`Actor` whose output is added to a :class:`TimedFeedforward` (exported as one)."""
+    """An :class:`Actor` whose output is added to a :class:`TimedFeedforward` (exported as one).
+    ``gate``: a second time-indexed table (same length, values in [0, 1]) that scales the actor's
+    output per time and action: the residual acts only where the gate is open."""
 
-    def __init__(self, actor: Actor, feedforward: TimedFeedforward) -> None:
+    def __init__(self, actor: Actor, feedforward: TimedFeedforward, gate: TimedFeedforward | None = None) -> None:
         super().__init__()
-        self.norm, self.net, self.feedforward = actor.norm, actor.net, feedforward
+        self.norm, self.net, self.feedforward, self.gate = actor.norm, actor.net, feedforward, gate
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(self.norm(obs)) + self.feedforward(obs)
+        residual = self.net(self.norm(obs))
+        if self.gate is not None:
+            residual = residual * self.gate(obs)
+        return residual + self.feedforward(obs)
 
 
 class ActorCritic(nn.Module):

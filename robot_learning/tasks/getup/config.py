@@ -157,6 +157,9 @@ class DaggerConfig:
     # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
     # actor) + a learned residual, which starts at zero; one policy per posture
     residual: bool = True
+    # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
+    # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly
+    gate_residual: bool = True
 
 
 @dataclass

@@ -62,6 +62,12 @@ class TeacherForEnv:
             raise ValueError("a residual policy is for one posture: set env.posture to supine or prone")
         return self.env.action_for_targets(next(iter(self.teachers.values())).table)
 
+    def feedback_mask(self) -> np.ndarray:
+        """(steps, 23) the single posture's :meth:`GetupTeacher.feedback_mask`."""
+        if len(self.teachers) != 1:
+            raise ValueError("a residual policy is for one posture: set env.posture to supine or prone")
+        return next(iter(self.teachers.values())).feedback_mask()
+
 
 def _fallen_starts_only(env: GetupEnv) -> None:
     env.cfg.reference_init_fraction, env.cfg.head_off_reference_m = 0.0, float("inf")
@@ -119,7 +125,11 @@ def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, res
         actor.net[-1].weight.zero_()
         actor.net[-1].bias.zero_()
     table = torch.from_numpy(teacher.feedforward())
-    return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, env.layout.slices()[TIME_TERM.name].start, TIME_TERM.scale))
+    col = env.layout.slices()[TIME_TERM.name].start
+    gate = None
+    if cfg.dagger.gate_residual:
+        gate = TimedFeedforward(torch.from_numpy(teacher.feedback_mask()), 1.0 / env.dt, col, TIME_TERM.scale)
+    return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, col, TIME_TERM.scale), gate)
 
 
 def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print, max_seconds: float | None = None

@@ -57,6 +57,7 @@ from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_
 
 HIP_PITCH = np.array([0, 6])  # left, right (spec order)
 SHOULDER_ROLL = np.array([16, 20])
+HIP_ROLL = np.array([1, 7])  # left, right (spec order)
 
 
 @dataclass
@@ -71,6 +72,10 @@ class PostureTiming:
     start_hold_s: float = 0.3  # the reference's first targets are held this long (the fallen pose settles into them)
     shoulder_roll_per_side_tilt: float = 0.0
     hip_pitch_per_forward_tilt: float = 0.0
+    # during the start hold (lying): shoulder and hip rolls per unit of sideways tilt error, which
+    # level the robot before it pushes up
+    level_shoulder_roll: float = 0.0
+    level_hip_roll: float = 0.0
 
 
 @dataclass
@@ -79,7 +84,8 @@ class TeacherConfig:
 
     timing: dict[str, PostureTiming] = field(default_factory=lambda: {
         "supine": PostureTiming(hand_over_s=3.9, pause_at_s=3.1, pause_s=0.7),
-        "prone": PostureTiming(hand_over_s=4.9, shoulder_roll_per_side_tilt=-1.0, hip_pitch_per_forward_tilt=-1.0),
+        "prone": PostureTiming(hand_over_s=4.9, shoulder_roll_per_side_tilt=-1.0, hip_pitch_per_forward_tilt=-1.0,
+                               start_hold_s=1.2, level_shoulder_roll=4.0, level_hip_roll=2.0),
     })
     # the balanced rise of both postures: from this reference's posture at rise_squat_s to its last
     # (the prone reference's own squat-to-stand interpolation falls backwards at the top: measured)
@@ -141,6 +147,7 @@ class GetupTeacher:
         self.lower = G1_SPEC.array("position_lower") + c.limit_margin
         self.upper = G1_SPEC.array("position_upper") - c.limit_margin
         steps = int(round(c.episode_s / dt))
+        self.hold_steps = int(round(t.start_hold_s * ref.fps))
         self.frames = self._reference_frames(np.arange(steps))
         hand_frame = int(round(t.hand_over_s * ref.fps))
         self.hand_step = int(np.argmax(self.frames >= hand_frame)) if (self.frames >= hand_frame).any() else steps
@@ -176,6 +183,24 @@ class GetupTeacher:
             out[k] = np.where(progress[:, None] < 0, (1 - blend) * start + blend * self.path[0], posture)
         return np.clip(out, self.lower, self.upper)
 
+    def feedback_mask(self) -> np.ndarray:
+        """(steps, 23) 1 where the teacher's targets depend on the state (its feedback acts), 0 where
+        they are the table alone: before the hand-over only the joints of the tilt feedback (none
+        for the supine teacher), every joint from the hand-over on (the COM feedback, and the clip
+        to the joint limits)."""
+        t = self.timing
+        mask = np.zeros_like(self.table)
+        mask[self.hand_step:] = 1.0
+        if t.shoulder_roll_per_side_tilt:
+            mask[:, SHOULDER_ROLL] = 1.0
+        if t.hip_pitch_per_forward_tilt:
+            mask[:, HIP_PITCH] = 1.0
+        if t.level_shoulder_roll:
+            mask[:self.hold_steps, SHOULDER_ROLL] = 1.0
+        if t.level_hip_roll:
+            mask[:self.hold_steps, HIP_ROLL] = 1.0
+        return mask
+
     @property
     def rising(self) -> np.ndarray:
         """(N,) handed over to the balanced rise."""
@@ -200,6 +225,12 @@ class GetupTeacher:
             err = np.where(rising[:, None], 0.0, self.ref_gravity[k] - projected_gravity(qpos[:, 3:7]))
             out[:, SHOULDER_ROLL] += t.shoulder_roll_per_side_tilt * err[:, 1:2]
             out[:, HIP_PITCH] += t.hip_pitch_per_forward_tilt * err[:, 0:1]
+        if t.level_shoulder_roll or t.level_hip_roll:
+            holding = k < self.hold_steps
+            if holding.any():
+                side = np.where(holding, self.ref_gravity[k][:, 1] - projected_gravity(qpos[:, 3:7])[:, 1], 0.0)[:, None]
+                out[:, SHOULDER_ROLL] += t.level_shoulder_roll * side
+                out[:, HIP_ROLL] += t.level_hip_roll * side
         if rising.any():
             corr = self.balance.correction(qpos, qvel, out, offsets)
             out[rising] += corr[rising]
