@@ -87,10 +87,10 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
     np.testing.assert_allclose(np.delete(path[2], [4, 10]), np.delete(0.5 * (ref.joint_pos[326] + ref.joint_pos[-1]), [4, 10]))
 
 
-@pytest.mark.parametrize("posture", ["supine", "prone"])
-def test_teacher_gets_most_fallen_poses_up(posture: str) -> None:
-    """16 training fallen poses per side (it stands about 80 % of them; 28 % and 9 % before the
-    hand-over moved to the first deep squat): at least 10 stand at 10 s."""
+@pytest.mark.parametrize(("posture", "at_least"), [("supine", 12), ("prone", 14)])
+def test_teacher_gets_most_fallen_poses_up(posture: str, at_least: int) -> None:
+    """16 training fallen poses per side: 13 and 15 stand at 10 s (28 % and 9 % before the hand-over
+    moved to the first deep squat; prone 12 without the levelling in the start hold)."""
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
     from robot_learning.tasks.getup.teacher import GetupTeacher
 
@@ -102,7 +102,7 @@ def test_teacher_gets_most_fallen_poses_up(posture: str) -> None:
         for _ in range(500):
             b.step(teacher.targets(b.qpos, b.qvel))
         up = b.sensor("head_pos")[:, 2] >= 1.1
-    assert up.sum() >= 10, f"{up.sum()} of 16 stood"
+    assert up.sum() >= at_least, f"{up.sum()} of 16 stood"
     assert teacher.rising.all()
 
 
@@ -173,3 +173,46 @@ def test_teacher_on_the_mesh_references_gets_the_mesh_g1_up(posture: str) -> Non
     r = evaluate_teacher(posture, 12, cfg=TeacherConfig.for_references("mesh"), variant="mesh", split="train")
     assert r["variant"] == "mesh" and r["references"] == "mesh"
     assert r["success_rate"] * 12 >= 5, r
+
+
+def test_teacher_feedback_mask_opens_where_the_teacher_uses_the_state() -> None:
+    """Supine: the table alone until the hand-over (no feedback), every joint after it. Prone: before
+    the hand-over only the tilt feedback's joints (shoulder rolls, hip pitches) and, during the start
+    hold, the levelling's hip rolls."""
+    from robot_learning.tasks.getup.teacher import HIP_PITCH, HIP_ROLL, SHOULDER_ROLL, GetupTeacher
+
+    with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
+        sup = GetupTeacher(b.model, load_feasible_reference("supine"), "supine", 1, b.dt)
+        pro = GetupTeacher(b.model, load_feasible_reference("prone"), "prone", 1, b.dt)
+    m = sup.feedback_mask()
+    assert m.shape == sup.table.shape and not m[:sup.hand_step].any() and m[sup.hand_step:].all()
+    m = pro.feedback_mask()
+    assert m[pro.hand_step:].all()
+    before = m[:pro.hand_step]
+    assert before[:, SHOULDER_ROLL].all() and before[:, HIP_PITCH].all()
+    assert before[:pro.hold_steps, HIP_ROLL].all() and not before[pro.hold_steps:, HIP_ROLL].any()
+    others = np.setdiff1d(np.arange(23), np.concatenate([SHOULDER_ROLL, HIP_PITCH, HIP_ROLL]))
+    assert not before[:, others].any()
+
+
+def test_prone_teacher_levels_a_robot_lying_tilted_during_the_start_hold() -> None:
+    """A prone robot rolled sideways during the start hold gets its shoulder and hip rolls moved (left
+    and right alike, against the tilt); after the hold only the tilt feedback's shoulder rolls move."""
+    from robot_learning.tasks.getup.teacher import HIP_ROLL, SHOULDER_ROLL, GetupTeacher
+
+    ref = load_feasible_reference("prone")
+    with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
+        teacher = GetupTeacher(b.model, ref, "prone", 2, b.dt)
+    roll = 0.3  # rad about the pelvis's z axis (the spine: lying, it is horizontal)
+    tilted = ref.qpos[0].copy()
+    w, x, y, z = ref.qpos[0, 3:7]
+    c, s = np.cos(roll / 2), np.sin(roll / 2)  # q * (c, 0, 0, s)
+    tilted[3:7] = (w * c - z * s, x * c + y * s, y * c - x * s, z * c + w * s)
+    q = np.stack([ref.qpos[0], tilted])
+    assert teacher.hold_steps == 60  # 1.2 s
+    for step, hip_moves in ((10, True), (teacher.hold_steps + 5, False)):
+        teacher.step[:] = step
+        out = teacher.targets(q, np.zeros((2, 29)))
+        diff = out[1] - out[0]
+        assert np.abs(diff[SHOULDER_ROLL]).min() > 0.05 and np.isclose(diff[SHOULDER_ROLL[0]], diff[SHOULDER_ROLL[1]])
+        assert (np.abs(diff[HIP_ROLL]).min() > 0.05) == hip_moves

@@ -97,3 +97,32 @@ def test_timed_feedforward_indexes_by_the_observed_time_and_exports(tmp_path) ->
                       dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False)
     sess = ort.InferenceSession(str(path))
     np.testing.assert_allclose(sess.run(None, {"obs": obs.numpy()})[0], out.detach().numpy(), atol=1e-6)
+
+
+def test_gated_residual_acts_only_where_the_gate_is_open_and_exports(tmp_path) -> None:  # noqa: ANN001
+    """With a gate table the network's output is scaled per time and action: where the gate is 0 the
+    policy is the feedforward table exactly, whatever the network says; ONNX Runtime agrees."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
+
+    torch.manual_seed(0)
+    table = torch.arange(10, dtype=torch.float32)[:, None].repeat(1, 2)
+    gate = torch.zeros(10, 2)
+    gate[5:, 1] = 1.0  # the second action's residual acts from t = 0.1 s on
+    actor = Actor(3, 2, (8,), "elu", True)
+    with torch.no_grad():
+        actor.net[-1].bias.fill_(0.5)  # a network that is far from zero
+    res = ResidualActor(actor, TimedFeedforward(table, 50.0, 2, 0.1), TimedFeedforward(gate, 50.0, 2, 0.1))
+    obs = torch.tensor([[0.3, -0.2, 0.0], [0.3, -0.2, 0.01], [1.0, 2.0, 0.019]])  # t = 0, 0.1, 0.19 s
+    out = res(obs).detach().numpy()
+    free = (actor(obs) - torch.zeros(3, 2)).detach().numpy()
+    np.testing.assert_allclose(out[:, 0], [0.0, 5.0, 9.0])  # gate closed: the table alone
+    np.testing.assert_allclose(out[0, 1], 0.0)
+    np.testing.assert_allclose(out[1:, 1], np.array([5.0, 9.0]) + free[1:, 1], rtol=1e-6)
+    assert np.all(np.abs(free[1:, 1]) > 0.1)  # the open entries really carry the network's output
+    path = tmp_path / "g.onnx"
+    torch.onnx.export(res, (obs,), str(path), input_names=["obs"], output_names=["action"],
+                      dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False)
+    np.testing.assert_allclose(ort.InferenceSession(str(path)).run(None, {"obs": obs.numpy()})[0], out, atol=1e-6)

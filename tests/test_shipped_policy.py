@@ -70,15 +70,15 @@ def test_rehearsed_faults_end_safely() -> None:
 
 
 def test_shipped_getup_policies_get_the_g1_up_through_the_runtime() -> None:
-    """The shipped getting-up policies (76 % and 58 % of 100 held-out poses): each knows its posture
-    and stands at least 2 of the first 6 held-out poses of it, through the runtime in MuJoCo."""
+    """The shipped getting-up policies (88 % and 91 % of 100 held-out poses): each knows its posture
+    and stands at least 4 of the first 6 held-out poses of it, through the runtime in MuJoCo."""
     from robot_learning.tasks.getup.module import eval_command
 
     for posture in ("supine", "prone"):
         path = ASSETS / f"g1_getup_{posture}.onnx"
         assert PolicyRunner(path).metadata.training["postures"] == [posture]
         res = eval_command(path, sim="mujoco", model="primitive", episodes=6)
-        assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 2 / 6, res[posture]
+        assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 4 / 6, res[posture]
 
 
 def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() -> None:
