@@ -166,13 +166,13 @@ def test_dagger_collects_teacher_labels_and_the_fit_learns_them() -> None:
 
 @pytest.mark.parametrize("posture", ["supine", "prone"])
 def test_teacher_on_the_mesh_references_gets_the_mesh_g1_up(posture: str) -> None:
-    """The mesh collision model with the references optimised on it (about 60 % of training poses
-    stand; with the primitive references none did): at least 5 of 12 stand at 10 s."""
+    """The mesh collision model with the references optimised on it (about 80-90 % of training poses
+    stand; with the primitive references none did): at least 7 of 12 stand at 10 s."""
     from robot_learning.tasks.getup.teacher import TeacherConfig, evaluate_teacher
 
     r = evaluate_teacher(posture, 12, cfg=TeacherConfig.for_references("mesh"), variant="mesh", split="train")
     assert r["variant"] == "mesh" and r["references"] == "mesh"
-    assert r["success_rate"] * 12 >= 5, r
+    assert r["success_rate"] * 12 >= 7, r
 
 
 def test_teacher_feedback_mask_opens_where_the_teacher_uses_the_state() -> None:

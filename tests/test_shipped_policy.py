@@ -82,9 +82,9 @@ def test_shipped_getup_policies_get_the_g1_up_through_the_runtime() -> None:
 
 
 def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() -> None:
-    """The policies trained on the mesh collision model (64 % and about 50 % of 100 held-out poses
-    there): the metadata names the model, and each stands at least 2 of the first 6 held-out poses of
-    its posture in the mesh model, through the runtime."""
+    """The policies trained on the mesh collision model (78 % and 74 % of 100 held-out poses there):
+    the metadata names the model, and each stands at least 3 of the first 6 held-out poses of its
+    posture in the mesh model, through the runtime."""
     from robot_learning.tasks.getup.module import eval_command
 
     for posture in ("supine", "prone"):
@@ -93,4 +93,4 @@ def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() ->
         assert training["postures"] == [posture] and training["collision_model"] == "mesh"
         res = eval_command(path, sim="mujoco", episodes=6)  # the model it was trained on, by default
         assert res["engine"] == "mujoco-mesh" and res["trained_on"] == "mesh"
-        assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 2 / 6, res[posture]
+        assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 3 / 6, res[posture]
