@@ -233,16 +233,13 @@ class GetupTeacher:
         k = np.minimum(self.step, len(self.table) - 1)
         out = self.table[k].copy()
         rising = self.rising
-        if (t.shoulder_roll_per_side_tilt or t.hip_pitch_per_forward_tilt) and not rising.all():
+        tilt_gains = (t.shoulder_roll_per_side_tilt, t.hip_pitch_per_forward_tilt, t.level_shoulder_roll, t.level_hip_roll)
+        if any(tilt_gains) and not rising.all():
             err = np.where(rising[:, None], 0.0, self.ref_gravity[k] - projected_gravity(qpos[:, 3:7]))
-            out[:, SHOULDER_ROLL] += t.shoulder_roll_per_side_tilt * err[:, 1:2]
+            side, holding = err[:, 1:2], (k < self.hold_steps)[:, None]
+            out[:, SHOULDER_ROLL] += (t.shoulder_roll_per_side_tilt + holding * t.level_shoulder_roll) * side
+            out[:, HIP_ROLL] += holding * t.level_hip_roll * side
             out[:, HIP_PITCH] += t.hip_pitch_per_forward_tilt * err[:, 0:1]
-        if t.level_shoulder_roll or t.level_hip_roll:
-            holding = k < self.hold_steps
-            if holding.any():
-                side = np.where(holding, self.ref_gravity[k][:, 1] - projected_gravity(qpos[:, 3:7])[:, 1], 0.0)[:, None]
-                out[:, SHOULDER_ROLL] += t.level_shoulder_roll * side
-                out[:, HIP_ROLL] += t.level_hip_roll * side
         if rising.any():
             corr = self.balance.correction(qpos, qvel, out, offsets)
             out[rising] += corr[rising]
