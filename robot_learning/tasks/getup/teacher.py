@@ -37,9 +37,10 @@ on the prone tilt, and re-optimising the table before the hand-over by receding-
 training poses with this feedback in the loop all did no better.
 
 In the mesh collision model the teacher follows the references optimised there
-(``TeacherConfig.for_references("mesh")``): 67 % (supine) and 59 % (prone) of 100 held-out poses
-(``--model mesh --references mesh``); the primitive references give 0 % and 5 % there, and the mesh
-ones 50 % and 0 % in the primitive model.
+(``TeacherConfig.for_references("mesh")``): 80 % (supine) and 82 % (prone) of 100 held-out poses
+(``--model mesh --references mesh``; 67 % and 59 % before the levelling start hold); the primitive
+references give 0 % and 5 % there, and the mesh ones 50 % and 0 % in the primitive model (both
+measured before the levelling).
 
 The hand-over happens at a fixed reference time and the rise is timed, so the teacher is a
 feedforward table indexed by time (:attr:`GetupTeacher.table`) plus feedback on the state: what
