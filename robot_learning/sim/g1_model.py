@@ -27,9 +27,8 @@ from typing import Literal
 import mujoco
 
 from robot_learning.robots import g1 as g1_desc
-from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.robots.assets import g1_model_path
-
+from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.sim.mjspec_pd import (  # noqa: F401 (names re-exported for the batched sim)
     ACTUATOR_PREFIX,
     IMU_ACC_SENSOR,
@@ -38,6 +37,7 @@ from robot_learning.sim.mjspec_pd import (  # noqa: F401 (names re-exported for 
     add_imu_sensors,
     replace_with_pd_actuators,
 )
+from robot_learning.sim.terrain import TerrainConfig, apply_terrain
 
 #: Names of what this module adds to the model.
 HEAD_SITE = "rl_head"
@@ -48,6 +48,7 @@ def build_g1_spec(
     fix_base: bool = False,
     physics_dt: float = 0.002,
     base_height: float | None = None,
+    terrain: TerrainConfig | None = None,
 ) -> mujoco.MjSpec:
     """The G1 (23 DoF, spec PD actuators, IMU sensors, head site) as an uncompiled ``MjSpec``.
 
@@ -57,6 +58,7 @@ def build_g1_spec(
         fix_base: weld the pelvis to the world (no free joint).
         physics_dt: MuJoCo time step (s).
         base_height: pelvis height for ``fix_base`` (default: standing height + 0.1 m); ignored otherwise.
+        terrain: the ground (:mod:`robot_learning.sim.terrain`); None: the flat floor.
     """
     spec_desc = g1_desc.G1_SPEC
     spec = mujoco.MjSpec.from_file(str(g1_model_path(variant)))
@@ -73,6 +75,7 @@ def build_g1_spec(
         for child in pelvis.bodies:
             spec.add_exclude(bodyname1="pelvis", bodyname2=child.name)
     spec.option.timestep = physics_dt
+    apply_terrain(spec, terrain)
     return spec
 
 

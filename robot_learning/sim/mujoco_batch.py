@@ -66,6 +66,7 @@ from robot_learning.sim.g1_model import (
     IMU_QUAT_SENSOR,
     build_g1_spec,
 )
+from robot_learning.sim.terrain import TerrainConfig
 
 _STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 _CONTROL_SPEC = mujoco.mjtState.mjSTATE_CTRL
@@ -116,6 +117,7 @@ class G1BatchConfig:
         fix_base: weld the pelvis to the world 0.1 m above its standing height (no free joint): the
             legs swing free, for upper- and lower-body motions without balance (ASAP's small-robot
             path). ``qpos``/``qvel`` are then the 23 joints only and the ``base_*`` views raise.
+        terrain: the ground (:mod:`robot_learning.sim.terrain`: flat, slope or rough); None: flat.
     """
 
     num_envs: int = 64
@@ -126,6 +128,7 @@ class G1BatchConfig:
     seed: int = 0
     strip_visual: bool = True
     fix_base: bool = False
+    terrain: TerrainConfig | None = None
 
 
 @dataclass
@@ -192,11 +195,11 @@ def add_reward_sensors(spec: mujoco.MjSpec) -> None:
 
 def build_batch_model(
     variant: Literal["primitive", "mesh"] = "primitive", physics_dt: float = 0.002, strip: bool = True,
-    fix_base: bool = False,
+    fix_base: bool = False, terrain: TerrainConfig | None = None,
 ) -> mujoco.MjModel:
     """The G1 (free-floating, or with the pelvis welded to the world) with the reward sensors of
     :data:`SENSORS` (optionally without visuals)."""
-    spec = build_g1_spec(variant, fix_base=fix_base, physics_dt=physics_dt)
+    spec = build_g1_spec(variant, fix_base=fix_base, physics_dt=physics_dt, terrain=terrain)
     if strip:
         strip_visual(spec)
     add_reward_sensors(spec)
@@ -226,7 +229,7 @@ class G1Batch:
         if cfg.num_envs < 1 or cfg.decimation < 1:
             raise ValueError("num_envs and decimation must be >= 1")
         self.rng = np.random.default_rng(cfg.seed)
-        self.model = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base)
+        self.model = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base, cfg.terrain)
         self.floating = not cfg.fix_base
         self._jq0, self._jv0 = (7, 6) if self.floating else (0, 0)  # first joint's qpos / qvel address
         m = self.model

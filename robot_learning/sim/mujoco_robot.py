@@ -56,7 +56,14 @@ from robot_learning.robots.assets import g1_model_path, panda_model_path
 from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.robots.joint_robot import JointRobotSpec
 from robot_learning.runtime.transport import RobotState
-from robot_learning.sim.mjspec_pd import IMU_ACC_SENSOR, IMU_GYRO_SENSOR, IMU_QUAT_SENSOR, add_imu_sensors, replace_with_pd_actuators
+from robot_learning.sim.mjspec_pd import (
+    IMU_ACC_SENSOR,
+    IMU_GYRO_SENSOR,
+    IMU_QUAT_SENSOR,
+    add_imu_sensors,
+    replace_with_pd_actuators,
+)
+from robot_learning.sim.terrain import TerrainConfig, apply_terrain
 
 RobotName = Literal["g1", "panda"]
 
@@ -83,6 +90,8 @@ class MujocoRobotConfig:
             Menagerie scene_mjx.xml "home").
         initial_pose_noise: half-width (rad) of uniform noise added to the initial joint angles.
         gripper_opening: Panda finger opening (m per finger, 0..0.04) held by the hand actuator.
+        terrain: the G1's ground (:mod:`robot_learning.sim.terrain`); None: flat. The state's
+            ``head_height`` is then measured above the ground under the head.
     """
 
     robot: RobotName = "g1"
@@ -95,6 +104,7 @@ class MujocoRobotConfig:
     initial_pose: Literal["default", "knees_bent"] = "default"
     initial_pose_noise: float = 0.0
     gripper_opening: float = 0.04
+    terrain: TerrainConfig | None = None
 
 
 def _quat_from_pitch(angle: float) -> np.ndarray:
@@ -154,6 +164,7 @@ class MujocoJointRobot:
             if self.config.variant == "mesh":
                 add_hand_collisions(spec)  # as robot_learning.sim.g1_model builds it
             spec.body("torso_link").add_site(name=_HEAD_SITE, pos=list(g1_desc.G1_HEAD_OFFSET))
+            apply_terrain(spec, self.config.terrain)
             if self.config.fix_base:
                 pelvis = spec.body("pelvis")
                 pelvis.pos = [0.0, 0.0, self._default_base_height()]
@@ -255,7 +266,9 @@ class MujocoJointRobot:
             values["base_orientation"] = d.xquat[self._root_body].copy()
             values["base_linear_velocity"] = np.zeros(3)
         if self.config.robot == "g1":
-            values["head_height"] = np.array([d.site_xpos[self._head_site, 2]])
+            head = d.site_xpos[self._head_site]
+            ground = 0.0 if self.config.terrain is None else float(self.config.terrain.ground_height(head[None, :2])[0])
+            values["head_height"] = np.array([head[2] - ground])
         else:
             values["ee_position"] = d.site_xpos[self._tcp_site].copy()
         return RobotState(stamp=self.time, values=values)

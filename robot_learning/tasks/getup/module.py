@@ -195,10 +195,10 @@ def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, An
     return {"run": str(run), **report}
 
 
-def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    from robot_learning.tasks.getup.poses import fallen_pose_dataset
+def _start_states(posture: str, n: int, seed: int, terrain: Any = None) -> list[tuple[str, np.ndarray]]:
+    from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
 
-    data = fallen_pose_dataset(seed=seed)
+    data = fallen_pose_dataset(seed=seed, config=FallenPoseConfig(terrain=terrain))
     out = []
     for p in (["supine", "prone"] if posture == "both" else [posture]):
         pool = data[p]["test"]
@@ -207,11 +207,14 @@ def _start_states(posture: str, n: int, seed: int) -> list[tuple[str, np.ndarray
 
 
 def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int = 100, posture: str | None = None, seed: int = 0,
-                 render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002) -> dict[str, Any]:
+                 render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002,
+                 terrain: str = "flat") -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
     MuJoCo (``model``: mesh or primitive collisions; None: the one the policy was trained on, from its
     metadata) or PyBullet, from ``episodes`` held-out fallen
-    poses per posture (``posture`` None: the postures the policy was trained for, from its metadata)."""
+    poses per posture (``posture`` None: the postures the policy was trained for, from its metadata).
+    ``terrain`` (MuJoCo): flat, slope or rough (:mod:`robot_learning.sim.terrain`'s defaults); the
+    held-out fallen poses are then made on that ground, and the head height is measured above it."""
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
     from robot_learning.runtime.policy import PolicyRunner
@@ -226,7 +229,16 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     rate = meta.control_rate_hz
     trained_on = str(meta.training.get("collision_model", "primitive"))  # policies from before the field: primitive
     model = model or trained_on
-    robot = _make_robot(sim, model, rate, seed, physics_dt)
+    from robot_learning.sim.terrain import TERRAINS, TerrainConfig
+
+    if terrain not in TERRAINS:
+        raise ConfigError(f"--terrain must be one of {', '.join(TERRAINS)}, got {terrain!r}")
+    if terrain != "flat" and sim != "mujoco":
+        raise ConfigError(f"--terrain {terrain} is for the MuJoCo evaluation only (PyBullet has the flat ground)")
+    if terrain != "flat" and render is not None:
+        raise ConfigError("--render draws the flat floor: render with --terrain flat")
+    ground = None if terrain == "flat" else TerrainConfig(terrain)
+    robot = _make_robot(sim, model, rate, seed, physics_dt, ground)
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
                                  soft_start_target="measured", monitors=[m for m in prof.monitors if m["type"] != "stale"])
@@ -235,7 +247,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         posture = "both" if len(trained) == 2 else trained[0]
     elif posture != "both" and posture not in trained:
         raise ConfigError(f"{policy} was trained for {' and '.join(trained)} fallen poses, not {posture} (--posture)")
-    starts = _start_states(posture, episodes, seed)
+    starts = _start_states(posture, episodes, seed, ground)
     results, frames = [], []
     steps = int(round(10.0 * rate))
     for k, (p, qpos) in enumerate(starts):
@@ -268,7 +280,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
 
         render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive")
     out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
-                           "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
+                           "terrain": terrain, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
     for p in ("supine", "prone"):
         rs = [r for r in results if r["posture"] == p]
         if rs:
@@ -292,11 +304,12 @@ def _nanmean(values: list[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002) -> Any:
+def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002, terrain: Any = None) -> Any:
     if sim == "mujoco":
         from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
-        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed, physics_dt=physics_dt)))
+        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed,
+                                                             physics_dt=physics_dt, terrain=terrain)))
     if sim == "pybullet":
         from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
 

@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
+from robot_learning.sim.terrain import TerrainConfig
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class FallenPoseConfig:
         min_settle_s: settle at least this long before checking the velocities (s).
         settle_velocity: settled when every generalised velocity is below this (m/s or rad/s).
         max_attempts_factor: give up after ``n * max_attempts_factor`` draws (too many rejections).
+        terrain: the ground the robot falls on (:mod:`robot_learning.sim.terrain`); None: flat.
     """
 
     variant: Literal["mesh", "primitive"] = "primitive"
@@ -58,6 +60,7 @@ class FallenPoseConfig:
     min_settle_s: float = 1.0
     settle_velocity: float = 0.05
     max_attempts_factor: int = 5
+    terrain: TerrainConfig | None = None
 
 
 def is_face_up(base_quat_wxyz: np.ndarray) -> bool:
@@ -97,7 +100,7 @@ def generate_fallen_poses(
     Raises ``RuntimeError`` if too many draws land on the wrong side.
     """
     cfg = config or FallenPoseConfig()
-    robot = robot or MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed))
+    robot = robot or MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed, terrain=cfg.terrain))
     rng = np.random.default_rng(seed)
     spec = robot.spec
     lo, hi = spec.array("position_lower"), spec.array("position_upper")
@@ -165,7 +168,10 @@ def fallen_pose_dataset(
     Speed on this machine (primitive model, one core): see ``assets/motions/README.md``.
     """
     cfg = config or FallenPoseConfig()
-    key = json.dumps({"n_train": n_train, "n_test": n_test, "seed": seed, **asdict(cfg)}, sort_keys=True)
+    fields = asdict(cfg)
+    if fields["terrain"] is None:  # flat: the key of the datasets made before terrain existed
+        del fields["terrain"]
+    key = json.dumps({"n_train": n_train, "n_test": n_test, "seed": seed, **fields}, sort_keys=True)
     path = None
     if cache_dir is not None:
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -174,7 +180,7 @@ def fallen_pose_dataset(
             with np.load(path) as z:
                 return FallenPoseDataset(**{k: (z[f"{k}_qpos"], z[f"{k}_qvel"]) for k in _SPLITS})
     seeds = np.random.SeedSequence(seed).generate_state(4)
-    robot = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed))
+    robot = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed, terrain=cfg.terrain))
     t0 = time.perf_counter()
     parts = {}
     for (name, face_up, count), s in zip(
