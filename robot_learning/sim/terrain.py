@@ -70,10 +70,7 @@ def apply_terrain(spec: mujoco.MjSpec, terrain: TerrainConfig | None) -> None:
     """Turn the spec's ``floor`` geom into ``terrain`` (nothing for None or flat)."""
     if terrain is None or terrain.kind == "flat":
         return
-    try:
-        floor = spec.geom("floor")
-    except Exception:  # noqa: BLE001 (MjSpec raises different errors across versions)
-        floor = None
+    floor = spec.geom("floor")
     if floor is None:
         raise ValueError("the model has no geom named 'floor' to turn into terrain")
     if terrain.kind == "slope":

@@ -14,6 +14,7 @@ from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml,
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.robots.g1 import G1_SPEC, NAME
 from robot_learning.runtime.policy import PolicyMetadata
+from robot_learning.sim.terrain import TERRAINS, TerrainConfig
 from robot_learning.tasks.getup.config import GetupTrainConfig
 
 TASK = "getup"
@@ -195,7 +196,7 @@ def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, An
     return {"run": str(run), **report}
 
 
-def _start_states(posture: str, n: int, seed: int, terrain: Any = None) -> list[tuple[str, np.ndarray]]:
+def _start_states(posture: str, n: int, seed: int, terrain: TerrainConfig | None = None) -> list[tuple[str, np.ndarray]]:
     from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
 
     data = fallen_pose_dataset(seed=seed, config=FallenPoseConfig(terrain=terrain))
@@ -229,8 +230,6 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     rate = meta.control_rate_hz
     trained_on = str(meta.training.get("collision_model", "primitive"))  # policies from before the field: primitive
     model = model or trained_on
-    from robot_learning.sim.terrain import TERRAINS, TerrainConfig
-
     if terrain not in TERRAINS:
         raise ConfigError(f"--terrain must be one of {', '.join(TERRAINS)}, got {terrain!r}")
     if terrain != "flat" and sim != "mujoco":
@@ -304,7 +303,8 @@ def _nanmean(values: list[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002, terrain: Any = None) -> Any:
+def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002,
+                terrain: TerrainConfig | None = None) -> Any:
     if sim == "mujoco":
         from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
