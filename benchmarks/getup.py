@@ -86,6 +86,8 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=100, help="held-out poses per posture")
     p.add_argument("--pybullet-episodes", type=int, default=20, help="PyBullet is ~30x slower than MuJoCo here")
     p.add_argument("--khz-episodes", type=int, default=100, help="held-out poses per posture at 1 kHz physics")
+    p.add_argument("--terrain-episodes", type=int, default=0,
+                   help="held-out poses per posture on the 10 deg slope and on the rough ground (made there), each")
     p.add_argument("--stage1-minutes", type=float, default=5.0)
     p.add_argument("--policy", type=Path, nargs="+", default=None, help="exported policies (each evaluated on its postures)")
     p.add_argument("--skip-train", action="store_true")
@@ -117,7 +119,9 @@ def main() -> int:
         runs = {"mujoco_primitive_500hz": dict(sim="mujoco", model="primitive", episodes=a.episodes),
                 "mujoco_mesh_500hz": dict(sim="mujoco", model="mesh", episodes=a.episodes),
                 f"mujoco_{trained_on}_1khz": dict(sim="mujoco", model=trained_on, episodes=a.khz_episodes, physics_dt=0.001),
-                "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes)}
+                "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes),
+                f"mujoco_{trained_on}_slope": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="slope"),
+                f"mujoco_{trained_on}_rough": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="rough")}
         for name, kw in runs.items():
             if kw["episodes"] > 0:
                 ev.setdefault(name, []).append(  # each result names its policy and the model it was trained on
