@@ -47,7 +47,7 @@ def test_fallen_poses_lie_on_the_slope() -> None:
     assert np.all((above > 0.03) & (above < 0.3)), above
 
 
-def test_getup_eval_runs_on_terrain_through_the_runtime(tmp_path) -> None:  # noqa: ANN001
+def test_getup_eval_runs_on_terrain_through_the_runtime() -> None:
     from pathlib import Path
 
     from robot_learning.core.config import ConfigError
@@ -61,5 +61,16 @@ def test_getup_eval_runs_on_terrain_through_the_runtime(tmp_path) -> None:  # no
         eval_command(policy, episodes=1, terrain="stairs")
     with pytest.raises(ConfigError, match="MuJoCo"):
         eval_command(policy, sim="pybullet", episodes=1, terrain="slope")
-    with pytest.raises(ConfigError, match="--render"):
-        eval_command(policy, episodes=1, terrain="slope", render=tmp_path / "x.gif")
+
+
+def test_renders_draw_the_terrain() -> None:
+    """The renderer builds the G1 on the terrain it is asked for (a height field for rough ground)."""
+    from robot_learning.tasks.getup.render import _model, render_frames
+
+    assert _model("primitive", "rough").nhfield == 1 and _model("primitive").nhfield == 0
+    m = _model("primitive", "slope")
+    assert abs(m.geom_quat[m.geom("floor").id][2]) > 0.05  # the tilted floor
+    q = np.tile(m.qpos0, (2, 1))
+    q[:, 2] = 1.0
+    images, _ = render_frames(q, terrain="rough")
+    assert len(images) == 2 and images[0].size[0] > 0

@@ -234,8 +234,6 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         raise ConfigError(f"--terrain must be one of {', '.join(TERRAINS)}, got {terrain!r}")
     if terrain != "flat" and sim != "mujoco":
         raise ConfigError(f"--terrain {terrain} is for the MuJoCo evaluation only (PyBullet has the flat ground)")
-    if terrain != "flat" and render is not None:
-        raise ConfigError("--render draws the flat floor: render with --terrain flat")
     ground = None if terrain == "flat" else TerrainConfig(terrain)
     robot = _make_robot(sim, model, rate, seed, physics_dt, ground)
     prof = PROFILES["g1_getup"].controller
@@ -277,7 +275,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     if render is not None and frames:
         from robot_learning.tasks.getup.render import render_gif
 
-        render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive")
+        render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive", terrain=terrain)
     out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
                            "terrain": terrain, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
     for p in ("supine", "prone"):

@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig  # noqa: E402
+from robot_learning.sim.terrain import TerrainConfig  # noqa: E402
 
 Backend = Literal["auto", "mujoco", "matplotlib"]
 
@@ -56,8 +57,9 @@ class RenderConfig:
     lookat_z: float = 0.45
 
 
-def _model(variant: str) -> mujoco.MjModel:
-    model = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant)).model  # type: ignore[arg-type]
+def _model(variant: str, terrain: str = "flat") -> mujoco.MjModel:
+    ground = None if terrain == "flat" else TerrainConfig(terrain)  # type: ignore[arg-type]
+    model = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant, terrain=ground)).model  # type: ignore[arg-type]
     model.mat_reflectance[:] = 0.0  # a fresh model: no mirror floor, fewer colours, smaller GIFs
     return model
 
@@ -131,7 +133,7 @@ def _headless_gl_in_process() -> bool:
     return getattr(gl_context, "__module__", "") in ("mujoco.egl", "mujoco.osmesa")
 
 
-def _frames_mujoco_subprocess(variant: str, qpos: np.ndarray, cfg: RenderConfig, gl: str) -> list[Image.Image]:
+def _frames_mujoco_subprocess(variant: str, qpos: np.ndarray, cfg: RenderConfig, gl: str, terrain: str = "flat") -> list[Image.Image]:
     """Render in a child process started with ``MUJOCO_GL=gl``: mujoco fixes its GL platform at
     import time, so a process that imported mujoco without a headless setting cannot switch."""
     import subprocess
@@ -140,7 +142,7 @@ def _frames_mujoco_subprocess(variant: str, qpos: np.ndarray, cfg: RenderConfig,
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(src, qpos=qpos, variant=np.array(variant), cfg=np.array(list(asdict(cfg).values()), dtype=float))
+        np.savez(src, qpos=qpos, variant=np.array(variant), terrain=np.array(terrain), cfg=np.array(list(asdict(cfg).values()), dtype=float))
         env = {**os.environ, "MUJOCO_GL": gl, "PYOPENGL_PLATFORM": gl}
         subprocess.run(
             [sys.executable, "-m", "robot_learning.tasks.getup.render", "--worker", str(src), str(dst)],
@@ -158,7 +160,7 @@ def _worker(src: str, dst: str) -> None:
         kwargs = dict(zip(fields, values))
         kwargs["width"], kwargs["height"] = int(kwargs["width"]), int(kwargs["height"])
         kwargs["track"] = bool(kwargs["track"])
-        images = _frames_mujoco(_model(str(z["variant"])), z["qpos"], RenderConfig(**kwargs))
+        images = _frames_mujoco(_model(str(z["variant"]), str(z["terrain"])), z["qpos"], RenderConfig(**kwargs))
     np.savez(dst, frames=np.stack([np.asarray(im) for im in images]))
 
 
@@ -167,11 +169,13 @@ def render_frames(
     variant: str = "primitive",
     backend: Backend = "auto",
     config: RenderConfig | None = None,
+    terrain: str = "flat",
 ) -> tuple[list[Image.Image], str]:
-    """Render each ``qpos`` to an image; returns the images and the back-end that drew them."""
+    """Render each ``qpos`` to an image (on ``terrain``: flat, slope or rough); returns the images
+    and the back-end that drew them."""
     cfg = config or RenderConfig()
     qpos = np.atleast_2d(np.asarray(qpos_sequence, dtype=np.float64))
-    model = _model(variant)
+    model = _model(variant, terrain)
     if qpos.shape[1] != model.nq:
         raise ValueError(f"qpos_sequence must have shape (T, {model.nq}), got {qpos.shape}")
     if backend in ("auto", "mujoco"):
@@ -183,7 +187,7 @@ def render_frames(
                 error = exc
         for gl in ("egl", "osmesa"):  # a fresh process can pick a headless GL platform
             try:
-                return _frames_mujoco_subprocess(variant, qpos, cfg, gl), "mujoco"
+                return _frames_mujoco_subprocess(variant, qpos, cfg, gl, terrain), "mujoco"
             except Exception as exc:
                 error = exc
         if backend == "mujoco":
@@ -199,6 +203,7 @@ def render_gif(
     source_fps: float | None = None,
     backend: Backend = "auto",
     config: RenderConfig | None = None,
+    terrain: str = "flat",
 ) -> str:
     """Write an animated GIF of a G1 episode and return the back-end used ("mujoco" or "matplotlib").
 
@@ -211,12 +216,13 @@ def render_gif(
             subsampled so the GIF plays in real time (e.g. 50 Hz references at 25 fps).
         backend: "auto" (MuJoCo, else matplotlib), or force one.
         config: image size and camera.
+        terrain: the ground drawn under the robot (flat, slope or rough; :mod:`robot_learning.sim.terrain`).
     """
     qpos = np.atleast_2d(np.asarray(qpos_sequence, dtype=np.float64))
     if source_fps is not None and source_fps > fps:
         idx = np.round(np.arange(0, len(qpos) - 1e-9, source_fps / fps)).astype(int)
         qpos = qpos[np.clip(idx, 0, len(qpos) - 1)]
-    images, used = render_frames(qpos, variant=variant, backend=backend, config=config)
+    images, used = render_frames(qpos, variant=variant, backend=backend, config=config, terrain=terrain)
     frames = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=32) for im in images]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
