@@ -15,6 +15,7 @@ can be measured above the ground under it (the getting-up success criterion).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import mujoco
@@ -46,8 +47,10 @@ class TerrainConfig:
         """Grid points per side of the height field."""
         return int(round(2 * self.half_size_m / self.cell_m)) + 1
 
+    @cached_property
     def heights(self) -> np.ndarray:
-        """(cells, cells) rough ground heights (m), row i at y = -half + i * cell, column j at x."""
+        """(cells, cells) rough ground heights (m), row i at y = -half + i * cell, column j at x
+        (drawn once per config: ``ground_height`` runs every control tick)."""
         n = self.cells
         return np.random.default_rng(self.seed).uniform(-self.roughness_m, self.roughness_m, (n, n))
 
@@ -59,11 +62,17 @@ class TerrainConfig:
             return np.zeros(len(xy))
         if self.kind == "slope":
             return xy[:, 0] * np.tan(np.deg2rad(self.slope_deg))
-        h, n = self.heights(), self.cells
+        h, n = self.heights, self.cells
         u = np.clip((xy + self.half_size_m) / self.cell_m, 0.0, n - 1 - 1e-9)
         j, i = u[:, 0].astype(int), u[:, 1].astype(int)
         fx, fy = u[:, 0] - j, u[:, 1] - i
         return ((1 - fy) * ((1 - fx) * h[i, j] + fx * h[i, j + 1]) + fy * ((1 - fx) * h[i + 1, j] + fx * h[i + 1, j + 1]))
+
+
+def terrain_named(kind: str) -> TerrainConfig | None:
+    """The default terrain of ``kind`` (None for flat: the models' own floor); ValueError names the
+    known kinds."""
+    return None if kind == "flat" else TerrainConfig(kind)  # type: ignore[arg-type]
 
 
 def apply_terrain(spec: mujoco.MjSpec, terrain: TerrainConfig | None) -> None:
@@ -79,7 +88,7 @@ def apply_terrain(spec: mujoco.MjSpec, terrain: TerrainConfig | None) -> None:
         return
     r = max(terrain.roughness_m, 1e-6)
     n = terrain.cells
-    data = (terrain.heights() + r) / (2 * r)  # MuJoCo scales [0, 1] by size[2] above the geom
+    data = (terrain.heights + r) / (2 * r)  # MuJoCo scales [0, 1] by size[2] above the geom
     spec.add_hfield(name=HFIELD_NAME, size=[terrain.half_size_m, terrain.half_size_m, 2 * r, 0.1],
                     nrow=n, ncol=n, userdata=data.ravel().tolist())
     floor.type = mujoco.mjtGeom.mjGEOM_HFIELD

@@ -14,7 +14,7 @@ from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml,
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.robots.g1 import G1_SPEC, NAME
 from robot_learning.runtime.policy import PolicyMetadata
-from robot_learning.sim.terrain import TERRAINS, TerrainConfig
+from robot_learning.sim.terrain import TerrainConfig, terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
 
 TASK = "getup"
@@ -230,11 +230,12 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     rate = meta.control_rate_hz
     trained_on = str(meta.training.get("collision_model", "primitive"))  # policies from before the field: primitive
     model = model or trained_on
-    if terrain not in TERRAINS:
-        raise ConfigError(f"--terrain must be one of {', '.join(TERRAINS)}, got {terrain!r}")
-    if terrain != "flat" and sim != "mujoco":
+    try:
+        ground = terrain_named(terrain)
+    except ValueError as e:
+        raise ConfigError(f"--terrain: {e}") from None
+    if ground is not None and sim != "mujoco":
         raise ConfigError(f"--terrain {terrain} is for the MuJoCo evaluation only (PyBullet has the flat ground)")
-    ground = None if terrain == "flat" else TerrainConfig(terrain)
     robot = _make_robot(sim, model, rate, seed, physics_dt, ground)
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,

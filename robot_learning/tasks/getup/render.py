@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig  # noqa: E402
-from robot_learning.sim.terrain import TerrainConfig  # noqa: E402
+from robot_learning.sim.terrain import terrain_named  # noqa: E402
 
 Backend = Literal["auto", "mujoco", "matplotlib"]
 
@@ -58,8 +58,7 @@ class RenderConfig:
 
 
 def _model(variant: str, terrain: str = "flat") -> mujoco.MjModel:
-    ground = None if terrain == "flat" else TerrainConfig(terrain)  # type: ignore[arg-type]
-    model = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant, terrain=ground)).model  # type: ignore[arg-type]
+    model = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=variant, terrain=terrain_named(terrain))).model  # type: ignore[arg-type]
     model.mat_reflectance[:] = 0.0  # a fresh model: no mirror floor, fewer colours, smaller GIFs
     return model
 

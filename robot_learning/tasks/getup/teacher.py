@@ -256,12 +256,12 @@ def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: Teach
     (held-out by default; tune on ``split="train"``) in MuJoCo, ``variant`` collision model at
     ``1/physics_dt`` Hz, on ``terrain`` (flat, slope or rough; the fallen poses are made on it)."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-    from robot_learning.sim.terrain import TerrainConfig
+    from robot_learning.sim.terrain import terrain_named
     from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
 
     cfg = cfg or TeacherConfig()
     ref = load_feasible_reference(posture, cfg.reference_model)
-    ground = None if terrain == "flat" else TerrainConfig(terrain)  # type: ignore[arg-type]
+    ground = terrain_named(terrain)
     starts = fallen_pose_dataset(seed=seed, config=FallenPoseConfig(terrain=ground))[posture][split][:episodes]
     t0 = time.perf_counter()
     decimation = int(round(0.02 / physics_dt))
