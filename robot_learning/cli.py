@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="getup: the fallen postures to train for (default both; the CPU path trains one policy per posture)")
     t.add_argument("--model", default=None, choices=["primitive", "mesh"],
                    help="getup: collision model to train on, with the references optimised on it (default: the config's, primitive)")
+    t.add_argument("--prone", default=None, choices=["direct", "roll"],
+                   help="getup: from prone, push up directly (default) or roll onto the back first, as HumanUP does")
     t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
     t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
     t.add_argument("--observation", default=None, choices=["state", "image"],
@@ -239,7 +241,7 @@ def _train(args: argparse.Namespace) -> int:
 
         report = getup.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, stage=args.stage,
                                      num_envs=args.num_envs, force=args.force, progress=not args.quiet, posture=args.posture,
-                                     model=args.model)
+                                     model=args.model, prone=args.prone)
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         print(dumps(summary))

@@ -157,6 +157,13 @@ class DaggerConfig:
     # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
     # actor) + a learned residual, which starts at zero; one policy per posture
     residual: bool = True
+    # from prone: "direct" (push up onto all fours) or "roll" (HumanUP's way: roll onto the back, then
+    # the supine get-up; the roll-over of rollover.py); see teacher.TeacherConfig.prone_strategy
+    prone_strategy: str = "direct"
+
+    def __post_init__(self) -> None:
+        if self.prone_strategy not in ("direct", "roll"):
+            raise ValueError(f"dagger.prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
     # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
     # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly
     gate_residual: bool = True

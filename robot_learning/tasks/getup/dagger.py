@@ -42,10 +42,12 @@ class TeacherForEnv:
     """One :class:`GetupTeacher` per posture over all the environment's robots; kept in step with
     the environment's resets."""
 
-    def __init__(self, env: GetupEnv, cfg: TeacherConfig | None = None) -> None:
+    def __init__(self, env: GetupEnv, cfg: TeacherConfig | None = None, prone_strategy: str = "direct") -> None:
         b = env.batch
         self.env = env
-        cfg = cfg or TeacherConfig.for_references(env.cfg.reference_model)
+        if cfg is None:
+            cfg = TeacherConfig.for_references(env.cfg.reference_model)
+            cfg.prone_strategy = prone_strategy
         self.teachers = {p: GetupTeacher(b.model, env.refs[p], p, env.n, env.dt, cfg) for p in env.postures}
 
     def reset(self, ids: np.ndarray | None = None) -> None:
@@ -154,7 +156,7 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     env, _ = make_env(cfg, num_envs=dcfg.num_envs)
     _fallen_starts_only(env)
     eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000)
-    teacher = TeacherForEnv(env)
+    teacher = TeacherForEnv(env, prone_strategy=dcfg.prone_strategy)
     actor = make_actor(env, teacher, cfg, dcfg.residual)
     data_x: list[np.ndarray] = []
     data_y: list[np.ndarray] = []

@@ -22,7 +22,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
-                num_envs: int | None = None, posture: str | None = None, model: str | None = None) -> GetupTrainConfig:
+                num_envs: int | None = None, posture: str | None = None, model: str | None = None,
+                prone: str | None = None) -> GetupTrainConfig:
     default = CONFIG_DIR / "getup.yaml"
     cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
     o: dict[str, Any] = {}
@@ -35,9 +36,15 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
     env: dict[str, Any] = {}
     if stage is not None:
         env["stage"] = {"I": "discovery", "1": "discovery", "II": "tracking", "2": "tracking"}.get(stage, stage)
+    dagger: dict[str, Any] = {}
     if num_envs is not None:
-        env["num_envs"] = num_envs
-        o["dagger"] = {"num_envs": num_envs}
+        env["num_envs"] = dagger["num_envs"] = num_envs
+    if prone is not None:
+        if prone not in ("direct", "roll"):
+            raise ConfigError(f"--prone must be 'direct' or 'roll', got {prone!r}")
+        dagger["prone_strategy"] = prone
+    if dagger:
+        o["dagger"] = dagger
     if posture is not None:
         env["posture"] = posture
     if model is not None:  # train on this collision model, following the references optimised on it
@@ -53,6 +60,8 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     e = cfg.env
     training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture],
                 "collision_model": e.variant}
+    if e.posture != "supine" and cfg.method == "dagger":
+        training["prone_strategy"] = cfg.dagger.prone_strategy
     return PolicyMetadata(
         robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history, e.time_input),
         action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
@@ -78,10 +87,10 @@ def _command() -> str:
 
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
                   num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None,
-                  model: str | None = None) -> dict[str, Any]:
+                  model: str | None = None, prone: str | None = None) -> dict[str, Any]:
     """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
     ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
-    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model)
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone)
     run = prepare_run_dir(out or default_run_dir(TASK), force=force)
     save_yaml(cfg, run / "config.yaml")
     if cfg.env.stage == "tracking" and cfg.method == "dagger":

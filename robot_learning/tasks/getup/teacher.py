@@ -54,7 +54,7 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mujoco
 import numpy as np
@@ -63,6 +63,9 @@ from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.joint_controller import projected_gravity
 from robot_learning.tasks.getup.balance import BalanceConfig, ComBalance, balanced_rise
 from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_reference
+
+if TYPE_CHECKING:
+    from robot_learning.tasks.getup.rollover import RollOver
 
 
 HIP_PITCH = np.array([0, 6])  # left, right (spec order)
@@ -114,6 +117,13 @@ class TeacherConfig:
     # getting-up profile keeps targets 0.01 rad inside the limits (``soft_joint_limits``).
     limit_margin: float = 0.0
     balance: BalanceConfig = field(default_factory=BalanceConfig)
+    # from prone: "direct" (the prone reference: push up onto all fours) or "roll" (HumanUP's way:
+    # the open-loop roll-over of rollover.py onto the back, then the supine get-up)
+    prone_strategy: str = "direct"
+
+    def __post_init__(self) -> None:
+        if self.prone_strategy not in ("direct", "roll"):
+            raise ValueError(f"prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
 
     @classmethod
     def for_references(cls, reference_model: str) -> "TeacherConfig":
@@ -143,10 +153,20 @@ class GetupTeacher:
     :meth:`targets` every policy step with the robots' simulator state."""
 
     def __init__(self, model: mujoco.MjModel, ref: FeasibleReference, posture: str, n: int, dt: float,
-                 cfg: TeacherConfig | None = None, rise_ref: FeasibleReference | None = None) -> None:
+                 cfg: TeacherConfig | None = None, rise_ref: FeasibleReference | None = None,
+                 roll: "RollOver | None" = None) -> None:
         self.cfg = c = cfg or TeacherConfig()
         if posture not in c.timing:
             raise ValueError(f"no teacher timing for posture {posture!r}; known: {sorted(c.timing)}")
+        # the roll strategy: the roll-over's targets (``roll``, default the shipped one) for the first
+        # ``offset`` steps, then the supine teacher, whose every step and phase is shifted by ``offset``
+        self.roll_targets = np.zeros((0, len(G1_SPEC.joint_names)))
+        if posture == "prone" and c.prone_strategy == "roll":
+            from robot_learning.tasks.getup.rollover import load_rollover
+
+            self.roll_targets = (roll or load_rollover(c.reference_model)).targets
+            posture, ref = "supine", load_feasible_reference("supine", c.reference_model)
+        self.offset = len(self.roll_targets)
         self.ref, self.n, self.dt = ref, n, dt
         self.timing = t = c.timing[posture]
         rise_ref = rise_ref or load_feasible_reference(c.rise_reference, c.reference_model)
@@ -160,11 +180,12 @@ class GetupTeacher:
         self.lower = G1_SPEC.array("position_lower") + c.limit_margin
         self.upper = G1_SPEC.array("position_upper") - c.limit_margin
         steps = int(round(c.episode_s / dt))
-        self.hold_steps = int(round(t.start_hold_s * ref.fps))
+        self.hold_steps = self.offset + int(round(t.start_hold_s * ref.fps))  # the start hold ends at this step
         self.frames = self._reference_frames(np.arange(steps))
         hand_frame = int(round(t.hand_over_s * ref.fps))
         self.hand_step = int(np.argmax(self.frames >= hand_frame)) if (self.frames >= hand_frame).any() else steps
         self.table = self._feedforward(steps)
+        self.table[:self.offset] = self.roll_targets[:steps]
         self.ref_gravity = projected_gravity(ref.qpos[:, 3:7])[self.frames]
         self.step = np.zeros(n, dtype=np.int64)  # policy steps since the robot's episode started
 
@@ -173,7 +194,7 @@ class GetupTeacher:
         and stops during the pause."""
         t, fps = self.timing, self.ref.fps
         start, length = int(round(t.pause_at_s * fps)), int(round(t.pause_s * fps))
-        k = np.maximum(k - int(round(t.start_hold_s * fps)), 0)
+        k = np.maximum(k - self.offset - int(round(t.start_hold_s * fps)), 0)
         frame = np.where(k < start, k, np.where(k < start + length, start, k - length))
         return np.minimum(frame, len(self.ref.targets) - 1)
 
@@ -212,6 +233,7 @@ class GetupTeacher:
             mask[:self.hold_steps, SHOULDER_ROLL] = 1.0
         if t.level_hip_roll:
             mask[:self.hold_steps, HIP_ROLL] = 1.0
+        mask[:self.offset] = 0.0  # the roll-over is open loop
         return mask
 
     @property
@@ -236,7 +258,8 @@ class GetupTeacher:
         rising = self.rising
         tilt_gains = (t.shoulder_roll_per_side_tilt, t.hip_pitch_per_forward_tilt, t.level_shoulder_roll, t.level_hip_roll)
         if any(tilt_gains) and not rising.all():
-            err = np.where(rising[:, None], 0.0, self.ref_gravity[k] - projected_gravity(qpos[:, 3:7]))
+            following = ~rising & (k >= self.offset)  # not during the roll-over
+            err = np.where(following[:, None], self.ref_gravity[k] - projected_gravity(qpos[:, 3:7]), 0.0)
             side, holding = err[:, 1:2], (k < self.hold_steps)[:, None]
             out[:, SHOULDER_ROLL] += (t.shoulder_roll_per_side_tilt + holding * t.level_shoulder_roll) * side
             out[:, HIP_ROLL] += holding * t.level_hip_roll * side
@@ -290,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--terrain", choices=["flat", "slope", "rough"], default="flat")
     p.add_argument("--references", choices=["primitive", "mesh"], default="primitive",
                    help="follow the feasible references optimised on this collision model")
+    p.add_argument("--prone", choices=["direct", "roll"], default="direct",
+                   help="from prone: push up directly, or roll onto the back and get up as from supine (HumanUP)")
     a = p.parse_args(argv)
+    cfg = TeacherConfig.for_references(a.references)
+    cfg.prone_strategy = a.prone
     for posture in a.posture:
-        print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed, TeacherConfig.for_references(a.references),
+        print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed, cfg,
                                           split=a.split, variant=a.model, physics_dt=1 / a.physics_hz,
                                           terrain=a.terrain)), flush=True)
     return 0
