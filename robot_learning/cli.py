@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default=None, choices=["primitive", "mesh"],
                    help="getup: collision model to train on, with the references optimised on it (default: the config's, primitive)")
     t.add_argument("--prone", default=None, choices=["direct", "roll"],
-                   help="getup: from prone, push up directly (default) or roll onto the back first, as HumanUP does")
+                   help="getup: from prone, roll onto the back first as HumanUP does, or push up directly "
+                        "(default: roll on the primitive model, direct on the mesh one)")
     t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
     t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
     t.add_argument("--observation", default=None, choices=["state", "image"],

@@ -87,17 +87,18 @@ def test_balanced_rise_keeps_the_com_over_flat_feet() -> None:
     np.testing.assert_allclose(np.delete(path[2], [4, 10]), np.delete(0.5 * (ref.joint_pos[326] + ref.joint_pos[-1]), [4, 10]))
 
 
-@pytest.mark.parametrize(("posture", "at_least"), [("supine", 12), ("prone", 14)])
-def test_teacher_gets_most_fallen_poses_up(posture: str, at_least: int) -> None:
-    """16 training fallen poses per side: 13 and 15 stand at 10 s (28 % and 9 % before the hand-over
-    moved to the first deep squat; prone 12 without the levelling in the start hold)."""
+@pytest.mark.parametrize(("posture", "strategy", "at_least"), [("supine", "roll", 12), ("prone", "direct", 14), ("prone", "roll", 15)])
+def test_teacher_gets_most_fallen_poses_up(posture: str, strategy: str, at_least: int) -> None:
+    """16 training fallen poses per side: supine 13, prone 15 pushing up directly and 16 rolling over
+    first stand at 10 s (28 % and 9 % before the hand-over moved to the first deep squat; prone direct
+    12 without the levelling in the start hold)."""
     from robot_learning.tasks.getup.poses import fallen_pose_dataset
-    from robot_learning.tasks.getup.teacher import GetupTeacher
+    from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
 
     ref = load_feasible_reference(posture)
     starts = fallen_pose_dataset(seed=0)[posture]["train"][:16]
     with G1Batch(G1BatchConfig(num_envs=len(starts))) as b:
-        teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt)
+        teacher = GetupTeacher(b.model, ref, posture, len(starts), b.dt, TeacherConfig(prone_strategy=strategy))
         b.reset(np.arange(len(starts)), starts)
         for _ in range(500):
             b.step(teacher.targets(b.qpos, b.qvel))
@@ -179,11 +180,11 @@ def test_teacher_feedback_mask_opens_where_the_teacher_uses_the_state() -> None:
     """Supine: the table alone until the hand-over (no feedback), every joint after it. Prone: before
     the hand-over only the tilt feedback's joints (shoulder rolls, hip pitches) and, during the start
     hold, the levelling's hip rolls."""
-    from robot_learning.tasks.getup.teacher import HIP_PITCH, HIP_ROLL, SHOULDER_ROLL, GetupTeacher
+    from robot_learning.tasks.getup.teacher import HIP_PITCH, HIP_ROLL, SHOULDER_ROLL, GetupTeacher, TeacherConfig
 
     with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
         sup = GetupTeacher(b.model, load_feasible_reference("supine"), "supine", 1, b.dt)
-        pro = GetupTeacher(b.model, load_feasible_reference("prone"), "prone", 1, b.dt)
+        pro = GetupTeacher(b.model, load_feasible_reference("prone"), "prone", 1, b.dt, TeacherConfig(prone_strategy="direct"))
     m = sup.feedback_mask()
     assert m.shape == sup.table.shape and not m[:sup.hand_step].any() and m[sup.hand_step:].all()
     m = pro.feedback_mask()
@@ -198,11 +199,11 @@ def test_teacher_feedback_mask_opens_where_the_teacher_uses_the_state() -> None:
 def test_prone_teacher_levels_a_robot_lying_tilted_during_the_start_hold() -> None:
     """A prone robot rolled sideways during the start hold gets its shoulder and hip rolls moved (left
     and right alike, against the tilt); after the hold only the tilt feedback's shoulder rolls move."""
-    from robot_learning.tasks.getup.teacher import HIP_ROLL, SHOULDER_ROLL, GetupTeacher
+    from robot_learning.tasks.getup.teacher import HIP_ROLL, SHOULDER_ROLL, GetupTeacher, TeacherConfig
 
     ref = load_feasible_reference("prone")
     with G1Batch(G1BatchConfig(num_envs=1, threads=1)) as b:
-        teacher = GetupTeacher(b.model, ref, "prone", 2, b.dt)
+        teacher = GetupTeacher(b.model, ref, "prone", 2, b.dt, TeacherConfig(prone_strategy="direct"))
     roll = 0.3  # rad about the pelvis's z axis (the spine: lying, it is horizontal)
     tilted = ref.qpos[0].copy()
     w, x, y, z = ref.qpos[0, 3:7]

@@ -157,12 +157,13 @@ class DaggerConfig:
     # the policy = the teacher's feedforward table (indexed by the time input, exported inside the
     # actor) + a learned residual, which starts at zero; one policy per posture
     residual: bool = True
-    # from prone: "direct" (push up onto all fours) or "roll" (HumanUP's way: roll onto the back, then
-    # the supine get-up; the roll-over of rollover.py); see teacher.TeacherConfig.prone_strategy
-    prone_strategy: str = "direct"
+    # from prone: "roll" (HumanUP's way: roll onto the back, then the supine get-up; the roll-over of
+    # rollover.py) or "direct" (push up onto all fours); None: the teacher's choice for the collision
+    # model (roll on the primitive one, direct on the mesh one; see teacher.TeacherConfig.prone_strategy)
+    prone_strategy: str | None = None
 
     def __post_init__(self) -> None:
-        if self.prone_strategy not in ("direct", "roll"):
+        if self.prone_strategy not in (None, "direct", "roll"):
             raise ValueError(f"dagger.prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
     # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
     # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly

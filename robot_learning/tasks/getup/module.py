@@ -61,7 +61,13 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture],
                 "collision_model": e.variant}
     if e.posture != "supine" and cfg.method == "dagger":
-        training["prone_strategy"] = cfg.dagger.prone_strategy
+        from robot_learning.tasks.getup.teacher import TeacherConfig
+
+        training["prone_strategy"] = strategy = cfg.dagger.prone_strategy or TeacherConfig.for_references(e.reference_model).prone_strategy
+        if strategy == "roll":  # when eval checks the roll-over (HumanUP's orientation cosine >= 0.9)
+            from robot_learning.tasks.getup.rollover import load_rollover
+
+            training["rollover_s"] = round(load_rollover(e.reference_model).duration_s, 3)
     return PolicyMetadata(
         robot=NAME, task=TASK, joint_names=list(G1_SPEC.joint_names), observation_layout=actor_layout(e.history, e.time_input),
         action={"size": len(G1_SPEC.joint_names), "type": "joint_position_offset", "scale": e.action_scale, "clip": e.action_clip,
@@ -230,6 +236,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
     from robot_learning.sim.joint_transport import InProcessJointTransport
+    from robot_learning.tasks.getup.rollover import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
+    from robot_learning.tasks.getup.rollover import supine_cosine
 
     runner = PolicyRunner(policy)
     meta = runner.metadata
@@ -257,15 +265,19 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     starts = _start_states(posture, episodes, seed, ground)
     results, frames = [], []
     steps = int(round(10.0 * rate))
+    # a prone policy that rolls over first (HumanUP's way): is the robot on its back when the roll ends?
+    roll_step = int(round(float(meta.training.get("rollover_s", 0.0)) * rate)) if meta.training.get("prone_strategy") == "roll" else 0
     for k, (p, qpos) in enumerate(starts):
         robot.set_qpos(qpos)
         transport = InProcessJointTransport(robot, meta.joint_names)
         c = JointController(runner, transport, desc.name, desc.limits(), ccfg)
         c.start()
-        heads, acts, qs, energy = [], [], [], 0.0
+        heads, acts, qs, energy, rolled = [], [], [], 0.0, None
         for t in range(steps):
             c.tick()
             s = robot.state()
+            if p == "prone" and t + 1 == roll_step:
+                rolled = bool(supine_cosine(np.asarray(s["base_orientation"])) >= ROLL_SUCCESS_COSINE)
             heads.append(float(s["head_height"][0]))
             acts.append(c.obs_fields.last_action.copy())
             qs.append(s["joint_position"].copy())
@@ -279,7 +291,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
                         "time_to_stand_s": float(above[0] / rate) if above.size else None,
                         "action_jitter": float(np.abs(np.diff(a, n=3, axis=0)).mean()),
                         "dof_pos_jitter": float(np.abs(np.diff(q, n=3, axis=0) * rate**3).mean() * 1e-3), "energy_J": energy,
-                        "faults": dict(c.fault_counts)})
+                        "faults": dict(c.fault_counts), "rolled_over": rolled})
         if progress:
             progress(f"{k + 1}/{len(starts)} {p}: head {h[-1]:.2f} m {'ok' if results[-1]['success'] else 'fail'}")
     if render is not None and frames:
@@ -299,6 +311,9 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
                       "energy_J": float(np.mean([r["energy_J"] for r in rs])),
                       "final_modes": {m: sum(r["mode"] == m for r in rs) for m in sorted({r["mode"] for r in rs})},
                       "faults": {f: sum(r["faults"].get(f, 0) for r in rs) for f in sorted({f for r in rs for f in r["faults"]})}}
+            if any(r["rolled_over"] is not None for r in rs):  # HumanUP's roll-over success, at the roll's end
+                out[p]["rolled_over"] = float(np.mean([bool(r["rolled_over"]) for r in rs]))
+                out[p]["rollover_s"] = roll_step / rate
     out["success_rate"] = float(np.mean([r["success"] for r in results])) if results else 0.0
     out["training"] = meta.training.get("best_eval")
     if render is not None:
