@@ -368,6 +368,14 @@ class G1Batch:
             mujoco.mj_forward(m, d)
             self._sens[i] = d.sensordata
 
+    def push(self, env_ids: np.ndarray, velocity: np.ndarray) -> None:
+        """Add ``velocity`` (k, 3) m/s (world frame) to the pelvis's linear velocity of environments
+        ``env_ids`` (k,): a push, felt from the next step on."""
+        self._floating("push")
+        ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
+        v0 = self._qvel_sl.start
+        self.state[ids, v0:v0 + 3] += np.asarray(velocity, dtype=np.float64).reshape(len(ids), 3)
+
     def step(self, targets: np.ndarray) -> None:
         """Hold joint position targets ``targets`` (N, 23; spec order, rad) for one policy period
         (``decimation`` physics steps) in every environment."""

@@ -62,18 +62,22 @@ class RewardWeightsStage2:
 
 @dataclass
 class DomainRandomization:
-    """Stage II's randomisation (HumanUP): friction, mass, centre of mass, motor strength, delay,
-    pushes, observation noise."""
+    """Stage II's randomisation (HumanUP), applied by :class:`~robot_learning.tasks.getup.env.GetupEnv`
+    to training episodes (evaluation episodes run the nominal robot). Drawn per episode: friction,
+    pelvis mass and centre of mass, motor strength (kp and kd per joint), action delay; during it:
+    pushes and observation noise."""
 
     enabled: bool = False
     friction: tuple[float, float] = (1.0, 3.0)
     base_mass_delta_kg: tuple[float, float] = (-3.0, 3.0)
-    com_offset_m: float = 0.05
+    com_offset_m: float = 0.05  # per axis, +-
     motor_strength: tuple[float, float] = (0.8, 1.2)
-    action_delay_steps: int = 8
-    push_interval_s: float = 4.0
-    push_max_speed: float = 1.0
-    obs_noise: float = 0.02
+    # s, drawn in [0, this], whole physics steps: the new targets reach the motors this late within
+    # the policy period (HumanUP: up to 8 steps of its 1 kHz physics)
+    action_delay_s: float = 0.008
+    push_interval_s: float = 4.0  # each robot's pelvis gets a horizontal velocity kick this often
+    push_max_speed: float = 1.0  # m/s, uniform in a disc of this radius
+    obs_noise: float = 0.02  # std of Gaussian noise on the observed (scaled) angular velocity, attitude and joints
 
 
 @dataclass

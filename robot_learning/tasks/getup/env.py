@@ -108,6 +108,38 @@ class GetupEnv:
         self.episode_returns = np.zeros(self.n)
         self.fixed_starts = False  # evaluation: environment i starts from fallen pose i of its posture
         self.balance = ComBalance(batch.model, cfg.balance) if cfg.balance.enabled else None
+        # domain randomisation (cfg.dr): per-robot action delay (physics steps) and push period
+        self.delay = np.zeros(self.n, dtype=np.int64)
+        self.push_every = max(1, int(round(cfg.dr.push_interval_s / self.dt)))
+        self.prev_targets = np.tile(DEFAULT, (self.n, 1))
+
+    @property
+    def randomizing(self) -> bool:
+        """Domain randomisation is on (``cfg.dr.enabled``) and this is not an evaluation."""
+        return self.cfg.dr.enabled and not self.fixed_starts
+
+    def _randomize(self, ids: np.ndarray) -> None:
+        """New physical parameters and action delay for robots ``ids`` (HumanUP's Stage II ranges);
+        evaluation episodes get the nominal robot back."""
+        dr, k, u = self.cfg.dr, ids.size, self.rng.uniform
+        if not self.randomizing:
+            self.batch.randomize(ids)
+            self.delay[ids] = 0
+            return
+        self.batch.randomize(ids, friction=u(*dr.friction, k), mass_delta=u(*dr.base_mass_delta_kg, k),
+                             com_offset=u(-dr.com_offset_m, dr.com_offset_m, (k, 3)),
+                             motor_strength=u(*dr.motor_strength, (k, N_JOINTS)))
+        max_delay = min(int(round(dr.action_delay_s / self.cfg.physics_dt)), self.cfg.decimation)
+        self.delay[ids] = self.rng.integers(0, max_delay + 1, k)
+
+    def _push(self) -> None:
+        """Every ``push_interval_s`` of each robot's episode: a horizontal velocity kick, uniform in a
+        disc of radius ``push_max_speed``."""
+        ids = np.flatnonzero((self.steps > 0) & (self.steps % self.push_every == 0))
+        if ids.size:
+            angle = self.rng.uniform(0.0, 2 * np.pi, ids.size)
+            speed = self.cfg.dr.push_max_speed * np.sqrt(self.rng.uniform(0.0, 1.0, ids.size))
+            self.batch.push(ids, np.stack([speed * np.cos(angle), speed * np.sin(angle), np.zeros(ids.size)], -1))
 
     # ------------------------------------------------------------------------------ resets
     def _reference_index(self, ref: Any, t: np.ndarray) -> np.ndarray:
@@ -150,7 +182,10 @@ class GetupEnv:
             else:
                 pool = self.starts[p]
                 qpos[k] = pool[i % len(pool)] if self.fixed_starts else pool[self.rng.integers(0, len(pool))]
+        if cfg.dr.enabled:
+            self._randomize(ids)
         self.batch.reset(ids, qpos, qvel)
+        self.prev_targets[ids] = self.batch.joint_pos[ids]
         self.steps[ids] = 0
         self.last_action[ids] = 0.0
         self.last_last_action[ids] = 0.0
@@ -166,8 +201,12 @@ class GetupEnv:
     def _fields(self) -> dict[str, np.ndarray]:
         b = self.batch
         quat = b.sensor("imu_quat")
-        return {"base_angular_velocity": b.sensor("imu_gyro"), "roll_pitch": batch_roll_pitch(quat),
-                "joint_position": b.joint_pos - DEFAULT, "joint_velocity": b.joint_vel, "last_action": self.last_action}
+        out = {"base_angular_velocity": b.sensor("imu_gyro"), "roll_pitch": batch_roll_pitch(quat),
+               "joint_position": b.joint_pos - DEFAULT, "joint_velocity": b.joint_vel, "last_action": self.last_action}
+        if self.randomizing and self.cfg.dr.obs_noise > 0:  # sensor noise, in the observation's (scaled) units
+            for name, _, scale in FIELDS[:4]:
+                out[name] = out[name] + self.rng.normal(0.0, self.cfg.dr.obs_noise / scale, out[name].shape)
+        return out
 
     def _feet_force(self) -> np.ndarray:
         return self.batch.sensor("left_foot_force")[:, 0] + self.batch.sensor("right_foot_force")[:, 0]
@@ -246,8 +285,17 @@ class GetupEnv:
         cfg = self.cfg
         a = np.clip(actions, -cfg.action_clip, cfg.action_clip)
         targets = DEFAULT + cfg.action_scale * a
-        self.batch.step(targets)
+        if self.randomizing and self.delay.any():  # the first `delay` physics steps still see the previous targets
+            sub = np.repeat(targets[:, None], cfg.decimation, 1)
+            late = np.arange(cfg.decimation)[None, :] < self.delay[:, None]
+            sub[late] = np.repeat(self.prev_targets[:, None], cfg.decimation, 1)[late]
+            self.batch.step_substeps(sub)
+        else:
+            self.batch.step(targets)
+        self.prev_targets = targets
         self.steps += 1
+        if self.randomizing and cfg.dr.push_max_speed > 0:
+            self._push()
         self.last_last_action, self.last_action = self.last_action, a
         cur = self._fields()
         for name, _, _ in FIELDS:  # history: drop the oldest, append the newest
