@@ -42,6 +42,14 @@ In the mesh collision model the teacher follows the references optimised there
 references give 0 % and 5 % there, and the mesh ones 50 % and 0 % in the primitive model (both
 measured before the levelling).
 
+From prone the default (``TeacherConfig.prone_strategy = "roll"``, HumanUP's way) is to roll onto the
+back first: the open-loop roll-over of :mod:`~robot_learning.tasks.getup.rollover` (1.74 s), then
+this supine teacher shifted by the roll's length (``offset``). It stands 96 % of 100 held-out prone
+poses (97 % at 1 kHz) against 93 % for the direct prone teacher above, and it is the most robust of
+the three to Stage II's randomisation (``benchmarks/getup_dr.py``). On the mesh model the mesh
+supine teacher after the roll stands 71 % against 82 % direct, so ``for_references("mesh")`` keeps
+the direct one.
+
 The hand-over happens at a fixed reference time and the rise is timed, so the teacher is a
 feedforward table indexed by time (:attr:`GetupTeacher.table`) plus feedback on the state: what
 ``dagger.py`` clones as a residual on that table. Handing over on the state instead (both feet
