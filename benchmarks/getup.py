@@ -149,7 +149,6 @@ def main() -> int:
         if old:
             result["stage1"] = {**old, "note": "kept from an earlier run of this benchmark (--stage1-minutes 0)"}
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
         write_json(a.out, result)
     print(dumps(result))
     return 0

@@ -63,7 +63,6 @@ def main() -> int:
     result = {"episodes": a.episodes, "seed": a.seed, "success_rate": table, "wall_clock_s": round(time.perf_counter() - t0, 1),
               "note": "the privileged teacher, training environment (primitive collisions, 500 Hz), held-out fallen poses, 10 s"}
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
         write_json(a.out, result)
     print(dumps(result))
     return 0

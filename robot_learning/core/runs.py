@@ -47,8 +47,9 @@ def dumps(data: Any, indent: int | None = None) -> str:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (a crash mid-write never leaves a truncated report)."""
+    """Write JSON atomically (a crash mid-write never leaves a truncated report), making its directory."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(dumps(data, indent=2) + "\n")
     tmp.replace(path)

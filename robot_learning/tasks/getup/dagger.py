@@ -46,10 +46,7 @@ class TeacherForEnv:
         """``prone_strategy`` (with ``cfg`` None): "roll" or "direct"; None: the default for the model."""
         b = env.batch
         self.env = env
-        if cfg is None:
-            cfg = TeacherConfig.for_references(env.cfg.reference_model)
-            cfg.prone_strategy = prone_strategy or cfg.prone_strategy
-        self.prone_strategy = cfg.prone_strategy
+        cfg = cfg or TeacherConfig.for_references(env.cfg.reference_model, prone_strategy)
         self.teachers = {p: GetupTeacher(b.model, env.refs[p], p, env.n, env.dt, cfg) for p in env.postures}
 
     def reset(self, ids: np.ndarray | None = None) -> None:

@@ -65,7 +65,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     if e.posture != "supine" and cfg.method == "dagger":
         from robot_learning.tasks.getup.teacher import TeacherConfig
 
-        training["prone_strategy"] = strategy = cfg.dagger.prone_strategy or TeacherConfig.for_references(e.reference_model).prone_strategy
+        training["prone_strategy"] = strategy = TeacherConfig.for_references(e.reference_model, cfg.dagger.prone_strategy).prone_strategy
         if strategy == "roll":  # when eval checks the roll-over (HumanUP's orientation cosine >= 0.9)
             from robot_learning.tasks.getup.rollover import load_rollover
 

@@ -73,8 +73,9 @@ class RollOverConfig:
 
 @dataclass
 class RollOver:
-    """An open-loop roll-over: ``start`` (23) -> ``knots`` (K, 23) -> ``end`` (23) PD targets, ``steps``
-    policy steps between consecutive knots, ``settle_steps`` to ``end`` and ``hold_steps`` on it."""
+    """An open-loop roll-over: ``start`` (23) -> ``knots`` (K, 23) -> ``end`` (23) PD targets,
+    ``knot_steps`` policy steps from each knot to the next (linear, starting at the earlier one),
+    ``settle_steps`` to ``end`` and ``hold_steps`` on it."""
 
     fps: float
     start: np.ndarray
@@ -204,8 +205,7 @@ def evaluate_rollover(roll: RollOver, episodes: int = 100, split: str = "test", 
     with G1Batch(G1BatchConfig(num_envs=n, seed=seed, variant=variant)) as b:  # type: ignore[arg-type]
         b.reset(np.arange(n), starts, np.zeros((n, b.nv)))
         if then_get_up:
-            cfg = TeacherConfig.for_references(variant)
-            cfg.prone_strategy = "roll"
+            cfg = TeacherConfig.for_references(variant, "roll")
             teacher = GetupTeacher(b.model, load_feasible_reference("prone", variant), "prone", n, b.dt, cfg, roll=roll)
         targets = roll.targets
         for t in range(int(round(seconds / b.dt)) if then_get_up else len(targets)):

@@ -136,8 +136,9 @@ class TeacherConfig:
             raise ValueError(f"prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
 
     @classmethod
-    def for_references(cls, reference_model: str) -> "TeacherConfig":
-        """The settings chosen for the references optimised on ``reference_model``. The mesh
+    def for_references(cls, reference_model: str, prone_strategy: str | None = None) -> "TeacherConfig":
+        """The settings chosen for the references optimised on ``reference_model`` (``prone_strategy``:
+        "roll" or "direct" instead of that model's default). The mesh
         references (``trajopt --model mesh``, warm-started from the primitive ones, 0-4.6 s supine and
         0-5.6 s prone) reach their squat at nearly the same times; chosen on 32 training poses in the
         mesh model: supine hand-over at 3.8 s without the pause (3.9 s 47 %, 3.8 s 66 %, 3.7 s 34 %;
@@ -146,11 +147,11 @@ class TeacherConfig:
         robot during the start hold as the primitive prone teacher does (the same gains, not tuned
         again; on 64 training poses supine 67 -> 78 %, prone 67 -> 94 %)."""
         if reference_model == "primitive":
-            return cls()
+            return cls(prone_strategy=prone_strategy or "roll")
         if reference_model != "mesh":
             raise ValueError(f"reference_model must be 'primitive' or 'mesh', got {reference_model!r}")
         level = {"start_hold_s": 1.2, "level_shoulder_roll": 4.0, "level_hip_roll": 2.0}
-        return cls(reference_model="mesh", rise_squat_s=3.8, prone_strategy="direct", timing={
+        return cls(reference_model="mesh", rise_squat_s=3.8, prone_strategy=prone_strategy or "direct", timing={
             "supine": PostureTiming(hand_over_s=3.8, **level),
             "prone": PostureTiming(hand_over_s=4.9, shoulder_roll_per_side_tilt=-1.0, hip_pitch_per_forward_tilt=-1.0, **level),
         })
@@ -327,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="from prone: roll onto the back and get up as from supine (HumanUP), or push up directly "
                         "(default: roll with the primitive references, direct with the mesh ones)")
     a = p.parse_args(argv)
-    cfg = TeacherConfig.for_references(a.references)
-    cfg.prone_strategy = a.prone or cfg.prone_strategy
+    cfg = TeacherConfig.for_references(a.references, a.prone)
     for posture in a.posture:
         print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed, cfg,
                                           split=a.split, variant=a.model, physics_dt=1 / a.physics_hz,
