@@ -121,9 +121,13 @@ def test_teacher_is_its_table_plus_state_feedback() -> None:
         np.testing.assert_allclose(teacher.table[15 + 155 + 36], ref.targets[156])
         q = np.tile(ref.qpos[40], (2, 1))
         np.testing.assert_allclose(teacher.targets(q, np.zeros((2, b.nv))), teacher.table[[0, 0]])
-        teacher.step[:] = len(teacher.table) - 1  # standing
+        teacher.step[:] = len(teacher.table) - 1  # standing, in the rise's last (statically balanced) posture
+        from robot_learning.tasks.getup.balance import balanced_posture
+
+        joints, pitch = balanced_posture(b.model, teacher.path[-1])
         q = np.tile(b.default_qpos(), (2, 1))
-        q[1, 7 + 14] += 0.4  # the second robot leans its torso forward (waist pitch): its COM moves ahead of its feet
+        q[:, 7:30], q[:, 3:7] = joints, [np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0]
+        q[1, 7 + 14] += 0.1  # the second robot leans its torso forward (waist pitch): its COM moves ahead of its feet
         out = teacher.targets(q, np.zeros((2, b.nv)))
         moved = np.flatnonzero(np.abs(out[1] - out[0]) > 1e-9)
         assert set(moved) <= {4, 5, 10, 11} and len(moved) > 0  # ankle pitch and roll only
