@@ -88,6 +88,8 @@ def main() -> int:
     p.add_argument("--khz-episodes", type=int, default=100, help="held-out poses per posture at 1 kHz physics")
     p.add_argument("--terrain-episodes", type=int, default=0,
                    help="held-out poses per posture on the 10 deg slope and on the rough ground (made there), each")
+    p.add_argument("--stay-episodes", type=int, default=0,
+                   help="held-out poses per posture run for 15 s instead of 10 (does the robot stay up?)")
     p.add_argument("--stage1-minutes", type=float, default=5.0)
     p.add_argument("--policy", type=Path, nargs="+", default=None, help="exported policies (each evaluated on its postures)")
     p.add_argument("--skip-train", action="store_true")
@@ -123,7 +125,8 @@ def main() -> int:
                 f"mujoco_{trained_on}_1khz": dict(sim="mujoco", model=trained_on, episodes=a.khz_episodes, physics_dt=0.001),
                 "pybullet": dict(sim="pybullet", episodes=a.pybullet_episodes),
                 f"mujoco_{trained_on}_slope": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="slope"),
-                f"mujoco_{trained_on}_rough": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="rough")}
+                f"mujoco_{trained_on}_rough": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="rough"),
+                f"mujoco_{trained_on}_15s": dict(sim="mujoco", model=trained_on, episodes=a.stay_episodes, seconds=15.0)}
         for name, kw in runs.items():
             if kw["episodes"] > 0:
                 ev.setdefault(name, []).append(  # each result names its policy and the model it was trained on

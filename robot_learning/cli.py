@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
                    help="getup: held-out fallen poses to start from (default: the postures the policy was trained for)")
     e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")
+    e.add_argument("--seconds", type=float, default=10.0,
+                   help="getup: episode length; success = head at 1.1 m or more at its end (the paper: 10 s; longer: does it stay up?)")
     e.add_argument("--terrain", default="flat", choices=["flat", "slope", "rough"],
                    help="getup, MuJoCo: the ground (slope: 10 deg; rough: +-3 cm bumps on 0.1 m cells); the fallen poses are made on it")
     e.add_argument("--episodes", type=int, default=100)
@@ -283,7 +285,7 @@ def _eval(args: argparse.Namespace) -> int:
         from robot_learning.tasks.getup import module as getup
 
         result = getup.eval_command(args.policy, sim=args.sim or "mujoco", model=args.model, episodes=args.episodes,
-                                    posture=args.posture, seed=args.seed, render=args.render, terrain=args.terrain,
+                                    posture=args.posture, seed=args.seed, render=args.render, terrain=args.terrain, seconds=args.seconds,
                                     progress=None if args.json else (lambda m: print(m, file=sys.stderr)))
         if not args.json:
             for k, v in result.items():

@@ -165,6 +165,11 @@ class DaggerConfig:
     # rollover.py) or "direct" (push up onto all fours); None: the teacher's choice for the collision
     # model (roll on the primitive one, direct on the mesh one; see teacher.TeacherConfig.prone_strategy)
     prone_strategy: str | None = None
+    # s per training episode (collection and the choice of iteration), past the paper's 10 s: the
+    # teacher's table ends at 10 s (the time input saturates there) and the robot must stay up after
+    # it. With 10 s episodes the prone clone, which rolls over first and stands only from about 9 s,
+    # stood 96 % of 100 held-out poses at 10 s and none at 13 s (its teacher: 96 % at both)
+    episode_s: float = 12.0
 
     def __post_init__(self) -> None:
         if self.prone_strategy not in (None, "direct", "roll"):

@@ -152,6 +152,8 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
+    cfg = copy.deepcopy(cfg)
+    cfg.env.episode_s = dcfg.episode_s  # past the paper's 10 s: the clone also learns to stay up
     env, _ = make_env(cfg, num_envs=dcfg.num_envs)
     _fallen_starts_only(env)
     eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000)

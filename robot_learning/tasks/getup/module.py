@@ -226,13 +226,14 @@ def _start_states(posture: str, n: int, seed: int, terrain: TerrainConfig | None
 
 def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int = 100, posture: str | None = None, seed: int = 0,
                  render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002,
-                 terrain: str = "flat") -> dict[str, Any]:
+                 terrain: str = "flat", seconds: float = 10.0) -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
     MuJoCo (``model``: mesh or primitive collisions; None: the one the policy was trained on, from its
     metadata) or PyBullet, from ``episodes`` held-out fallen
     poses per posture (``posture`` None: the postures the policy was trained for, from its metadata).
     ``terrain`` (MuJoCo): flat, slope or rough (:mod:`robot_learning.sim.terrain`'s defaults); the
-    held-out fallen poses are then made on that ground, and the head height is measured above it."""
+    held-out fallen poses are then made on that ground, and the head height is measured above it.
+    ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end."""
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
     from robot_learning.runtime.policy import PolicyRunner
@@ -266,7 +267,9 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         raise ConfigError(f"{policy} was trained for {' and '.join(trained)} fallen poses, not {posture} (--posture)")
     starts = _start_states(posture, episodes, seed, ground)
     results, frames = [], []
-    steps = int(round(10.0 * rate))
+    if seconds <= 0:
+        raise ConfigError(f"--seconds must be positive, got {seconds}")
+    steps = int(round(seconds * rate))
     # a prone policy that rolls over first (HumanUP's way): is the robot on its back when the roll ends?
     roll_step = int(round(float(meta.training.get("rollover_s", 0.0)) * rate)) if meta.training.get("prone_strategy") == "roll" else 0
     for k, (p, qpos) in enumerate(starts):
@@ -301,7 +304,7 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
 
         render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive", terrain=terrain)
     out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
-                           "terrain": terrain, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
+                           "terrain": terrain, "seconds": seconds, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
     for p in ("supine", "prone"):
         rs = [r for r in results if r["posture"] == p]
         if rs:
