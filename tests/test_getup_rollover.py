@@ -102,3 +102,17 @@ def test_train_cli_takes_the_prone_strategy() -> None:
     assert make_metadata(cfg, {}).training["prone_strategy"] == "roll"
     with pytest.raises(ConfigError, match="--prone"):
         load_config(None, prone="sideways")
+
+
+def test_eval_runs_for_the_requested_seconds_and_rejects_a_bad_length() -> None:
+    """``eval getup --seconds``: success is judged at the end of the episode (1 s is too short to stand)."""
+    from robot_learning.core.config import ConfigError
+    from robot_learning.tasks.getup.module import eval_command
+    from robot_learning.tasks.getup.trajopt import FEASIBLE_DIR
+
+    policy = FEASIBLE_DIR.parent / "policies" / "g1_getup_prone.onnx"
+    res = eval_command(policy, episodes=1, seconds=1.0)
+    assert res["seconds"] == 1.0 and res["prone"]["success_rate"] == 0.0
+    assert "rolled_over" not in res["prone"]  # the roll (1.74 s) had not ended
+    with pytest.raises(ConfigError, match="--seconds"):
+        eval_command(policy, episodes=1, seconds=0.0)

@@ -70,7 +70,7 @@ def test_rehearsed_faults_end_safely() -> None:
 
 
 def test_shipped_getup_policies_get_the_g1_up_through_the_runtime() -> None:
-    """The shipped getting-up policies (88 % and 96 % of 100 held-out poses): each knows its posture
+    """The shipped getting-up policies (88 % and 96 % of 100 held-out poses at 10 s): each knows its posture
     and stands at least 4 of the first 6 held-out poses of it, through the runtime in MuJoCo; the
     prone one rolls onto its back first (HumanUP's way), and the evaluation checks the roll."""
     from robot_learning.tasks.getup.module import eval_command
