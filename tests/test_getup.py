@@ -118,7 +118,7 @@ def test_dagger_training_run_exports_a_policy_per_posture(tmp_path: Path) -> Non
     rep = json.loads((run / "report.json").read_text())
     assert rep["method"] == "dagger" and list(rep["policies"]) == ["supine"]
     sup = rep["policies"]["supine"]
-    assert [r["iteration"] for r in sup["iterations"]] == [1, 2] and sup["iterations"][1]["samples"] == 2 * 4 * 600  # 12 s episodes at 50 Hz
+    assert [r["iteration"] for r in sup["iterations"]] == [1, 2] and sup["iterations"][1]["samples"] == 2 * 4 * 800  # 16 s episodes at 50 Hz
     assert sup["export"]["parity_max_abs_diff"] < 1e-4
     res = eval_command(run / "policy_supine.onnx", sim="mujoco", model="primitive", episodes=1)
     assert res["episodes"] == 1 and "supine" in res and "prone" not in res
