@@ -98,3 +98,22 @@ def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() ->
         res = eval_command(path, sim="mujoco", episodes=6)  # the model it was trained on, by default
         assert res["engine"] == "mujoco-mesh" and res["trained_on"] == "mesh"
         assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 3 / 6, res[posture]
+
+
+def test_eval_render_writes_a_gif_of_a_held_out_get_up(tmp_path: Path) -> None:
+    """`eval getup --render` writes an animated GIF of the first held-out episode at 25 frames/s (the
+    first 2 s here; the robot moves, so the last frame is not the first)."""
+    from PIL import Image
+
+    from robot_learning.tasks.getup.module import eval_command
+
+    gif = tmp_path / "clips" / "get-up.gif"
+    res = eval_command(ASSETS / "g1_getup_supine.onnx", episodes=1, seconds=2.0, render=gif)
+    assert res["render"] == str(gif) and gif.is_file()
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 50
+        first = np.asarray(im.convert("RGB"), dtype=np.int16)
+        im.seek(im.n_frames - 1)
+        last = np.asarray(im.convert("RGB"), dtype=np.int16)
+    assert first.shape[2] == 3 and first.std() > 5  # a picture, not a blank frame
+    assert np.mean(np.abs(first - last).sum(axis=2) > 30) > 0.005, "the robot did not move between the first and last frames"
