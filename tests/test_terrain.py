@@ -74,3 +74,29 @@ def test_renders_draw_the_terrain() -> None:
     q[:, 2] = 1.0
     images, _ = render_frames(q, terrain="rough")
     assert len(images) == 2 and images[0].size[0] > 0
+
+
+def test_heading_on_slope_is_where_the_head_points() -> None:
+    """0 deg: the head points uphill (+x), 180: downhill, 90: across (+y); for lying robots, whose
+    trunk axis (the pelvis's z) lies along the ground."""
+    from robot_learning.tasks.getup.teacher import heading_on_slope
+
+    h = np.sqrt(0.5)
+    qpos = np.zeros((3, 30))
+    qpos[0, 3:7] = [h, 0.0, h, 0.0]  # pitched +90 deg about y: z -> +x
+    qpos[1, 3:7] = [h, 0.0, -h, 0.0]  # z -> -x
+    qpos[2, 3:7] = [h, -h, 0.0, 0.0]  # rolled -90 deg about x: z -> +y
+    np.testing.assert_allclose(np.abs(heading_on_slope(qpos)), [0.0, 180.0, 90.0], atol=1e-9)
+    assert heading_on_slope(qpos)[2] > 0
+
+
+def test_teacher_evaluation_on_a_chosen_slope_splits_success_by_heading() -> None:
+    from robot_learning.sim.terrain import TerrainConfig
+    from robot_learning.tasks.getup.teacher import evaluate_teacher
+
+    r = evaluate_teacher("supine", episodes=4, seconds=1.0, terrain=TerrainConfig("slope"))  # 10 deg: the poses of the tests above
+    assert r["terrain"] == "slope" and r["terrain_config"] == {"slope_deg": 10.0}
+    assert sum(v["episodes"] for v in r["by_heading"].values()) == r["episodes"] == 4
+    assert r["success_rate"] == 0.0  # nobody stands within 1 s
+    flat = evaluate_teacher("supine", episodes=2, seconds=0.5, terrain=TerrainConfig("flat"))
+    assert flat["terrain"] == "flat" and "by_heading" not in flat and "terrain_config" not in flat

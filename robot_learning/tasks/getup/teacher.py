@@ -69,6 +69,7 @@ import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.joint_controller import projected_gravity
+from robot_learning.sim.terrain import TerrainConfig
 from robot_learning.tasks.getup.balance import BalanceConfig, ComBalance, balanced_rise
 from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_reference
 
@@ -283,19 +284,32 @@ class GetupTeacher:
         return np.clip(out, self.lower, self.upper)
 
 
+def heading_on_slope(qpos: np.ndarray) -> np.ndarray:
+    """(N,) where a lying robot's head points on the ground, degrees from +x (the slope's uphill
+    direction, :mod:`robot_learning.sim.terrain`): 0 head uphill, +-180 head downhill. From the
+    pelvis's z axis (along the trunk, towards the head) projected onto the ground."""
+    w, x, y, z = np.atleast_2d(qpos)[:, 3:7].T
+    return np.degrees(np.arctan2(2 * (y * z - w * x), 2 * (x * z + w * y)))
+
+
 def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: TeacherConfig | None = None,
                      seconds: float = 10.0, split: str = "test", variant: str = "primitive",
-                     physics_dt: float = 0.002, terrain: str = "flat") -> dict[str, Any]:
+                     physics_dt: float = 0.002, terrain: str | TerrainConfig = "flat") -> dict[str, Any]:
     """Success (head >= 1.1 m above the ground after ``seconds``) of the teacher from fallen poses
     (held-out by default; tune on ``split="train"``) in MuJoCo, ``variant`` collision model at
-    ``1/physics_dt`` Hz, on ``terrain`` (flat, slope or rough; the fallen poses are made on it)."""
+    ``1/physics_dt`` Hz, on ``terrain`` (flat, slope or rough with their defaults, or a
+    :class:`~robot_learning.sim.terrain.TerrainConfig`; the fallen poses are made on it). On a slope
+    the result also gives success by the way the robot lay (``by_heading``: head uphill or downhill
+    within 30 deg, or across the slope)."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
     from robot_learning.sim.terrain import terrain_named
     from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
 
     cfg = cfg or TeacherConfig()
     ref = load_feasible_reference(posture, cfg.reference_model)
-    ground = terrain_named(terrain)
+    ground = terrain if isinstance(terrain, TerrainConfig) else terrain_named(terrain)
+    if ground is not None and ground.kind == "flat":
+        ground = None
     starts = fallen_pose_dataset(seed=seed, config=FallenPoseConfig(terrain=ground))[posture][split][:episodes]
     t0 = time.perf_counter()
     decimation = int(round(0.02 / physics_dt))
@@ -307,10 +321,21 @@ def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: Teach
             b.step(teacher.targets(b.qpos, b.qvel))
         head_pos = b.sensor("head_pos")
         head = head_pos[:, 2] - (0.0 if ground is None else ground.ground_height(head_pos[:, :2]))
-    return {"posture": posture, "variant": variant, "terrain": terrain, "references": cfg.reference_model, "physics_hz": round(1 / physics_dt),
-            "episodes": len(starts), "success_rate": float(np.mean(head >= 1.1)),
-            "median_final_head_m": float(np.median(head)), "rising_fraction": float(teacher.rising.mean()),
-            "wall_clock_s": round(time.perf_counter() - t0, 1)}
+    ok = head >= 1.1
+    out: dict[str, Any] = {
+        "posture": posture, "variant": variant, "references": cfg.reference_model, "physics_hz": round(1 / physics_dt),
+        "terrain": "flat" if ground is None else ground.kind, "episodes": len(starts), "success_rate": float(np.mean(ok)),
+        "median_final_head_m": float(np.median(head)), "rising_fraction": float(teacher.rising.mean()),
+        "wall_clock_s": round(time.perf_counter() - t0, 1)}
+    if ground is not None:
+        out["terrain_config"] = {"slope_deg": ground.slope_deg} if ground.kind == "slope" else {
+            "roughness_m": ground.roughness_m, "cell_m": ground.cell_m}
+    if ground is not None and ground.kind == "slope":
+        a = np.abs(heading_on_slope(starts))
+        bins = {"head_uphill": a < 30, "across": (a >= 30) & (a <= 150), "head_downhill": a > 150}
+        out["by_heading"] = {k: {"episodes": int(m.sum()), "success_rate": float(ok[m].mean()) if m.any() else None}
+                             for k, m in bins.items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--physics-hz", type=int, choices=[500, 1000], default=500)
     p.add_argument("--split", choices=["train", "test"], default="test")
     p.add_argument("--terrain", choices=["flat", "slope", "rough"], default="flat")
+    p.add_argument("--slope-deg", type=float, default=None, help="the slope's angle (default 10)")
+    p.add_argument("--roughness-m", type=float, default=None,
+                   help="rough ground: heights uniform in +-this (default 0.03; 0 is a flat height field)")
     p.add_argument("--references", choices=["primitive", "mesh"], default="primitive",
                    help="follow the feasible references optimised on this collision model")
     p.add_argument("--prone", choices=["direct", "roll"], default=None,
@@ -329,10 +357,19 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: roll with the primitive references, direct with the mesh ones)")
     a = p.parse_args(argv)
     cfg = TeacherConfig.for_references(a.references, a.prone)
+    terrain: str | TerrainConfig = a.terrain
+    if a.slope_deg is not None or a.roughness_m is not None:
+        if a.terrain == "flat":
+            p.error("--slope-deg and --roughness-m need --terrain slope or rough")
+        try:
+            terrain = TerrainConfig(a.terrain, **({"slope_deg": a.slope_deg} if a.slope_deg is not None else {}),
+                                    **({"roughness_m": a.roughness_m} if a.roughness_m is not None else {}))
+        except ValueError as e:
+            p.error(str(e))
     for posture in a.posture:
         print(json.dumps(evaluate_teacher(posture, a.episodes, a.seed, cfg,
                                           split=a.split, variant=a.model, physics_dt=1 / a.physics_hz,
-                                          terrain=a.terrain)), flush=True)
+                                          terrain=terrain)), flush=True)
     return 0
 
 
