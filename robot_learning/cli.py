@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: roll on the primitive model, direct on the mesh one)")
     t.add_argument("--dr", action="store_true", default=None,
                    help="getup: Stage II's domain randomisation in training episodes (friction, mass, COM, motor strength, delay, pushes, noise)")
+    t.add_argument("--terrain", dest="train_terrain", default=None,
+                   help="getup: the training grounds, comma-separated (flat, slope, rough; e.g. flat,slope,rough as in "
+                        "HumanUP's Stage II): environment i on the i-th, cyclically (default flat)")
     t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
     t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
     t.add_argument("--observation", default=None, choices=["state", "image"],
@@ -246,7 +249,7 @@ def _train(args: argparse.Namespace) -> int:
 
         report = getup.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, stage=args.stage,
                                      num_envs=args.num_envs, force=args.force, progress=not args.quiet, posture=args.posture,
-                                     model=args.model, prone=args.prone, dr=args.dr)
+                                     model=args.model, prone=args.prone, dr=args.dr, terrain=args.train_terrain)
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         print(dumps(summary))

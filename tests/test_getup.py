@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -132,3 +133,47 @@ def test_residual_on_reference_needs_one_posture() -> None:
     with pytest.raises(ValueError, match="one posture"):
         GetupEnvConfig(residual_on_reference=True, posture="both")
     GetupEnvConfig(residual_on_reference=True, posture="supine")
+
+
+def test_training_environments_stand_on_their_terrain() -> None:
+    """`--terrain flat,slope,rough` (HumanUP's Stage II grounds): environment i on the i-th, each with
+    its own compiled model, starting from fallen poses made on that ground, with every height (rewards,
+    critic, success) measured above the ground under the point."""
+    from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
+
+    cfg = load_config(None, num_envs=3, terrain="flat,slope,rough")
+    assert cfg.env.terrain == ("flat", "slope", "rough")
+    e, _ = make_env(cfg)
+    b = e.batch
+    assert e.ground == ["flat", "slope", "rough"]
+    floor = [m.geom("floor") for m in b.models]
+    assert floor[2].type[0] == mujoco.mjtGeom.mjGEOM_HFIELD and floor[0].type[0] == mujoco.mjtGeom.mjGEOM_PLANE
+    assert abs(floor[1].quat[2]) > 0.05 and floor[0].quat[2] == 0.0  # the tilted plane
+    for _ in range(3):  # tracking episodes on a slope or rough ground start from poses made there
+        e.reset()
+        for i, kind in ((1, "slope"), (2, "rough")):
+            made = fallen_pose_dataset(seed=cfg.seed, config=FallenPoseConfig(terrain=b.terrains[i]))
+            p = e.postures[e.posture[i]]
+            assert np.any(np.all(np.isclose(made[p]["train"], b.qpos[i]), axis=1)), kind
+    # heights above the ground under the point: the head 1 m above x = 1 m
+    pos = np.array([[1.0, 0.0, 1.0]] * 3)
+    h = b.height_above_ground(pos)
+    assert h[0] == 1.0 and h[1] == pytest.approx(1.0 - np.tan(np.radians(10.0)))
+    assert h[2] == pytest.approx(1.0 - b.terrains[2].ground_height(pos[2:, :2])[0])
+    np.testing.assert_allclose(e.height("head"), b.height_above_ground(b.sensor("head_pos")))
+    _, _, reward, _, _ = e.step(np.zeros((3, len(G1_SPEC.joint_names))))
+    assert np.isfinite(reward).all()
+    # domain randomisation copies each environment's own ground
+    b.randomize(np.arange(3), friction=np.full(3, 2.0))
+    assert b.models[2].geom("floor").type[0] == mujoco.mjtGeom.mjGEOM_HFIELD and b.models[2].geom("floor").friction[0] == 2.0
+
+
+def test_terrain_names_are_checked() -> None:
+    from robot_learning.core.config import ConfigError
+    from robot_learning.tasks.getup.config import GetupEnvConfig
+
+    with pytest.raises(ConfigError, match="flat, slope and rough"):
+        load_config(None, terrain="flat,hills")
+    with pytest.raises(ValueError, match="terrain must list"):
+        GetupEnvConfig(terrain=("ice",))
+    assert GetupEnvConfig(terrain="slope").terrain == ("slope",)

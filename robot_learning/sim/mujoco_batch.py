@@ -118,6 +118,9 @@ class G1BatchConfig:
             legs swing free, for upper- and lower-body motions without balance (ASAP's small-robot
             path). ``qpos``/``qvel`` are then the 23 joints only and the ``base_*`` views raise.
         terrain: the ground (:mod:`robot_learning.sim.terrain`: flat, slope or rough); None: flat.
+        terrains: a ground per environment instead (environment i on ``terrains[i % len(terrains)]``,
+            None for flat), for training on mixed terrain; empty: every environment on ``terrain``.
+            Each distinct ground is compiled once; ``model`` is then the first one's.
     """
 
     num_envs: int = 64
@@ -129,6 +132,7 @@ class G1BatchConfig:
     strip_visual: bool = True
     fix_base: bool = False
     terrain: TerrainConfig | None = None
+    terrains: tuple[TerrainConfig | None, ...] = ()
 
 
 @dataclass
@@ -229,7 +233,15 @@ class G1Batch:
         if cfg.num_envs < 1 or cfg.decimation < 1:
             raise ValueError("num_envs and decimation must be >= 1")
         self.rng = np.random.default_rng(cfg.seed)
-        self.model = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base, cfg.terrain)
+        grounds = [g if g is not None and g.kind != "flat" else None for g in (cfg.terrains or (cfg.terrain,))]
+        #: each environment's ground (None: flat) and the model compiled for it (one per distinct ground)
+        self.terrains: list[TerrainConfig | None] = [grounds[i % len(grounds)] for i in range(cfg.num_envs)]
+        compiled: dict[TerrainConfig | None, mujoco.MjModel] = {}
+        for g in self.terrains:
+            if g not in compiled:
+                compiled[g] = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base, g)
+        self._ground_models = [compiled[g] for g in self.terrains]
+        self.model = self._ground_models[0]
         self.floating = not cfg.fix_base
         self._jq0, self._jv0 = (7, 6) if self.floating else (0, 0)  # first joint's qpos / qvel address
         m = self.model
@@ -265,7 +277,7 @@ class G1Batch:
         self.kp = np.tile(self.desc.array("kp"), (n, 1))
         self.kd = np.tile(self.desc.array("kd"), (n, 1))
         self.effort_limit = self.desc.array("effort_limit")
-        self.models: list[mujoco.MjModel] = [m] * n
+        self.models: list[mujoco.MjModel] = list(self._ground_models)
         self._own_model = np.zeros(n, dtype=bool)
 
         # rollout's per-thread scratch data, thread pool and preallocated buffers
@@ -375,6 +387,18 @@ class G1Batch:
         ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
         v0 = self._qvel_sl.start
         self.state[ids, v0:v0 + 3] += np.asarray(velocity, dtype=np.float64).reshape(len(ids), 3)
+
+    def height_above_ground(self, pos: np.ndarray) -> np.ndarray:
+        """(N,) the height of world points ``pos`` (N, 3), one per environment (e.g.
+        ``sensor("head_pos")``), above the ground under them in that environment's terrain."""
+        pos = np.asarray(pos, dtype=np.float64)
+        if pos.shape != (self.num_envs, 3):
+            raise ValueError(f"pos must have shape ({self.num_envs}, 3), got {pos.shape}")
+        out = pos[:, 2].copy()
+        for g in {g for g in self.terrains if g is not None}:
+            ids = np.array([i for i, t in enumerate(self.terrains) if t == g])
+            out[ids] -= g.ground_height(pos[ids, :2])
+        return out
 
     def step(self, targets: np.ndarray) -> None:
         """Hold joint position targets ``targets`` (N, 23; spec order, rad) for one policy period
@@ -528,13 +552,12 @@ class G1Batch:
         """
         ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
         k = len(ids)
-        nominal = self.model
-        pelvis = nominal.body("pelvis").id
+        pelvis = self.model.body("pelvis").id
         strength = np.ones((k, self.nu))
         if motor_strength is not None:
             strength[:] = np.asarray(motor_strength, dtype=np.float64).reshape(k, -1)
         for j, i in enumerate(ids):
-            m = self._own(i)
+            m, nominal = self._own(i), self._ground_models[i]
             m.geom_friction[:] = nominal.geom_friction
             m.pair_friction[:] = nominal.pair_friction
             if friction is not None:
@@ -572,13 +595,13 @@ class G1Batch:
             raise ValueError("joint damping and friction must be >= 0")
         for j, i in enumerate(ids):
             m = self._own(i)
-            m.dof_damping[self._jv] = self.model.dof_damping[self._jv] + damping[j]
-            m.dof_frictionloss[self._jv] = self.model.dof_frictionloss[self._jv] + frictionloss[j]
+            m.dof_damping[self._jv] = self._ground_models[i].dof_damping[self._jv] + damping[j]
+            m.dof_frictionloss[self._jv] = self._ground_models[i].dof_frictionloss[self._jv] + frictionloss[j]
 
     def _own(self, i: int) -> mujoco.MjModel:
         """Environment ``i``'s own copy of the model (made on first use)."""
         if not self._own_model[i]:
-            self.models[i] = copy.copy(self.model)
+            self.models[i] = copy.copy(self._ground_models[i])
             self._own_model[i] = True
         return self.models[i]
 

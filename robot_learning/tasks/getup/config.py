@@ -103,6 +103,12 @@ class GetupEnvConfig:
     head_off_reference_m: float = 0.2  # tracking: terminate when the head is this far off the reference height
     standing_start_fraction: tuple[float, float] = (0.2, 0.1)  # discovery: annealed over training
     success_head_height: float = 1.1
+    # the ground of each training environment: environment i on terrain[i % len(terrain)] (flat, slope:
+    # 10 deg, rough: +-3 cm bumps on 0.1 m cells; robot_learning/sim/terrain.py), starting from fallen
+    # poses made on that ground; heights (rewards, success) are measured above it. HumanUP's Stage II
+    # trains on all three; on a slope or rough ground episodes start from fallen poses only (the
+    # references and standing starts are flat-ground states)
+    terrain: tuple[str, ...] = ("flat",)
     threads: int = 0  # 0: all cores
     seed: int = 0
     rewards1: RewardWeightsStage1 = field(default_factory=RewardWeightsStage1)
@@ -123,6 +129,10 @@ class GetupEnvConfig:
             raise ValueError(f"reference_model must be 'primitive' or 'mesh', got {self.reference_model!r}")
         if self.posture not in ("supine", "prone", "both"):
             raise ValueError(f"posture must be 'supine', 'prone' or 'both', got {self.posture!r}")
+        self.terrain = (self.terrain,) if isinstance(self.terrain, str) else tuple(self.terrain)
+        unknown = [t for t in self.terrain if t not in ("flat", "slope", "rough")]
+        if not self.terrain or unknown:
+            raise ValueError(f"terrain must list flat, slope or rough, got {list(self.terrain)!r}")
 
 
 @dataclass

@@ -74,14 +74,25 @@ class EpisodeStats:
 class GetupEnv:
     """Batched getting-up environment. ``reset()`` then ``step(actions)`` with numpy arrays."""
 
-    def __init__(self, cfg: GetupEnvConfig, batch: Any, starts: dict[str, np.ndarray], references: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: GetupEnvConfig, batch: Any, starts: dict[str, np.ndarray], references: dict[str, Any] | None = None,
+                 terrain_starts: dict[str, dict[str, np.ndarray]] | None = None) -> None:
         """``batch``: a G1Batch; ``starts``: fallen start states per posture ({"supine": qpos (K, nq), ...});
-        ``references``: get-up references per posture (tracking stage)."""
+        ``references``: get-up references per posture (tracking stage); ``terrain_starts``: the
+        fallen start states made on each non-flat ground of the batch ({"slope": {"supine": ...}}),
+        for the environments on it (``batch.terrains``)."""
         self.cfg, self.batch = cfg, batch
         self.n = cfg.num_envs
         self.rng = np.random.default_rng(cfg.seed)
         self.postures = ["supine", "prone"] if cfg.posture == "both" else [cfg.posture]
         self.starts = {p: starts[p] for p in self.postures}
+        # each environment's ground ("flat", "slope", "rough") and the fallen poses made on it
+        self.ground = [getattr(t, "kind", "flat") for t in getattr(batch, "terrains", [None] * self.n)]
+        self.on_flat = np.array([g == "flat" for g in self.ground])
+        self.terrain_starts = {"flat": self.starts}
+        for g in sorted(set(self.ground) - {"flat"}):
+            if not terrain_starts or g not in terrain_starts:
+                raise ValueError(f"environments on {g} ground need fallen poses made there (terrain_starts[{g!r}])")
+            self.terrain_starts[g] = {p: terrain_starts[g][p] for p in self.postures}
         self.refs = references or {}
         if cfg.stage == "tracking":
             missing = [p for p in self.postures if p not in self.refs]
@@ -168,7 +179,9 @@ class GetupEnv:
         self.ref_t0[ids] = 0.0
         for k, i in enumerate(ids):
             p = self.postures[self.posture[i]]
-            u = self.rng.random()
+            # on a slope or rough ground only fallen poses made there (the references and the standing
+            # start are flat-ground states)
+            u = self.rng.random() if self.on_flat[i] else np.inf
             if cfg.stage == "tracking" and u < cfg.reference_init_fraction:
                 ref = self.refs[p]
                 t = self.rng.uniform(0.0, ref.duration * cfg.reference_slowdown)
@@ -180,7 +193,7 @@ class GetupEnv:
             elif cfg.stage == "discovery" and u < self.standing_fraction:
                 qpos[k] = make_qpos(np.array([0.0, 0.0, 0.7914]), np.array([1.0, 0.0, 0.0, 0.0]), DEFAULT)
             else:
-                pool = self.starts[p]
+                pool = self.terrain_starts[self.ground[i]][p]
                 qpos[k] = pool[i % len(pool)] if self.fixed_starts else pool[self.rng.integers(0, len(pool))]
         if cfg.dr.enabled:
             self._randomize(ids)
@@ -190,7 +203,7 @@ class GetupEnv:
         self.last_action[ids] = 0.0
         self.last_last_action[ids] = 0.0
         self.last_joint_vel[ids] = 0.0
-        self.last_base_height[ids] = self.batch.base_pos[ids, 2]
+        self.last_base_height[ids] = self.height("base")[ids]
         self.last_feet_force[ids] = self._feet_force()[ids]
         self.episode_returns[ids] = 0.0
         cur = self._fields()
@@ -207,6 +220,14 @@ class GetupEnv:
             for name, _, scale in FIELDS[:4]:
                 out[name] = out[name] + self.rng.normal(0.0, self.cfg.dr.obs_noise / scale, out[name].shape)
         return out
+
+    def height(self, what: str) -> np.ndarray:
+        """(N,) the height of the pelvis ("base"), the head or a foot ("left_foot", "right_foot")
+        above the ground under it, in each environment's terrain."""
+        pos = self.batch.base_pos if what == "base" else self.batch.sensor(f"{what}_pos")
+        if self.on_flat.all():
+            return pos[:, 2].copy()
+        return self.batch.height_above_ground(pos)
 
     def _feet_force(self) -> np.ndarray:
         return self.batch.sensor("left_foot_force")[:, 0] + self.batch.sensor("right_foot_force")[:, 0]
@@ -227,8 +248,8 @@ class GetupEnv:
         fields["policy_time"] = (self.ref_t0 + self.steps * self.dt)[:, None]
         self.builder.build(fields, self.obs)
         b = self.batch
-        base_h = b.base_pos[:, 2:3]
-        head_h = b.sensor("head_pos")[:, 2:3]
+        base_h = self.height("base")[:, None]
+        head_h = self.height("head")[:, None]
         feet = np.stack([self.batch.sensor("left_foot_force")[:, 0], self.batch.sensor("right_foot_force")[:, 0]], -1) / 300.0
         single = self._single_frame(cur)
         parts = [single, base_h, head_h, b.base_lin_vel, feet, up_z(b.base_quat)[:, None]]
@@ -309,13 +330,13 @@ class GetupEnv:
         info: dict[str, Any] = {"reward_terms": parts}
         if np.any(done):
             ids = np.flatnonzero(done)
-            head = self.batch.sensor("head_pos")[ids, 2]
+            head = self.height("head")[ids]
             info["episodes"] = EpisodeStats(success=(head >= cfg.success_head_height) & ~terminated[ids], head_height=head,
                                             length=self.steps[ids].copy())
             info["done_ids"] = ids
             info["timeout"] = timeout[ids] & ~terminated[ids]
             self.reset(ids)
-        self.last_base_height = self.batch.base_pos[:, 2].copy()
+        self.last_base_height = self.height("base")
         self.last_feet_force = self._feet_force()
         self.last_joint_vel = self.batch.joint_vel.copy()
         obs, cobs = self.observe()
@@ -343,7 +364,7 @@ class GetupEnv:
         b = self.batch
         ref = self._reference_sample()
         ref_q, ref_head = ref["joint_pos"], ref["head"]
-        head = b.sensor("head_pos")[:, 2]
+        head = self.height("head")
         reg = self._regularisers(a)
         terms = {
             "joint_tracking": w.joint_tracking * np.exp(-np.sum((b.joint_pos - ref_q) ** 2, -1) / w.joint_tracking_sigma),
@@ -364,12 +385,13 @@ class GetupEnv:
     def _rewards_discovery(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         w = self.cfg.rewards1
         b = self.batch
-        base_h = b.base_pos[:, 2]
-        head_h = b.sensor("head_pos")[:, 2]
+        base_h = self.height("base")
+        head_h = self.height("head")
         lf, rf = b.sensor("left_foot_pos"), b.sensor("right_foot_pos")
+        lf_h, rf_h = self.height("left_foot"), self.height("right_foot")
         lF, rF = b.sensor("left_foot_force")[:, 0], b.sensor("right_foot_force")[:, 0]
         feet_force = lF + rF
-        on_feet = (lF > 2.0) & (rF > 2.0) & (lf[:, 2] < 0.1) & (rf[:, 2] < 0.1)
+        on_feet = (lF > 2.0) & (rF > 2.0) & (lf_h < 0.1) & (rf_h < 0.1)
         feet_dist = np.linalg.norm(lf[:, :2] - rf[:, :2], axis=-1)
         # projected gravity z: -1 upright .. +1 upside down
         pg_z = -b.sensor("torso_zaxis")[:, 2]
@@ -383,7 +405,7 @@ class GetupEnv:
             "delta_base_height": w.delta_base_height * (base_h > self.last_base_height),
             "feet_contact_forces_increase": w.feet_contact_forces_increase * (feet_force > self.last_feet_force),
             "stand_on_feet": w.stand_on_feet * on_feet,
-            "feet_height": w.feet_height * np.exp(-10.0 * 0.5 * (lf[:, 2] + rf[:, 2])),
+            "feet_height": w.feet_height * np.exp(-10.0 * 0.5 * (lf_h + rf_h)),
             "feet_distance": w.feet_distance * np.exp(-((feet_dist - 0.25) ** 2) / 0.01),
             "body_up_exp": w.body_up_exp * np.exp(-pg_z),
             "soft_symmetry_body": w.soft_symmetry_body * np.linalg.norm(sym, axis=-1) * ~standing,

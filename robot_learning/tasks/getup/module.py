@@ -23,7 +23,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
                 num_envs: int | None = None, posture: str | None = None, model: str | None = None,
-                prone: str | None = None, dr: bool | None = None) -> GetupTrainConfig:
+                prone: str | None = None, dr: bool | None = None, terrain: str | None = None) -> GetupTrainConfig:
     default = CONFIG_DIR / "getup.yaml"
     cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
     o: dict[str, Any] = {}
@@ -51,6 +51,12 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         env["variant"] = env["reference_model"] = model
     if dr is not None:
         env["dr"] = {"enabled": dr}
+    if terrain is not None:  # "flat,slope,rough": environment i on the i-th (cyclically)
+        kinds = [k.strip() for k in terrain.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in ("flat", "slope", "rough")]
+        if not kinds or unknown:
+            raise ConfigError(f"--terrain takes a comma-separated list of flat, slope and rough, got {terrain!r}")
+        env["terrain"] = kinds
     if env:
         o["env"] = env
     return merge(cfg, o) if o else cfg
@@ -61,7 +67,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
 
     e = cfg.env
     training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture],
-                "collision_model": e.variant}
+                "collision_model": e.variant, "terrain": list(e.terrain)}
     if e.posture != "supine" and cfg.method == "dagger":
         from robot_learning.tasks.getup.teacher import TeacherConfig
 
@@ -95,10 +101,11 @@ def _command() -> str:
 
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
                   num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None,
-                  model: str | None = None, prone: str | None = None, dr: bool | None = None) -> dict[str, Any]:
+                  model: str | None = None, prone: str | None = None, dr: bool | None = None,
+                  terrain: str | None = None) -> dict[str, Any]:
     """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
     ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
-    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr)
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain)
     run = prepare_run_dir(out or default_run_dir(TASK), force=force)
     save_yaml(cfg, run / "config.yaml")
     if cfg.env.stage == "tracking" and cfg.method == "dagger":

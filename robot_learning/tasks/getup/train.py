@@ -33,7 +33,8 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
              variant: str | None = None) -> tuple[GetupEnv, dict[str, np.ndarray]]:
     """The environment with its start states (training or held-out fallen poses) and references."""
     from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-    from robot_learning.tasks.getup.poses import fallen_pose_dataset
+    from robot_learning.sim.terrain import terrain_named
+    from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
     from robot_learning.tasks.getup.reference import load_reference
     from robot_learning.tasks.getup.trajopt import load_feasible_reference
 
@@ -41,14 +42,19 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
     if num_envs is not None:
         e.num_envs = num_envs
     e.seed = cfg.seed + seed_offset
+    grounds = tuple(terrain_named(k) for k in e.terrain)  # None for flat
     batch = G1Batch(G1BatchConfig(num_envs=e.num_envs, variant=variant or e.variant, physics_dt=e.physics_dt, decimation=e.decimation,
-                                  threads=e.threads or None, seed=e.seed))
+                                  threads=e.threads or None, seed=e.seed, terrains=grounds))
     data = fallen_pose_dataset(seed=cfg.seed)
     split = "test" if held_out else "train"
     starts = {p: data[p][split] for p in ("supine", "prone")}
+    terrain_starts = {}
+    for g in {g for g in grounds if g is not None}:  # fallen poses made on that ground
+        made_there = fallen_pose_dataset(seed=cfg.seed, config=FallenPoseConfig(terrain=g))
+        terrain_starts[g.kind] = {p: made_there[p][split] for p in ("supine", "prone")}
     refs = {p: (load_feasible_reference(p, e.reference_model) if e.reference == "feasible" else load_reference(p))
             for p in (("supine", "prone") if e.posture == "both" else (e.posture,))} if e.stage == "tracking" else None
-    return GetupEnv(e, batch, starts, refs), starts
+    return GetupEnv(e, batch, starts, refs, terrain_starts), starts
 
 
 def evaluate_policy(env: GetupEnv, act: Callable[[np.ndarray], np.ndarray], episodes: int) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def evaluate_policy(env: GetupEnv, act: Callable[[np.ndarray], np.ndarray], epis
             actions[t] = a
             obs, _, _, done, info = env.step(a)
             qs[t] = env.batch.joint_pos
-            heads[t] = env.batch.sensor("head_pos")[:, 2]
+            heads[t] = env.height("head")
             energy += alive * np.sum(np.abs(env.batch.actuator_force * env.batch.joint_vel), -1) * env.dt
             if np.any(done):
                 ids = info["done_ids"]
@@ -207,7 +213,7 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
         row = {"iteration": it, "env_steps": steps, "seconds": round(time.monotonic() - t0, 1),
                "mean_reward": float(buf.rewards[: buf.t].mean()), "train_success_rate": float(np.mean(recent_s)) if recent_s else float("nan"),
                "mean_end_head_height_m": float(np.mean(recent_h)) if recent_h else float("nan"),
-               "mean_base_height_m": float(env.batch.base_pos[:, 2].mean()), "mean_head_height_m": float(env.batch.sensor("head_pos")[:, 2].mean()),
+               "mean_base_height_m": float(env.height("base").mean()), "mean_head_height_m": float(env.height("head").mean()),
                "env_steps_per_s": round(p.steps_per_env * env.n / max(1e-9, sim_time), 1), "learn_s": round(learn_time, 2),
                "reg_scale": env.reg_scale, **{k: round(v, 5) for k, v in stats.items()}}
         history.append(row)
