@@ -86,7 +86,7 @@ class GetupEnv:
         self.postures = ["supine", "prone"] if cfg.posture == "both" else [cfg.posture]
         self.starts = {p: starts[p] for p in self.postures}
         # each environment's ground ("flat", "slope", "rough") and the fallen poses made on it
-        self.ground = [getattr(t, "kind", "flat") for t in getattr(batch, "terrains", [None] * self.n)]
+        self.ground = ["flat" if t is None else t.kind for t in batch.terrains]
         self.on_flat = np.array([g == "flat" for g in self.ground])
         self.terrain_starts = {"flat": self.starts}
         for g in sorted(set(self.ground) - {"flat"}):

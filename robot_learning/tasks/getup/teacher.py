@@ -319,8 +319,7 @@ def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: Teach
         b.reset(np.arange(len(starts)), starts)
         for _ in range(int(round(seconds / b.dt))):
             b.step(teacher.targets(b.qpos, b.qvel))
-        head_pos = b.sensor("head_pos")
-        head = head_pos[:, 2] - (0.0 if ground is None else ground.ground_height(head_pos[:, :2]))
+        head = b.height_above_ground(b.sensor("head_pos"))
     ok = head >= 1.1
     out: dict[str, Any] = {
         "posture": posture, "variant": variant, "references": cfg.reference_model, "physics_hz": round(1 / physics_dt),
