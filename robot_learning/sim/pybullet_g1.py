@@ -28,7 +28,12 @@ What differs from MuJoCo (and is measured by the sim-to-sim tests rather than hi
 - Armature: Menagerie gives every G1 joint 0.01 kg m^2 of reflected rotor inertia; PyBullet has no
   armature, so PyBullet's light distal joints are much lighter than MuJoCo's (ankle roll: 0.0004
   against 0.0104 kg m^2 on the diagonal of the joint-space inertia). Not emulated (link inertias stay
-  the MJCF's); it shows up in the sim-to-sim figures.
+  the MJCF's); it shows up in the sim-to-sim figures. Emulating it as link inertia was tried: the
+  armature alone about the joint axis is not a valid rigid-body inertia on the light links
+  (PyBullet's mass matrix fails the triangle inequality), and as a rotor disk on the child link
+  (A about the axis, A/2 across it) it made a 0.5 s step of the shoulder yaws, elbows and ankles of
+  the lying robot agree worse with MuJoCo (joint RMS difference at most 0.069 rad without, 0.142
+  with; shoulder yaw 0.15 and 0.41 rad), since the extra inertia also loads every joint above.
 - Damping integration: MuJoCo (implicitfast) integrates ``-kd qd`` implicitly. Applied explicitly,
   ``-kd qd`` is unstable when ``kd dt / I > 2`` (ankle roll: 4 * 0.002 / 0.0004 = 20; measured: the
   ankles of the lying robot chatter at ~100 rad/s). With ``implicit_damping=True`` (default) the
