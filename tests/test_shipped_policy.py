@@ -86,7 +86,7 @@ def test_shipped_getup_policies_get_the_g1_up_through_the_runtime() -> None:
 
 
 def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() -> None:
-    """The policies trained on the mesh collision model (82 % and 75 % of 100 held-out poses there):
+    """The policies trained on the mesh collision model (82 % and 81 % of 100 held-out poses there):
     the metadata names the model, and each stands at least 3 of the first 6 held-out poses of its
     posture in the mesh model, through the runtime."""
     from robot_learning.tasks.getup.module import eval_command
