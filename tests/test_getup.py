@@ -177,3 +177,14 @@ def test_terrain_names_are_checked() -> None:
     with pytest.raises(ValueError, match="terrain must list"):
         GetupEnvConfig(terrain=("ice",))
     assert GetupEnvConfig(terrain="slope").terrain == ("slope",)
+
+
+def test_the_shipped_mesh_prone_recipe_is_the_default_with_more_dagger_iterations() -> None:
+    """sim/configs/getup_mesh_prone.yaml (the shipped mesh prone policy's config) replaces getup.yaml when
+    given: it must stay getup.yaml with 16 DAgger iterations."""
+    from robot_learning.core.config import to_dict
+
+    root = Path(__file__).resolve().parents[1] / "sim" / "configs"
+    default, recipe = to_dict(load_config(None)), to_dict(load_config(root / "getup_mesh_prone.yaml"))
+    assert recipe["dagger"].pop("iterations") == 16 and default["dagger"].pop("iterations") == 10
+    assert recipe == default
