@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -180,6 +181,9 @@ def fallen_pose_dataset(
             with np.load(path) as z:
                 return FallenPoseDataset(**{k: (z[f"{k}_qpos"], z[f"{k}_qvel"]) for k in _SPLITS})
     seeds = np.random.SeedSequence(seed).generate_state(4)
+    ground = "flat" if cfg.terrain is None else cfg.terrain.kind
+    print(f"making {2 * (n_train + n_test)} fallen G1 poses on {ground} ground (done once"
+          f"{f'; cached in {path.parent}' if path is not None else ''})", file=sys.stderr, flush=True)
     robot = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed, terrain=cfg.terrain))
     t0 = time.perf_counter()
     parts = {}
