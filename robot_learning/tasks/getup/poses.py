@@ -182,8 +182,8 @@ def fallen_pose_dataset(
                 return FallenPoseDataset(**{k: (z[f"{k}_qpos"], z[f"{k}_qvel"]) for k in _SPLITS})
     seeds = np.random.SeedSequence(seed).generate_state(4)
     ground = "flat" if cfg.terrain is None else cfg.terrain.kind
-    print(f"making {2 * (n_train + n_test)} fallen G1 poses on {ground} ground (done once"
-          f"{f'; cached in {path.parent}' if path is not None else ''})", file=sys.stderr, flush=True)
+    cached = f" (done once: cached in {path.parent})" if path is not None else ""
+    print(f"making {2 * (n_train + n_test)} fallen G1 poses on {ground} ground{cached}", file=sys.stderr, flush=True)
     robot = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=cfg.variant, seed=seed, terrain=cfg.terrain))
     t0 = time.perf_counter()
     parts = {}
