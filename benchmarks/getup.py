@@ -87,7 +87,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--episodes", type=int, default=100, help="held-out poses per posture")
-    p.add_argument("--pybullet-episodes", type=int, default=20, help="PyBullet is ~30x slower than MuJoCo here")
+    p.add_argument("--pybullet-episodes", type=int, default=20, help="held-out poses per posture in PyBullet (one at a time, ~7 s each here, against a batch in MuJoCo)")
     p.add_argument("--khz-episodes", type=int, default=100, help="held-out poses per posture at 1 kHz physics")
     p.add_argument("--terrain-episodes", type=int, default=0,
                    help="held-out poses per posture on the 10 deg slope and on the rough ground (made there), each")
