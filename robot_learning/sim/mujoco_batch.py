@@ -241,6 +241,8 @@ class G1Batch:
             if g not in compiled:
                 compiled[g] = build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base, g)
         self._ground_models = [compiled[g] for g in self.terrains]
+        # the environments on each non-flat ground (height_above_ground runs every policy step)
+        self._ground_ids = [(g, np.array([i for i, t in enumerate(self.terrains) if t == g])) for g in compiled if g is not None]
         self.model = self._ground_models[0]
         self.floating = not cfg.fix_base
         self._jq0, self._jv0 = (7, 6) if self.floating else (0, 0)  # first joint's qpos / qvel address
@@ -395,8 +397,7 @@ class G1Batch:
         if pos.shape != (self.num_envs, 3):
             raise ValueError(f"pos must have shape ({self.num_envs}, 3), got {pos.shape}")
         out = pos[:, 2].copy()
-        for g in {g for g in self.terrains if g is not None}:
-            ids = np.array([i for i, t in enumerate(self.terrains) if t == g])
+        for g, ids in self._ground_ids:
             out[ids] -= g.ground_height(pos[ids, :2])
         return out
 
