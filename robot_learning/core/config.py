@@ -20,6 +20,16 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names the offending key."""
 
 
+class FieldError(ConfigError):
+    """A bad value of one field of a config dataclass (raised by its ``__post_init__``, see
+    :mod:`robot_learning.core.checks`); :func:`from_dict` puts the key path in front of ``field``."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A dataclass config as plain YAML-able values (tuples become lists)."""
 
@@ -82,6 +92,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected float, got {type(value).__name__} ({value!r})")
+        if value != value:  # NaN is not a value any field means
+            raise ConfigError(f"{path}: expected a number, got NaN")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -105,6 +117,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
         kwargs[name] = _convert(value, hints[name], f"{path}.{name}" if path else name)
     try:
         obj = cls(**kwargs)
+    except FieldError as e:  # keep the field's name: td3.lr, not td3
+        raise FieldError(f"{path}.{e.field}" if path else e.field, e.problem) from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path or cls.__name__}: {e}") from None
     return obj

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
+
+ACTIVATIONS = ("tanh", "relu", "elu")  # algos/td3.py's
+
 
 @dataclass
 class RewardConfig:
@@ -16,6 +21,9 @@ class RewardConfig:
     action: float = 0.01
     action_baseline: float = 0.334
     termination: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self, non_negative=("scale", "position", "orientation", "linear_velocity", "action"))
 
 
 @dataclass
@@ -31,6 +39,10 @@ class CurriculumConfig:
     action_factor: float = 1.4
     action_cap: float = 1.0
 
+    def __post_init__(self) -> None:
+        check(self, positive=("interval", "position_factor", "linear_velocity_factor", "action_factor"),
+              non_negative=("position_cap", "linear_velocity_cap", "action_cap"))
+
 
 @dataclass
 class InitConfig:
@@ -43,6 +55,12 @@ class InitConfig:
     max_angular_velocity: float = 1.0  # rad/s, uniform per axis
     disturbance_force_std: float = 0.0132  # N per axis, held for the episode
     disturbance_torque_std: float = 2.65e-5  # N m per axis
+
+    def __post_init__(self) -> None:
+        check(self, fraction=("guidance",), non_negative=("max_position", "max_linear_velocity", "max_angular_velocity",
+                                                          "disturbance_force_std", "disturbance_torque_std"))
+        if not 0.0 <= self.max_angle_deg <= 180.0:
+            raise FieldError("max_angle_deg", f"must be in [0, 180], got {self.max_angle_deg}")
 
 
 @dataclass
@@ -60,6 +78,11 @@ class QuadrotorEnvConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     init: InitConfig = field(default_factory=InitConfig)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("num_envs", "episode_steps", "termination_position", "termination_linear_velocity",
+                              "termination_angular_velocity"),
+              non_negative=("action_history", "noise_position", "noise_orientation", "noise_linear_velocity", "noise_angular_velocity"))
 
 
 @dataclass
@@ -83,12 +106,26 @@ class TD3Config:
     critic_updates_per_iteration: int = 4  # per batched env step of num_envs transitions
     actor_every: int = 2  # actor and targets every this many critic updates
 
+    def __post_init__(self) -> None:
+        check(self, positive=("actor_hidden", "critic_hidden", "lr", "batch_size", "buffer_size", "critic_updates_per_iteration",
+                              "actor_every"),
+              fraction=("gamma", "polyak"),
+              non_negative=("weight_decay", "target_noise", "target_noise_clip", "exploration_noise", "critic_warmup_steps",
+                            "actor_warmup_steps"))
+        if self.activation not in ACTIVATIONS:
+            raise FieldError("activation", f"must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if self.buffer_size < self.batch_size:
+            raise FieldError("buffer_size", f"must hold at least one batch (batch_size {self.batch_size}), got {self.buffer_size}")
+
 
 @dataclass
 class EvalConfig:
     episodes: int = 256
     success_radius: float = 0.1  # m: hovering within this of the set point over the last second
     success_window_steps: int = 100
+
+    def __post_init__(self) -> None:
+        check(self, positive=("episodes", "success_radius", "success_window_steps"))
 
 
 @dataclass
@@ -104,3 +141,10 @@ class QuadrotorTrainConfig:
     env: QuadrotorEnvConfig = field(default_factory=QuadrotorEnvConfig)
     td3: TD3Config = field(default_factory=TD3Config)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("total_env_steps", "max_seconds", "eval_every_seconds", "torch_threads"), non_negative=("seed",),
+              fraction=("stop_at_success_rate",))
+        if self.eval.success_window_steps > self.env.episode_steps:
+            raise FieldError("eval.success_window_steps", f"must be at most env.episode_steps ({self.env.episode_steps}), "
+                                                          f"got {self.eval.success_window_steps}")
