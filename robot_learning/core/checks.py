@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any, Iterable
 
-from robot_learning.core.config import FieldError
+from robot_learning.core.config import ConfigError, FieldError
 
 
 def _numbers(value: Any) -> list[float] | None:
@@ -94,3 +94,19 @@ def divides(cfg: Any, period_field: str, step_field: str, period: float, step: f
     n = period / step
     if n < 1 - tol or abs(n - round(n)) > tol * max(1.0, n):
         raise FieldError(step_field, f"must divide the control period {period:g} s ({period_field}) into whole steps, got {step:g} s")
+
+
+def check_flag(name: str, value: float | None, *, minimum: float | None = None, above: float | None = None,
+               maximum: float | None = None) -> None:
+    """A command's numeric argument (``--episodes``, ``--seconds``, ...): finite, and ``>= minimum``,
+    ``> above``, ``<= maximum`` where given; a ConfigError naming the flag otherwise. None passes (unset)."""
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, got {value:g}")
+    if above is not None and value <= above:
+        raise ConfigError(f"{name} must be greater than {above:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:g}, got {value:g}")

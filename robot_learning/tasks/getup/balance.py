@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from robot_learning.core.checks import check
+
 ANKLE_PITCH = np.array([4, 10])  # left, right (spec order)
 ANKLE_ROLL = np.array([5, 11])
 
@@ -47,6 +49,9 @@ class BalanceConfig:
     k_com_vel: float = 4.0  # rad per m/s of COM velocity
     k_ankle: float = 5.0  # ankle targets also move by -k (q - q_ref): 6x the ankle stiffness
     from_pelvis_height_m: float = 0.45  # active where the reference's pelvis is at least this high (on the feet)
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 class ComBalance:

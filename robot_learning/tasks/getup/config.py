@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.tasks.getup.balance import BalanceConfig
 
 
@@ -39,6 +41,9 @@ class RewardWeightsStage1:
     feet_orientation: float = -0.5
     foot_slip: float = -1.0
 
+    def __post_init__(self) -> None:
+        check(self)
+
 
 @dataclass
 class RewardWeightsStage2:
@@ -59,6 +64,9 @@ class RewardWeightsStage2:
     action_rate: float = -0.05
     termination: float = -50.0
 
+    def __post_init__(self) -> None:
+        check(self, positive=("joint_tracking_sigma", "head_height_sigma"))
+
 
 @dataclass
 class DomainRandomization:
@@ -78,6 +86,10 @@ class DomainRandomization:
     push_interval_s: float = 4.0  # each robot's pelvis gets a horizontal velocity kick this often
     push_max_speed: float = 1.0  # m/s, uniform in a disc of this radius
     obs_noise: float = 0.02  # std of Gaussian noise on the observed (scaled) angular velocity, attitude and joints
+
+    def __post_init__(self) -> None:
+        check(self, positive=("friction", "motor_strength", "push_interval_s"), ordered=("friction", "base_mass_delta_kg", "motor_strength"),
+              non_negative=("com_offset_m", "action_delay_s", "push_max_speed", "obs_noise"))
 
 
 @dataclass
@@ -119,6 +131,12 @@ class GetupEnvConfig:
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
     def __post_init__(self) -> None:
+        check(self, positive=("num_envs", "physics_dt", "decimation", "episode_s", "history", "action_scale", "action_clip",
+                              "reference_slowdown", "head_off_reference_m", "success_head_height"),
+              fraction=("reference_init_fraction", "standing_start_fraction"), non_negative=("threads", "seed"))
+        if self.episode_s < self.physics_dt * self.decimation:
+            raise FieldError("episode_s", f"must be at least one policy period (physics_dt x decimation = "
+                                          f"{self.physics_dt * self.decimation:g} s), got {self.episode_s}")
         if self.stage not in ("discovery", "tracking"):
             raise ValueError(f"stage must be 'discovery' or 'tracking', got {self.stage!r}")
         if self.reference not in ("feasible", "keyframed"):
@@ -153,6 +171,13 @@ class GetupPPOConfig:
     lam: float = 0.95
     entropy_coef: float = 0.0
 
+    def __post_init__(self) -> None:
+        check(self, positive=("actor_hidden", "critic_hidden", "init_std", "learning_rate", "desired_kl", "steps_per_env", "epochs",
+                              "minibatches"),
+              fraction=("gamma", "lam"), non_negative=("entropy_coef",))
+        if self.schedule not in ("adaptive", "fixed"):
+            raise FieldError("schedule", f"must be 'adaptive' or 'fixed', got {self.schedule!r}")
+
 
 @dataclass
 class DaggerConfig:
@@ -183,6 +208,9 @@ class DaggerConfig:
     episode_s: float = 16.0
 
     def __post_init__(self) -> None:
+        check(self, positive=("iterations", "num_envs", "epochs", "first_epochs", "batch_size", "learning_rate", "eval_episodes",
+                              "episode_s"),
+              fraction=("beta", "beta_decay"), non_negative=("noise",))
         if self.prone_strategy not in (None, "direct", "roll"):
             raise ValueError(f"dagger.prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
     # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
@@ -219,5 +247,7 @@ class GetupTrainConfig:
     torch_threads: int = 2
 
     def __post_init__(self) -> None:
+        check(self, positive=("max_seconds", "bc_init_std", "eval_every_seconds", "eval_episodes", "torch_threads"),
+              non_negative=("max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations", "imitation_coef", "seed"))
         if self.method not in ("dagger", "ppo"):
             raise ValueError(f"method must be 'dagger' or 'ppo', got {self.method!r}")

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.robots.g1 import G1_SPEC, NAME
@@ -28,8 +29,7 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
     cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
     o: dict[str, Any] = {}
     if seconds is not None:
-        if seconds <= 0:
-            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        check_flag("--seconds", seconds, above=0)
         o["max_seconds"] = float(seconds)
     if seed is not None:
         o["seed"] = seed
@@ -245,6 +245,12 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     from robot_learning.tasks.getup.rollover import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
     from robot_learning.tasks.getup.rollover import supine_cosine
 
+    check_flag("--episodes", episodes, minimum=1)
+    check_flag("--seconds", seconds, above=0)
+    check_flag("--seed", seed, minimum=0)
+    check_flag("physics_dt", physics_dt, above=0)
+    if sim not in ("mujoco", "pybullet"):
+        raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
     runner = PolicyRunner(policy)
     meta = runner.metadata
     if meta.task != TASK:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, load_yaml, merge
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
@@ -23,12 +24,10 @@ def load_config(path: Path | None, steps: int | None = None, seconds: float | No
         cfg = load_yaml(HilSerlConfig, default) if default.is_file() else HilSerlConfig()
     o: dict[str, Any] = {}
     if steps is not None:
-        if steps <= 0:
-            raise ConfigError(f"--steps must be positive, got {steps}")
+        check_flag("--steps", steps, minimum=1)
         o["env_steps"] = int(steps)
     if seconds is not None:
-        if seconds <= 0:
-            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        check_flag("--seconds", seconds, above=0)
         o["max_seconds"] = float(seconds)
     if seed is not None:
         o["seed"] = int(seed)
@@ -91,8 +90,12 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
 
 def eval_command(policy: Path, sim: str = "mujoco", episodes: int = 50, seed: int | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
+    from robot_learning.tasks.hil_serl.evaluate import SIMS, evaluate_policy
 
+    if sim not in SIMS:
+        raise ConfigError(f"--sim must be one of {', '.join(SIMS)} for hil_serl, got {sim!r}")
+    check_flag("--episodes", episodes, minimum=1)
+    check_flag("--seed", seed, minimum=0)
     kwargs = {} if seed is None else {"seed": seed}
     say = None if progress is None else (lambda done, total, rec: progress(f"episode {done}/{total}: {'success' if rec['success'] else 'failure'} in {rec['steps']} steps"))
     result = evaluate_policy(policy, sim=sim, episodes=episodes, progress=say, **kwargs)

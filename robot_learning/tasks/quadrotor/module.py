@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.core.seeding import seed_everything
@@ -57,8 +58,7 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         load_yaml(QuadrotorTrainConfig, DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else QuadrotorTrainConfig())
     overrides: dict[str, Any] = {}
     if seconds is not None:
-        if seconds <= 0:
-            raise ConfigError(f"--seconds must be positive, got {seconds}")
+        check_flag("--seconds", seconds, above=0)
         overrides["max_seconds"] = float(seconds)
     if seed is not None:
         overrides["seed"] = seed
@@ -70,6 +70,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     """`robot-learning train quadrotor`: everything a run writes, and its report."""
     from robot_learning.tasks.quadrotor.train import train
 
+    check_flag("--episodes", episodes, minimum=1)
     cfg = load_config(config, seconds, seed)
     run = prepare_run_dir(out or default_run_dir("quadrotor"), force=force)
     save_yaml(cfg, run / "config.yaml")
@@ -154,6 +155,10 @@ def export_command(checkpoint: Path, out: Path | None, force: bool = False) -> d
 
 def eval_command(policy: Path, engine: str = "pybullet", episodes: int = 100, trajectory: str = "hover", seed: int = 0) -> dict[str, Any]:
     """Evaluate an exported policy; the same keys for every engine."""
+    check_flag("--episodes", episodes, minimum=1)
+    check_flag("--seed", seed, minimum=0)
+    if engine not in ("torch", "pybullet"):
+        raise ConfigError(f"unknown --sim '{engine}'; engines: torch (training simulator), pybullet (second engine)")
     runner = PolicyRunner(policy)
     runner.metadata.check_robot(crazyflie.NAME, crazyflie.MOTOR_NAMES, robot_params_dict(DEFAULT_PARAMS))
     if episodes < 1:
@@ -191,6 +196,11 @@ def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajector
 
     if sim != "pybullet":
         raise ConfigError(f"unknown --sim '{sim}' for deploy; available: pybullet")
+    check_flag("--seconds", seconds, above=0)
+    if fault != "none":  # a fault is injected at fault_at s of the run: it must happen within it
+        check_flag("--fault-at", fault_at, minimum=0)
+        if fault_at >= seconds:
+            raise ConfigError(f"--fault-at {fault_at:g} s is not within the run (--seconds {seconds:g}): the fault would never happen")
     runner = PolicyRunner(policy)
     return deploy_sim(runner, seconds=seconds, trajectory=trajectory, realtime=realtime, fault=fault, fault_at=fault_at)
 
