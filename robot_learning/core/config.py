@@ -61,7 +61,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
                 return _convert(value, a, path)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{path}: no matching type")
+        deeper = [m for m in errors if m.startswith((f"{path}[", f"{path}."))]  # the alternative that matched the shape
+        raise ConfigError((deeper or errors or [f"{path}: no matching type"])[0])
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping for {tp.__name__}, got {type(value).__name__} ({value!r})")

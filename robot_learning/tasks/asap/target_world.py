@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.core.checks import check, divides
 from robot_learning.robots.g1 import G1_SPEC
 
 N_JOINTS = G1_SPEC.num_joints
@@ -57,6 +58,8 @@ class TargetWorldConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check(self, positive=("physics_dt", "control_rate_hz"), non_negative=("ground_friction",))
+        divides(self, "control_rate_hz", "physics_dt", 1.0 / self.control_rate_hz, self.physics_dt)
         problems = []
         if self.engine not in ("pybullet", "mujoco"):
             problems.append(f"engine must be 'pybullet' or 'mujoco', got {self.engine!r}")
@@ -94,7 +97,7 @@ class TargetWorldConfig:
 def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
     """A target world from a YAML file, or the name of one shipped in ``assets/target_worlds``
     (strict: an unknown field or a wrong type is a ConfigError naming it)."""
-    from robot_learning.core.config import from_dict, read_yaml_mapping
+    from robot_learning.core.config import ConfigError, from_dict, read_yaml_mapping
 
     p = Path(path_or_name)
     if not p.suffix:
@@ -104,7 +107,10 @@ def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
         raise FileNotFoundError(f"target world {path_or_name} not found (a YAML file, or one of {shipped})")
     data = dict(read_yaml_mapping(p))
     data.setdefault("name", p.stem)
-    return from_dict(TargetWorldConfig, data, path=str(p))
+    try:
+        return from_dict(TargetWorldConfig, data)
+    except ConfigError as e:  # "worlds/x.yaml: physics_dt: must be > 0, got 0.0"
+        raise ConfigError(f"{p}: {e}") from None
 
 
 def transmitted_torque(cfg: TargetWorldConfig, kp: np.ndarray, kd: np.ndarray, effort: np.ndarray, velocity_limit: np.ndarray,
