@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.robots.g1 import G1_SPEC
 
 N_JOINTS = G1_SPEC.num_joints
@@ -158,6 +160,16 @@ class DeltaConfig:
     epochs: int = 5
     minibatches: int = 4
     gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        check(self, positive=("num_envs", "horizon_s", "delta_scale", "sigma_joint_pos", "sigma_joint_vel", "max_seconds", "physics_dt",
+                              "decimation", "hidden", "jointwise_hidden", "joint_embedding", "init_std", "learning_rate", "epochs",
+                              "minibatches"),
+              non_negative=("w_joint_pos", "w_joint_vel", "action_norm", "threads", "seed"), fraction=("gamma",))
+        if self.architecture not in ("jointwise", "mlp"):
+            raise FieldError("architecture", f"delta architecture must be 'jointwise' or 'mlp', not {self.architecture!r}")
+        if self.horizon_s < self.physics_dt * self.decimation:
+            raise FieldError("horizon_s", f"must be at least one control period ({self.physics_dt * self.decimation:g} s), got {self.horizon_s}")
 
 
 class DeltaActionModel:

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.tasks.asap.tracking import HELD_OUT_MOTIONS, SHIPPED_MOTIONS
 
 HORIZONS_S = (0.25, 0.5, 1.0)
@@ -39,6 +41,13 @@ class LoopConfig:
     motions: tuple[str, ...] = SHIPPED_MOTIONS
     num_envs: int = 256
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self, positive=("pretrain_seconds", "finetune_seconds", "delta_seconds", "num_envs"), non_negative=("seed",))
+        stems = [Path(m).stem for m in self.motions]
+        unknown = [m for m in self.held_out if m not in stems]
+        if unknown or len(self.held_out) >= len(self.motions):
+            raise FieldError("held_out", f"held-out motions {list(self.held_out)} must be some, not all, of the routine's {list(self.motions)}")
 
 
 def _markdown(report: dict[str, Any]) -> str:

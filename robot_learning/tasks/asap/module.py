@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.core.checks import check_flag
+
 HORIZONS_S = (0.25, 0.5, 1.0)
 
 
@@ -16,12 +18,13 @@ def record_command(target_world: str, out: str, sessions: int = 8, seconds: floa
                    amplitude: float = 0.6) -> dict[str, Any]:
     """Play ``sessions`` excitation motions (random smooth joint targets) in the target world and
     write each as a runtime session (MCAP: /joint_states and /joint_command, sensor_msgs/JointState)."""
-    from robot_learning.tasks.asap.delta import SessionError, record_in, smooth_random_targets, write_mcap
+    from robot_learning.tasks.asap.delta import record_in, smooth_random_targets, write_mcap
     from robot_learning.tasks.asap.target_world import load_target_world, make_target_robot
 
+    check_flag("--sessions", sessions, minimum=1)
+    check_flag("--seconds", seconds, above=0)
+    check_flag("--seed", seed, minimum=0)
     world = load_target_world(target_world)
-    if sessions < 1 or seconds <= 0:
-        raise SessionError("sessions must be >= 1 and seconds > 0")
     robot = make_target_robot(world, seed=seed)
     rng = np.random.default_rng(seed)
     files = []
@@ -42,13 +45,16 @@ def fit_delta_command(logs: str, out: str | None = None, seconds: float = 300.0,
     from robot_learning.tasks.asap.delta import DeltaConfig, SessionError, load_recordings, save_delta, train_delta
     from robot_learning.tasks.asap.replay import replay_error
 
+    check_flag("--seconds", seconds, above=0)
+    check_flag("--holdout", holdout, minimum=0)
+    check_flag("--seed", seed, minimum=0)
+    cfg = DeltaConfig(max_seconds=seconds, seed=seed)
     recs = load_recordings(logs)
     if holdout < 0 or (holdout and len(recs) <= holdout):
         raise SessionError(f"{len(recs)} sessions in {logs}: need more than --holdout {holdout} (one at least to train on)")
     train, test = (recs[:-holdout], recs[-holdout:]) if holdout else (recs, recs)
     run = Path(out or f"runs/asap-delta-{time.strftime('%Y%m%d-%H%M%S')}")
     run.mkdir(parents=True, exist_ok=True)
-    cfg = DeltaConfig(max_seconds=seconds, seed=seed)
     t0 = time.time()
     rows = 0
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.tasks.asap.delta import DEFAULT, LOWER, N_JOINTS, UPPER
 from robot_learning.tasks.getup.reference import FrameTiming
@@ -152,6 +154,10 @@ class DomainRandomization:
     joint_damping: tuple[float, float] = (0.0, 0.4)
     joint_friction: tuple[float, float] = (0.0, 0.5)
 
+    def __post_init__(self) -> None:
+        check(self, positive=("kp_scale", "kd_scale"), non_negative=("latency_s", "joint_damping", "joint_friction"),
+              ordered=("kp_scale", "kd_scale", "latency_s", "joint_damping", "joint_friction"))
+
 
 @dataclass
 class SimSetup:
@@ -168,6 +174,9 @@ class SimSetup:
     dr: DomainRandomization | None = None
     delta: Any = None
     dynamics: Any = None
+
+    def __post_init__(self) -> None:
+        check(self, positive=("kp_scale", "kd_scale"), non_negative=("latency_s", "joint_damping", "joint_friction"))
 
 
 @dataclass
@@ -197,6 +206,14 @@ class TrackingConfig:
     steps_per_env: int = 24
     gamma: float = 0.5
     critic_warmup_iterations: int = 10  # fine-tuning: critic-only updates first (the copied critic knows the old simulator)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("num_envs", "episode_s", "action_scale", "sigma_joint_pos", "sigma_joint_vel", "physics_dt", "decimation",
+                              "max_seconds", "max_env_steps", "hidden", "init_std", "learning_rate", "steps_per_env"),
+              non_negative=("init_noise_rad", "w_joint_pos", "w_joint_vel", "w_action_rate", "threads", "seed", "critic_warmup_iterations"),
+              fraction=("gamma",))
+        if not self.motions:
+            raise FieldError("motions", "must name at least one motion")
 
 
 class TrackingEnv:
