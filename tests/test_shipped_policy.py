@@ -46,9 +46,26 @@ def test_c_twin_matches(tmp_path: Path) -> None:
 
 
 def test_runtime_flies_it_in_pybullet() -> None:
-    res = fly_figure8(PolicyRunner(POLICY), seconds=6.0)
+    """One full loop of the figure-eight after settling: the shipped policy follows it (RMSE well
+    below hovering at the centre, covers the figure, moves with it) without a safety intervention."""
+    res = fly_figure8(PolicyRunner(POLICY), seconds=10.0)
     assert res["faults"] == {}
-    assert res["tracking_rmse_m"] < 0.5
+    assert res["tracks_reference"] and res["success_rate"] == 1.0, res["reasons"]
+    assert res["tracking_rmse_m"] < 0.6 * res["hover_rmse_m"]
+    assert min(res["extent_ratio"].values()) > 0.5 and min(res["correlation"].values()) > 0.6
+
+
+def test_a_policy_that_hovers_in_place_does_not_track_the_figure_eight(hover_policy: Path) -> None:
+    """The same flight with an exported policy that commands the hover thrust whatever it sees (the
+    ``hover_policy`` fixture): no fault, and an RMSE under the 0.5 m the test used to ask for, yet it
+    fails every part of the criterion."""
+    res = fly_figure8(PolicyRunner(hover_policy), seconds=10.0)
+    assert res["faults"] == {}  # the runtime had no reason to intervene: only the tracking criterion can catch it
+    assert res["tracking_rmse_m"] < 0.5  # what the old test accepted
+    assert not res["tracks_reference"] and res["success_rate"] == 0.0
+    assert abs(res["tracking_rmse_m"] - res["hover_rmse_m"]) < 0.02  # it stayed at the centre
+    assert max(res["extent_ratio"].values()) < 0.05 and max(res["correlation"].values()) < 0.1
+    assert len(res["reasons"]) == 5, res["reasons"]  # RMSE, two extents, two correlations
 
 
 def test_rehearsed_faults_end_safely() -> None:

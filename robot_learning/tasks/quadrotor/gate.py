@@ -20,12 +20,13 @@ from robot_learning.runtime.controller import ControllerConfig, QuadrotorControl
 from robot_learning.runtime.loop import FixedRateLoop
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.quadrotor import FigureEight, Hover
-from robot_learning.runtime.safety import RobotMode
-from robot_learning.runtime.transport import InProcessTransport, RobotState
+from robot_learning.runtime.transport import InProcessTransport
 from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
 from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, VEL
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
+from robot_learning.tasks.quadrotor.tracking import TrackingCriterion, tracking_figures
+from robot_learning.types import RobotMode, RobotState
 
 CENTER = (0.0, 0.0, 1.0)  # hover set point in the PyBullet world: 1 m above the ground
 
@@ -85,30 +86,36 @@ def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int
     return out
 
 
-def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight | None = None, settle: float = 2.0) -> dict[str, Any]:
-    """Track a figure-eight with the hover policy (the set point moves; the policy sees the error)."""
+def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight | None = None, settle: float = 2.0,
+                criterion: TrackingCriterion | None = None) -> dict[str, Any]:
+    """Track a figure-eight with the hover policy (the set point moves; the policy sees the error).
+
+    The flight succeeds if the runtime never intervened and the path tracked the figure by
+    :func:`~robot_learning.tasks.quadrotor.tracking.tracking_figures` (which hovering in place fails)."""
     params = DEFAULT_PARAMS
     figure = figure or FigureEight(center=CENTER)
     steps = int(round(seconds / params.dt))
+    if steps * params.dt <= settle + params.dt:
+        raise ValueError(f"a figure-eight flight of {seconds} s leaves nothing to measure after the {settle} s settling time")
     with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params)) as vehicle:
         vehicle.reset(figure(0.0), (1.0, 0.0, 0.0, 0.0))
         ctrl = QuadrotorController(runner, InProcessTransport(vehicle), figure, params, ControllerConfig(soft_start_ticks=0))
         ctrl.start()
-        err = []
+        flown, reference = [], []
         for t in range(steps):
             ctrl.tick()
             s = vehicle.state()
             if s.stamp >= settle:
-                err.append(float(np.linalg.norm(s["position"] - figure(s.stamp))))
-    e = np.asarray(err)
+                flown.append(np.array(s["position"], dtype=np.float64))
+                reference.append(figure(s.stamp))
     ok = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
+    figures = tracking_figures(np.asarray(flown), np.asarray(reference), np.asarray(figure.center), criterion or TrackingCriterion())
     return {
         "engine": "pybullet",
         "trajectory": "figure8",
         "episodes": 1,
-        "success_rate": float(ok and e.max() < 0.3),
-        "tracking_rmse_m": float(np.sqrt(np.mean(e**2))),
-        "tracking_max_m": float(e.max()),
+        "success_rate": float(ok and figures["tracks_reference"]),
+        **figures,
         "figure8": dataclasses.asdict(figure),
         "faults": dict(ctrl.fault_counts),
     }
