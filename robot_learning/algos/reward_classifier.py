@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from robot_learning.algos.sac import PixelEncoder, mlp, random_shift
+from robot_learning.core.checks import check
 
 
 @dataclass
@@ -28,6 +29,9 @@ class ClassifierConfig:
     threshold: float = 0.5
     shift_pad: int = 2  # with proprioception plus a frame: DrQ's random shift of up to this many pixels while training
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self, positive=("hidden", "lr", "steps", "batch_size"), fraction=("threshold",), non_negative=("shift_pad", "seed"))
 
 
 class SmallCNN(nn.Module):

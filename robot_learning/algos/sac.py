@@ -29,6 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
+
 
 @dataclass
 class SACConfig:
@@ -54,6 +57,13 @@ class SACConfig:
     bc_trains_encoder: bool = True
     grasp_epsilon: float = 0.02  # the acting gripper command is random this often (a random "open" while carrying drops the object)
     log_std_range: tuple[float, float] = (-5.0, 2.0)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("hidden", "lr", "init_temperature", "critic_ensemble", "critic_subsample", "batch_size", "critic_actor_ratio",
+                              "n_grasp"),
+              fraction=("tau", "gamma", "prior_fraction", "grasp_epsilon"), non_negative=("bc_weight",), ordered=("log_std_range",))
+        if self.critic_subsample > self.critic_ensemble:
+            raise FieldError("critic_subsample", f"must be at most critic_ensemble ({self.critic_ensemble}), got {self.critic_subsample}")
 
 
 def mlp(inp: int, hidden: tuple[int, ...], out: int, layer_norm: bool = False) -> nn.Sequential:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from robot_learning.algos.reward_classifier import ClassifierConfig
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.algos.sac import SACConfig
 from robot_learning.tasks.hil_serl.env import PickPlaceConfig
 from robot_learning.tasks.hil_serl.devices import HUMANS
@@ -54,6 +56,14 @@ class HilSerlConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check(self, positive=("demos", "env_steps", "max_seconds", "utd_ratio", "publish_every", "eval_every", "eval_episodes",
+                              "final_eval_episodes", "buffer_capacity", "torch_threads"),
+              non_negative=("demo_noise", "positive_hold_steps", "placed_scenes", "placed_steps", "near_miss_episodes",
+                            "negative_random_steps", "learning_starts", "min_utd", "seed"))
+        if self.min_utd > self.utd_ratio:
+            raise FieldError("min_utd", f"must be at most utd_ratio ({self.utd_ratio}), got {self.min_utd}")
+        if self.buffer_capacity < self.sac.batch_size:
+            raise FieldError("buffer_capacity", f"must hold at least one batch (sac.batch_size {self.sac.batch_size}), got {self.buffer_capacity}")
         if self.human not in HUMANS:
             raise ValueError(f"human must be one of {', '.join(HUMANS)}; got {self.human!r}")
         if not 0.0 <= self.sac.prior_fraction <= 1.0:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_learning.core.checks import check
 from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
 
 
@@ -22,6 +23,9 @@ class ExpertConfig:
     hover_m: float = 0.07  # approach height above the cube
     carry_z: float = 0.14  # TCP height while carrying
     release_z: float = 0.085  # TCP height over the bin where the cube is let go
+
+    def __post_init__(self) -> None:
+        check(self, positive=("gain",), non_negative=("noise", "hover_m", "carry_z", "release_z"), fraction=("fumble",))
 
 
 def expert_action(env: PandaPickPlace, cfg: ExpertConfig, rng: np.random.Generator,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_learning.core.checks import check
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 
@@ -57,6 +58,9 @@ class ScriptedHumanConfig:
     patience: int = 8  # steps without progress (1 cm) before stepping in
     max_len: int = 40  # an intervention lasts at most this many steps
     expert: ExpertConfig = field(default_factory=ExpertConfig)
+
+    def __post_init__(self) -> None:
+        check(self, fraction=("start_prob", "end_prob"), positive=("decay_steps", "patience", "max_len"))
 
 
 def stage_progress(env: PandaPickPlace) -> tuple[bool, float]:
