@@ -221,7 +221,7 @@ def _hil_serl(args: argparse.Namespace) -> int:
 def _is_user_error(e: Exception) -> bool:
     from robot_learning.core.config import ConfigError
     from robot_learning.core.runs import RunDirError
-    from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError
+    from robot_learning.types import PolicyLoadError, PolicyMetadataError
 
     from robot_learning.robots.registry import UnknownRobotError
     from robot_learning.runtime.monitors import MonitorConfigError

@@ -22,9 +22,9 @@ from robot_learning.robots.registry import load_robot
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig
 from robot_learning.runtime.node import DdsBackend, NodeConfig, PolicyNode
-from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError
 from robot_learning.runtime.ros2 import dds, msgs
-from robot_learning.runtime.safety import QuadrotorLimits, RobotMode
+from robot_learning.runtime.safety import QuadrotorLimits
+from robot_learning.types import PolicyLoadError, PolicyMetadataError, RobotMode
 
 dds.ensure_dds_config()  # loopback peers, before the first participant of this process (CYCLONEDDS_URI wins)
 ROOT = Path(__file__).resolve().parents[1]

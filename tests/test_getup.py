@@ -13,9 +13,9 @@ import pytest
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.joint_controller import JointObservation
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.runtime.transport import RobotState
 from robot_learning.tasks.getup.module import load_config
 from robot_learning.tasks.getup.train import make_env
+from robot_learning.types import RobotState
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import torch
 from robot_learning.algos.sac import ActingPolicy, SACAgent, SACConfig, random_shift
 from robot_learning.core.config import ConfigError
 from robot_learning.export.onnx_export import export_policy
-from robot_learning.runtime.policy import PolicyMetadataError
 from robot_learning.tasks.hil_serl.actor import classifier_input
 from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig, image_shape, obs_layout, policy_metadata
 from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 from robot_learning.tasks.hil_serl.module import load_config
+from robot_learning.types import PolicyMetadataError
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32  # small frames keep these tests quick; the default is 48

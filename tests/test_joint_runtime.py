@@ -11,12 +11,10 @@ from hypothesis import strategies as st
 
 from robot_learning.robots.registry import load_robot
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError
-from robot_learning.runtime.monitors import JointLimits
-from robot_learning.runtime.policy import PolicyMetadataError, PolicyRunner
-from robot_learning.runtime.safety import RobotMode
-from robot_learning.runtime.transport import RobotState
+from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.sim.joint_transport import InProcessJointTransport
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
+from robot_learning.types import JointLimits, PolicyMetadataError, RobotMode, RobotState
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "policies"
 

@@ -9,8 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robot_learning.runtime.monitors import (
-    JointCommand,
-    JointLimits,
     MonitorConfigError,
     MonitorContext,
     PlausibleInput,
@@ -21,8 +19,7 @@ from robot_learning.runtime.monitors import (
     Workspace,
     build_monitors,
 )
-from robot_learning.runtime.safety import Severity
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import JointCommand, JointLimits, RobotState, Severity
 
 NAMES = ["a", "b", "c"]
 LIMITS = JointLimits(NAMES, np.array([-1.0, -2.0, 0.0]), np.array([1.0, 2.0, 2.5]), np.array([2.0, 4.0, 1.0]), np.array([50.0, 20.0, 10.0]))

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
-from robot_learning.runtime.observation import ObsLayout, ObservationBuilder, ObsTerm, push_history, quat_to_rotmat
+from robot_learning.runtime.observation import ObservationBuilder, push_history, quat_to_rotmat
 from robot_learning.runtime.quadrotor import QuadrotorObservation, QuadrotorObservationConfig
-from robot_learning.runtime.transport import RobotState
 from robot_learning.tasks.quadrotor.config import QuadrotorEnvConfig
 from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
+from robot_learning.types import ObsLayout, ObsTerm, RobotState
 
 
 def test_rotmat_matches_for_numpy_and_torch() -> None:
@@ -74,7 +74,7 @@ def test_clipped_term_round_trips_and_clips() -> None:
 
 def test_joint_observation_counts_policy_time_from_reset() -> None:
     from robot_learning.runtime.joint_controller import JointObservation
-    from robot_learning.runtime.transport import RobotState
+    from robot_learning.types import RobotState
 
     obs = JointObservation((ObsTerm("policy_time", 1),), 2, np.zeros(2), dt=0.02)
     s = RobotState(0.0, {"joint_position": np.zeros(2), "joint_velocity": np.zeros(2)})

@@ -10,9 +10,10 @@ from robot_learning.algos.td3 import mlp
 from robot_learning.export.onnx_export import ParityError, check_parity, export_policy
 from robot_learning.robots import crazyflie
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
-from robot_learning.runtime.policy import PolicyLoadError, PolicyMetadataError, PolicyRunner
+from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.module import make_metadata, robot_params_dict
+from robot_learning.types import PolicyLoadError, PolicyMetadataError
 
 
 @pytest.fixture()

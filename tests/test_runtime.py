@@ -19,20 +19,12 @@ from robot_learning.runtime.controller import ControllerConfig, QuadrotorControl
 from robot_learning.runtime.loop import FixedRateLoop, try_realtime
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.quadrotor import Hover
-from robot_learning.runtime.safety import (
-    Fault,
-    QuadrotorFallback,
-    QuadrotorLimits,
-    QuadrotorMonitors,
-    RateLimiter,
-    RobotMode,
-    SafetyStateMachine,
-    Severity,
-)
-from robot_learning.runtime.transport import InProcessTransport, RobotState
+from robot_learning.runtime.safety import QuadrotorFallback, QuadrotorLimits, QuadrotorMonitors, RateLimiter, SafetyStateMachine
+from robot_learning.runtime.transport import InProcessTransport
 from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.module import make_metadata
+from robot_learning.types import Fault, RobotMode, RobotState, Severity
 
 
 def level_state(stamp: float = 0.0, z: float = 1.0, **over: np.ndarray) -> RobotState:
@@ -207,7 +199,7 @@ def test_pipeline_falls_back_when_leaving_the_training_box(hover_policy: Path) -
 
 
 def test_runtime_refuses_policy_for_another_robot(tmp_path: Path) -> None:
-    from robot_learning.runtime.policy import PolicyMetadataError
+    from robot_learning.types import PolicyMetadataError
 
     meta = make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {})
     meta.robot = "g1"

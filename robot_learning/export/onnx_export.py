@@ -14,7 +14,8 @@ import numpy as np
 import onnx
 import torch
 
-from robot_learning.runtime.policy import PolicyMetadata, PolicyRunner
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.types import PolicyMetadata
 
 
 class ParityError(RuntimeError):

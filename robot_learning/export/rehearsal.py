@@ -15,8 +15,7 @@ import torch
 
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.robots.registry import load_robot
-from robot_learning.runtime.observation import ObsLayout, ObsTerm
-from robot_learning.runtime.policy import PolicyMetadata
+from robot_learning.types import ObsLayout, ObsTerm, PolicyMetadata
 
 
 def joint_observation_layout(n_joints: int, imu: bool, history: int = 1) -> ObsLayout:

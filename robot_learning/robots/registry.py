@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from robot_learning.runtime.monitors import JointLimits
+from robot_learning.types import JointLimits
 
 ALIASES = {"g1": "unitree_g1", "unitree_g1": "unitree_g1", "panda": "franka_panda", "franka_panda": "franka_panda",
            "crazyflie": "crazyflie", "cf2": "crazyflie"}

@@ -30,17 +30,8 @@ from robot_learning.robots.crazyflie import CrazyflieParams
 from robot_learning.runtime.observation import ObservationBuilder
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.quadrotor import QuadrotorObservation, QuadrotorObservationConfig
-from robot_learning.runtime.safety import (
-    Fault,
-    QuadrotorFallback,
-    QuadrotorLimits,
-    QuadrotorMonitors,
-    RateLimiter,
-    RobotMode,
-    SafetyStateMachine,
-    Severity,
-)
-from robot_learning.runtime.transport import RobotState, Transport
+from robot_learning.runtime.safety import QuadrotorFallback, QuadrotorLimits, QuadrotorMonitors, RateLimiter, SafetyStateMachine
+from robot_learning.types import Fault, RobotMode, RobotState, Severity, Transport
 
 Setpoint = Callable[[float], np.ndarray]
 

@@ -30,11 +30,21 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from robot_learning.runtime.monitors import JointCommand, JointLimits, Monitor, MonitorContext, build_monitors
+from robot_learning.runtime.monitors import Monitor, MonitorContext, build_monitors
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.runtime.policy import PolicyMetadata, PolicyMetadataError, PolicyRunner
-from robot_learning.runtime.safety import Fault, RobotMode, SafetyStateMachine, Severity
-from robot_learning.runtime.transport import RobotState, Transport
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.runtime.safety import SafetyStateMachine
+from robot_learning.types import (
+    Fault,
+    JointCommand,
+    JointLimits,
+    PolicyMetadata,
+    PolicyMetadataError,
+    RobotMode,
+    RobotState,
+    Severity,
+    Transport,
+)
 
 BASE_FIELDS = ("base_angular_velocity", "projected_gravity", "roll_pitch", "joint_position", "joint_velocity", "last_action")
 

@@ -37,9 +37,10 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from robot_learning.runtime.loop import TimingStats
+from robot_learning.runtime.monitors import check_finite
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.runtime.policy import PolicyMetadata, PolicyMetadataError, PolicyRunner
-from robot_learning.runtime.safety import Fault, Severity, check_finite
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.types import Fault, PolicyMetadata, PolicyMetadataError, Severity
 
 ROBOT = "franka_panda"
 ACTION_TYPE = "ee_delta"

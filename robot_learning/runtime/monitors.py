@@ -22,52 +22,32 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from robot_learning.runtime.safety import Fault, Severity, check_finite
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import Fault, JointCommand, JointLimits, RobotState, Severity
 
 
-@dataclass
-class JointCommand:
-    """Joint position targets with their PD gains, in the policy's joint order.
-
-    The robot applies ``tau = kp * (position - q) + kd * (velocity - qd) + effort``.
-    """
-
-    names: list[str]
-    position: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    velocity: np.ndarray | None = None
-    effort: np.ndarray | None = None
-
-    def copy(self) -> "JointCommand":
-        return JointCommand(list(self.names), self.position.copy(), self.kp.copy(), self.kd.copy(),
-                            None if self.velocity is None else self.velocity.copy(), None if self.effort is None else self.effort.copy())
-
-    def is_finite(self) -> bool:
-        return bool(np.all(np.isfinite(self.position)) and np.all(np.isfinite(self.kp)) and np.all(np.isfinite(self.kd)))
-
-
-@dataclass
-class JointLimits:
-    """The limits a joint-robot pipeline enforces, in the policy's joint order (from the robot's spec)."""
-
-    names: list[str]
-    lower: np.ndarray
-    upper: np.ndarray
-    velocity: np.ndarray
-    effort: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.names)
-        for key in ("lower", "upper", "velocity", "effort"):
-            a = np.asarray(getattr(self, key), dtype=np.float64)
-            if a.shape != (n,):
-                raise ValueError(f"joint limit '{key}' has shape {a.shape}, expected ({n},) for joints {self.names}")
-            setattr(self, key, a)
-        bad = np.flatnonzero(self.lower >= self.upper)
+# ------------------------------------------------------------------------------ input checks
+def check_finite(values: Mapping[str, np.ndarray]) -> Fault | None:
+    """ESTOP fault naming the first non-finite entry, e.g. ``position[2]=nan is not finite``."""
+    for name, v in values.items():
+        a = np.asarray(v, dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(~np.isfinite(a))
         if bad.size:
-            raise ValueError(f"joint '{self.names[bad[0]]}': lower limit {self.lower[bad[0]]} is not below upper {self.upper[bad[0]]}")
+            i = int(bad[0])
+            return Fault("finite", Severity.ESTOP, f"{name}[{i}]={a[i]} is not finite")
+    return None
+
+
+def check_ranges(values: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]]) -> Fault | None:
+    """ESTOP fault naming the first entry outside its physically possible range."""
+    for name, (lo, hi) in ranges.items():
+        if name not in values:
+            continue
+        a = np.asarray(values[name], dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero((a < lo) | (a > hi))
+        if bad.size:
+            i = int(bad[0])
+            return Fault("range", Severity.ESTOP, f"{name}[{i}]={a[i]:.4g} is outside [{lo}, {hi}]")
+    return None
 
 
 @dataclass

@@ -39,11 +39,9 @@ import numpy as np
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError, match_joints
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
-from robot_learning.runtime.monitors import JointCommand
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.ros2 import msgs
-from robot_learning.runtime.safety import RobotMode
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import JointCommand, RobotMode, RobotState
 
 DIAGNOSTICS_PERIOD_S = 0.1
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_learning.runtime.observation import quat_to_rotmat
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import RobotState
 
 ACTION_DIM = 4
 

@@ -1,5 +1,6 @@
-"""The safety pipeline's parts: faults, input and flight monitors, a rate limiter, the quadrotor's
-fallback command and the state machine. Torch-free.
+"""The safety pipeline's parts: the staleness watchdog, a rate limiter, the quadrotor's monitors and
+fallback command, and the state machine. Torch-free. (Faults, severities and robot modes are
+:mod:`robot_learning.types.safety`; the monitors :mod:`robot_learning.runtime.monitors`.)
 
 Severity decides what a failed check does: WARN is logged only; FALLBACK hands control to the
 robot's safe command (DAMPING) until an operator restarts; ESTOP cuts to the terminal action and
@@ -8,53 +9,15 @@ the estimator or the link is broken, and nothing computed from it can be trusted
 """
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
 from robot_learning.robots.crazyflie import CrazyflieParams
-from robot_learning.runtime.transport import RobotState
-
-
-class Severity(enum.Enum):
-    WARN = 0
-    FALLBACK = 1
-    ESTOP = 2
-
-
-@dataclass(frozen=True)
-class Fault:
-    monitor: str
-    severity: Severity
-    message: str
-
-
-# ------------------------------------------------------------------------------ input checks
-def check_finite(values: Mapping[str, np.ndarray]) -> Fault | None:
-    """ESTOP fault naming the first non-finite entry, e.g. ``position[2]=nan is not finite``."""
-    for name, v in values.items():
-        a = np.asarray(v, dtype=np.float64).reshape(-1)
-        bad = np.flatnonzero(~np.isfinite(a))
-        if bad.size:
-            i = int(bad[0])
-            return Fault("finite", Severity.ESTOP, f"{name}[{i}]={a[i]} is not finite")
-    return None
-
-
-def check_ranges(values: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]]) -> Fault | None:
-    """ESTOP fault naming the first entry outside its physically possible range."""
-    for name, (lo, hi) in ranges.items():
-        if name not in values:
-            continue
-        a = np.asarray(values[name], dtype=np.float64).reshape(-1)
-        bad = np.flatnonzero((a < lo) | (a > hi))
-        if bad.size:
-            i = int(bad[0])
-            return Fault("range", Severity.ESTOP, f"{name}[{i}]={a[i]:.4g} is outside [{lo}, {hi}]")
-    return None
+from robot_learning.runtime.monitors import BodyRate, Geofence, QuadrotorTilt, Speed, check_finite, check_ranges
+from robot_learning.types import Fault, RobotMode, RobotState, Severity, Transition
 
 
 class StalenessWatchdog:
@@ -129,8 +92,6 @@ class QuadrotorMonitors:
         self.ranges = {"position": (-L.position_range, L.position_range), "linear_velocity": (-L.max_physical_speed, L.max_physical_speed),
                        "angular_velocity": (-L.max_physical_rate, L.max_physical_rate)}
         # the flight checks are monitors of the common interface (runtime/monitors.py)
-        from robot_learning.runtime.monitors import BodyRate, Geofence, QuadrotorTilt, Speed
-
         self.flight = [QuadrotorTilt(max_tilt_deg=L.max_tilt_deg), BodyRate(max_body_rate=L.max_body_rate),
                        Geofence(low=L.geofence_min, high=L.geofence_max), Speed(max_speed=L.max_speed)]
 
@@ -210,22 +171,6 @@ class QuadrotorFallback:
 
 
 # --------------------------------------------------------------------------- state machine
-class RobotMode(enum.Enum):
-    IDLE = 0
-    DAMPING = 1
-    SOFT_START = 2
-    POLICY = 3
-    ESTOP = 4
-
-
-@dataclass(frozen=True)
-class Transition:
-    time: float
-    source: RobotMode
-    target: RobotMode
-    reason: str
-
-
 ALLOWED = {
     (RobotMode.IDLE, RobotMode.DAMPING),
     (RobotMode.DAMPING, RobotMode.SOFT_START),

@@ -12,8 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from robot_learning.runtime.joint_controller import match_joints
-from robot_learning.runtime.monitors import JointCommand
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import JointCommand, RobotState
 
 StateFilter = Callable[[RobotState], RobotState | None]
 

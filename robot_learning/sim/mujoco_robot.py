@@ -55,7 +55,6 @@ from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import g1_model_path, panda_model_path
 from robot_learning.robots.g1_mjcf import add_hand_collisions
 from robot_learning.robots.joint_robot import JointRobotSpec
-from robot_learning.runtime.transport import RobotState
 from robot_learning.sim.mjspec_pd import (
     IMU_ACC_SENSOR,
     IMU_GYRO_SENSOR,
@@ -64,6 +63,7 @@ from robot_learning.sim.mjspec_pd import (
     replace_with_pd_actuators,
 )
 from robot_learning.sim.terrain import TerrainConfig, apply_terrain
+from robot_learning.types import RobotState
 
 RobotName = Literal["g1", "panda"]
 

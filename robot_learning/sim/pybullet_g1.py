@@ -77,7 +77,7 @@ import pybullet as p
 
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots.g1_urdf import G1UrdfInfo, g1_urdf_path
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import RobotState
 
 GRAVITY = 9.81
 #: Menagerie's ``imu_in_pelvis`` site, in the pelvis frame (no rotation).

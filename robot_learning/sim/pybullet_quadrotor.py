@@ -40,7 +40,7 @@ import numpy as np
 import pybullet as p
 
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS, CrazyflieParams
-from robot_learning.runtime.transport import RobotState
+from robot_learning.types import RobotState
 
 # --- Aerodynamic coefficients of gym-pybullet-drones' Crazyflie 2.x (assets/cf2x.urdf) --------------
 # Drag (BaseAviary._drag, after Forster 2015): F_body = -DRAG_COEFF * sum_i(omega_i) * v_body, with

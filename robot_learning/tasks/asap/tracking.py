@@ -100,7 +100,7 @@ def load_routine(motions: Sequence[str], fps: float = 50.0) -> Routine:
 
 # ----------------------------------------------------------------------------- the policy
 def observation_layout() -> Any:
-    from robot_learning.runtime.observation import ObsLayout, ObsTerm
+    from robot_learning.types import ObsLayout, ObsTerm
 
     return ObsLayout((ObsTerm("joint_position", N_JOINTS), ObsTerm("joint_velocity", N_JOINTS, 0.05),
                       ObsTerm("last_action", N_JOINTS), ObsTerm("policy_time", 1)))
@@ -413,7 +413,7 @@ def evaluate_in_sim(result: TrackingResult, sim: SimSetup | None = None) -> floa
 def export_tracking(result: TrackingResult, path: str | Path, training: dict[str, Any] | None = None) -> Any:
     """The tracking policy as ONNX with the metadata contract (G1, fixed pelvis)."""
     from robot_learning.export.onnx_export import export_policy
-    from robot_learning.runtime.policy import PolicyMetadata
+    from robot_learning.types import PolicyMetadata
 
     r = result.routine
     meta = PolicyMetadata(

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
-from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
+from robot_learning.runtime.observation import ObservationBuilder
 from robot_learning.tasks.getup.balance import ComBalance
 from robot_learning.tasks.getup.config import GetupEnvConfig
+from robot_learning.types import ObsLayout, ObsTerm
 
 N_JOINTS = len(G1_SPEC.joint_names)
 DEFAULT = np.asarray(G1_SPEC.default_positions, dtype=np.float64)

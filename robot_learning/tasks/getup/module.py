@@ -14,9 +14,9 @@ from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.robots.g1 import G1_SPEC, NAME
-from robot_learning.runtime.policy import PolicyMetadata
 from robot_learning.sim.terrain import TerrainConfig, terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
+from robot_learning.types import PolicyMetadata
 
 TASK = "getup"
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"

@@ -40,10 +40,11 @@ import numpy as np
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import panda_model_path
-from robot_learning.runtime.observation import ObservationBuilder, ObsLayout, ObsTerm
+from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.types import ObsLayout, ObsTerm
 
 if TYPE_CHECKING:
-    from robot_learning.runtime.policy import PolicyMetadata
+    from robot_learning.types import PolicyMetadata
 
 ARM_JOINTS = panda_desc.PANDA_ARM_JOINTS
 GRIPPER_CLOSE, GRIPPER_STAY, GRIPPER_OPEN = 0, 1, 2
@@ -420,7 +421,7 @@ ACTION_SIZE = 4  # dx, dy, dz (TCP frame, in [-1, 1]), gripper command (0 close,
 
 def policy_metadata(cfg: PickPlaceConfig, training: dict | None = None) -> "PolicyMetadata":
     """The ONNX metadata contract of this task's exported actor (see DESIGN.md, "Contracts")."""
-    from robot_learning.runtime.policy import PolicyMetadata
+    from robot_learning.types import PolicyMetadata
 
     return PolicyMetadata(
         robot=panda_desc.NAME,

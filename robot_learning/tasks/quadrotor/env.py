@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import torch
 
 from robot_learning.robots.crazyflie import CrazyflieParams
-from robot_learning.runtime.observation import ObsLayout, ObservationBuilder, ObsTerm, push_history, quat_to_rotmat
+from robot_learning.runtime.observation import ObservationBuilder, push_history, quat_to_rotmat
 from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, RPM, VEL, BatchedQuadrotor
 from robot_learning.tasks.quadrotor.config import QuadrotorEnvConfig, RewardConfig
+from robot_learning.types import ObsLayout, ObsTerm
 
 ACTION_DIM = 4
 

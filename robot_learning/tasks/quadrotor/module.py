@@ -16,10 +16,11 @@ from robot_learning.core.seeding import seed_everything
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.robots import crazyflie
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS, CrazyflieParams
-from robot_learning.runtime.policy import PolicyMetadata, PolicyRunner
+from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.env import ACTION_DIM, actor_layout
 from robot_learning.tasks.quadrotor.evaluate import evaluate_torch
+from robot_learning.types import PolicyMetadata
 
 TASK = "quadrotor_hover"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "sim" / "configs" / "quadrotor.yaml"
