@@ -11,6 +11,8 @@ Tanh, Relu, Sigmoid, Elu, LeakyRelu, Clip, Identity and shape-only Reshape/Flatt
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,11 @@ import onnx
 from onnx import numpy_helper
 
 
-class UnsupportedGraphError(ValueError):
+class CExportError(ValueError):
+    """A file or name the C export cannot use; the message says which and why."""
+
+
+class UnsupportedGraphError(CExportError):
     """The ONNX graph holds something the C generator cannot express; the message names it."""
 
 
@@ -124,9 +130,18 @@ def _array(name: str, a: np.ndarray) -> str:
 def export_c(onnx_path: str | Path, out_dir: str | Path, name: str = "policy") -> tuple[Path, Path]:
     """Write ``out_dir/<name>.h`` and ``out_dir/<name>.c`` for the MLP in ``onnx_path``."""
     onnx_path = Path(onnx_path)
+    if onnx_path.is_dir():
+        raise IsADirectoryError(f"{onnx_path} is a directory, not an ONNX policy file")
     if not onnx_path.is_file():
         raise FileNotFoundError(f"policy file not found: {onnx_path}")
-    model = onnx.load(str(onnx_path))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise CExportError(f"--name {name!r} is not a C identifier (letters, digits and _, not starting with a digit)")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise CExportError(f"output directory {out_dir} exists and is not a directory")
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as e:  # noqa: BLE001 (protobuf raises its own DecodeError, among others)
+        raise CExportError(f"cannot read {onnx_path}: not a valid ONNX model ({type(e).__name__})") from None
     in_size, ops = _parse(model)
     NAME = name.upper()
     size = in_size
@@ -179,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--name", default="policy")
     a = ap.parse_args(argv)
-    h, c = export_c(a.policy, a.out_dir, a.name)
+    try:
+        h, c = export_c(a.policy, a.out_dir, a.name)
+    except (CExportError, OSError) as e:  # a missing, unreadable or corrupt file: one line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {h} and {c}")
     return 0
 
