@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
+from robot_learning.core.checks import check, divides
+from robot_learning.core.config import FieldError
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import panda_model_path
 from robot_learning.runtime.observation import ObservationBuilder
@@ -128,6 +130,13 @@ class PickPlaceConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check(self, positive=("control_rate_hz", "physics_dt", "episode_steps", "action_scale_m", "cube_half", "cube_mass", "bin_inner_half",
+                              "bin_height", "stiffness", "damping", "rot_stiffness", "rot_damping", "max_spring_error_m"),
+              non_negative=("object_yaw", "min_separation", "nullspace_stiffness", "start_noise_m", "seed"),
+              ordered=("object_x", "object_y", "goal_x", "goal_y"))
+        divides(self, "control_rate_hz", "physics_dt", 1.0 / self.control_rate_hz, self.physics_dt)
+        if any(lo >= hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
+            raise FieldError("workspace_min", f"must be below workspace_max {list(self.workspace_max)} on every axis, got {list(self.workspace_min)}")
         if self.observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {', '.join(OBSERVATIONS)}; got {self.observation!r}")
         if not 16 <= self.image_size <= 256:
