@@ -20,6 +20,8 @@ class PolicyRunner:
         import onnxruntime as ort
 
         path = Path(path)
+        if path.is_dir():
+            raise PolicyLoadError(f"policy {path} is a directory, not an exported policy file (.onnx)")
         if not path.is_file():
             raise PolicyLoadError(f"policy file not found: {path}")
         opts = ort.SessionOptions()
