@@ -59,7 +59,7 @@ def test_targets_stay_in_box_and_step_with_constant_fake_policy(pushing_policy: 
     steps = 40
     for _ in range(steps):
         tcp = env.tcp_pos()
-        cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+        cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
         assert not cmd.held and cmd.gripper is None
         assert np.all(cmd.tcp_target >= lo) and np.all(cmd.tcp_target <= hi), cmd.tcp_target
         assert np.linalg.norm(cmd.tcp_target - tcp) <= ctrl.max_step_m + 1e-12
@@ -104,20 +104,20 @@ def test_nan_field_holds_and_is_counted_with_constant_fake_policy(pushing_policy
     fields = env.obs_fields()
     tcp = fields["tcp_pos"].copy()
     fields["object_pos"] = np.array([0.5, np.nan, 0.02])
-    cmd = ctrl.tick(fields, env.tcp_rot())
+    cmd = ctrl.step(fields, env.tcp_rot())
     assert cmd.held and cmd.gripper is None and cmd.action is None
     np.testing.assert_array_equal(cmd.tcp_target, tcp)  # hold: the measured TCP, nothing from the policy
     assert [f.severity for f in cmd.faults] == [Severity.FALLBACK] and "object_pos[1]" in cmd.faults[0].message
     # an infinite TCP rotation is a broken reading too
-    cmd = ctrl.tick(env.obs_fields(), np.full((3, 3), np.inf))
+    cmd = ctrl.step(env.obs_fields(), np.full((3, 3), np.inf))
     assert cmd.held
     # a valid tick afterwards runs the policy again
-    cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+    cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
     assert not cmd.held and np.linalg.norm(cmd.tcp_target - tcp) > 0.01
     # no usable TCP position: no new reference at all (the arm keeps its current one)
     fields = env.obs_fields()
     fields["tcp_pos"] = np.array([np.nan, 0.0, 0.2])
-    cmd = ctrl.tick(fields, env.tcp_rot())
+    cmd = ctrl.step(fields, env.tcp_rot())
     assert cmd.held and cmd.tcp_target is None
     s = ctrl.summary()
     assert (s["ticks"], s["holds"], s["input_faults"], s["policy_ticks"]) == (4, 3, 3, 1)
@@ -129,7 +129,7 @@ def test_nan_policy_output_holds_and_is_counted_with_nan_fake_callable() -> None
     ctrl = EndEffectorController(CallablePolicy(lambda obs: np.array([0.5, np.nan, 0.0, 1.0]), meta))
     env = PandaPickPlace()
     env.reset(2)
-    cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+    cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
     assert cmd.held and np.array_equal(cmd.tcp_target, env.tcp_pos()) and cmd.gripper is None
     assert ctrl.summary()["policy_faults"] == 1 and cmd.faults[0].monitor == "policy_output"
 
@@ -140,7 +140,7 @@ def test_gripper_float_command_maps_to_close_and_open_with_constant_fake_policie
     got = []
     for g in (0.2, 1.3, 2.6):
         ctrl = EndEffectorController(_export(tmp_path, [0.0, 0.0, 0.0, g], f"g{g}.onnx"))
-        got.append(ctrl.tick(env.obs_fields(), env.tcp_rot()).gripper)
+        got.append(ctrl.step(env.obs_fields(), env.tcp_rot()).gripper)
     assert got == [True, None, False]
 
 
@@ -310,7 +310,7 @@ def _drive_low(env, ctrl: EndEffectorController) -> None:
     """Where an episode may end: the hand low on the table, away from the start pose."""
     env.reset(seed=4)
     for _ in range(12):
-        cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+        cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
         env.apply_command(cmd.tcp_target, cmd.gripper, cmd.stiffness_scale)
 
 

@@ -23,17 +23,14 @@ Torch-free: numpy and onnxruntime only.
 from __future__ import annotations
 
 import math
-import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from robot_learning.runtime.monitors import Monitor, MonitorContext, build_monitors
-from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.runtime.pipeline import SafetyPipeline
 from robot_learning.runtime.policy import PolicyRunner
-from robot_learning.runtime.safety import SafetyStateMachine
 from robot_learning.types import (
     Fault,
     JointCommand,
@@ -156,8 +153,9 @@ class JointControllerConfig:
             raise ValueError(f"soft_start_target must be 'default' or 'measured', got {self.soft_start_target!r}")
 
 
-class JointController:
-    """Runs one exported joint-space policy against a transport with the whole safety pipeline."""
+class JointController(SafetyPipeline):
+    """Runs one exported joint-space policy against a transport with the whole safety pipeline
+    (:class:`~robot_learning.runtime.pipeline.SafetyPipeline`); this class is the joint PD-target strategy."""
 
     def __init__(self, runner: PolicyRunner, transport: Transport, robot: str, limits: JointLimits,
                  cfg: JointControllerConfig | None = None, forward_kinematics: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -187,38 +185,23 @@ class JointController:
             raise PolicyMetadataError(f"policy default position of joint '{self.names[j]}' ({self.default[j]:.3f}) is outside the robot's limits")
         self.action_scale = float(meta.action.get("scale", 1.0))
         self.action_clip = float(meta.action.get("clip", self.cfg.action_clip))
-        self.runner, self.transport, self.robot = runner, transport, robot
+        self.robot = robot
         self.dt = 1.0 / meta.control_rate_hz
         ctx = MonitorContext(self.limits, self.dt, task=meta.task, forward_kinematics=forward_kinematics, extra=dict(meta.safety_limits))
         self.monitors: list[Monitor] = build_monitors(self.cfg.monitors, ctx)
         self.obs_fields = JointObservation(meta.observation_layout.terms, n, self.default, dt=self.dt)
-        self.builder = ObservationBuilder(meta.observation_layout)
-        self.obs = np.zeros(meta.observation_layout.size, dtype=np.float32)
-        self._log_transition = on_transition
-        self.sm = SafetyStateMachine(on_transition=self._on_transition, **({"clock": clock} if clock else {}))
-        self.fault_counts: Counter[str] = Counter()
-        self.fault_log: list[str] = []
-        self.last_fault: Fault | None = None
-        self.policy_seconds: list[float] = []
+        self._init_pipeline(runner, transport, meta.observation_layout, on_transition, clock=clock, period_s=self.dt,
+                            policy_budget=self.cfg.policy_budget, policy_overruns=self.cfg.policy_overruns)
         self.hold_position: np.ndarray | None = None
         self.soft_from: np.ndarray | None = None
         self.soft_tick = 0
         self.soft_ticks = max(1, int(round(self.cfg.soft_start_s / self.dt)))
         self.last_command: JointCommand | None = None
-        self.last_state: RobotState | None = None
-        self._overruns = 0
-        self.ticks = 0
 
     # ------------------------------------------------------------------------------ modes
-    @property
-    def mode(self) -> RobotMode:
-        return self.sm.mode
-
-    def _on_transition(self, tr) -> None:  # noqa: ANN001 (the state machine's Transition)
-        if tr.target in (RobotMode.DAMPING, RobotMode.ESTOP):
+    def entered(self, mode: RobotMode) -> None:
+        if mode in (RobotMode.DAMPING, RobotMode.ESTOP):
             self.hold_position = None  # captured on the next state
-        if self._log_transition is not None:
-            self._log_transition(f"{tr.source.name}->{tr.target.name}: {tr.reason}")
 
     def start(self) -> None:
         """Arm: DAMPING, then SOFT_START from the measured pose. Needs a fresh, valid state.
@@ -251,16 +234,6 @@ class JointController:
             m.reset(state, first)
         self.sm.request(RobotMode.SOFT_START, "soft start from the measured pose")
 
-    def stop(self, reason: str = "stop requested") -> None:
-        if self.mode in (RobotMode.SOFT_START, RobotMode.POLICY):
-            self.sm.request(RobotMode.DAMPING, reason)
-
-    def estop(self, reason: str = "e-stop requested") -> None:
-        self.sm.estop(reason)
-
-    def reset(self, reason: str = "reset requested") -> None:
-        self.sm.reset(reason)
-
     # ------------------------------------------------------------------------- commands
     def _damping_kp(self) -> np.ndarray:
         return np.zeros(len(self.names)) if self.cfg.terminal_action == "damping" else self.kp.copy()
@@ -268,8 +241,7 @@ class JointController:
     def _damping_kd(self) -> np.ndarray:
         return np.full(len(self.names), self.cfg.damping_kd) if self.cfg.terminal_action == "damping" else self.kd.copy()
 
-    def terminal_command(self, state: RobotState | None) -> JointCommand:
-        """Damping (kp = 0, target = measured) or hold (the position measured on entering)."""
+    def _terminal(self, state: RobotState | None) -> JointCommand:
         if self.cfg.terminal_action == "damping":
             # kp = 0: the target does not act; keep the last one so nothing from a faulty reading goes out
             if self.last_command is not None and np.all(np.isfinite(self.last_command.position)):
@@ -289,51 +261,33 @@ class JointController:
             return self.last_command.position.copy()
         return self.default.copy()
 
-    # ------------------------------------------------------------------------------- tick
-    def _fault(self, fault: Fault) -> None:
-        self.fault_counts[fault.monitor] += 1
-        self.last_fault = fault
-        if len(self.fault_log) < 1000:
-            self.fault_log.append(f"{fault.severity.name} {fault.monitor}: {fault.message}")
-        self.sm.on_fault(fault)
+    # ------------------------------------------------------------------ the strategy's hooks
+    def check_input(self, state: RobotState | None, now: float) -> list[Fault]:
+        return [f for m in self.monitors for f in [m.check_state(state, now)] if f is not None]
 
     def tick(self) -> JointCommand | None:
         """One pass of the pipeline; returns the command that was sent (None in IDLE: nothing is sent)."""
-        self.ticks += 1
-        state = self.transport.read_state()
-        now = self.transport.now()
+        return super().tick()
+
+    def check_output(self, state: RobotState, command: JointCommand) -> JointCommand:
         for m in self.monitors:
-            f = m.check_state(state, now)
+            f = m.check_command(state, command)
             if f is not None:
                 self._fault(f)
-        mode = self.mode
-        if mode == RobotMode.IDLE:
-            return None
-        command: JointCommand | None = None
-        if mode in (RobotMode.SOFT_START, RobotMode.POLICY) and state is not None:
-            command = self._active_command(state, mode)
-            if command is not None:
-                for m in self.monitors:
-                    f = m.check_command(state, command)
-                    if f is not None:
-                        self._fault(f)
-                if not command.is_finite():
-                    self._fault(Fault("command", Severity.ESTOP, "command is not finite after the output checks"))
-            if self.mode not in (RobotMode.SOFT_START, RobotMode.POLICY):
-                command = None  # a fault in this tick: the terminal action goes out now
-        if command is None:
-            command = self.terminal_command(state if state is not None and self._usable(state) else None)
-        self.transport.send_command(command)
-        self.last_command = command
-        self.last_state = state
+        if not command.is_finite():
+            self._fault(Fault("command", Severity.ESTOP, "command is not finite after the output checks"))
         return command
+
+    def terminal_command(self, state: RobotState | None) -> JointCommand:
+        """Damping (kp = 0, target = measured) or hold (the position measured on entering)."""
+        return self._terminal(state if state is not None and self._usable(state) else None)
 
     @staticmethod
     def _usable(state: RobotState) -> bool:
         q = state.values.get("joint_position")
         return q is not None and bool(np.all(np.isfinite(q)))
 
-    def _active_command(self, state: RobotState, mode: RobotMode) -> JointCommand | None:
+    def active_command(self, state: RobotState, mode: RobotMode) -> JointCommand | None:
         if mode == RobotMode.SOFT_START:
             self.soft_tick += 1
             a = min(1.0, self.soft_tick / self.soft_ticks)
@@ -351,26 +305,10 @@ class JointController:
         return JointCommand(self.names, self.default + self.action_scale * action, self.kp.copy(), self.kd.copy())
 
     def _policy(self, state: RobotState) -> np.ndarray | None:
-        t0 = time.perf_counter()
-        self.builder.build(self.obs_fields.fields(state), self.obs)
-        raw = self.runner(self.obs)
-        elapsed = time.perf_counter() - t0
-        self.policy_seconds.append(elapsed)
-        if len(self.policy_seconds) > 100_000:
-            del self.policy_seconds[:50_000]
-        if self.mode == RobotMode.POLICY and elapsed > self.cfg.policy_budget * self.dt:
-            self._overruns += 1
-            if self._overruns >= self.cfg.policy_overruns:
-                # a policy that keeps missing its deadline acts on states that are gone: stop sending its actions
-                self._fault(Fault("deadline", Severity.FALLBACK, f"policy took {elapsed * 1e3:.1f} ms ({self._overruns} overruns in a row), "
-                                                                   f"budget {self.cfg.policy_budget * self.dt * 1e3:.1f} ms"))
-                return None
-        else:
-            self._overruns = 0
-        if not np.all(np.isfinite(raw)):
-            self._fault(Fault("policy_output", Severity.ESTOP, f"policy action is not finite: {np.asarray(raw)[:6].tolist()}..."))
+        raw = self._policy_action(self.obs_fields.fields(state))
+        if raw is None:
             return None
-        action = np.clip(raw.astype(np.float64), -self.action_clip, self.action_clip)
+        action = np.clip(raw, -self.action_clip, self.action_clip)
         self.obs_fields.last_action[:] = action
         return action
 

@@ -38,9 +38,9 @@ import numpy as np
 
 from robot_learning.runtime.loop import TimingStats
 from robot_learning.runtime.monitors import check_finite
-from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.runtime.pipeline import POLICY_OUTPUT, SafetyPipeline
 from robot_learning.runtime.policy import PolicyRunner
-from robot_learning.types import Fault, PolicyMetadata, PolicyMetadataError, Severity
+from robot_learning.types import Fault, PolicyMetadata, PolicyMetadataError, RobotMode, RobotState, Severity, Transport
 
 ROBOT = "franka_panda"
 ACTION_TYPE = "ee_delta"
@@ -77,6 +77,8 @@ class EndEffectorControllerConfig:
     tcp_field: str = "tcp_pos"
     max_step_m: float | None = None
     rotation_tolerance: float = 1e-2
+    soft_start_s: float = 0.0  # the pipeline's SOFT_START: hold the measured TCP this long before the policy acts
+    stale_timeout_s: float = 0.0  # the pipeline's staleness watchdog per state topic (0: off, e.g. a lock-step simulator)
 
 
 @dataclass
@@ -94,6 +96,22 @@ class EndEffectorCommand:
     stiffness_scale: float = 1.0  # the arm's impedance stiffness relative to the policy's (the reset motion's is higher)
 
 
+def ee_fields(values: Mapping[str, np.ndarray], layout: Any) -> dict[str, np.ndarray]:
+    """The observation fields of an end-effector policy from measured values by name: a field the
+    values hold is taken as it is; a term ``<a>_rel_<b>`` the values lack is ``<a>_pos - <b>_pos``
+    (e.g. ``object_rel_tcp`` = ``object_pos - tcp_pos``). A missing field is a KeyError naming it."""
+    out: dict[str, np.ndarray] = {}
+    for t in layout.terms:
+        if t.name in values:
+            out[t.name] = np.asarray(values[t.name])
+        elif "_rel_" in t.name:
+            a, b = t.name.split("_rel_", 1)
+            out[t.name] = np.asarray(values[a + "_pos"], dtype=np.float64) - np.asarray(values[b + "_pos"], dtype=np.float64)
+        else:
+            raise KeyError(t.name)
+    return out
+
+
 def _limit(meta: PolicyMetadata, key: str, size: int | None = None) -> np.ndarray:
     """A numeric safety limit from the metadata; a missing or malformed one names its field."""
     if key not in meta.safety_limits:
@@ -107,11 +125,21 @@ def _limit(meta: PolicyMetadata, key: str, size: int | None = None) -> np.ndarra
     return value
 
 
-class EndEffectorController:
-    """Turns one exported end-effector policy into bounded TCP targets, one :meth:`tick` per control period."""
+class EndEffectorController(SafetyPipeline):
+    """Turns one exported end-effector policy into bounded TCP targets, one tick per control period.
+
+    With a ``transport`` it is a full controller of the shared pipeline
+    (:class:`~robot_learning.runtime.pipeline.SafetyPipeline`: ``start()``, ``tick()``, the state
+    machine; this class is the end-effector strategy): the transport's state carries the measured
+    values by name (``tcp_pos``, ``tcp_vel``, ``gripper_opening``, ``object_pos``, ``goal_pos``, ...,
+    and ``tcp_rot``, the TCP rotation), and it takes :class:`EndEffectorCommand`. Observation terms
+    named ``<a>_rel_<b>`` are ``<a>_pos - <b>_pos`` (:func:`ee_fields`). :meth:`step` is one tick's
+    bounded command from given fields without the state machine (what the reset motion uses).
+    """
 
     def __init__(self, policy: str | Path | Policy, cfg: EndEffectorControllerConfig | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, transport: Transport | None = None,
+                 on_transition: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg = cfg or EndEffectorControllerConfig()
         self.policy: Policy = PolicyRunner(policy) if isinstance(policy, (str, Path)) else policy
         meta = self.metadata = self.policy.metadata
@@ -142,16 +170,111 @@ class EndEffectorController:
         if cfg.tcp_field not in {t.name for t in meta.observation_layout.terms}:
             raise PolicyMetadataError(f"policy metadata field 'observation_layout' has no '{cfg.tcp_field}' term (the measured TCP position)")
         self.period_s = 1.0 / meta.control_rate_hz
-        self.builder = ObservationBuilder(meta.observation_layout)
-        self.obs = np.zeros(meta.observation_layout.size, dtype=np.float32)
+        self._init_pipeline(self.policy, transport, meta.observation_layout, on_transition, period_s=self.period_s)  # type: ignore[arg-type]
         self.clock = clock
         self.timing = TimingStats(self.period_s)
         self.counts: Counter[str] = Counter()
-        self.fault_counts: Counter[str] = Counter()
-        self.fault_log: list[str] = []
+        self.soft_ticks = max(0, int(round(cfg.soft_start_s / self.period_s)))
+        self.soft_tick = 0
+        self._t0 = 0.0
 
-    # ------------------------------------------------------------------------------ tick
-    def tick(self, fields: Mapping[str, np.ndarray], tcp_rot: np.ndarray) -> EndEffectorCommand:
+    # ------------------------------------------------------------------- the pipeline's hooks
+    def start(self) -> None:
+        """Arm: DAMPING (hold), SOFT_START (hold the measured TCP for ``soft_start_s``), POLICY.
+        Needs a valid state; the policy runs once on it first (a dry run: sizes end to end, warm-up)."""
+        if self.transport is None:
+            raise RuntimeError("cannot start: this controller was made without a transport")
+        if self.mode in (RobotMode.SOFT_START, RobotMode.POLICY):
+            return
+        state = self.transport.read_state()
+        if state is None:
+            raise RuntimeError("cannot start: no end-effector state received yet")
+        bad = self._input_fault(state, self.transport.now())
+        if bad is not None:
+            raise RuntimeError(f"cannot start: {bad.monitor}: {bad.message}")
+        if self._policy_action(ee_fields(state.values, self.metadata.observation_layout)) is None:
+            raise RuntimeError("cannot start: the policy's dry run produced a non-finite action")
+        self.policy_seconds.clear()
+        if self.mode == RobotMode.IDLE:
+            self.sm.request(RobotMode.DAMPING, "start requested")
+        self.soft_tick = 0
+        self.sm.request(RobotMode.SOFT_START, "soft start: holding the measured TCP")
+        if self.soft_ticks == 0:
+            self.sm.request(RobotMode.POLICY, "policy in control")
+
+    def _input_fault(self, state: RobotState, now: float) -> Fault | None:
+        if self.cfg.stale_timeout_s > 0:
+            for topic, t in state.topic_stamps.items():
+                if now - t > self.cfg.stale_timeout_s:
+                    return Fault("stale", Severity.FALLBACK, f"{topic} is {(now - t) * 1e3:.1f} ms old (limit {self.cfg.stale_timeout_s * 1e3:.1f} ms)")
+        try:
+            fields = {**ee_fields(state.values, self.metadata.observation_layout), "tcp_rot": state["tcp_rot"]}
+        except KeyError as e:
+            return Fault("range", Severity.FALLBACK, f"the state lacks {e}")
+        return self._check_fields(fields, np.asarray(state["tcp_rot"], dtype=np.float64))
+
+    def check_input(self, state: RobotState | None, now: float) -> list[Fault]:
+        self._t0 = self.clock()
+        self.counts["ticks"] += 1
+        if state is None:
+            return [Fault("stale", Severity.FALLBACK, "no end-effector state received yet")]
+        bad = self._input_fault(state, now)
+        if bad is None:
+            return []
+        self.counts["input_faults"] += 1
+        return [bad]
+
+    def active_command(self, state: RobotState, mode: RobotMode) -> EndEffectorCommand | None:
+        if mode == RobotMode.SOFT_START:
+            self.soft_tick += 1
+            if self.soft_tick >= self.soft_ticks:
+                self.sm.request(RobotMode.POLICY, "soft start complete")
+            return self._hold_at(np.asarray(state[self.cfg.tcp_field], dtype=np.float64))
+        raw = self._policy_action(ee_fields(state.values, self.metadata.observation_layout))
+        if raw is None:
+            self.counts["policy_faults"] += 1
+            return None
+        if raw.size != self.metadata.action_size:
+            self._fault(Fault(POLICY_OUTPUT, Severity.ESTOP, f"policy action has {raw.size} values, not {self.metadata.action_size}"))
+            self.counts["policy_faults"] += 1
+            return None
+        return EndEffectorCommand(None, None, held=False, action=raw)
+
+    def check_output(self, state: RobotState, command: EndEffectorCommand) -> EndEffectorCommand:
+        if command.action is None:  # a hold of the soft start: the measured TCP, nothing to bound
+            return command
+        tcp = np.asarray(state[self.cfg.tcp_field], dtype=np.float64).reshape(3)
+        faults: list[Fault] = []
+        out = self._bounded(tcp, np.asarray(state["tcp_rot"], dtype=np.float64).reshape(3, 3), command.action, faults, self._fault)
+        out.faults = faults
+        if out.tcp_target is not None and not np.all(np.isfinite(out.tcp_target)):
+            self._fault(Fault("command", Severity.ESTOP, "TCP target is not finite after the output checks"))
+        return out
+
+    def terminal_command(self, state: RobotState | None) -> EndEffectorCommand:
+        """The arm's hold: the measured TCP (no motion), the gripper left as it is; no new reference
+        when the measurement is unusable."""
+        self.counts["holds"] += 1
+        tcp = None if state is None or self.cfg.tcp_field not in state.values else np.asarray(state[self.cfg.tcp_field], dtype=np.float64).reshape(3)
+        return EndEffectorCommand(None, None, held=True) if tcp is None or not np.all(np.isfinite(tcp)) else self._hold_at(tcp)
+
+    @staticmethod
+    def _hold_at(tcp: np.ndarray) -> EndEffectorCommand:
+        return EndEffectorCommand(tcp.reshape(3).copy(), None, held=True)
+
+    def sent(self, state: RobotState | None, command: EndEffectorCommand | None) -> None:
+        compute = self.clock() - self._t0
+        self.timing.record(self._t0, compute, 0.0, compute > self.period_s)
+
+    def _check_fields(self, fields: Mapping[str, np.ndarray], rot: np.ndarray) -> Fault | None:
+        bad = check_finite({**fields, "tcp_rot": rot})
+        if bad is None and (rot.shape != (3, 3) or np.abs(rot.T @ rot - np.eye(3)).max() > self.cfg.rotation_tolerance
+                            or np.linalg.det(rot) < 0.0):
+            bad = Fault("range", Severity.FALLBACK, f"tcp_rot (shape {rot.shape}) is not a rotation matrix")
+        return None if bad is None else Fault(bad.monitor, Severity.FALLBACK, bad.message)
+
+    # ------------------------------------------------------------------------------ step
+    def step(self, fields: Mapping[str, np.ndarray], tcp_rot: np.ndarray) -> EndEffectorCommand:
         """One pass of the pipeline on this tick's observation fields and the measured TCP rotation
         (3x3, TCP frame -> base frame)."""
         t0 = self.clock()
@@ -159,10 +282,7 @@ class EndEffectorController:
         faults: list[Fault] = []
         tcp = np.asarray(fields[self.cfg.tcp_field], dtype=np.float64).reshape(3)
         rot = np.asarray(tcp_rot, dtype=np.float64)
-        bad = check_finite({**fields, "tcp_rot": rot})
-        if bad is None and (rot.shape != (3, 3) or np.abs(rot.T @ rot - np.eye(3)).max() > self.cfg.rotation_tolerance
-                            or np.linalg.det(rot) < 0.0):
-            bad = Fault("range", Severity.FALLBACK, f"tcp_rot (shape {rot.shape}) is not a rotation matrix")
+        bad = self._check_fields(fields, rot)
         if bad is not None:
             # nothing may be computed from a broken reading: hold where the arm is
             command = self._hold(tcp, Fault(bad.monitor, Severity.FALLBACK, f"{bad.message}; holding"), faults, "input_faults")
@@ -173,21 +293,25 @@ class EndEffectorController:
                 command = self._hold(tcp, Fault("policy_output", Severity.FALLBACK, f"policy action {raw[:6].tolist()} is not {self.metadata.action_size} finite values; holding"),
                                      faults, "policy_faults")
             else:
-                command = self._bounded(tcp, rot, raw, faults)
+                command = self._bounded(tcp, rot, raw, faults, self._count)
         compute = self.clock() - t0
         self.timing.record(t0, compute, 0.0, compute > self.period_s)
         command.faults = faults
         return command
 
-    def _fault(self, fault: Fault, faults: list[Fault]) -> None:
+    def _note(self, fault: Fault, faults: list[Fault]) -> None:
+        """A fault of :meth:`step` (no state machine there: the caller decides what a hold means)."""
         faults.append(fault)
+        self._count(fault)
+
+    def _count(self, fault: Fault) -> None:
         self.fault_counts[fault.monitor] += 1
         if len(self.fault_log) < 1000:
             self.fault_log.append(f"{fault.severity.name} {fault.monitor}: {fault.message}")
 
     def _hold(self, tcp: np.ndarray, fault: Fault, faults: list[Fault], counter: str) -> EndEffectorCommand:
         """The arm's fallback: the target is the measured TCP (no motion), the gripper is left as it is."""
-        self._fault(fault, faults)
+        self._note(fault, faults)
         self.counts[counter] += 1
         self.counts["holds"] += 1
         if not np.all(np.isfinite(tcp)):
@@ -195,24 +319,31 @@ class EndEffectorController:
             return EndEffectorCommand(None, None, held=True)
         return EndEffectorCommand(tcp.copy(), None, held=True)
 
-    def _bounded(self, tcp: np.ndarray, rot: np.ndarray, raw: np.ndarray, faults: list[Fault]) -> EndEffectorCommand:
-        """Output checks: action clip, workspace box, step length (in that order, each counted)."""
+    def _bounded(self, tcp: np.ndarray, rot: np.ndarray, raw: np.ndarray, faults: list[Fault],
+                 raise_fault: Callable[[Fault], None]) -> EndEffectorCommand:
+        """Output checks: action clip, workspace box, step length (in that order, each counted and
+        handed to ``raise_fault``: the pipeline's state machine, or nothing for :meth:`step`)."""
+
+        def note(f: Fault, faults: list[Fault]) -> None:
+            faults.append(f)
+            raise_fault(f)
+
         self.counts["policy_ticks"] += 1
         a = np.clip(raw[:3], -self.action_clip, self.action_clip)
         if not np.array_equal(a, raw[:3]):
             self.counts["action_clips"] += 1
-            self._fault(Fault("action_clip", Severity.WARN, f"arm action {np.round(raw[:3], 3).tolist()} clipped to +-{self.action_clip}"), faults)
+            note(Fault("action_clip", Severity.WARN, f"arm action {np.round(raw[:3], 3).tolist()} clipped to +-{self.action_clip}"), faults)
         target = tcp + rot @ (a * self.scale_m)
         boxed = np.clip(target, self.lo, self.hi)
         if not np.array_equal(boxed, target):
             self.counts["workspace_clips"] += 1
-            self._fault(Fault("workspace", Severity.WARN, f"TCP target {np.round(target, 3).tolist()} clipped to the box {self.lo.tolist()}..{self.hi.tolist()}"), faults)
+            note(Fault("workspace", Severity.WARN, f"TCP target {np.round(target, 3).tolist()} clipped to the box {self.lo.tolist()}..{self.hi.tolist()}"), faults)
         target = boxed
         step = target - tcp
         n = float(np.sqrt(step @ step))
         if n > self.max_step_m + 1e-12:  # the tolerance keeps float rounding of a full diagonal step from counting
             self.counts["step_clips"] += 1
-            self._fault(Fault("step", Severity.WARN, f"TCP step {n * 1e3:.1f} mm bounded to {self.max_step_m * 1e3:.1f} mm"), faults)
+            note(Fault("step", Severity.WARN, f"TCP step {n * 1e3:.1f} mm bounded to {self.max_step_m * 1e3:.1f} mm"), faults)
             target = tcp + step * (self.max_step_m / n)
         gripper: bool | None = None
         if self.gripper_index is not None:

@@ -93,7 +93,7 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
             info: dict[str, Any] = {"success": False}
             steps = 0
             for steps in range(1, cfg.episode_steps + 1):
-                cmd = ctrl.tick(env.obs_fields(), env.tcp_rot())
+                cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
                 target = env.tcp_ref if cmd.tcp_target is None else cmd.tcp_target
                 _, info = env.apply_command(target, cmd.gripper, cmd.stiffness_scale)
                 if info["success"]:
