@@ -7,15 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robot_learning.motion.reference import Reference, build_reference, lowest_point_heights
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.tasks.getup.poses import fallen_pose_dataset, generate_fallen_poses, is_face_up
-from robot_learning.tasks.getup.reference import (
-    Reference,
-    build_reference,
-    load_reference,
-    lowest_point_heights,
-    quasi_static_drift,
-)
+from robot_learning.tasks.getup.reference import load_reference, quasi_static_drift
 from robot_learning.tasks.getup.render import render_gif
 
 MOTIONS = ("g1_getup_supine", "g1_getup_prone")

@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-from robot_learning.tasks.getup.rollover import (
-    RollOver,
-    RollOverConfig,
-    load_rollover,
-    optimise_rollover,
-    supine_cosine,
-)
+from robot_learning.tasks.getup.rollover import RollOverConfig, optimise_rollover
+from robot_learning.tasks.getup.rollover_table import RollOver, load_rollover, supine_cosine
 from robot_learning.tasks.getup.trajopt import load_feasible_reference
 
 

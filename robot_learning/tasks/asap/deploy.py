@@ -32,7 +32,7 @@ class BodyKinematics:
     """World positions of every G1 body for joint angles, with the pelvis fixed (MuJoCo FK)."""
 
     def __init__(self) -> None:
-        from robot_learning.tasks.getup.reference import GroundKinematics
+        from robot_learning.motion.kinematics import GroundKinematics
 
         self.kin = GroundKinematics("primitive")
         self.bodies = np.arange(2, self.kin.model.nbody)  # all but the world and the pelvis

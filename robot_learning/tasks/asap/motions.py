@@ -4,7 +4,7 @@ Formats read by :func:`load_motion_file` (all give the 23 joint angles of the G1
 resampled to the policy rate):
 
 - ``.yaml``: a keyframed motion (``assets/motions/README.md``; the same format as the get-up
-  motions), made dense by :func:`robot_learning.tasks.getup.reference.build_reference`.
+  motions), made dense by :func:`robot_learning.motion.reference.build_reference`.
 - ``.npz``: arrays at a frame rate. Keys: ``fps``; joint angles as ``joint_pos``, ``dof_pos`` or
   ``dof`` (T, J); optional ``joint_names`` (J,). Without names, J must be 23 (spec order) or 29
   (Unitree's 29-DoF order, whose wrist joints are dropped: the G1 here has its wrists fixed). Root
@@ -79,7 +79,7 @@ def load_motion_file(path: str | Path, fps: float = 50.0, csv_fps: float = CSV_F
     if not p.is_file():
         raise FileNotFoundError(f"motion file {p} does not exist")
     if p.suffix in (".yaml", ".yml"):
-        from robot_learning.tasks.getup.reference import build_reference
+        from robot_learning.motion.reference import build_reference
 
         try:
             ref = build_reference(p)

@@ -34,9 +34,9 @@ import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
+from robot_learning.motion.reference import FrameTiming
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.tasks.asap.delta import DEFAULT, LOWER, N_JOINTS, UPPER
-from robot_learning.tasks.getup.reference import FrameTiming
 
 MOTIONS_DIR = Path(__file__).resolve().parents[3] / "assets" / "motions" / "asap"
 #: The shipped routine, in order. For the open-loop figures a delta model is fitted on the first four

@@ -69,7 +69,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
 
         training["prone_strategy"] = strategy = TeacherConfig.for_references(e.reference_model, cfg.dagger.prone_strategy).prone_strategy
         if strategy == "roll":  # when eval checks the roll-over (HumanUP's orientation cosine >= 0.9)
-            from robot_learning.tasks.getup.rollover import load_rollover
+            from robot_learning.tasks.getup.rollover_table import load_rollover
 
             training["rollover_s"] = round(load_rollover(e.reference_model).duration_s, 3)
     return PolicyMetadata(
@@ -242,8 +242,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
     from robot_learning.sim.joint_transport import InProcessJointTransport
-    from robot_learning.tasks.getup.rollover import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
-    from robot_learning.tasks.getup.rollover import supine_cosine
+    from robot_learning.tasks.getup.rollover_table import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
+    from robot_learning.tasks.getup.rollover_table import supine_cosine
 
     check_flag("--episodes", episodes, minimum=1)
     check_flag("--seconds", seconds, above=0)

@@ -1,7 +1,7 @@
 """Animated GIFs of G1 episodes: MuJoCo's offscreen renderer, or a matplotlib stick figure.
 
 :func:`render_gif` takes a sequence of MuJoCo ``qpos`` (T, nq) of the 23-DoF G1 (as produced by
-:meth:`Reference.qpos <robot_learning.tasks.getup.reference.Reference.qpos>`, by
+:meth:`Reference.qpos <robot_learning.motion.reference.Reference.qpos>`, by
 :func:`~robot_learning.tasks.getup.poses.generate_fallen_poses` or recorded from an environment) and
 writes a GIF. Two back-ends, tried in order (``backend="auto"``):
 
@@ -238,7 +238,7 @@ if __name__ == "__main__":  # python -m robot_learning.tasks.getup.render: GIFs 
         _worker(sys.argv[2], sys.argv[3])
         sys.exit(0)
 
-    from robot_learning.tasks.getup.reference import build_reference
+    from robot_learning.motion.reference import build_reference
 
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("runs/getup_gifs")
     for name in ("g1_getup_supine", "g1_getup_prone"):

@@ -62,7 +62,7 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -71,10 +71,8 @@ from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.joint_controller import projected_gravity
 from robot_learning.sim.terrain import TerrainConfig
 from robot_learning.tasks.getup.balance import BalanceConfig, ComBalance, balanced_rise
+from robot_learning.tasks.getup.rollover_table import RollOver, load_rollover
 from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_reference
-
-if TYPE_CHECKING:
-    from robot_learning.tasks.getup.rollover import RollOver
 
 
 HIP_PITCH = np.array([0, 6])  # left, right (spec order)
@@ -174,8 +172,6 @@ class GetupTeacher:
         # ``offset`` steps, then the supine teacher, whose every step and phase is shifted by ``offset``
         self.roll_targets = np.zeros((0, len(G1_SPEC.joint_names)))
         if posture == "prone" and c.prone_strategy == "roll":
-            from robot_learning.tasks.getup.rollover import load_rollover
-
             self.roll_targets = (roll or load_rollover(c.reference_model)).targets
             posture, ref = "supine", load_feasible_reference("supine", c.reference_model)
         self.offset = len(self.roll_targets)

@@ -33,8 +33,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from robot_learning.motion.reference import FrameTiming, Reference
 from robot_learning.robots.g1 import G1_SPEC
-from robot_learning.tasks.getup.reference import FrameTiming, Reference
 
 N_JOINTS = len(G1_SPEC.joint_names)
 LOWER = np.asarray(G1_SPEC.position_lower)
