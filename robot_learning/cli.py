@@ -1,102 +1,155 @@
-"""`python -m robot_learning` / `robot-learning`: train, eval, export and deploy, for every module.
+"""`python -m robot_learning` / `robot-learning`: the command line, generated from the task registry.
 
-    robot-learning train quadrotor [--out DIR] [--seconds N] [--seed S] [--config FILE] [--force]
-    robot-learning eval [quadrotor] --policy FILE [--sim torch|pybullet] [--episodes N] [--trajectory hover|figure8] [--json]
-    robot-learning export --checkpoint FILE [--out DIR] [--force]
-    robot-learning deploy --policy FILE --robot crazyflie --sim pybullet [--seconds N] [--trajectory ...]
-    robot-learning asap record --target-world FILE|NAME --out DIR [--sessions N] [--seconds S]
-    robot-learning asap fit-delta --logs DIR [--seconds S] [--holdout K] [--out DIR]
-    robot-learning asap run --target-world FILE|NAME [--pretrained PT] [--out DIR] [budgets in seconds]
-    robot-learning train hil_serl [--human scripted|none|keyboard|gamepad|spacemouse] [--steps N] [--observation state|image] [--out DIR]
-    robot-learning eval hil_serl --policy FILE [--sim mujoco|pybullet] [--episodes N]
-    robot-learning hil-serl learner --port P --out DIR [--config FILE]      # the learner alone (e.g. on a GPU machine)
-    robot-learning hil-serl actor --learner HOST:P --out DIR [--human ...]  # the actor alone (on the robot's computer)
+    robot-learning tasks                                   # the registered tasks and their commands
+    robot-learning train <task> [--out DIR] [--config FILE] [--set key.path=value ...] [--seconds N] [--seed S] [task flags]
+    robot-learning eval [<task>] --policy FILE [--episodes N] [--json] [task flags]   # task read from the policy if omitted
+    robot-learning export [<task>] --checkpoint FILE [--out DIR] [--force]
+    robot-learning <task group> <command> ...              # a task's own commands: asap record|fit-delta|run, hil-serl learner|actor
+    robot-learning deploy --policy FILE --robot NAME [--transport dds|inprocess] [--sim bridge|pybullet] ...
+    robot-learning bridge ...                              # a simulated robot behind the hardware's topics
 
-Every error a user can cause (a missing file, a policy for another robot, a malformed config, an
-existing run directory) ends the command with a one-line message and exit status 2, not a traceback.
+Each task's flags appear only on that task's commands (``robot-learning train getup --help``); any
+config field can be set with ``--set`` through the strict config loader. Every error a user can
+cause (a missing file, a policy for another robot, a malformed config or number, an existing run
+directory) ends the command with a one-line message and exit status 2, not a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
-from robot_learning.core.runs import dumps
+from robot_learning.core.config import ConfigError
+from robot_learning.core.runs import RunDirError, dumps
+from robot_learning.robots.registry import ALIASES, UnknownRobotError
+from robot_learning.tasks.registry import COMMON, Command, TaskSpec, load_tasks, parse_overrides, task_of_policy
 
-MODULES = ("quadrotor", "getup", "asap", "hil_serl")
-IMPLEMENTED = ("quadrotor", "getup", "hil_serl")
+KINDS = ("train", "eval", "export")
 
 
 class UserError(Exception):
     """An error in what the user asked for; printed as one line."""
 
 
-def _module(name: str) -> str:
-    if name not in MODULES:
-        raise UserError(f"unknown module '{name}'; modules: {', '.join(MODULES)}")
-    if name not in IMPLEMENTED:
-        raise UserError(f"module '{name}' is not implemented yet; implemented: {', '.join(IMPLEMENTED)}")
-    return name
+# ----------------------------------------------------------------------------- argument types
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return v
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="robot-learning", description="Train in simulation, export ONNX, check in a second engine, deploy with safety monitors.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,export,deploy,bridge,asap,hil-serl}")
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
 
-    t = sub.add_parser("train", help="train a module's policy; writes config, TensorBoard logs, checkpoints, policy.onnx and report.json")
-    t.add_argument("module", help=f"one of: {', '.join(MODULES)}")
-    t.add_argument("--out", type=Path, default=None, help="run directory (default runs/<module>-<time>/)")
-    t.add_argument("--config", type=Path, default=None, help="YAML config (default: the module's, sim/configs/<module>.yaml)")
-    t.add_argument("--seconds", type=float, default=None, help="bound on the training wall-clock time")
-    t.add_argument("--seed", type=int, default=None, help="random seed")
-    t.add_argument("--episodes", type=int, default=100, help="episodes of each evaluation after training")
-    t.add_argument("--no-gate", action="store_true", help="skip the PyBullet sim-to-sim evaluation after training")
-    t.add_argument("--force", action="store_true", help="allow writing into an existing non-empty --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--stage", default=None, help="getup: tracking (Stage II on the CPU path, default) or discovery (Stage I); also II / I")
-    t.add_argument("--num-envs", type=int, default=None, help="getup: parallel environments")
-    t.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
-                   help="getup: the fallen postures to train for (default both; the CPU path trains one policy per posture)")
-    t.add_argument("--model", default=None, choices=["primitive", "mesh"],
-                   help="getup: collision model to train on, with the references optimised on it (default: the config's, primitive)")
-    t.add_argument("--prone", default=None, choices=["direct", "roll"],
-                   help="getup: from prone, roll onto the back first as HumanUP does, or push up directly "
-                        "(default: roll on the primitive model, direct on the mesh one)")
-    t.add_argument("--dr", action="store_true", default=None,
-                   help="getup: Stage II's domain randomisation in training episodes (friction, mass, COM, motor strength, delay, pushes, noise)")
-    t.add_argument("--terrain", dest="train_terrain", default=None,
-                   help="getup: the training grounds, comma-separated (flat, slope, rough; e.g. flat,slope,rough as in "
-                        "HumanUP's Stage II): environment i on the i-th, cyclically (default flat)")
-    t.add_argument("--human", default=None, help="hil_serl: who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse")
-    t.add_argument("--steps", type=int, default=None, help="hil_serl: environment steps of training (default 20000)")
-    t.add_argument("--observation", default=None, choices=["state", "image"],
-                   help="hil_serl: what the policy sees: the state (default) or proprioception and a 48 x 48 camera frame")
 
-    e = sub.add_parser("eval", help="evaluate an exported policy in a simulator; --json prints one JSON object as the last line")
-    e.add_argument("module", nargs="?", default=None, help="module (default: read from the policy's metadata)")
-    e.add_argument("--policy", type=Path, default=None,
-                   help="exported policy.onnx (default: the newest runs/<module>-*/policy.onnx, else the shipped assets/policies one)")
-    e.add_argument("--sim", default=None, help="engine: quadrotor torch|pybullet (default pybullet); getup and hil_serl mujoco|pybullet (default mujoco)")
-    e.add_argument("--model", default=None, choices=["mesh", "primitive"],
-                   help="getup, MuJoCo: collision model (default: the one the policy was trained on; mesh: the second gate)")
-    e.add_argument("--posture", default=None, choices=["supine", "prone", "both"],
-                   help="getup: held-out fallen poses to start from (default: the postures the policy was trained for)")
-    e.add_argument("--render", type=Path, default=None, help="getup: write a GIF of the first held-out get-up")
-    e.add_argument("--seconds", type=float, default=10.0,
-                   help="getup: episode length; success = head at 1.1 m or more at its end (the paper: 10 s; longer: does it stay up?)")
-    e.add_argument("--terrain", default="flat", choices=["flat", "slope", "rough"],
-                   help="getup, MuJoCo: the ground (slope: 10 deg; rough: +-3 cm bumps on 0.1 m cells); the fallen poses are made on it")
-    e.add_argument("--episodes", type=int, default=100)
-    e.add_argument("--trajectory", default="hover", choices=["hover", "figure8"], help="quadrotor: hover from random states, or track a figure-eight")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+def seed_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2^32), got {v}")
+    return v
 
-    x = sub.add_parser("export", help="export a checkpoint to ONNX (with parity check) and plain C")
-    x.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by train (checkpoints/final.pt)")
-    x.add_argument("--out", type=Path, default=None, help="directory for policy.onnx, policy.c, policy.h (default: the checkpoint's run)")
-    x.add_argument("--force", action="store_true", help="overwrite existing exports")
 
+def port_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 1 <= v <= 65534:
+        raise argparse.ArgumentTypeError(f"must be a port in 1..65534, got {v}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and one line (the usage is on --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+# ----------------------------------------------------------------------------- parser, from the registry
+def _add_common(p: argparse.ArgumentParser, kind: str, spec: TaskSpec) -> None:
+    if kind == "train":
+        p.add_argument("--out", type=Path, default=None, help=f"run directory (default runs/{spec.name}-<time>/); never overwritten")
+        default = spec.default_config_path
+        p.add_argument("--config", type=Path, default=None,
+                       help=f"YAML config (default: {default.relative_to(default.parents[2]) if default else 'the built-in defaults'})")
+        p.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY.PATH=VALUE",
+                       help="override one config field after --config, e.g. --set seed=3 (repeatable; checked like the file)")
+        p.add_argument("--seconds", type=positive_float, default=None, help="bound on the training wall-clock time")
+        p.add_argument("--seed", type=seed_int, default=None, help="random seed")
+        p.add_argument("--force", action="store_true", help="allow writing into an existing non-empty --out")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+    elif kind == "eval":
+        shipped = spec.shipped_policy()
+        p.add_argument("--policy", type=Path, default=None,
+                       help=f"exported policy (default: the newest runs/{spec.name}-*/policy*.onnx"
+                            f"{', else ' + shipped.name if shipped else ''})")
+        p.add_argument("--episodes", type=positive_int, default=None, help="episodes to run (default: the task's)")
+        p.add_argument("--seed", type=seed_int, default=0)
+        p.add_argument("--json", action="store_true", help="no progress; the result as one JSON object on the last line")
+    elif kind == "export":
+        p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint written by `train`")
+        p.add_argument("--out", type=Path, default=None, help="directory for the exports (default: the checkpoint's run)")
+        p.add_argument("--force", action="store_true", help="overwrite existing exports")
+
+
+def _add_command(sub: Any, name: str, cmd: Command, spec: TaskSpec, kind: str | None) -> None:
+    p = sub.add_parser(name, help=cmd.help, description=f"{spec.summary} {cmd.help}".strip())
+    if kind is not None and cmd.common:
+        _add_common(p, kind, spec)
+    for opt in cmd.options:
+        opt.add_to(p)
+    p.set_defaults(_task=spec.name, _command=cmd.name, _kind=kind)
+
+
+def build_parser(tasks: dict[str, TaskSpec] | None = None) -> argparse.ArgumentParser:
+    tasks = tasks if tasks is not None else load_tasks()
+    p = _Parser(prog="robot-learning", description="Train in simulation, export ONNX, check in a second engine, deploy with safety monitors.")
+    groups = [t.group for t in tasks.values() if any(c.name not in KINDS and c.cli for c in t.commands)]
+    sub = p.add_subparsers(dest="command", required=True, metavar="{" + ",".join(["tasks", *KINDS, "deploy", "bridge", *groups]) + "}",
+                           parser_class=_Parser)
+    sub.add_parser("tasks", help="list the registered tasks and their commands")
+    for kind in KINDS:
+        k = sub.add_parser(kind, help={"train": "train a task's policy; writes a run directory (config, logs, checkpoints, policy.onnx, report.json)",
+                                       "eval": "evaluate an exported policy through the runtime in a simulator",
+                                       "export": "export a checkpoint to ONNX (with the metadata contract and a parity check)"}[kind])
+        ksub = k.add_subparsers(dest="task", required=True, metavar="{" + ",".join(t.name for t in tasks.values() if t.command(kind)) + "}",
+                                parser_class=_Parser)
+        for spec in tasks.values():
+            cmd = spec.command(kind)
+            if cmd is not None:
+                _add_command(ksub, spec.name, cmd, spec, kind)
+    _add_deploy(sub)
+    b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
+    for spec in tasks.values():
+        extra = [c for c in spec.commands if c.name not in KINDS and c.cli]
+        if not extra:
+            continue
+        g = sub.add_parser(spec.group, help=f"{spec.name}: {', '.join(c.name for c in extra)}", description=spec.summary)
+        gsub = g.add_subparsers(dest="task_command", required=True, metavar="{" + ",".join(c.name for c in extra) + "}", parser_class=_Parser)
+        for c in extra:
+            _add_command(gsub, c.name, c, spec, None)
+    return p
+
+
+def _add_deploy(sub: Any) -> None:
     d = sub.add_parser("deploy", help="run the on-robot runtime: the policy node (ROS 2 topics over Cyclone DDS) or an in-process rehearsal",
                        description="With --transport dds this is the node that `ros2 launch robot_learning_deploy <robot>.launch.py` runs, "
                                    "on Cyclone DDS instead of rclpy; --sim starts a simulated robot bridge publishing the hardware's topics.")
@@ -108,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--config", type=Path, default=None, help="node configuration YAML overriding the profile (see deploy/config/)")
     d.add_argument("--sim", default=None, help="simulated robot: pybullet (crazyflie, in-process) or, with --transport dds, 'bridge' to start "
                                                  "the simulated robot bridge (MuJoCo for g1/panda, PyBullet for crazyflie) in a second process")
-    d.add_argument("--seconds", type=float, default=10.0, help="how long to run")
-    d.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: $ROS_DOMAIN_ID or 0)")
+    d.add_argument("--seconds", type=positive_float, default=10.0, help="how long to run")
+    d.add_argument("--domain-id", type=int, default=None, choices=range(0, 233), metavar="0..232", help="DDS domain (default: $ROS_DOMAIN_ID or 0)")
     d.add_argument("--record", type=Path, default=None, help="record sensors, commands and safety events to an MCAP file in this directory")
     d.add_argument("--no-start", action="store_true", help="do not request start: wait for the ~/start service")
     d.add_argument("--realtime-priority", action="store_true", help="ask for SCHED_FIFO and locked memory (reports what the OS allowed)")
@@ -118,121 +171,187 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--fault", default="none", choices=["none", "nan", "stale", "push"],
                    help="in-process rehearsal of a failure: nan (broken state estimate -> ESTOP), stale (state stops arriving -> "
                         "DAMPING, then motors off), push (gust out of the training box -> DAMPING)")
-    d.add_argument("--fault-at", type=float, default=5.0, help="when the fault happens (s)")
+    d.add_argument("--fault-at", type=positive_float, default=5.0, help="when the fault happens (s); must be within --seconds")
     d.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
 
-    b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
-    b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
 
-    a = sub.add_parser("asap", help="ASAP: the alignment loop; record sessions in a target world; fit a delta-action model to recorded sessions")
-    asub = a.add_subparsers(dest="asap_command", required=True, metavar="{run,record,fit-delta}")
-    lp = asub.add_parser("run", help="the whole loop: pre-train, deploy and record, fit delta/SysID/DeltaDynamics, fine-tune (and DR), re-deploy, table")
-    lp.add_argument("--target-world", required=True, help="a target-world YAML file or the name of one in assets/target_worlds")
-    lp.add_argument("--pretrained", type=Path, default=None, help="model.pt of an earlier run's pre-trained policy (skips pre-training)")
-    lp.add_argument("--out", type=Path, default=None, help="run directory (default runs/asap-<world>-<time>/)")
-    lp.add_argument("--pretrain-seconds", type=float, default=600.0)
-    lp.add_argument("--finetune-seconds", type=float, default=180.0, help="per method")
-    lp.add_argument("--delta-seconds", type=float, default=300.0)
-    lp.add_argument("--motions", nargs="+", default=None, help="the routine: shipped motion names or .yaml/.npz/.csv files, in order")
-    lp.add_argument("--held-out", nargs="+", default=None, help="motions (file stems) kept out of the open-loop fits")
-    lp.add_argument("--num-envs", type=int, default=256)
-    lp.add_argument("--seed", type=int, default=0)
-    r = asub.add_parser("record", help="play excitation motions in a target world, one MCAP session each (runtime topics and types)")
-    r.add_argument("--target-world", required=True, help="a target-world YAML file or the name of one in assets/target_worlds")
-    r.add_argument("--out", type=Path, required=True, help="directory for the sessions")
-    r.add_argument("--sessions", type=int, default=8)
-    r.add_argument("--seconds", type=float, default=10.0, help="length of each session")
-    r.add_argument("--seed", type=int, default=0)
-    f = asub.add_parser("fit-delta", help="fit a delta-action model to a directory of runtime MCAP sessions (simulated or real)")
-    f.add_argument("--logs", type=Path, required=True, help="directory of *.mcap sessions (or one file)")
-    f.add_argument("--seconds", type=float, default=300.0, help="PPO wall-clock budget")
-    f.add_argument("--holdout", type=int, default=1, help="sessions kept out of training for the open-loop figures (0: none)")
-    f.add_argument("--out", type=Path, default=None, help="run directory (default runs/asap-delta-<time>/)")
-    f.add_argument("--seed", type=int, default=0)
-
-    h = sub.add_parser("hil-serl", help="HIL-SERL's actor and learner as separate processes, e.g. on two machines")
-    hsub = h.add_subparsers(dest="hil_command", required=True, metavar="{learner,actor}")
-    hl = hsub.add_parser("learner", help="replay buffers and SAC updates; listens on --port (transitions) and --port + 1 (weights)")
-    hl.add_argument("--port", type=int, default=5555)
-    hl.add_argument("--host", default="*", help="interface to listen on (default: all)")
-    hl.add_argument("--out", type=Path, required=True, help="directory for final.pt, learner.json and metrics.jsonl")
-    hl.add_argument("--config", type=Path, default=None, help="YAML config (default sim/configs/hil_serl.yaml); use the actor's")
-    hl.add_argument("--seed", type=int, default=None)
-    ha = hsub.add_parser("actor", help="the robot side: demonstrations, reward classifier, episodes with the human in the loop")
-    ha.add_argument("--learner", required=True, help="HOST:PORT of the learner")
-    ha.add_argument("--out", type=Path, required=True)
-    ha.add_argument("--config", type=Path, default=None)
-    ha.add_argument("--human", default=None, help="scripted | none | keyboard | gamepad | spacemouse")
-    ha.add_argument("--seed", type=int, default=None)
-    return p
-
-
+# ----------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"train": _train, "eval": _eval, "export": _export, "deploy": _deploy, "bridge": _bridge,
-                                                                 "asap": _asap, "hil-serl": _hil_serl}
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return handlers[args.command](args)
+        tasks = load_tasks()
+        argv = _infer_task(argv, tasks)
+        args = build_parser(tasks).parse_args(argv)
+        if args.command == "tasks":
+            return _list_tasks(tasks)
+        if args.command == "deploy":
+            return _deploy(args, tasks)
+        if args.command == "bridge":
+            return _bridge(args)
+        return _run_task_command(args, tasks)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # user-caused errors become one line; anything else is a bug and keeps its traceback
         if _is_user_error(e):
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {_one_line(e)}", file=sys.stderr)
             return 2
         raise
 
 
-def _asap(args: argparse.Namespace) -> int:
-    from robot_learning.tasks.asap import module as asap
+def _one_line(e: Exception) -> str:
+    text = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+    return " ".join(text.split()) or type(e).__name__
 
-    if args.asap_command == "run":
-        from robot_learning.tasks.asap.loop import LoopConfig, run_loop
 
-        cfg = LoopConfig(target_world=args.target_world, out=str(args.out) if args.out else None,
-                         pretrained=str(args.pretrained) if args.pretrained else None, pretrain_seconds=args.pretrain_seconds,
-                         finetune_seconds=args.finetune_seconds, delta_seconds=args.delta_seconds, num_envs=args.num_envs, seed=args.seed,
-                         **({"motions": tuple(args.motions)} if args.motions else {}),
-                         **({"held_out": tuple(args.held_out)} if args.held_out else {}))
-        report = run_loop(cfg, progress=lambda m: print(m, file=sys.stderr))
-        print(dumps({"run": report["run"], "closed_loop_mpjpe_mm": {k: v["overall"]["mpjpe_mm"] for k, v in report["closed_loop"].items()},
-                     "open_loop_1s_rad": {k: v["1s"] for k, v in report["open_loop"].items()}, "wall_clock_s": report["wall_clock_s"]}))
-        return 0
-    if args.asap_command == "record":
-        print(dumps(asap.record_command(args.target_world, str(args.out), sessions=args.sessions, seconds=args.seconds, seed=args.seed)))
-        return 0
-    report = asap.fit_delta_command(str(args.logs), out=str(args.out) if args.out else None, seconds=args.seconds,
-                                    holdout=args.holdout, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
-    print(dumps(report))
+def _infer_task(argv: list[str], tasks: dict[str, TaskSpec]) -> list[str]:
+    """``eval --policy F`` -> ``eval <task of F> --policy F``; ``export --checkpoint C`` -> the task of C's run."""
+    if len(argv) < 1 or argv[0] not in ("eval", "export") or (len(argv) > 1 and not argv[1].startswith("-")):
+        return argv
+    if any(a in ("-h", "--help") for a in argv[1:]):
+        return argv
+    flag = "--policy" if argv[0] == "eval" else "--checkpoint"
+    value = _flag_value(argv, flag)
+    if value is None:
+        raise UserError(f"name the task (robot-learning {argv[0]} <task>; tasks: {', '.join(t for t in tasks if tasks[t].command(argv[0]))}) "
+                        f"or pass {flag} FILE")
+    spec = _task_of_policy_file(Path(value), tasks) if argv[0] == "eval" else _task_of_checkpoint(Path(value), tasks)
+    return [argv[0], spec.name, *argv[1:]]
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _task_of_policy_file(path: Path, tasks: dict[str, TaskSpec]) -> TaskSpec:
+    from robot_learning.runtime.policy import PolicyMetadataError, PolicyRunner
+
+    if path.is_dir():
+        raise UserError(f"--policy {path} is a directory; pass the policy file (e.g. {path / 'policy.onnx'})")
+    try:
+        meta = PolicyRunner(path).metadata
+    except PolicyMetadataError:  # not a policy: maybe another model a task evaluates (ASAP's delta-action model)
+        keys = _onnx_metadata_keys(path)
+        for spec in tasks.values():
+            if keys & set(spec.extra.get("model_metadata", ())):
+                return spec
+        raise
+    spec = task_of_policy(meta.task, tasks)
+    if spec is None:
+        known = ", ".join(f"{t} ({'/'.join(s.policy_tasks)})" for t, s in tasks.items())
+        raise UserError(f"{path}: a '{meta.task}' policy, which no registered task evaluates (tasks and their policies: {known})")
+    return spec
+
+
+def _onnx_metadata_keys(path: Path) -> set[str]:
+    import onnxruntime as ort
+
+    return set(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map)
+
+
+def _task_of_checkpoint(path: Path, tasks: dict[str, TaskSpec]) -> TaskSpec:
+    """The task whose run wrote ``path``: read from the run record next to it (run.json or report.json)."""
+    import json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}" if not path.is_dir() else f"checkpoint {path} is a directory, not a file")
+    for d in (path.parent, path.parent.parent):
+        for name in ("run.json", "report.json"):
+            f = d / name
+            if f.is_file():
+                try:
+                    rec = json.loads(f.read_text())
+                except (OSError, ValueError):
+                    continue
+                name_ = rec.get("task") or rec.get("module") if isinstance(rec, dict) else None
+                if name_ in tasks:
+                    return tasks[name_]
+    raise UserError(f"cannot tell which task wrote {path} (no run record next to it); name it: robot-learning export <task> --checkpoint {path}")
+
+
+def _list_tasks(tasks: dict[str, TaskSpec]) -> int:
+    for spec in tasks.values():
+        cmds = [c.name if c.name in KINDS else f"{spec.group} {c.name}" for c in spec.commands if c.cli]
+        print(f"{spec.name:>10}  {spec.robot:<13} {spec.summary}")
+        print(f"{'':>10}  commands: {', '.join(cmds)}; policies: {', '.join(spec.policy_tasks)}")
     return 0
 
 
-def _hil_serl(args: argparse.Namespace) -> int:
-    from robot_learning.tasks.hil_serl import module as hil
-
-    if args.hil_command == "learner":
-        print(f"learner listening on ports {args.port} (transitions) and {args.port + 1} (weights)", file=sys.stderr, flush=True)
-        print(dumps(hil.learner_command(args.port, args.out, args.config, args.host, args.seed)))
-        return 0
-    print(dumps(hil.actor_command(args.learner, args.out, args.config, args.human, args.seed, progress=lambda m: print(m, file=sys.stderr, flush=True))))
+def _run_task_command(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
+    spec = tasks[args._task]
+    cmd = spec.command(args._command)
+    assert cmd is not None
+    kw = {o.keyword: getattr(args, o.keyword) for o in cmd.options}
+    for o in cmd.options:
+        if o.check is not None and kw[o.keyword] is not None:
+            problem = o.check(kw[o.keyword])
+            if problem:
+                raise UserError(f"{o.flag}: {problem}")
+    quiet = bool(getattr(args, "json", False) or getattr(args, "quiet", False))
+    say: Callable[[str], None] | None = None if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    kind = args._kind
+    if kind is not None and cmd.common:
+        common = {k: getattr(args, k) for k in COMMON[kind] if k not in ("progress", "overrides")}
+        if kind == "eval":  # not given: the task's own default
+            common = {k: v for k, v in common.items() if v is not None or k == "policy"}
+        if "progress" in COMMON[kind]:
+            common["progress"] = say
+        if kind == "train":
+            try:
+                common["overrides"] = parse_overrides(args.overrides)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        if kind == "eval":
+            if args.policy is None:
+                args.policy = common["policy"] = _default_policy(spec)
+                if say:
+                    say(f"evaluating {args.policy}")
+            if args.policy.is_dir():
+                raise UserError(f"--policy {args.policy} is a directory; pass the policy file (e.g. {args.policy / 'policy.onnx'})")
+        kw.update(common)
+    elif "progress" in _params(cmd):
+        kw["progress"] = say
+    result = cmd.resolve()(**kw)
+    _print_result(result, json_only=bool(getattr(args, "json", False)))
     return 0
+
+
+def _params(cmd: Command) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cmd.resolve()).parameters)
+
+
+def _print_result(result: Any, json_only: bool) -> None:
+    shown = result.get("summary", result) if isinstance(result, dict) else result
+    if not json_only and isinstance(shown, dict):
+        for k, v in shown.items():
+            print(f"{k:>28}: {dumps(v) if isinstance(v, (dict, list)) else v}")
+    print(dumps(shown))
+
+
+def _default_policy(spec: TaskSpec) -> Path:
+    runs = sorted(Path("runs").glob(f"{spec.name}-*/policy*.onnx"), key=lambda p: p.stat().st_mtime)
+    if runs:
+        return runs[-1]
+    shipped = spec.shipped_policy()
+    if shipped is not None:
+        return shipped
+    raise UserError(f"no policy given and none found under runs/{spec.name}-*/; pass --policy FILE")
 
 
 def _is_user_error(e: Exception) -> bool:
-    from robot_learning.core.config import ConfigError
-    from robot_learning.core.runs import RunDirError
+    from robot_learning.runtime.monitors import MonitorConfigError
     from robot_learning.types import PolicyLoadError, PolicyMetadataError
 
-    from robot_learning.robots.registry import UnknownRobotError
-    from robot_learning.runtime.monitors import MonitorConfigError
-
-    from robot_learning.tasks.asap.delta import SessionError
-    from robot_learning.tasks.asap.motions import MotionFormatError
-
-    from robot_learning.tasks.hil_serl.devices import DeviceUnavailable
-
-    user = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError, FileExistsError,
-            UnknownRobotError, MonitorConfigError, SessionError, MotionFormatError, DeviceUnavailable)
+    user: tuple[type[BaseException], ...] = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError,
+                                             FileExistsError, IsADirectoryError, UnknownRobotError, MonitorConfigError)
+    user = (*user, *_task_user_errors())
     try:
         from robot_learning.runtime.ros2.dds import DdsError
 
@@ -242,127 +361,61 @@ def _is_user_error(e: Exception) -> bool:
     return isinstance(e, user)
 
 
-def _train(args: argparse.Namespace) -> int:
-    _module(args.module)  # validates the name: only implemented modules train
-    if args.module == "getup":
-        from robot_learning.tasks.getup import module as getup
+def _task_user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types tasks declare as "the user's input is wrong" (``TaskSpec.extra['user_errors']``)."""
+    from robot_learning.tasks.registry import resolve
 
-        report = getup.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, stage=args.stage,
-                                     num_envs=args.num_envs, force=args.force, progress=not args.quiet, posture=args.posture,
-                                     model=args.model, prone=args.prone, dr=args.dr, terrain=args.train_terrain)
-        summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
-                   "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
-        print(dumps(summary))
-        return 0
-    if args.module == "hil_serl":
-        from robot_learning.tasks.hil_serl import module as hil
-
-        report = hil.train_command(out=args.out, config=args.config, steps=args.steps, seconds=args.seconds, seed=args.seed, human=args.human,
-                                   observation=args.observation, force=args.force, episodes=args.episodes if args.episodes != 100 else None, gate=not args.no_gate,
-                                   progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
-        for k, v in report["summary"].items():
-            print(f"{k:>28}: {v}")
-        print(dumps(report["summary"]))
-        return 0
-    from robot_learning.tasks.quadrotor import module as quad
-
-    report = quad.train_command(out=args.out, config=args.config, seconds=args.seconds, seed=args.seed, episodes=args.episodes,
-                                gate=not args.no_gate, force=args.force, progress=not args.quiet)
-    print(f"run directory: {report['run_dir']}")
-    for k, v in report["summary"].items():
-        print(f"{k:>28}: {v}")
-    print(dumps(report["summary"]))
-    return 0
+    out: list[type[BaseException]] = []
+    for spec in load_tasks().values():
+        for ref in spec.extra.get("user_errors", ()):
+            try:
+                out.append(resolve(ref))
+            except ImportError:  # an optional dependency of that task is missing: its errors cannot occur
+                continue
+    return tuple(out)
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from robot_learning.runtime.policy import PolicyRunner
-
-    if args.policy is None:
-        args.policy = _default_policy(args.module or "quadrotor")
-        print(f"evaluating {args.policy}", file=sys.stderr)
-    runner = PolicyRunner(args.policy)
-    module = args.module or _module_of_task(runner.metadata.task)
-    _module(module)
-    if module == "getup":
-        from robot_learning.tasks.getup import module as getup
-
-        result = getup.eval_command(args.policy, sim=args.sim or "mujoco", model=args.model, episodes=args.episodes,
-                                    posture=args.posture, seed=args.seed, render=args.render, terrain=args.terrain, seconds=args.seconds,
-                                    progress=None if args.json else (lambda m: print(m, file=sys.stderr)))
-        if not args.json:
-            for k, v in result.items():
-                print(f"{k:>28}: {v}")
-        print(dumps(result))
-        return 0
-    if module == "hil_serl":
-        from robot_learning.tasks.hil_serl import module as hil
-
-        result = hil.eval_command(args.policy, sim=args.sim or "mujoco", episodes=args.episodes,
-                                  progress=None if args.json else (lambda m: print(m, file=sys.stderr)))
-        if not args.json:
-            for k, v in result.items():
-                print(f"{k:>28}: {v}")
-        print(dumps(result))
-        return 0
-    from robot_learning.tasks.quadrotor import module as quad
-
-    result = quad.eval_command(args.policy, engine=args.sim or "pybullet", episodes=args.episodes, trajectory=args.trajectory, seed=args.seed)
-    if not args.json:
-        for k, v in result.items():
-            print(f"{k:>28}: {v}")
-    print(dumps(result))
-    return 0
-
-
-SHIPPED = {"quadrotor": Path(__file__).resolve().parents[1] / "assets" / "policies" / "crazyflie_hover.onnx",
-           "getup": Path(__file__).resolve().parents[1] / "assets" / "policies" / "g1_getup_supine.onnx",
-           "hil_serl": Path(__file__).resolve().parents[1] / "assets" / "policies" / "panda_pick_place.onnx"}
-
-
-def _default_policy(module: str) -> Path:
-    _module(module)
-    runs = sorted(Path("runs").glob(f"{module}-*/policy*.onnx"), key=lambda p: p.stat().st_mtime)
-    if runs:
-        return runs[-1]
-    if SHIPPED[module].is_file():
-        return SHIPPED[module]
-    raise UserError(f"no policy given and none found under runs/{module}-*/; pass --policy FILE")
-
-
-def _module_of_task(task: str) -> str:
-    for m in MODULES:
-        if task.startswith(m):
-            return m
-    raise UserError(f"the policy's task '{task}' belongs to no module; pass the module name")
-
-
-def _export(args: argparse.Namespace) -> int:
-    from robot_learning.tasks.quadrotor import module as quad
-
-    result = quad.export_command(args.checkpoint, args.out, force=args.force)
-    print(dumps(result))
-    return 0
-
-
-def _deploy(args: argparse.Namespace) -> int:
-    from robot_learning.robots.registry import ALIASES
-
+# ----------------------------------------------------------------------------- deploy (by robot, not by task)
+def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
     if args.robot not in ALIASES:
         raise UserError(f"unknown robot '{args.robot}'; known: g1, panda, crazyflie")
-    transport = args.transport or ("inprocess" if ALIASES[args.robot] == "crazyflie" else "dds")
+    robot = ALIASES[args.robot]
+    rehearsals = [t for t in tasks.values() if t.command("rehearse") is not None and ALIASES.get(t.robot) == robot]
+    transport = args.transport or ("inprocess" if rehearsals else "dds")
+    if args.fault != "none" and args.fault_at >= args.seconds:
+        raise UserError(f"--fault-at {args.fault_at:g} s is not within the run (--seconds {args.seconds:g}): the fault would never happen")
     if transport == "inprocess":
-        from robot_learning.tasks.quadrotor import module as quad
-
-        if ALIASES[args.robot] != "crazyflie":
-            raise UserError(f"the in-process rehearsal exists for the crazyflie; for '{args.robot}' use --transport dds --sim bridge")
-        summary = quad.deploy_command(args.policy, robot=args.robot, sim=args.sim or "pybullet", seconds=args.seconds,
-                                      trajectory=args.trajectory, realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
+        if not rehearsals:
+            raise UserError(f"the in-process rehearsal exists for {', '.join(t.robot for t in tasks.values() if t.command('rehearse'))}; "
+                            f"for '{args.robot}' use --transport dds --sim bridge")
+        rehearse = rehearsals[0].command("rehearse")
+        assert rehearse is not None
+        summary = rehearse.resolve()(policy=args.policy, robot=args.robot, sim=args.sim or "pybullet", seconds=args.seconds,
+                                     trajectory=args.trajectory, realtime=not args.no_realtime, fault=args.fault, fault_at=args.fault_at)
         if not args.json:
-            print(quad.format_deploy_summary(summary))
+            print(_format_summary(summary))
         print(dumps(summary))
         return 0
+    if args.fault != "none":
+        raise UserError("--fault is an in-process rehearsal (--transport inprocess); over DDS, stop or disturb the bridge instead")
     return _deploy_dds(args)
+
+
+def _format_summary(s: dict[str, Any]) -> str:
+    """A summary as aligned lines; nested sections (timing) indented under their name."""
+    lines = ["deployment summary"]
+    for k, v in s.items():
+        if isinstance(v, dict) and not v:
+            lines.append(f"  {k:>26}: none")
+        elif isinstance(v, dict):
+            lines.append(f"  {k}:")
+            lines.extend(f"    {kk:>24}: {vv}" for kk, vv in v.items())
+        elif isinstance(v, list):
+            lines.append(f"  {k}:")
+            lines.extend(f"    - {item}" for item in v)
+        else:
+            lines.append(f"  {k:>26}: {v}")
+    return "\n".join(lines)
 
 
 def _deploy_dds(args: argparse.Namespace) -> int:

@@ -16,10 +16,50 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def test_help_on_every_command() -> None:
-    for cmd in ([], ["train"], ["eval"], ["export"], ["deploy"]):
+    from robot_learning.tasks.registry import load_tasks
+
+    cmds: list[list[str]] = [[], ["tasks"], ["train"], ["eval"], ["export"], ["deploy"]]
+    for spec in load_tasks().values():
+        for c in spec.commands:
+            if c.cli:
+                cmds.append([c.name, spec.name] if c.name in ("train", "eval", "export") else [spec.group, c.name])
+    for cmd in cmds:
         r = cli(*cmd, "--help")
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, (cmd, r.stderr)
         assert "usage:" in r.stdout
+
+
+def test_each_task_shows_and_takes_only_its_own_flags(tmp_path: Path) -> None:
+    getup, hil = cli("train", "getup", "--help").stdout, cli("train", "hil_serl", "--help").stdout
+    assert "--posture" in getup and "--human" not in getup and "--observation" not in getup
+    assert "--human" in hil and "--posture" not in hil and "--stage" not in hil
+    for common in ("--out", "--config", "--set", "--seconds", "--seed", "--force"):
+        assert common in getup and common in hil
+    r = cli("train", "quadrotor", "--stage", "I", "--out", str(tmp_path / "q"))  # a getup flag on another task: refused, not ignored
+    assert r.returncode == 2 and "unrecognized arguments: --stage" in r.stderr and not (tmp_path / "q").exists()
+    r = cli("eval", "quadrotor", "--terrain", "slope")
+    assert r.returncode == 2 and "unrecognized arguments: --terrain" in r.stderr
+
+
+def test_set_overrides_go_through_the_strict_loader(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    for item, message in (("td3.lr=-0.001", "td3.lr"), ("td3.lrr=1", "unknown key(s) 'lrr'"), ("env.num_envs=0", "env.num_envs"),
+                          ("td3.lr=fast", "td3.lr: expected float"), ("td3", "expected key.path=value"), ("seed=.nan", "seed")):
+        r = cli("train", "quadrotor", "--set", item, "--out", str(out))
+        assert r.returncode == 2, (item, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, (item, r.stderr)
+        assert not out.exists(), item  # refused before the run directory is made
+
+
+def test_eval_and_export_find_the_task_themselves(tmp_path: Path) -> None:
+    r = cli("eval")
+    assert r.returncode == 2 and "name the task" in r.stderr
+    r = cli("eval", "--policy", str(ROOT / "assets" / "policies" / "g1_hold.onnx"))
+    assert r.returncode == 2 and "'hold' policy, which no registered task evaluates" in r.stderr
+    ckpt = tmp_path / "final.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    r = cli("export", "--checkpoint", str(ckpt))
+    assert r.returncode == 2 and "cannot tell which task wrote" in r.stderr
 
 
 def test_eval_json_last_line(hover_policy: Path) -> None:
@@ -47,10 +87,10 @@ def test_clear_errors(tmp_path: Path, hover_policy: Path) -> None:
     assert r.returncode == 2 and "'robot' is 'crazyflie' but the runtime was started for 'unitree_g1'" in r.stderr
     r = cli("deploy", "--policy", str(hover_policy), "--robot", "r2d2")
     assert r.returncode == 2 and "unknown robot 'r2d2'" in r.stderr
-    r = cli("train", "asap")
-    assert r.returncode == 2 and "not implemented yet" in r.stderr
+    r = cli("train", "pong")
+    assert r.returncode == 2 and "invalid choice: 'pong'" in r.stderr and "Traceback" not in r.stderr
     r = cli("train", "getup", "--stage", "III", "--out", str(tmp_path / "g"))
-    assert r.returncode == 2 and "stage must be 'discovery' or 'tracking'" in r.stderr
+    assert r.returncode == 2 and "--stage: must be one of" in r.stderr and not (tmp_path / "g").exists()
     cfg = tmp_path / "c.yaml"
     cfg.write_text("td3:\n  lr: fast\n")
     r = cli("train", "quadrotor", "--config", str(cfg), "--out", str(tmp_path / "run"))

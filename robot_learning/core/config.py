@@ -164,3 +164,20 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def load_config(cls: type[T], path: str | Path | None = None, default: str | Path | None = None,
+                *layers: Mapping[str, Any] | None) -> T:
+    """A task's config: ``path`` (the user's ``--config``), else ``default`` (the task's YAML) if it
+    exists, else the dataclass defaults; then each of ``layers`` in turn (a command's flags, then
+    ``--set`` overrides), every one checked like a file."""
+    if path is not None:
+        cfg = load_yaml(cls, path)
+    elif default is not None and Path(default).is_file():
+        cfg = load_yaml(cls, default)
+    else:
+        cfg = cls()
+    for layer in layers:
+        if layer:
+            cfg = merge(cfg, layer)
+    return cfg

@@ -11,7 +11,8 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_learning.core.checks import check_flag
-from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
+from robot_learning.core.config import ConfigError, save_yaml, to_dict
+from robot_learning.core.config import load_config as load_task_config
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.robots.g1 import G1_SPEC, NAME
 from robot_learning.sim.terrain import TerrainConfig, terrain_named
@@ -24,9 +25,9 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
                 num_envs: int | None = None, posture: str | None = None, model: str | None = None,
-                prone: str | None = None, dr: bool | None = None, terrain: str | None = None) -> GetupTrainConfig:
-    default = CONFIG_DIR / "getup.yaml"
-    cfg = load_yaml(GetupTrainConfig, path) if path is not None else (load_yaml(GetupTrainConfig, default) if default.is_file() else GetupTrainConfig())
+                prone: str | None = None, dr: bool | None = None, terrain: str | None = None,
+                overrides: dict[str, Any] | None = None) -> GetupTrainConfig:
+    """``path`` (else sim/configs/getup.yaml), then the flags, then ``overrides`` (``--set``)."""
     o: dict[str, Any] = {}
     if seconds is not None:
         check_flag("--seconds", seconds, above=0)
@@ -55,7 +56,7 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         env["terrain"] = [k.strip() for k in terrain.split(",") if k.strip()]
     if env:
         o["env"] = env
-    return merge(cfg, o) if o else cfg
+    return load_task_config(GetupTrainConfig, path, CONFIG_DIR / "getup.yaml", o, overrides)
 
 
 def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMetadata:
@@ -96,17 +97,21 @@ def _command() -> str:
 
 
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
-                  num_envs: int | None = None, force: bool = False, progress: bool = True, posture: str | None = None,
+                  num_envs: int | None = None, force: bool = False, progress: Callable[[str], None] | bool | None = True, posture: str | None = None,
                   model: str | None = None, prone: str | None = None, dr: bool | None = None,
-                  terrain: str | None = None) -> dict[str, Any]:
+                  terrain: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
     ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
-    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain)
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides)
     run = prepare_run_dir(out or default_run_dir(TASK), force=force)
     save_yaml(cfg, run / "config.yaml")
     if cfg.env.stage == "tracking" and cfg.method == "dagger":
-        return _train_dagger(cfg, run, progress)
-    return _train_ppo(cfg, run, progress)
+        report = _train_dagger(cfg, run, bool(progress))
+    else:
+        report = _train_ppo(cfg, run, bool(progress))
+    report["summary"] = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
+                         "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
+    return report
 
 
 def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:
@@ -227,7 +232,7 @@ def _start_states(posture: str, n: int, seed: int, terrain: TerrainConfig | None
     return out
 
 
-def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int = 100, posture: str | None = None, seed: int = 0,
+def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int | None = 100, posture: str | None = None, seed: int = 0,
                  render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002,
                  terrain: str = "flat", seconds: float = 10.0) -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
@@ -237,11 +242,12 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     ``terrain`` (MuJoCo): flat, slope or rough (:mod:`robot_learning.sim.terrain`'s defaults); the
     held-out fallen poses are then made on that ground, and the head height is measured above it.
     ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end."""
+    episodes = 100 if episodes is None else episodes
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
-    from robot_learning.sim.joint_transport import InProcessJointTransport
+    from robot_learning.runtime.joint_transport import InProcessJointTransport
     from robot_learning.tasks.getup.rollover_table import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
     from robot_learning.tasks.getup.rollover_table import supine_cosine
 
@@ -379,3 +385,59 @@ def _with_qpos(robot: Any) -> Any:
     robot.set_qpos = set_qpos
     robot.qpos_copy = lambda: robot.data.qpos.copy()
     return robot
+
+
+def export_command(checkpoint: Path, out: Path | None = None, force: bool = False) -> dict[str, Any]:
+    """`robot-learning export getup`: a DAgger checkpoint (``actor_<posture>.pt``) or a PPO one
+    (``checkpoints/final.pt``) -> ONNX with the metadata contract and the parity check. The network is
+    rebuilt from the checkpoint's config (the residual's feedforward table from the teacher) and its
+    weights are loaded: a checkpoint that does not fit its config is refused."""
+    import copy
+
+    import torch
+
+    from robot_learning.core.config import from_dict
+    from robot_learning.tasks.getup.dagger import make_actor
+    from robot_learning.tasks.getup.teacher import TeacherForEnv
+    from robot_learning.tasks.getup.train import make_env
+
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        raise ConfigError(f"checkpoint {checkpoint} is a directory; pass actor_<posture>.pt or checkpoints/final.pt")
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        cfg = from_dict(GetupTrainConfig, ckpt["config"])
+    except ConfigError as e:
+        raise ConfigError(f"{checkpoint}: its config is not a getup config: {e}") from None
+    except Exception as e:
+        raise ConfigError(f"{checkpoint}: not a getup checkpoint written by `train getup` ({type(e).__name__}: {e})") from None
+    state = ckpt.get("actor") if "actor" in ckpt else ckpt.get("best_actor")
+    if state is None:
+        raise ConfigError(f"{checkpoint}: holds no actor weights ('actor' or 'best_actor')")
+    dagger = "actor" in ckpt
+    if not dagger and cfg.env.residual_on_reference:
+        raise ConfigError(f"{checkpoint}: a residual-on-reference PPO checkpoint; its run's policy.onnx is the export")
+    out = Path(out) if out is not None else checkpoint.resolve().parent if dagger else checkpoint.resolve().parent.parent
+    name = f"policy_{cfg.env.posture}.onnx" if dagger else "policy.onnx"
+    if (out / name).exists() and not force:
+        raise FileExistsError(f"{out / name} exists; pass --force to overwrite it")
+    ecfg = copy.deepcopy(cfg)
+    if dagger:
+        env, _ = make_env(ecfg, num_envs=1)
+        actor = make_actor(env, TeacherForEnv(env, prone_strategy=cfg.dagger.prone_strategy), cfg, cfg.dagger.residual)
+    else:
+        from robot_learning.algos.ppo import Actor
+        from robot_learning.robots.g1 import G1_SPEC as _spec
+        from robot_learning.tasks.getup.env import actor_layout
+
+        actor = Actor(actor_layout(cfg.env.history, cfg.env.time_input).size, len(_spec.joint_names), tuple(cfg.ppo.actor_hidden), "elu", True)
+    try:
+        actor.load_state_dict(state)
+    except RuntimeError as e:
+        raise ConfigError(f"{checkpoint}: the weights do not fit the network its config describes ({str(e).splitlines()[0]})") from None
+    out.mkdir(parents=True, exist_ok=True)
+    training = {"command": _command(), "seed": cfg.seed, "stage": cfg.env.stage, "method": "dagger" if dagger else "ppo",
+                "exported_from": str(checkpoint)}
+    return export_actor(actor.eval(), cfg, out / name, training)

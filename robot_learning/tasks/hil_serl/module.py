@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robot_learning.core.checks import check_flag
-from robot_learning.core.config import ConfigError, load_yaml, merge
+from robot_learning.core.config import ConfigError
+from robot_learning.core.config import load_config as load_task_config
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 
@@ -16,12 +17,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 
 
 def load_config(path: Path | None, steps: int | None = None, seconds: float | None = None, seed: int | None = None,
-                human: str | None = None, observation: str | None = None) -> HilSerlConfig:
-    default = CONFIG_DIR / "hil_serl.yaml"
-    if path is not None:
-        cfg = load_yaml(HilSerlConfig, path)
-    else:
-        cfg = load_yaml(HilSerlConfig, default) if default.is_file() else HilSerlConfig()
+                human: str | None = None, observation: str | None = None, overrides: dict[str, Any] | None = None) -> HilSerlConfig:
+    """``path`` (else sim/configs/hil_serl.yaml), then the flags, then ``overrides`` (``--set``)."""
     o: dict[str, Any] = {}
     if steps is not None:
         check_flag("--steps", steps, minimum=1)
@@ -36,21 +33,22 @@ def load_config(path: Path | None, steps: int | None = None, seconds: float | No
     if observation is not None:
         o["env"] = {"observation": observation}
     try:
-        return merge(cfg, o) if o else cfg
+        return load_task_config(HilSerlConfig, path, CONFIG_DIR / "hil_serl.yaml", o, overrides)
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
 
 def train_command(out: Path | None = None, config: Path | None = None, steps: int | None = None, seconds: float | None = None,
                   seed: int | None = None, human: str | None = None, observation: str | None = None, force: bool = False,
-                  episodes: int | None = None, gate: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  episodes: int | None = None, gate: bool = True, progress: Callable[[str], None] | None = None,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime
     (image policies in MuJoCo only: the PyBullet twin has no matching camera)."""
     from robot_learning.tasks.hil_serl.devices import make_human
     from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
     from robot_learning.tasks.hil_serl.train import export, load_exported_module, train
 
-    cfg = load_config(config, steps, seconds, seed, human, observation)
+    cfg = load_config(config, steps, seconds, seed, human, observation, overrides)
     run = prepare_run_dir(out or default_run_dir("hil_serl"), force=force)
     say = progress or (lambda m: None)
     h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
@@ -88,7 +86,7 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
     return full
 
 
-def eval_command(policy: Path, sim: str = "mujoco", episodes: int = 50, seed: int | None = None,
+def eval_command(policy: Path, sim: str = "mujoco", episodes: int | None = 50, seed: int | None = None,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     from robot_learning.tasks.hil_serl.evaluate import SIMS, evaluate_policy
 
@@ -102,10 +100,13 @@ def eval_command(policy: Path, sim: str = "mujoco", episodes: int = 50, seed: in
     return {k: v for k, v in result.items() if k != "per_episode"}
 
 
-def learner_command(port: int, out: Path, config: Path | None = None, host: str = "*", seed: int | None = None) -> dict[str, Any]:
+def learner_command(port: int, out: Path, config: Path | None = None, host: str = "*", seed: int | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     from robot_learning.tasks.hil_serl.learner import run_learner
 
     cfg = load_config(config, seed=seed)
+    if progress:
+        progress(f"learner listening on ports {port} (transitions) and {port + 1} (weights)")
     return run_learner(cfg, port, out, host)
 
 
@@ -125,3 +126,26 @@ def actor_command(learner: str, out: Path, config: Path | None = None, human: st
         h.close()
     write_json(Path(out) / "report.json", report)
     return {k: report[k] for k in ("env_steps", "episodes", "wall_clock_s", "intervention_rate")}
+
+
+def export_command(checkpoint: Path, out: Path | None = None, force: bool = False) -> dict[str, Any]:
+    """`robot-learning export hil_serl`: the actor's ``actor/policy.pt`` -> ``policy.onnx`` (parity-checked),
+    with the config its run wrote (``config.yaml`` beside ``actor/``)."""
+    from robot_learning.tasks.hil_serl.train import export, load_exported_module
+
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        raise ConfigError(f"checkpoint {checkpoint} is a directory; pass the run's actor/policy.pt")
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    run = checkpoint.resolve().parent.parent
+    cfg = load_config(run / "config.yaml" if (run / "config.yaml").is_file() else None)
+    out = Path(out) if out is not None else run
+    if (out / "policy.onnx").exists() and not force:
+        raise FileExistsError(f"{out / 'policy.onnx'} exists; pass --force to overwrite it")
+    try:
+        module = load_exported_module(checkpoint, cfg)
+    except Exception as e:
+        raise ConfigError(f"{checkpoint}: not an actor checkpoint of `train hil_serl` ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    out.mkdir(parents=True, exist_ok=True)
+    return export(module, cfg, out / "policy.onnx", {"exported_from": str(checkpoint), "seed": cfg.seed})

@@ -5,12 +5,13 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from robot_learning.core.checks import check_flag
-from robot_learning.core.config import ConfigError, load_yaml, merge, save_yaml, to_dict
+from robot_learning.core.config import ConfigError, save_yaml, to_dict
+from robot_learning.core.config import load_config as load_task_config
 from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
 from robot_learning.core.seeding import seed_everything
 from robot_learning.export.onnx_export import export_policy
@@ -54,25 +55,26 @@ def make_metadata(cfg: QuadrotorTrainConfig, params: CrazyflieParams, training: 
     )
 
 
-def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None) -> QuadrotorTrainConfig:
-    cfg = load_yaml(QuadrotorTrainConfig, path) if path is not None else (
-        load_yaml(QuadrotorTrainConfig, DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else QuadrotorTrainConfig())
-    overrides: dict[str, Any] = {}
+def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None,
+                overrides: dict[str, Any] | None = None) -> QuadrotorTrainConfig:
+    """``path`` (else the default YAML), then the flags, then ``overrides`` (``--set``)."""
+    flags: dict[str, Any] = {}
     if seconds is not None:
         check_flag("--seconds", seconds, above=0)
-        overrides["max_seconds"] = float(seconds)
+        flags["max_seconds"] = float(seconds)
     if seed is not None:
-        overrides["seed"] = seed
-    return merge(cfg, overrides) if overrides else cfg
+        flags["seed"] = seed
+    return load_task_config(QuadrotorTrainConfig, path, DEFAULT_CONFIG, flags, overrides)
 
 
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, episodes: int = 100,
-                  gate: bool = True, force: bool = False, progress: bool = True) -> dict[str, Any]:
+                  gate: bool = True, force: bool = False, progress: Callable[[str], None] | bool | None = True,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """`robot-learning train quadrotor`: everything a run writes, and its report."""
     from robot_learning.tasks.quadrotor.train import train
 
     check_flag("--episodes", episodes, minimum=1)
-    cfg = load_config(config, seconds, seed)
+    cfg = load_config(config, seconds, seed, overrides)
     run = prepare_run_dir(out or default_run_dir("quadrotor"), force=force)
     save_yaml(cfg, run / "config.yaml")
     seed_everything(cfg.seed)
@@ -154,8 +156,10 @@ def export_command(checkpoint: Path, out: Path | None, force: bool = False) -> d
     return export_run(actor, cfg, out, {"env_steps": ckpt.get("env_steps")})
 
 
-def eval_command(policy: Path, engine: str = "pybullet", episodes: int = 100, trajectory: str = "hover", seed: int = 0) -> dict[str, Any]:
+def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 100, trajectory: str = "hover", seed: int = 0,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate an exported policy; the same keys for every engine."""
+    episodes = 100 if episodes is None else episodes
     check_flag("--episodes", episodes, minimum=1)
     check_flag("--seed", seed, minimum=0)
     if engine not in ("torch", "pybullet"):
@@ -225,7 +229,7 @@ def format_deploy_summary(s: dict[str, Any]) -> str:
 
 def _summary(r: dict[str, Any]) -> dict[str, Any]:
     t, et = r["train"], r["eval_torch"]
-    out = {"train_seconds": t["wall_seconds"], "env_steps": t["env_steps"], "seconds_to_success": t["seconds_to_success"],
+    out = {"run_dir": r["run_dir"], "train_seconds": t["wall_seconds"], "env_steps": t["env_steps"], "seconds_to_success": t["seconds_to_success"],
            "success_rate_torch": et["success_rate"], "hover_error_torch_m": et["hover_error_m"],
            "parity_max_abs_diff": r["export"]["parity_max_abs_diff"]}
     if "eval_pybullet" in r:
