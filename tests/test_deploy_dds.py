@@ -8,7 +8,9 @@ command published on the wire ever breaks the limits.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -198,38 +200,179 @@ FAULTS = {
     "drop_imu": ("DAMPING", "'imu' is"),
     "delay": ("DAMPING", "ms old"),
 }
+INJECT_AT_S, STALE_S, RATE_HZ = 4.0, 0.1, 100.0  # bridge time of the injection, the node's staleness limit, the bridge's rate
+CLEAN_WINDOW_S = 0.5  # traffic must have flowed normally over this long before the injection
 
 
-@pytest.mark.parametrize("inject", sorted(FAULTS))
-def test_fault_injection_over_dds(domain: int, inject: str) -> None:
-    bridge = Bridge(domain, "g1", "--fix-base", "--inject", inject, "--inject-at", "4.0", "--delay", "0.2")
+class Inconclusive(Exception):
+    """The bridge (or this process) stalled before the injection: the run cannot show what the fault caused."""
+
+
+def injection_time(bridge_output: str, inject: str) -> float:
+    """When the bridge began injecting, on the machine's monotonic clock (it says so on stdout)."""
+    for line in bridge_output.splitlines():
+        if line.startswith(f"[sim_bridge] injection '{inject}' begins") and "(monotonic " in line:
+            return float(line.rsplit("(monotonic ", 1)[1].rstrip(")"))
+    raise AssertionError(f"the bridge never began injecting '{inject}'; its output:\n{bridge_output}")
+
+
+def longest_silence(timeline: list, topic: str, start: float, end: float) -> float:
+    """The longest time over [start, end] in which the node received no new message on ``topic``."""
+    arrivals = [start] + [t for (t, _, rec), (_, _, prev) in zip(timeline[1:], timeline) if start <= t <= end and rec[topic] > prev[topic]] + [end]
+    return max(b - a for a, b in itertools.pairwise(arrivals))
+
+
+def received_between(timeline: list, topic: str, start: float, end: float) -> int:
+    inside = [rec[topic] for t, _, rec in timeline if start <= t <= end]
+    return inside[-1] - inside[0] if inside else 0
+
+
+def run_injection(domain: int, inject: str, stall_at: float | None = None) -> None:
+    """One rehearsal of ``inject``; raises :class:`Inconclusive` if a stall before it spoilt the run.
+    ``stall_at``: freeze the bridge process for 0.3 s at that bridge time (to show a stall is told apart)."""
+    bridge = Bridge(domain, "g1", "--fix-base", "--inject", inject, "--inject-at", str(INJECT_AT_S), "--delay", "0.2")
     obs = Observer(domain, "joint")
-    node = g1_node(domain)
+    node = g1_node(domain, stale_s=STALE_S)
+    # time-stamp every control tick on this machine's monotonic clock, with the node's message counts then
+    timeline: list[tuple[float, tuple, dict[str, int]]] = []
+    node_tick = node.tick
+
+    def timed_tick() -> object:
+        command = node_tick()
+        timeline.append((time.monotonic(), node.tick_log[-1], dict(node.state.received)))
+        return command
+
+    node.tick = timed_tick
+    bridge_output = None
     try:
         node.start_thread()
         wait_for(lambda: node.state.received["joint_states"] > 10, 20, "joint states")
         ok, text = node.request("start")
         assert ok, text
         expected_mode, text = FAULTS[inject]
-        wait_for(lambda: node.controller.mode.name == expected_mode, 10, f"mode {expected_mode} after '{inject}'")
+        if stall_at is not None:
+            wait_for(lambda: obs.truth and obs.truth[-1][0] >= stall_at, 20, f"bridge time {stall_at} s")
+            os.kill(bridge.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.3)
+            finally:
+                os.kill(bridge.proc.pid, signal.SIGCONT)
+        # the bridge's own clock (on sim/ground_truth, which no injection touches) past the injection + 1 s
+        wait_for(lambda: obs.truth and obs.truth[-1][0] > INJECT_AT_S + 1.0, 20, "the bridge to run 1 s past the injection")
+        wait_for(lambda: node.controller.mode.name == expected_mode, 5, f"mode {expected_mode} after '{inject}'")
         time.sleep(0.3)
-        # the tick that saw the injected fault already sent the terminal action (damping: kp = 0).
-        # On a loaded machine the bridge can stall before the injection: the node then rightly
-        # falls back on stale data first; any other earlier fault is a bug.
-        armed = next(i for i, t in enumerate(node.tick_log) if t[1] in ("SOFT_START", "POLICY"))
-        serious = [t for t in node.tick_log[armed:] if t[2] is not None and not t[2].startswith("WARN")]
-        first = next(t for t in serious if text in t[2])
-        earlier = [t[2] for t in serious if t[0] < first[0]]
-        assert all("ms old" in f for f in earlier), earlier
-        assert np.all(first[3].kp == 0), "the tick that saw the fault did not send the safe command"
-        later = [t for t in node.tick_log if t[0] >= first[0]]
-        assert all(t[3] is not None and np.all(t[3].kp == 0) for t in later)
         wait_for(lambda: any(text in d.get("last_fault", "") for d in obs.diag_values()), 2, "the fault on /diagnostics")
         assert check_wire_commands(obs, "g1", 0.02) > 20
+        node.shutdown()
+        bridge_output = bridge.close()
     finally:
         node.shutdown()
         obs.node.close()
-        bridge.close()
+        if bridge_output is None:
+            bridge.close()
+    check_causality(timeline, injection_time(bridge_output, inject), inject)
+
+
+def check_causality(timeline: list, t_inj: float, inject: str) -> None:
+    """The node's timeline (tick end time, tick-log entry, message counts) against the injection instant."""
+    expected_mode, text = FAULTS[inject]
+    armed = next(i for i, (_, t, _) in enumerate(timeline) if t[1] in ("SOFT_START", "POLICY"))
+    t_armed = timeline[armed][0]
+    serious = [(when, t) for when, t, _ in timeline[armed:] if t[2] is not None and not t[2].startswith("WARN")]
+    assert serious, f"no fault after '{inject}'"
+    before = [(when - t_inj, t[2]) for when, t in serious if when < t_inj]
+    if before:  # a reaction before the injection: a stall (evidenced by silence on the wire) or a bug
+        silence = max(longest_silence(timeline, k, t_armed, t_inj) for k in ("joint_states", "imu"))
+        if all("ms old" in f for _, f in before) and silence >= STALE_S:
+            raise Inconclusive(f"no message for {silence * 1e3:.0f} ms before the injection; faults then: {before[:3]}")
+        raise AssertionError(f"the node faulted before the injection with traffic flowing (longest silence {silence * 1e3:.0f} ms): {before[:3]}")
+    # the traffic flowed normally up to the injection: armed well before it, messages all the way up to it
+    if t_inj - t_armed < CLEAN_WINDOW_S:
+        raise Inconclusive(f"the node was armed only {t_inj - t_armed:.2f} s before the injection")
+    for topic in ("joint_states", "imu"):
+        n = received_between(timeline, topic, t_inj - CLEAN_WINDOW_S, t_inj)
+        assert n >= 0.5 * RATE_HZ * CLEAN_WINDOW_S, f"only {n} '{topic}' messages in the {CLEAN_WINDOW_S} s before the injection"
+        silence = longest_silence(timeline, topic, t_inj - CLEAN_WINDOW_S, t_inj)
+        assert silence < STALE_S, f"'{topic}' was silent {silence * 1e3:.0f} ms just before the injection"
+    # the reaction came after the injection, promptly, and names the injected fault
+    when, first = serious[0]
+    assert t_inj <= when < t_inj + 1.0, f"the first fault came {when - t_inj:+.3f} s from the injection"
+    assert text in first[2], f"the first fault after '{inject}' is not the injected fault's: {first[2]}"
+    assert first[1] == expected_mode and np.all(first[3].kp == 0), "the tick that saw the fault did not send the safe command"
+    assert all(t[3] is not None and np.all(t[3].kp == 0) for w, t, _ in timeline if w >= when)
+    # and the traffic after it is the injected fault's: dropped topics fell silent, the others (and delayed ones) kept coming
+    end = timeline[-1][0]
+    after = {k: received_between(timeline, k, t_inj + 0.3, end) for k in ("joint_states", "imu")}
+    silent = {"drop": {"joint_states", "imu"}, "drop_imu": {"imu"}}.get(inject, set())
+    for topic, n in after.items():
+        if topic in silent:
+            assert n == 0, f"'{topic}' kept arriving ({n} messages) after it was dropped"
+        else:
+            assert n >= 0.5 * RATE_HZ * (end - t_inj - 0.3), f"'{topic}' stopped ({n} messages) though '{inject}' does not drop it"
+    if inject in ("drop", "drop_imu", "delay"):
+        assert f"limit {STALE_S * 1e3:.0f} ms" in first[2] and when >= t_inj + 0.5 * STALE_S, first[2]
+
+
+@pytest.mark.parametrize("inject", sorted(FAULTS))
+def test_fault_injection_over_dds(inject: str) -> None:
+    """Each fault injected by the bridge at a known instant: the node's first reaction comes after
+    that instant (never before), from traffic that flowed normally up to it, names the injected fault,
+    and the traffic afterwards is the fault's (a drop silences its topics, a delay does not). A run
+    that a stall before the injection spoilt is repeated on a fresh domain (at most three runs)."""
+    reasons = []
+    for _ in range(3):
+        try:
+            run_injection(new_domain(), inject)
+            return
+        except Inconclusive as e:
+            reasons.append(str(e))
+    pytest.fail(f"every run was spoilt by a stall before the injection: {reasons}")
+
+
+def test_a_bridge_stall_before_the_injection_is_not_taken_for_the_fault() -> None:
+    """The bridge frozen for 0.3 s a second before it drops the joint states: the node rightly falls
+    back on stale data, with the very words a drop gives ("'joint_states' is ... ms old"), and the
+    run is recognised as spoilt instead of passing as a reaction to the drop."""
+    with pytest.raises(Inconclusive, match="no message for .* ms before the injection"):
+        run_injection(new_domain(), "drop", stall_at=INJECT_AT_S - 1.0)
+
+
+class _Cmd:
+    def __init__(self, kp: float) -> None:
+        self.kp = np.full(3, kp)
+
+
+def _timeline(fault_at: float, fault: str, mode: str, stop: set[str] = frozenset(), silent_from: float = 99.0) -> list:
+    """A synthetic node timeline at 50 Hz, 100 messages/s per topic, armed at 1 s, injection at 4 s."""
+    out, counts, faulted = [], {"joint_states": 0, "imu": 0, "odom": 0}, False
+    for i in range(300):
+        t = 0.5 + i * 0.02
+        for k in ("joint_states", "imu"):
+            if not (k in stop and t > 4.0) and not silent_from <= t < silent_from + 0.3:
+                counts[k] += 2
+        new = not faulted and t >= fault_at
+        faulted = faulted or new
+        m = mode if faulted else ("POLICY" if t >= 1.0 else "IDLE")
+        out.append((t, (i, m, fault if new else None, _Cmd(0.0 if faulted else 40.0)), dict(counts)))
+    return out
+
+
+def test_the_causality_check_fails_each_wrong_story() -> None:
+    """check_causality on synthetic timelines: the true story passes; a fault before the injection
+    with traffic flowing, a fault of another kind, a 'drop' whose topic kept coming, and a reaction
+    long after the injection each fail; a silence before an early staleness fault is inconclusive."""
+    stale = "FALLBACK stale: 'joint_states' is 110.0 ms old (limit 100 ms)"
+    check_causality(_timeline(4.12, stale, "DAMPING", stop={"joint_states", "imu"}), 4.0, "drop")
+    with pytest.raises(AssertionError, match="before the injection with traffic flowing"):
+        check_causality(_timeline(3.5, stale, "DAMPING", stop={"joint_states", "imu"}), 4.0, "drop")
+    with pytest.raises(Inconclusive):
+        check_causality(_timeline(3.62, stale, "DAMPING", stop={"joint_states", "imu"}, silent_from=3.5), 4.0, "drop")
+    with pytest.raises(AssertionError, match="not the injected fault's"):
+        check_causality(_timeline(4.12, "ESTOP range: q[0] is outside the possible range", "DAMPING", stop={"joint_states", "imu"}), 4.0, "drop")
+    with pytest.raises(AssertionError, match="kept arriving"):
+        check_causality(_timeline(4.12, stale, "DAMPING"), 4.0, "drop")
+    with pytest.raises(AssertionError, match="from the injection"):
+        check_causality(_timeline(5.5, stale, "DAMPING", stop={"joint_states", "imu"}), 4.0, "drop")
 
 
 def test_slow_policy_overrun_falls_back_over_dds(domain: int) -> None:

@@ -71,6 +71,8 @@ class SimBridge:
         self.commands_received = 0
         self._launched = False  # the quadrotor is held in the air (a hand launch) until its motors spin
         self._delayed: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        self._injecting = False
+        self.injection_log: list[tuple[str, float]] = []  # (fault or "none", monotonic time it took effect)
         if self.kind == "quadrotor":
             from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
 
@@ -151,6 +153,13 @@ class SimBridge:
         cfg = self.cfg
         active = cfg.inject_at <= t < cfg.inject_at + cfg.inject_for
         kind = cfg.inject if active else "none"
+        if cfg.inject != "none" and active != self._injecting:
+            # when the fault began and ended, on the machine's monotonic clock (shared by the processes
+            # of one machine), so a test can tell a reaction to the fault from a reaction to a stall
+            self._injecting = active
+            self.injection_log.append((cfg.inject if active else "none", self.t0 + t))
+            print(f"[sim_bridge] injection '{cfg.inject}' {'begins' if active else 'ends'} at t={t:.3f} s "
+                  f"(monotonic {self.t0 + t:.6f})", flush=True)
         if kind == "push" and not getattr(self, "_pushed", False):
             self._pushed = True
             self._push()
