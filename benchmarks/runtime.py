@@ -62,7 +62,7 @@ def in_process(policy: Path, rate: float, seconds: float) -> dict:
     from robot_learning.runtime.joint_controller import JointController
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
-    from robot_learning.sim.joint_transport import InProcessJointTransport
+    from robot_learning.runtime.joint_transport import InProcessJointTransport
     from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
     sim = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant="primitive", control_rate_hz=rate, physics_dt=0.002 if rate <= 500 else 0.001, fix_base=True))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from robot_learning.robots.registry import load_robot
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError
+from robot_learning.runtime.joint_transport import InProcessJointTransport
 from robot_learning.runtime.policy import PolicyRunner
-from robot_learning.sim.joint_transport import InProcessJointTransport
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 from robot_learning.types import JointLimits, PolicyMetadataError, RobotMode, RobotState
 

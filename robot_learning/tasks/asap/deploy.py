@@ -72,7 +72,7 @@ def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None,
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
     from robot_learning.types import RobotMode
-    from robot_learning.sim.joint_transport import InProcessJointTransport
+    from robot_learning.runtime.joint_transport import InProcessJointTransport
     from robot_learning.tasks.asap.target_world import make_target_robot
     from robot_learning.tasks.asap.tracking import TASK, load_routine
 

@@ -2,7 +2,7 @@
 
 The policy runs *through the runtime* (:class:`~robot_learning.runtime.manipulation.EndEffectorController`):
 the same checks, clipping and bounded references as on the robot, so what is measured here is what
-would be deployed. MuJoCo is the training engine; PyBullet (:mod:`robot_learning.sim.pybullet_panda`)
+would be deployed. MuJoCo is the training engine; PyBullet (:mod:`robot_learning.tasks.hil_serl.pybullet_env`)
 is the sim-to-sim gate: a policy that only works in the engine it was trained in fails there.
 
 Episode ``i`` uses scene seed ``seed + i`` (held out from training's seeds by the default 10 000), and
@@ -43,7 +43,7 @@ def make_env(sim: str, config: PickPlaceConfig | None = None) -> Any:
     if sim == "mujoco":
         return PandaPickPlace(config)
     if sim == "pybullet":
-        from robot_learning.sim.pybullet_panda import PyBulletPandaPickPlace
+        from robot_learning.tasks.hil_serl.pybullet_env import PyBulletPandaPickPlace
 
         return PyBulletPandaPickPlace(config)
     raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")

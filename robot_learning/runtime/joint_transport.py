@@ -18,7 +18,7 @@ StateFilter = Callable[[RobotState], RobotState | None]
 
 
 class InProcessJointTransport:
-    """Lock-step transport around a :class:`~robot_learning.sim.mujoco_robot.MujocoJointRobot`."""
+    """Lock-step transport around a simulated joint robot (e.g. :class:`~robot_learning.sim.mujoco_robot.MujocoJointRobot`)."""
 
     def __init__(self, robot, joint_names: Sequence[str]) -> None:  # noqa: ANN001 (MujocoJointRobot)
         self.robot = robot
