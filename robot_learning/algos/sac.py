@@ -59,7 +59,7 @@ class SACConfig:
     log_std_range: tuple[float, float] = (-5.0, 2.0)
 
     def __post_init__(self) -> None:
-        check(self, positive=("hidden", "lr", "init_temperature", "critic_ensemble", "critic_subsample", "batch_size", "critic_actor_ratio",
+        check(self, positive=("hidden", "lr", "tau", "init_temperature", "critic_ensemble", "critic_subsample", "batch_size", "critic_actor_ratio",
                               "n_grasp"),
               fraction=("tau", "gamma", "prior_fraction", "grasp_epsilon"), non_negative=("bc_weight",), ordered=("log_std_range",))
         if self.critic_subsample > self.critic_ensemble:

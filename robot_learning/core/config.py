@@ -141,6 +141,8 @@ def merge(cfg: T, overrides: Mapping[str, Any]) -> T:
 def read_yaml_mapping(path: str | Path) -> Mapping[str, Any]:
     """The top-level mapping of a YAML file; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:

@@ -51,7 +51,7 @@ class BalanceConfig:
     from_pelvis_height_m: float = 0.45  # active where the reference's pelvis is at least this high (on the feet)
 
     def __post_init__(self) -> None:
-        check(self)
+        check(self, non_negative=("k_com", "k_com_vel", "k_ankle", "from_pelvis_height_m"))
 
 
 class ComBalance:

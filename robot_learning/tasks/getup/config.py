@@ -248,6 +248,7 @@ class GetupTrainConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("max_seconds", "bc_init_std", "eval_every_seconds", "eval_episodes", "torch_threads"),
-              non_negative=("max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations", "imitation_coef", "seed"))
+              non_negative=("max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations", "imitation_coef", "seed",
+                            "imitation_until_head_m"))
         if self.method not in ("dagger", "ppo"):
             raise ValueError(f"method must be 'dagger' or 'ppo', got {self.method!r}")

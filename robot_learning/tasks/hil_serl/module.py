@@ -118,6 +118,8 @@ def actor_command(learner: str, out: Path, config: Path | None = None, human: st
     host, sep, port = learner.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ConfigError(f"--learner must be HOST:PORT, got {learner!r}")
+    if not 1 <= int(port) <= 65534:  # the learner listens on PORT (transitions) and PORT + 1 (weights)
+        raise ConfigError(f"--learner {learner}: the port must be in 1..65534 (the learner also uses port + 1), got {port}")
     cfg = load_config(config, seed=seed, human=human)
     h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
     try:
