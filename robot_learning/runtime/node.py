@@ -1,5 +1,7 @@
 """The policy node: one exported policy, its robot, ROS 2 topics in and out, the safety pipeline.
 
+The controller is chosen by the policy's declared action (:func:`~robot_learning.runtime.control.make_controller`:
+joint PD targets, rotor speeds, end-effector motion), so one node runs every kind of policy.
 The same node runs on two backends that speak ROS 2:
 
 - ``rclpy`` when it is installed (the robot's computer, the deploy image): see
@@ -21,6 +23,11 @@ README):
   ``joint_gains`` (std_msgs/Float64MultiArray: kp of every commanded joint, then kd, same order),
 - quadrotor: in ``odom`` (nav_msgs/Odometry); out ``motor_command`` (sensor_msgs/JointState, rotor
   speeds in rad/s in ``velocity``),
+- end-effector policies (the arm's TCP): in ``tcp_pose`` (geometry_msgs/PoseStamped), ``tcp_twist``
+  (geometry_msgs/TwistStamped), ``gripper_state`` (sensor_msgs/JointState: the finger joints),
+  ``object_pose``, ``goal_pose`` (geometry_msgs/PoseStamped, from perception); out ``tcp_target``
+  (geometry_msgs/PoseStamped: the bounded impedance reference) and ``gripper_command``
+  (sensor_msgs/JointState ``gripper``: 0 closes, 0.08 m opens),
 - all: ``diagnostics`` (diagnostic_msgs/DiagnosticArray, 10 Hz and on every transition), services
   ``~/start``, ``~/stop``, ``~/estop``, ``~/reset`` (std_srvs/Trigger).
 """
@@ -36,14 +43,20 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from robot_learning.runtime.control import ControlSettings, EndEffectorNodeConfig, action_kind, make_controller
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
-from robot_learning.runtime.joint_controller import JointController, JointControllerConfig, JointMappingError, match_joints
+from robot_learning.runtime.joint_controller import JointControllerConfig, JointMappingError, match_joints
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.runtime.ros2 import msgs
 from robot_learning.types import JointCommand, RobotMode, RobotState
 
 DIAGNOSTICS_PERIOD_S = 0.1
+# end-effector state topics (TopicConfig field -> message type): TCP pose and twist in the arm's base
+# frame, the finger joints, the object's and the goal's poses (from perception; the bridge's scene)
+EE_STATE_TOPICS = {"tcp_pose": msgs.PoseStamped, "tcp_twist": msgs.TwistStamped, "gripper_state": msgs.JointState,
+                   "object_pose": msgs.PoseStamped, "goal_pose": msgs.PoseStamped}
+GRIPPER_OPEN_M = 0.08  # gripper_command position (m between the fingers): 0 closes, this opens
 
 
 # ------------------------------------------------------------------------------ backends
@@ -101,6 +114,14 @@ class TopicConfig:
     joint_command: str = "joint_command"
     joint_gains: str = "joint_gains"
     motor_command: str = "motor_command"
+    # end-effector policies (the arm's TCP): state in, target and gripper out
+    tcp_pose: str = "tcp_pose"
+    tcp_twist: str = "tcp_twist"
+    gripper_state: str = "gripper_state"
+    object_pose: str = "object_pose"
+    goal_pose: str = "goal_pose"
+    tcp_target: str = "tcp_target"
+    gripper_command: str = "gripper_command"
     diagnostics: str = "/diagnostics"
 
 
@@ -115,6 +136,7 @@ class NodeConfig:
     topics: TopicConfig = field(default_factory=TopicConfig)
     controller: JointControllerConfig = field(default_factory=JointControllerConfig)  # joint robots (G1, Panda)
     quadrotor: QuadrotorControllerConfig = field(default_factory=QuadrotorControllerConfig)  # the quadrotor's soft start and limits
+    end_effector: EndEffectorNodeConfig = field(default_factory=EndEffectorNodeConfig)  # end-effector policies (the arm's TCP)
     setpoint: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])  # quadrotor hover point
     trajectory: str = "hover"  # quadrotor: hover | figure8
     record_dir: str = ""  # "" = no in-node recording
@@ -144,9 +166,12 @@ class TopicState:
         self._imu_t: float | None = None
         self._odom: Any = None
         self._odom_t: float | None = None
+        self._ee: dict[str, tuple[Any, float]] = {}  # end effector: topic key -> (message, sample time)
         self._index_cache: tuple[tuple[str, ...], np.ndarray] | None = None
         self.mapping_error: str | None = None
         self.received = {"joint_states": 0, "imu": 0, "odom": 0}
+        if kind == "end_effector":
+            self.received = {k: 0 for k in EE_STATE_TOPICS}
 
     # callbacks
     def _sample_time(self, msg: Any) -> float:
@@ -178,6 +203,37 @@ class TopicState:
             self._odom, self._odom_t = msg, t
             self.received["odom"] += 1
 
+    def on_ee(self, key: str) -> Callable[[Any], None]:
+        """The callback that stores end-effector topic ``key`` (one of :data:`EE_STATE_TOPICS`)."""
+        def store(msg: Any) -> None:
+            t = self._sample_time(msg)
+            with self._lock:
+                self._ee[key] = (msg, t)
+                self.received[key] += 1
+
+        return store
+
+    def _read_ee(self) -> RobotState | None:
+        with self._lock:
+            ee = dict(self._ee)
+        if "tcp_pose" not in ee:
+            return None
+        values: dict[str, np.ndarray] = {}
+        for key, (msg, _) in ee.items():
+            if key in ("tcp_pose", "object_pose", "goal_pose"):
+                p = msg.pose.position
+                values[key.replace("_pose", "_pos")] = np.array([p.x, p.y, p.z])
+                if key == "tcp_pose":
+                    o = msg.pose.orientation
+                    values["tcp_rot"] = _rotation(np.array([o.w, o.x, o.y, o.z]))
+            elif key == "tcp_twist":
+                v = msg.twist.linear
+                values["tcp_vel"] = np.array([v.x, v.y, v.z])
+            elif key == "gripper_state":  # the finger joints' positions: the opening is their sum
+                values["gripper_opening"] = np.array([float(np.sum(msg.position))]) if len(msg.position) else np.array([np.nan])
+        stamps = {k: t for k, (_, t) in ee.items()}
+        return RobotState(max(stamps.values()), values, stamps)
+
     def _index(self, names: list[str]) -> np.ndarray:
         key = tuple(names)
         if self._index_cache is None or self._index_cache[0] != key:
@@ -187,6 +243,8 @@ class TopicState:
     def read(self, use_imu: bool) -> RobotState | None:
         with self._lock:
             js, js_t, imu, imu_t, odom, odom_t = self._js, self._js_t, self._imu, self._imu_t, self._odom, self._odom_t
+        if self.kind == "end_effector":
+            return self._read_ee()
         if self.kind == "quadrotor":
             if odom is None:
                 return None
@@ -250,7 +308,8 @@ class PolicyNode:
         self.runner = PolicyRunner(cfg.policy)
         meta = self.runner.metadata
         self.rate = cfg.control_rate_hz or meta.control_rate_hz
-        self.kind = self.robot.kind
+        self.action_kind = action_kind(meta)  # joint | rotor | end_effector: chooses the controller and the topics
+        self.kind = {"rotor": "quadrotor", "end_effector": "end_effector"}.get(self.action_kind, self.robot.kind)
         self.use_imu = cfg.use_imu and self.robot.has_imu
         self.state = TopicState(list(meta.joint_names), self.kind, use_header_stamps=cfg.use_header_stamps)
         self.transport = _TopicTransport(self)
@@ -275,28 +334,32 @@ class PolicyNode:
         if self.recorder is not None:  # register the topics now: no definition lookup in the control thread later
             t = cfg.topics
             topics = ([(t.odom, msgs.Odometry), (t.motor_command, msgs.JointState)] if self.kind == "quadrotor" else
+                      [*((getattr(t, k), cls) for k, cls in EE_STATE_TOPICS.items()), (t.tcp_target, msgs.PoseStamped),
+                       (t.gripper_command, msgs.JointState)] if self.kind == "end_effector" else
                       [(t.joint_states, msgs.JointState), (t.imu, msgs.Imu), (t.joint_command, msgs.JointState), (t.joint_gains, msgs.Float64MultiArray)])
             for topic, cls in [*topics, (t.diagnostics, msgs.DiagnosticArray)]:
                 self.recorder.add_topic(topic if topic.startswith("/") else "/" + topic, cls.ros_type)
 
     # ------------------------------------------------------------------------ set-up
     def _make_controller(self) -> Any:
-        if self.kind == "quadrotor":
-            from robot_learning.runtime.controller import QuadrotorController
-            from robot_learning.runtime.quadrotor import FigureEight, Hover
-
-            setpoint = FigureEight(center=tuple(self.cfg.setpoint)) if self.cfg.trajectory == "figure8" else Hover(tuple(self.cfg.setpoint))
-            return QuadrotorController(self.runner, self.transport, setpoint, params=self.robot.params, cfg=self.cfg.quadrotor,
-                                       on_transition=self._on_transition)
-        limits = self.robot.limits()
-        return JointController(self.runner, self.transport, self.robot.name, limits, self.cfg.controller,
-                               forward_kinematics=self.robot.forward_kinematics, on_transition=self._on_transition)
+        """The controller for the policy's declared action (:func:`~robot_learning.runtime.control.make_controller`)."""
+        c = self.cfg
+        settings = ControlSettings(joint=c.controller, quadrotor=c.quadrotor, end_effector=c.end_effector,
+                                   setpoint=tuple(c.setpoint), trajectory=c.trajectory)
+        return make_controller(self.runner, self.transport, self.robot, settings, on_transition=self._on_transition)
 
     def _make_ros_interfaces(self) -> None:
         t, b = self.cfg.topics, self.backend
         if self.kind == "quadrotor":
             b.create_subscription(msgs.Odometry, t.odom, self._record_in(t.odom, self.state.on_odom), "sensor")
             self.pub_motor = b.create_publisher(msgs.JointState, t.motor_command, "sensor")
+        elif self.kind == "end_effector":
+            for key, cls in EE_STATE_TOPICS.items():
+                topic = getattr(t, key)
+                b.create_subscription(cls, topic, self._record_in(topic, self.state.on_ee(key)), "sensor")
+            self.pub_tcp = b.create_publisher(msgs.PoseStamped, t.tcp_target, "sensor")
+            self.pub_gripper = b.create_publisher(msgs.JointState, t.gripper_command, "sensor")
+            self._gripper_closed: bool | None = None
         else:
             b.create_subscription(msgs.JointState, t.joint_states, self._record_in(t.joint_states, self.state.on_joint_states), "sensor")
             if self.use_imu:
@@ -373,6 +436,22 @@ class PolicyNode:
                                   velocity=(rpm * (2 * math.pi / 60.0)).tolist(), effort=[])
             self.pub_motor.publish(msg)
             self._record(self.cfg.topics.motor_command, msg)
+        elif self.kind == "end_effector":
+            # the gripper's last requested state first, on every tick once there is one (best-effort QoS),
+            # then the TCP target (none when there is no usable one: the arm keeps its reference)
+            if command.gripper is not None:
+                self._gripper_closed = bool(command.gripper)
+            if self._gripper_closed is not None:
+                g = msgs.JointState(header=stamp, name=["gripper"], position=[0.0 if self._gripper_closed else GRIPPER_OPEN_M],
+                                    velocity=[], effort=[])
+                self.pub_gripper.publish(g)
+                self._record(self.cfg.topics.gripper_command, g)
+            if command.tcp_target is not None:
+                x, y, z = (float(v) for v in command.tcp_target)
+                msg = msgs.PoseStamped(header=msgs.Header(stamp=stamp.stamp, frame_id="base"),
+                                       pose=msgs.Pose(position=msgs.Point(x, y, z), orientation=msgs.Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)))
+                self.pub_tcp.publish(msg)
+                self._record(self.cfg.topics.tcp_target, msg)
         else:
             c: JointCommand = command
             n = len(c.names)

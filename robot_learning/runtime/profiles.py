@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import yaml
 
 from robot_learning.core.config import ConfigError, from_dict, merge, read_yaml_mapping, to_dict
+from robot_learning.runtime.control import EndEffectorNodeConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig
 from robot_learning.runtime.node import NodeConfig
 
@@ -39,7 +40,9 @@ PROFILES: dict[str, NodeConfig] = {
         terminal_action="damping", damping_kd=5.0, soft_start_s=2.0, soft_start_target="default",
         monitors=[*_G1_INPUT, {"type": "tilt", "getup_aware": False, "max_tilt_deg": 45.0}, *_JOINT_OUTPUT])),
     # The arm holds on any fault; the end effector stays inside a box in front of the robot.
-    "panda": NodeConfig(robot="panda", use_imu=False, controller=JointControllerConfig(
+    # An end-effector policy (the pick-and-place actor) holds the measured TCP for 1 s, then acts at 10 Hz.
+    "panda": NodeConfig(robot="panda", use_imu=False, end_effector=EndEffectorNodeConfig(soft_start_s=1.0, stale_timeout_s=0.3),
+                        controller=JointControllerConfig(
         terminal_action="hold", soft_start_s=3.0, soft_start_target="default",
         monitors=[{"type": "range"}, {"type": "stale", "timeouts": {"joint_states": 0.05}}, {"type": "joint_velocity", "factor": 1.2},
                   *_JOINT_OUTPUT, {"type": "workspace", "box_min": [0.2, -0.6, 0.02], "box_max": [0.85, 0.6, 0.9]}])),
@@ -89,13 +92,21 @@ def load_node_config(profile: str, config: str | Path | None = None, overrides: 
 def _unused_section(robot: str) -> str:
     """A quadrotor is configured under ``quadrotor``, a joint robot under ``controller``: the other
     section would be silently ignored, so files must not carry it."""
+    return _unused_sections(robot)[0]
+
+
+def _unused_sections(robot: str) -> list[str]:
+    """The sections that do not apply to ``robot`` (``end_effector`` applies to the arm only)."""
     from robot_learning.robots.registry import UnknownRobotError, load_robot
 
     try:
-        kind = load_robot(robot).kind
+        desc = load_robot(robot)
     except UnknownRobotError as e:
         raise ConfigError(str(e)) from None
-    return "controller" if kind == "quadrotor" else "quadrotor"
+    out = ["controller" if desc.kind == "quadrotor" else "quadrotor"]
+    if desc.name != "franka_panda":
+        out.append("end_effector")
+    return out
 
 
 def dump_profile(profile: str) -> str:
@@ -103,5 +114,6 @@ def dump_profile(profile: str) -> str:
     not apply to its robot."""
     cfg = PROFILES[profile]
     data = to_dict(cfg)
-    data.pop(_unused_section(cfg.robot))
+    for section in _unused_sections(cfg.robot):
+        data.pop(section)
     return yaml.safe_dump(data, sort_keys=False)

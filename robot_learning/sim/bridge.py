@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -233,6 +233,129 @@ class SimBridge:
         self.t0 = time.monotonic()
         stats = loop.run(lambda i: self.tick() or True, max_ticks=end)
         return stats.summary()
+
+
+class EndEffectorScene(Protocol):
+    """A simulated arm in a scene, stepped one control period per end-effector command (the HIL-SERL
+    pick-and-place task is one: :class:`~robot_learning.tasks.hil_serl.env.PandaPickPlace`)."""
+
+    dt: float
+    tcp_ref: np.ndarray
+
+    def obs_fields(self) -> dict[str, np.ndarray]: ...
+
+    def tcp_rot(self) -> np.ndarray: ...
+
+    def apply_command(self, tcp_target: np.ndarray, close: bool | None, stiffness_scale: float = 1.0) -> tuple[Any, dict]: ...
+
+
+class EndEffectorSimBridge:
+    """A simulated arm behind the end-effector topics the policy node speaks (see runtime/node.py):
+    publishes ``tcp_pose``, ``tcp_twist``, ``gripper_state``, ``object_pose``, ``goal_pose``; applies
+    ``tcp_target`` and ``gripper_command``. Like the arm's impedance controller, it executes each
+    reference for one control period as it arrives (a new target steps the scene at once, then the
+    new state is published); without a new target it keeps the last reference and still steps every
+    ``1.5 x dt``. ``sim/ground_truth`` carries (time, the object's position, success 0/1)."""
+
+    def __init__(self, scene: EndEffectorScene, backend: Any, watchdog_s: float | None = None) -> None:
+        self.scene, self.backend = scene, backend
+        self.dt = float(scene.dt)
+        self.hold_after = 1.5 * self.dt if watchdog_s is None else watchdog_s
+        self._lock = threading.Lock()
+        self._target: np.ndarray | None = None
+        self._new_target = False
+        self._close: bool | None = None
+        self.commands_received = 0
+        self.steps = 0
+        self.successes = 0
+        self.last_info: dict[str, Any] = {}
+        backend.create_subscription(msgs.PoseStamped, "tcp_target", self._on_target, "sensor")
+        backend.create_subscription(msgs.JointState, "gripper_command", self._on_gripper, "sensor")
+        self.pub = {k: backend.create_publisher(cls, k, "sensor") for k, cls in
+                    (("tcp_pose", msgs.PoseStamped), ("tcp_twist", msgs.TwistStamped), ("gripper_state", msgs.JointState),
+                     ("object_pose", msgs.PoseStamped), ("goal_pose", msgs.PoseStamped))}
+        self.pub_truth = backend.create_publisher(msgs.Float64MultiArray, "sim/ground_truth", "sensor")
+        self.t0 = time.monotonic()
+
+    def _on_target(self, msg: Any) -> None:
+        p = msg.pose.position
+        target = np.array([p.x, p.y, p.z], dtype=np.float64)
+        with self._lock:
+            if np.all(np.isfinite(target)):
+                self._target, self._new_target = target, True
+            self.commands_received += 1
+
+    def _on_gripper(self, msg: Any) -> None:
+        if len(msg.position) and math.isfinite(msg.position[0]):
+            with self._lock:
+                self._close = bool(msg.position[0] < 0.04)
+
+    def publish(self) -> None:
+        f = self.scene.obs_fields()
+        stamp = msgs.header(time.time())
+
+        def pose(pos: np.ndarray, quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)) -> Any:
+            w, x, y, z = quat
+            return msgs.PoseStamped(header=msgs.Header(stamp=stamp.stamp, frame_id="base"),
+                                    pose=msgs.Pose(position=msgs.Point(*np.asarray(pos, dtype=np.float64).tolist()),
+                                                   orientation=msgs.Quaternion(x=x, y=y, z=z, w=w)))
+
+        opening = float(np.asarray(f["gripper_opening"]).reshape(-1)[0])
+        self.pub["gripper_state"].publish(msgs.JointState(header=stamp, name=["finger_joint1", "finger_joint2"],
+                                                          position=[opening / 2, opening / 2], velocity=[], effort=[]))
+        self.pub["tcp_twist"].publish(msgs.TwistStamped(header=msgs.Header(stamp=stamp.stamp, frame_id="base"),
+                                                        twist=msgs.Twist(linear=msgs.Vector3(*np.asarray(f["tcp_vel"], dtype=np.float64).tolist()),
+                                                                         angular=msgs.Vector3(0.0, 0.0, 0.0))))
+        self.pub["object_pose"].publish(pose(f["object_pos"]))
+        self.pub["goal_pose"].publish(pose(f["goal_pos"]))
+        self.pub["tcp_pose"].publish(pose(f["tcp_pos"], _quat_from_rotation(self.scene.tcp_rot())))
+        obj = np.asarray(f["object_pos"], dtype=np.float64)
+        self.pub_truth.publish(msgs.Float64MultiArray(data=[time.monotonic() - self.t0, *obj.tolist(),
+                                                            float(bool(self.last_info.get("success", False)))]))
+
+    def step(self) -> None:
+        with self._lock:
+            target, close = self._target, self._close
+            self._new_target = False
+        _, self.last_info = self.scene.apply_command(self.scene.tcp_ref if target is None else target, close)
+        self.steps += 1
+        self.successes += bool(self.last_info.get("success", False))
+
+    def run(self, seconds: float) -> dict[str, Any]:
+        """Until ``seconds`` pass: step on every new target (or after ``1.5 dt`` without one), publish."""
+        self.t0 = time.monotonic()
+        self.publish()
+        last = time.monotonic()
+        while time.monotonic() - self.t0 < seconds:
+            with self._lock:
+                new = self._new_target
+            if new or time.monotonic() - last >= self.hold_after:
+                last = time.monotonic()
+                self.step()
+                self.publish()
+            else:
+                time.sleep(0.001)
+        return {"steps": self.steps, "commands_received": self.commands_received, "success_steps": self.successes}
+
+
+def _quat_from_rotation(r: np.ndarray) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of a rotation matrix (Shepperd's method: stable for every rotation)."""
+    r = np.asarray(r, dtype=np.float64).reshape(3, 3)
+    tr = float(np.trace(r))
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        q = (0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s)
+    else:
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(max(1e-12, 1.0 + r[i, i] - r[j, j] - r[k, k]))
+        v = [0.0, 0.0, 0.0]
+        v[i] = 0.25 * s
+        v[j] = (r[j, i] + r[i, j]) / s
+        v[k] = (r[k, i] + r[i, k]) / s
+        q = ((r[k, j] - r[j, k]) / s, v[0], v[1], v[2])
+    n = math.sqrt(sum(c * c for c in q))
+    return tuple(c / n for c in q)  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:
