@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	$(PY) -m pip install --upgrade --quiet pip
 	# Pinned CPU build of PyTorch first: a bare "torch" would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[train,deploy,dev]"
+	$(PY) -m pip install --quiet -e ".[train,deploy,sim,dev]"
 	@touch $(STAMP)
 
 # The demo: train (up to 12 minutes; `make demo DEMO_SECONDS=120` for a quick look) (export, parity check, C export, evaluation in both engines are

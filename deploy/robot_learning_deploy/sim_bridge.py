@@ -2,6 +2,7 @@
 the G1 and the Panda, PyBullet for the Crazyflie) publishing the hardware's topics, for rehearsals."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 from robot_learning_deploy.common import get_parameters, make_backend
@@ -16,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     backend, ros_node, log, shutdown = make_backend("sim_bridge", argv, loopback=True)
     try:
         p = get_parameters(ros_node, DEFAULTS, argv)
+        engine = "pybullet" if p["robot"] == "crazyflie" else "mujoco"
+        try:
+            importlib.import_module(engine)
+        except ImportError:  # the robot's install ([deploy]) carries no simulator
+            log(f"the simulated {p['robot']} needs {engine}, which the [deploy] extra leaves out: install the [sim] extra "
+                f"(pip install '.[deploy,sim]'; the image: docker build --build-arg EXTRAS=deploy,sim)")
+            backend.close()
+            return 2
         bridge = SimBridge(BridgeConfig(robot=p["robot"], rate_hz=p["rate"], variant=p["variant"], fix_base=p["fix_base"], pose=p["pose"]), backend)
         log(f"simulated {p['robot']} publishing at {p['rate']:g} Hz")
         try:
