@@ -23,6 +23,7 @@ from typing import Any
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
+from robot_learning.core.runs import Run, default_run_dir, open_run
 from robot_learning.tasks.asap.tracking import HELD_OUT_MOTIONS, SHIPPED_MOTIONS
 
 HORIZONS_S = (0.25, 0.5, 1.0)
@@ -101,24 +102,32 @@ def open_loop(train_recs: list[Any], test_recs: list[Any], delta_seconds: float,
     return ol, info
 
 
-def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) -> dict[str, Any]:
-    import torch
-
-    from robot_learning.core.runs import write_json
-    from robot_learning.tasks.asap.delta import SessionError, load_recordings, save_delta
-    from robot_learning.tasks.asap.deploy import BodyKinematics, deploy, split_by_motion
+def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print, force: bool = False) -> dict[str, Any]:
+    """The whole loop in one run directory (``cfg.out``, else runs/asap-<world>-<time>; never
+    overwritten unless ``force``; a failed run is marked failed and can be rerun in place)."""
+    from robot_learning.tasks.asap.delta import SessionError
     from robot_learning.tasks.asap.target_world import load_target_world
-    from robot_learning.tasks.asap.tracking import (DomainRandomization, SimSetup, TrackingConfig, TrackingResult, evaluate_in_sim,
-                                                    export_tracking, load_routine, train_tracking)
 
-    say = progress or (lambda _m: None)
     world = load_target_world(cfg.target_world)
     stems = [Path(m).stem for m in cfg.motions]
     unknown = [m for m in cfg.held_out if m not in stems]
     if unknown or len(cfg.held_out) >= len(cfg.motions):
         raise SessionError(f"held-out motions {list(cfg.held_out)} must be some, not all, of the routine's {list(cfg.motions)}")
-    run = Path(cfg.out or f"runs/asap-{world.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run.mkdir(parents=True, exist_ok=True)
+    with open_run(cfg.out or default_run_dir(f"asap-{world.name}"), "asap", "run", force=force, config=cfg) as record:
+        return _run_loop(record, cfg, world, progress)
+
+
+def _run_loop(record: Run, cfg: LoopConfig, world: Any, progress: Callable[[str], None] | None) -> dict[str, Any]:
+    import torch
+
+    from robot_learning.tasks.asap.delta import SessionError, load_recordings, save_delta
+    from robot_learning.tasks.asap.deploy import BodyKinematics, deploy, split_by_motion
+    from robot_learning.tasks.asap.tracking import (DomainRandomization, SimSetup, TrackingConfig, TrackingResult, evaluate_in_sim,
+                                                    export_tracking, load_routine, train_tracking)
+
+    say = progress or (lambda _m: None)
+    stems = [Path(m).stem for m in cfg.motions]
+    run = record.path
     t_start = time.time()
     tcfg = TrackingConfig(motions=tuple(cfg.motions), num_envs=cfg.num_envs, seed=cfg.seed)
     report: dict[str, Any] = {"module": "asap", "command": "run", "target_world": world.name, "seed": cfg.seed, "config": asdict(cfg),
@@ -218,8 +227,10 @@ def run_loop(cfg: LoopConfig, progress: Callable[[str], None] | None = print) ->
     report["closed_loop"] = closed
     timed("deploy_all", t0)
     report["wall_clock_s"] = round(time.time() - t_start, 1)
-    write_json(run / "report.json", report)
     (run / "table.md").write_text(_markdown(report))
     say(_markdown(report))
-    return {"run": str(run), **report}
+    figures = {"closed_loop_mpjpe_mm": {k: v["overall"]["mpjpe_mm"] for k, v in closed.items()},
+               "open_loop_1s_rad": {k: v["1s"] for k, v in report["open_loop"].items()}}
+    record.timings_s.update(report["timings_s"])
+    return {"run": str(run), **record.report(figures, report)}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_learning.core.runs import default_run_dir, prepare_run_dir
+from robot_learning.core.runs import Run, default_run_dir, open_run
 from robot_learning.tasks.asap.delta import SessionError
 
 from robot_learning.core.checks import check_flag
@@ -28,26 +28,26 @@ def record_command(target_world: str, out: str | Path, sessions: int = 8, second
     check_flag("--seconds", seconds, above=0)
     check_flag("--seed", seed, minimum=0)
     world = load_target_world(target_world)
-    prepare_run_dir(out, force=force)  # sessions never land among someone else's files unless asked
-    robot = make_target_robot(world, seed=seed)
-    rng = np.random.default_rng(seed)
-    files = []
-    try:
-        for i in range(sessions):
-            rec = record_in(robot, smooth_random_targets(seconds, robot.dt, rng, amplitude=amplitude, periods_s=(0.4, 1.5)))
-            files.append(str(write_mcap(rec, out, f"{world.name}_{seed}_{i:03d}")))
-    finally:
-        robot.close()
-    return {"target_world": world.name, "sessions": files, "seconds_each": seconds}
+    with open_run(out, "asap", "record", force=force, config=world) as run:  # sessions never land among someone else's files
+        robot = make_target_robot(world, seed=seed)
+        rng = np.random.default_rng(seed)
+        files = []
+        try:
+            for i in range(sessions):
+                rec = record_in(robot, smooth_random_targets(seconds, robot.dt, rng, amplitude=amplitude, periods_s=(0.4, 1.5)))
+                files.append(str(write_mcap(rec, run.path, f"{world.name}_{seed}_{i:03d}")))
+        finally:
+            robot.close()
+        summary = {"target_world": world.name, "sessions": files, "seconds_each": seconds}
+        run.report({"sessions": len(files), "seconds_each": seconds}, summary)
+    return summary
 
 
 def fit_delta_command(logs: str | Path, out: str | Path | None = None, seconds: float = 300.0, holdout: int = 1, seed: int = 0,
                       progress: Callable[[str], None] | None = print, force: bool = False) -> dict[str, Any]:
     """Fit the delta-action model to the sessions in ``logs``; report the open-loop joint error of
     the raw and of the aligned simulator on the held-out sessions at 0.25, 0.5 and 1 s."""
-    from robot_learning.core.runs import write_json
-    from robot_learning.tasks.asap.delta import DeltaConfig, SessionError, load_recordings, save_delta, train_delta
-    from robot_learning.tasks.asap.replay import replay_error
+    from robot_learning.tasks.asap.delta import DeltaConfig, load_recordings
 
     check_flag("--seconds", seconds, above=0)
     check_flag("--holdout", holdout, minimum=0)
@@ -57,7 +57,16 @@ def fit_delta_command(logs: str | Path, out: str | Path | None = None, seconds: 
     if holdout < 0 or (holdout and len(recs) <= holdout):
         raise SessionError(f"{len(recs)} sessions in {logs}: need more than --holdout {holdout} (one at least to train on)")
     train, test = (recs[:-holdout], recs[-holdout:]) if holdout else (recs, recs)
-    run = prepare_run_dir(out or default_run_dir("asap-delta"), force=force)
+    with open_run(out or default_run_dir("asap-delta"), "asap", "fit-delta", force=force, config=cfg) as record:
+        return _fit_delta(record, cfg, logs, train, test, seed, progress)
+
+
+def _fit_delta(record: Run, cfg: Any, logs: str | Path, train: list[Any], test: list[Any], seed: int,
+               progress: Callable[[str], None] | None) -> dict[str, Any]:
+    from robot_learning.tasks.asap.delta import save_delta, train_delta
+    from robot_learning.tasks.asap.replay import replay_error
+
+    run = record.path
     t0 = time.time()
     rows = 0
 
@@ -78,8 +87,7 @@ def fit_delta_command(logs: str | Path, out: str | Path | None = None, seconds: 
     report = {"module": "asap", "command": "fit-delta", "logs": str(logs), "seed": seed, "wall_clock_s": round(time.time() - t0, 1),
               "train_sessions": len(train), "held_out_sessions": [r.name for r in test], "open_loop_joint_error": table,
               "env_steps": curve[-1]["env_steps"] if curve else 0, "model": str(onnx)}
-    write_json(run / "report.json", report)
-    return {"run": str(run), **report}
+    return {"run": str(run), **record.report({"open_loop_joint_error": table}, report)}
 
 
 # ----------------------------------------------------------------------------- train / eval / export / run
@@ -92,11 +100,8 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
     """`robot-learning train asap`: ASAP's first stage, PPO motion tracking of the routine in the
     nominal simulator; writes ``policy.onnx`` (the metadata contract), ``model.pt`` (the ActorCritic,
     for ``asap run --pretrained`` and ``export asap``), ``config.yaml`` and ``report.json``."""
-    import torch
-
-    from robot_learning.core.config import load_config, save_yaml, to_dict
-    from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
-    from robot_learning.tasks.asap.tracking import TrackingConfig, evaluate_in_sim, export_tracking, train_tracking
+    from robot_learning.core.config import load_config
+    from robot_learning.tasks.asap.tracking import TrackingConfig
     from robot_learning.tasks.registry import CONFIG_DIR
 
     flags: dict[str, Any] = {}
@@ -107,7 +112,17 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
     if num_envs is not None:
         flags["num_envs"] = int(num_envs)
     cfg = load_config(TrackingConfig, config, CONFIG_DIR / TRAIN_CONFIG, flags, overrides)
-    run = prepare_run_dir(out or default_run_dir("asap"), force=force)
+    with open_run(out, "asap", "train", force=force, config=cfg) as record:
+        return _train_run(record, cfg, progress)
+
+
+def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) -> dict[str, Any]:
+    import torch
+
+    from robot_learning.core.config import save_yaml
+    from robot_learning.tasks.asap.tracking import evaluate_in_sim, export_tracking, train_tracking
+
+    run = record.path
     save_yaml(cfg, run / "config.yaml")
     say = progress or (lambda _m: None)
     rows = 0
@@ -129,10 +144,9 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
     sim_error = evaluate_in_sim(result)
     summary = {"run_dir": str(run), "env_steps": steps, "wall_clock_s": wall, "sim_joint_error_rad": round(sim_error, 5),
                "parity_max_abs_diff": export.max_abs_diff}
-    report = {"module": "asap", "task": "asap", "command": "train", "config": to_dict(cfg), "summary": summary,
-              "curve": result.curve, "export": {"onnx": str(run / "policy.onnx"), "parity_max_abs_diff": export.max_abs_diff}}
-    write_json(run / "report.json", report)
-    return report
+    details = {"summary": summary, "curve": result.curve,
+               "export": {"onnx": str(run / "policy.onnx"), "parity_max_abs_diff": export.max_abs_diff}}
+    return record.report(summary, details)
 
 
 def eval_command(policy: Path, episodes: int | None = None, seed: int = 0, progress: Callable[[str], None] | None = None,
@@ -203,16 +217,13 @@ def run_command(target_world: str, pretrained: Path | None = None, out: Path | N
                 held_out: list[str] | None = None, num_envs: int = 256, seed: int = 0, force: bool = False,
                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """`robot-learning asap run`: the whole alignment loop (see :mod:`robot_learning.tasks.asap.loop`)."""
-    from robot_learning.core.runs import prepare_run_dir
     from robot_learning.tasks.asap.loop import LoopConfig, run_loop
 
     cfg = LoopConfig(target_world=target_world, out=str(out) if out else None, pretrained=str(pretrained) if pretrained else None,
                      pretrain_seconds=pretrain_seconds, finetune_seconds=finetune_seconds, delta_seconds=delta_seconds,
                      num_envs=num_envs, seed=seed, **({"motions": tuple(motions)} if motions else {}),
                      **({"held_out": tuple(held_out)} if held_out else {}))
-    if out is not None:
-        prepare_run_dir(out, force=force)  # never into a non-empty directory unless asked
-    report = run_loop(cfg, progress=progress)
+    report = run_loop(cfg, progress=progress, force=force)
     return {"run": report["run"], "closed_loop_mpjpe_mm": {k: v["overall"]["mpjpe_mm"] for k, v in report["closed_loop"].items()},
             "open_loop_1s_rad": {k: v["1s"] for k, v in report["open_loop"].items()}, "wall_clock_s": report["wall_clock_s"]}
 

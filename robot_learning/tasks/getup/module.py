@@ -13,7 +13,7 @@ import numpy as np
 from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, save_yaml, to_dict
 from robot_learning.core.config import load_config as load_task_config
-from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.core.runs import open_run
 from robot_learning.robots.g1 import G1_SPEC, NAME
 from robot_learning.sim.terrain import TerrainConfig, terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
@@ -103,15 +103,16 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
     ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
     cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides)
-    run = prepare_run_dir(out or default_run_dir(TASK), force=force)
-    save_yaml(cfg, run / "config.yaml")
-    if cfg.env.stage == "tracking" and cfg.method == "dagger":
-        report = _train_dagger(cfg, run, bool(progress))
-    else:
-        report = _train_ppo(cfg, run, bool(progress))
-    report["summary"] = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
-                         "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
-    return report
+    with open_run(out, TASK, "train", force=force, config=cfg) as record:
+        run = record.path
+        save_yaml(cfg, run / "config.yaml")
+        if cfg.env.stage == "tracking" and cfg.method == "dagger":
+            report = _train_dagger(cfg, run, bool(progress))
+        else:
+            report = _train_ppo(cfg, run, bool(progress))
+        summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
+                   "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
+        return {"run": str(run), **record.report(summary, {**report, "summary": summary})}
 
 
 def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:
@@ -151,7 +152,6 @@ def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str,
               "train": {"wall_clock_s": wall, "env_steps": env_steps}, "policies": policies,
               "best_eval": {p: v["best_eval"]["success_rate"] for p, v in policies.items()},
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
-    write_json(run / "report.json", report)
     return {"run": str(run), **report}
 
 
@@ -217,7 +217,6 @@ def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, An
                         "final_row": result.history[-1] if result.history else {}, "behaviour_cloning": result.behaviour_cloning},
               "evaluations": result.evaluations, "best_eval": result.best, "export": export,
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
-    write_json(run / "report.json", report)
     return {"run": str(run), **report}
 
 

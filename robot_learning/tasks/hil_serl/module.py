@@ -10,7 +10,7 @@ from typing import Any, Callable
 from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError
 from robot_learning.core.config import load_config as load_task_config
-from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.core.runs import Run, open_run, write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
@@ -44,12 +44,17 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime
     (image policies in MuJoCo only: the PyBullet twin has no matching camera)."""
+    cfg = load_config(config, steps, seconds, seed, human, observation, overrides)
+    with open_run(out, "hil_serl", "train", force=force, config=cfg) as record:
+        return _train_run(record, cfg, episodes, gate, progress)
+
+
+def _train_run(record: Run, cfg: HilSerlConfig, episodes: int | None, gate: bool, progress: Callable[[str], None] | None) -> dict[str, Any]:
     from robot_learning.tasks.hil_serl.devices import make_human
     from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
     from robot_learning.tasks.hil_serl.train import export, load_exported_module, train
 
-    cfg = load_config(config, steps, seconds, seed, human, observation, overrides)
-    run = prepare_run_dir(out or default_run_dir("hil_serl"), force=force)
+    run = record.path
     say = progress or (lambda m: None)
     h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
     t0 = time.time()
@@ -80,10 +85,9 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
         "classifier_heldout_accuracy": report["classifier"]["heldout_accuracy"], "classifier_online_accuracy": report["classifier"]["online_accuracy"],
         "first_eval_at_90": next((p["env_steps"] for p in report["curve"] if p["eval_success"] >= 0.9), None),
     }
-    full = {"summary": summary, "export": exp, "eval": evals, "train": {k: v for k, v in report.items() if k != "episodes_log"}}
-    write_json(run / "report.json", full)
     write_json(run / "episodes.json", report["episodes_log"])
-    return full
+    full = {"summary": summary, "export": exp, "eval": evals, "train": {k: v for k, v in report.items() if k != "episodes_log"}}
+    return record.report(summary, full)
 
 
 def eval_command(policy: Path, sim: str = "mujoco", episodes: int | None = 50, seed: int | None = None,
@@ -121,13 +125,15 @@ def actor_command(learner: str, out: Path, config: Path | None = None, human: st
     if not 1 <= int(port) <= 65534:  # the learner listens on PORT (transitions) and PORT + 1 (weights)
         raise ConfigError(f"--learner {learner}: the port must be in 1..65534 (the learner also uses port + 1), got {port}")
     cfg = load_config(config, seed=seed, human=human)
-    h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
-    try:
-        report = run_actor(cfg, host, int(port), out, h, progress)
-    finally:
-        h.close()
-    write_json(Path(out) / "report.json", report)
-    return {k: report[k] for k in ("env_steps", "episodes", "wall_clock_s", "intervention_rate")}
+    with open_run(out, "hil_serl", "actor", config=cfg) as record:
+        h = make_human(cfg.human, seed=cfg.seed, scripted_config=cfg.scripted)
+        try:
+            report = run_actor(cfg, host, int(port), record.path, h, progress)
+        finally:
+            h.close()
+        summary = {k: report[k] for k in ("env_steps", "episodes", "wall_clock_s", "intervention_rate")}
+        record.report(summary, report)
+    return summary
 
 
 def export_command(checkpoint: Path, out: Path | None = None, force: bool = False) -> dict[str, Any]:

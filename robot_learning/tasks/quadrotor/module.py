@@ -12,7 +12,7 @@ import torch
 from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, save_yaml, to_dict
 from robot_learning.core.config import load_config as load_task_config
-from robot_learning.core.runs import default_run_dir, prepare_run_dir, write_json
+from robot_learning.core.runs import Run, open_run
 from robot_learning.core.seeding import seed_everything
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.robots import crazyflie
@@ -71,11 +71,16 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
                   gate: bool = True, force: bool = False, progress: Callable[[str], None] | bool | None = True,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """`robot-learning train quadrotor`: everything a run writes, and its report."""
-    from robot_learning.tasks.quadrotor.train import train
-
     check_flag("--episodes", episodes, minimum=1)
     cfg = load_config(config, seconds, seed, overrides)
-    run = prepare_run_dir(out or default_run_dir("quadrotor"), force=force)
+    with open_run(out, "quadrotor", "train", force=force, config=cfg) as record:
+        return _train_run(record, cfg, episodes, gate, progress)
+
+
+def _train_run(record: Run, cfg: QuadrotorTrainConfig, episodes: int, gate: bool, progress: Any) -> dict[str, Any]:
+    from robot_learning.tasks.quadrotor.train import train
+
+    run = record.path
     save_yaml(cfg, run / "config.yaml")
     seed_everything(cfg.seed)
     from torch.utils.tensorboard import SummaryWriter
@@ -116,7 +121,7 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
         report["eval_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=episodes, seed=cfg.seed + 7)
         report["figure8_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=1, trajectory="figure8")
     report["summary"] = _summary(report)
-    write_json(run / "report.json", report)
+    report = record.report(report["summary"], report)
     writer.add_text("report", str(report["summary"]))
     writer.close()
     return report
