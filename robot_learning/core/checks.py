@@ -2,7 +2,7 @@
 
 Every number a user gives (a YAML file, a ``--set`` override, a constructor call) is checked where
 it is read; a bad one is a :class:`~robot_learning.core.config.FieldError` that names the field,
-e.g. ``lr: must be > 0, got -0.001`` (``td3.lr: ...`` once the loader adds the key path).
+e.g. ``lr must be > 0, got -0.001`` (``td3.lr ...`` once the loader adds the key path).
 
 :func:`check` refuses NaN and infinities in every float field (and in every number of a tuple or
 list field) unless the field is listed in ``allow_inf``, then applies the named rules.

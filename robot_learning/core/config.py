@@ -25,7 +25,7 @@ class FieldError(ConfigError):
     :mod:`robot_learning.core.checks`); :func:`from_dict` puts the key path in front of ``field``."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+        super().__init__(f"{field} {problem}")
         self.field = field
         self.problem = problem
 

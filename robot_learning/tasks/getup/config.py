@@ -138,19 +138,19 @@ class GetupEnvConfig:
             raise FieldError("episode_s", f"must be at least one policy period (physics_dt x decimation = "
                                           f"{self.physics_dt * self.decimation:g} s), got {self.episode_s}")
         if self.stage not in ("discovery", "tracking"):
-            raise ValueError(f"stage must be 'discovery' or 'tracking', got {self.stage!r}")
+            raise FieldError("stage", f"must be 'discovery' or 'tracking', got {self.stage!r}")
         if self.reference not in ("feasible", "keyframed"):
-            raise ValueError(f"reference must be 'feasible' or 'keyframed', got {self.reference!r}")
+            raise FieldError("reference", f"must be 'feasible' or 'keyframed', got {self.reference!r}")
         if self.residual_on_reference and (self.posture == "both" or self.reference != "feasible" or not self.time_input):
-            raise ValueError("residual_on_reference needs one posture (supine or prone), reference: feasible and time_input: true")
+            raise FieldError("residual_on_reference", "needs one posture (supine or prone), reference: feasible and time_input: true")
         if self.reference_model not in ("primitive", "mesh"):
-            raise ValueError(f"reference_model must be 'primitive' or 'mesh', got {self.reference_model!r}")
+            raise FieldError("reference_model", f"must be 'primitive' or 'mesh', got {self.reference_model!r}")
         if self.posture not in ("supine", "prone", "both"):
-            raise ValueError(f"posture must be 'supine', 'prone' or 'both', got {self.posture!r}")
+            raise FieldError("posture", f"must be 'supine', 'prone' or 'both', got {self.posture!r}")
         self.terrain = (self.terrain,) if isinstance(self.terrain, str) else tuple(self.terrain)
         unknown = [t for t in self.terrain if t not in ("flat", "slope", "rough")]
         if not self.terrain or unknown:
-            raise ValueError(f"terrain must list flat, slope or rough, got {list(self.terrain)!r}")
+            raise FieldError("terrain", f"must list flat, slope or rough, got {list(self.terrain)!r}")
 
 
 @dataclass
@@ -212,7 +212,7 @@ class DaggerConfig:
                               "episode_s"),
               fraction=("beta", "beta_decay"), non_negative=("noise",))
         if self.prone_strategy not in (None, "direct", "roll"):
-            raise ValueError(f"dagger.prone_strategy must be 'direct' or 'roll', got {self.prone_strategy!r}")
+            raise FieldError("prone_strategy", f"must be 'direct' or 'roll', got {self.prone_strategy!r}")
     # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
     # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly
     gate_residual: bool = True
@@ -251,4 +251,4 @@ class GetupTrainConfig:
               non_negative=("max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations", "imitation_coef", "seed",
                             "imitation_until_head_m"))
         if self.method not in ("dagger", "ppo"):
-            raise ValueError(f"method must be 'dagger' or 'ppo', got {self.method!r}")
+            raise FieldError("method", f"must be 'dagger' or 'ppo', got {self.method!r}")

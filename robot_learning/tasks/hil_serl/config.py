@@ -65,10 +65,10 @@ class HilSerlConfig:
         if self.buffer_capacity < self.sac.batch_size:
             raise FieldError("buffer_capacity", f"must hold at least one batch (sac.batch_size {self.sac.batch_size}), got {self.buffer_capacity}")
         if self.human not in HUMANS:
-            raise ValueError(f"human must be one of {', '.join(HUMANS)}; got {self.human!r}")
+            raise FieldError("human", f"must be one of {', '.join(HUMANS)}; got {self.human!r}")
         if not 0.0 <= self.sac.prior_fraction <= 1.0:
-            raise ValueError(f"sac.prior_fraction must be in [0, 1], got {self.sac.prior_fraction}")
+            raise FieldError("sac.prior_fraction", f"must be in [0, 1], got {self.sac.prior_fraction}")
         if self.positive_hold not in POSITIVE_HOLDS:
-            raise ValueError(f"positive_hold must be one of {', '.join(POSITIVE_HOLDS)}; got {self.positive_hold!r}")
+            raise FieldError("positive_hold", f"must be one of {', '.join(POSITIVE_HOLDS)}; got {self.positive_hold!r}")
         if self.demos < 1:
-            raise ValueError("demos must be at least 1: RLPD samples half of every batch from the demonstrations")
+            raise FieldError("demos", "must be at least 1: RLPD samples half of every batch from the demonstrations")

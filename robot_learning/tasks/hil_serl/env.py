@@ -138,9 +138,9 @@ class PickPlaceConfig:
         if any(lo >= hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
             raise FieldError("workspace_min", f"must be below workspace_max {list(self.workspace_max)} on every axis, got {list(self.workspace_min)}")
         if self.observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {', '.join(OBSERVATIONS)}; got {self.observation!r}")
+            raise FieldError("observation", f"must be one of {', '.join(OBSERVATIONS)}; got {self.observation!r}")
         if not 16 <= self.image_size <= 256:
-            raise ValueError(f"image_size must be between 16 and 256 pixels, got {self.image_size}")
+            raise FieldError("image_size", f"must be between 16 and 256 pixels, got {self.image_size}")
 
 
 def cube_in_bin(cube: np.ndarray, goal: np.ndarray, cfg: PickPlaceConfig) -> bool:
