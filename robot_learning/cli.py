@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from robot_learning.core.config import ConfigError
+from robot_learning.core.config import ConfigError, merge, read_yaml_mapping
 from robot_learning.core.runs import RunDirError, dumps
 from robot_learning.robots.registry import ALIASES, UnknownRobotError
-from robot_learning.tasks.registry import COMMON, Command, TaskSpec, load_tasks, parse_overrides, task_of_policy
+from robot_learning.tasks.registry import COMMON, Command, RobotEntry, TaskSpec, load_tasks, parse_overrides, task_of_policy, task_robot
 
 KINDS = ("train", "eval", "export")
 
@@ -135,7 +135,7 @@ def build_parser(tasks: dict[str, TaskSpec] | None = None) -> argparse.ArgumentP
             cmd = spec.command(kind)
             if cmd is not None:
                 _add_command(ksub, spec.name, cmd, spec, kind)
-    _add_deploy(sub)
+    _add_deploy(sub, tasks)
     b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
     for spec in tasks.values():
@@ -149,12 +149,12 @@ def build_parser(tasks: dict[str, TaskSpec] | None = None) -> argparse.ArgumentP
     return p
 
 
-def _add_deploy(sub: Any) -> None:
+def _add_deploy(sub: Any, tasks: dict[str, TaskSpec]) -> None:
     d = sub.add_parser("deploy", help="run the on-robot runtime: the policy node (ROS 2 topics over Cyclone DDS) or an in-process rehearsal",
                        description="With --transport dds this is the node that `ros2 launch robot_learning_deploy <robot>.launch.py` runs, "
                                    "on Cyclone DDS instead of rclpy; --sim starts a simulated robot bridge publishing the hardware's topics.")
     d.add_argument("--policy", type=Path, required=True)
-    d.add_argument("--robot", required=True, help="robot the runtime is started for: g1, panda, crazyflie")
+    d.add_argument("--robot", required=True, help=f"robot the runtime is started for: {', '.join(_robot_names(tasks))}")
     d.add_argument("--task", default=None, help="G1 only: getup (default) or motion_tracking; picks the deployment profile")
     d.add_argument("--transport", default=None, choices=["inprocess", "dds"],
                    help="dds: the policy node on ROS 2 topics (default for g1 and panda); inprocess: lock-step with a simulator (crazyflie default)")
@@ -376,9 +376,20 @@ def _task_user_errors() -> tuple[type[BaseException], ...]:
 
 
 # ----------------------------------------------------------------------------- deploy (by robot, not by task)
+def _robot_names(tasks: dict[str, TaskSpec]) -> list[str]:
+    """The platform's robots, then the robots the tasks bring."""
+    return ["g1", "panda", "crazyflie", *(r.name for t in tasks.values() for r in t.robots)]
+
+
 def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
     if args.robot not in ALIASES:
-        raise UserError(f"unknown robot '{args.robot}'; known: g1, panda, crazyflie")
+        entry = task_robot(args.robot, tasks)
+        if entry is None:
+            raise UserError(f"unknown robot '{args.robot}'; known: {', '.join(_robot_names(tasks))}")
+        if args.transport not in (None, "dds") or args.fault != "none":
+            raise UserError(f"robot '{args.robot}' deploys over DDS (--transport dds; --sim bridge for its simulated robot); "
+                            "--fault and --transport inprocess are rehearsals of the platform's robots")
+        return _deploy_dds(args, entry)
     robot = ALIASES[args.robot]
     rehearsals = [t for t in tasks.values() if t.command("rehearse") is not None and ALIASES.get(t.robot) == robot]
     transport = args.transport or ("inprocess" if rehearsals else "dds")
@@ -418,28 +429,43 @@ def _format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _deploy_dds(args: argparse.Namespace) -> int:
+def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> int:
+    """The policy node over Cyclone DDS for a platform robot (by name) or for a task's robot (``entry``:
+    its description and profile are resolved here and handed to the node, its bridge module is run)."""
     import subprocess
 
     from robot_learning.runtime.node import DdsBackend, PolicyNode, run_node
     from robot_learning.runtime.profiles import load_node_config, profile_for
 
-    profile = profile_for(args.robot, args.task)
     overrides = {"policy": str(args.policy), "record_dir": str(args.record) if args.record else None, "realtime": bool(args.realtime_priority)}
-    if args.trajectory and profile == "crazyflie":
-        overrides["trajectory"] = args.trajectory
-    cfg = load_node_config(profile, args.config, overrides)
+    robot = None
+    if entry is not None:
+        profile = entry.profile
+        robot = entry.describe()
+        cfg = _task_node_config(entry, args.config, overrides)
+    else:
+        profile = profile_for(args.robot, args.task)
+        if args.trajectory and profile == "crazyflie":
+            overrides["trajectory"] = args.trajectory
+        cfg = load_node_config(profile, args.config, overrides)
     bridge = None
     if args.sim not in (None, "bridge"):
         raise UserError(f"--sim {args.sim}: with --transport dds the simulated robot is 'bridge' (a second process)")
-    if args.sim == "bridge":
+    if args.sim == "bridge" and entry is not None:
+        if entry.bridge is None:
+            raise UserError(f"robot '{entry.name}' has no simulated bridge")
+        cmd = [sys.executable, "-m", entry.bridge, "--seconds", str(args.seconds + 5)]
+        if args.domain_id is not None:
+            cmd += ["--domain-id", str(args.domain_id)]
+        bridge = subprocess.Popen(cmd)
+    elif args.sim == "bridge":
         cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
         if args.domain_id is not None:
             cmd += ["--domain-id", str(args.domain_id)]
         if profile == "g1_getup":
             cmd += ["--pose", "lying_face_up"]  # getting up starts lying
         bridge = subprocess.Popen(cmd)
-    node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=args.domain_id, loopback=args.sim == "bridge"))
+    node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=args.domain_id, loopback=args.sim == "bridge"), robot=robot)
     print(f"[policy_node] {node.robot.name}: policy {args.policy} ({node.runner.metadata.task}) at {node.rate:g} Hz on Cyclone DDS"
           f"{' with the simulated robot bridge' if bridge else ''}; profile '{profile}'", flush=True)
     try:
@@ -457,6 +483,17 @@ def _deploy_dds(args: argparse.Namespace) -> int:
                   f"deadline misses {t.get('deadline_misses')}")
     print(dumps(summary))
     return 0
+
+
+def _task_node_config(entry: RobotEntry, config: Path | None, overrides: dict[str, Any]) -> Any:
+    """A task robot's profile, then the keys of ``--config`` (checked like any node configuration), then ``overrides``."""
+    cfg = entry.node_config()
+    if config is not None:
+        try:
+            cfg = merge(cfg, read_yaml_mapping(config))
+        except ConfigError as e:
+            raise ConfigError(f"{config}: {e}" if str(config) not in str(e) else str(e)) from None
+    return merge(cfg, {k: v for k, v in overrides.items() if v is not None})
 
 
 def _bridge(args: argparse.Namespace) -> int:

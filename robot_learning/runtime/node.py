@@ -300,11 +300,14 @@ class _TopicTransport:
 class PolicyNode:
     """Loads a policy for a robot, wires its topics and services, runs the control thread."""
 
-    def __init__(self, cfg: NodeConfig, backend: Backend, log: Callable[[str], None] = print) -> None:
+    def __init__(self, cfg: NodeConfig, backend: Backend, log: Callable[[str], None] = print, robot: Any = None) -> None:
+        """``robot``: the robot's description (a :class:`~robot_learning.robots.registry.RobotDescription`)
+        when it is not one of the platform's named robots (a task's own robot, resolved by the CLI);
+        by default the robot is looked up by ``cfg.robot``."""
         from robot_learning.robots.registry import load_robot  # robots are plain numpy descriptions
 
         self.cfg, self.backend, self.log = cfg, backend, log
-        self.robot = load_robot(cfg.robot)
+        self.robot = robot if robot is not None else load_robot(cfg.robot)
         self.runner = PolicyRunner(cfg.policy)
         meta = self.runner.metadata
         self.rate = cfg.control_rate_hz or meta.control_rate_hz

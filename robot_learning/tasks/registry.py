@@ -6,8 +6,13 @@ its config dataclass and default YAML, and its commands (``train``, ``eval``, ``
 extra ones) with the flags that belong to each. The command-line interface is generated from these
 specs (``robot_learning/cli.py``); nothing else in the tool knows a task by name.
 
-Adding a skill: copy ``tasks/pendulum/`` (the template), then add its folder name to
+Adding a skill: copy ``tasks/cartpole/`` (the template), then add its folder name to
 :data:`TASK_PACKAGES` below. That is the only line that changes outside the new folder.
+
+A task may bring its own robot (:class:`RobotEntry`: its description, its deployment profile and its
+simulated bridge), which ``deploy --robot <name>`` then finds here; the platform's own robots stay
+in ``robots/registry.py``. The CLI resolves the entry and hands the objects down to the policy
+node, so the runtime never imports a task.
 
 Handlers are named as ``"module:function"`` strings and imported when the command runs, so listing
 the tasks (``--help``) imports no simulator and no torch, and the robot's install, which has neither,
@@ -17,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from robot_learning.robots.registry import ALIASES
 
 #: The registry: one entry per task folder, in the order the CLI lists them.
 TASK_PACKAGES: tuple[str, ...] = ("quadrotor", "getup", "asap", "hil_serl")
@@ -99,6 +107,30 @@ class Command:
 
 
 @dataclass(frozen=True)
+class RobotEntry:
+    """A robot that a task brings in its own folder, for ``deploy`` (by ``name``).
+
+    ``description``: ``"module:function"`` returning a
+    :class:`~robot_learning.robots.registry.RobotDescription` (numpy only: the robot's computer imports it).
+    ``profile``: ``"module:ATTRIBUTE"``, the :class:`~robot_learning.runtime.node.NodeConfig` the policy
+    node starts from (monitors, terminal action, soft start); ``deploy --config FILE`` overrides it key by key.
+    ``bridge``: a module run as ``python -m <bridge> --seconds S [--domain-id D]``: the simulated robot
+    behind the robot's ROS 2 topics over Cyclone DDS, for ``deploy --sim bridge`` (None: there is none).
+    """
+
+    name: str
+    description: str
+    profile: str
+    bridge: str | None = None
+
+    def describe(self) -> Any:
+        return resolve(self.description)()
+
+    def node_config(self) -> Any:
+        return resolve(self.profile)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What the platform knows of a task; see the module docstring."""
 
@@ -113,6 +145,7 @@ class TaskSpec:
     cli_name: str | None = None  # the group of its extra commands (default: name with '-' for '_')
     paper: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    robots: tuple[RobotEntry, ...] = ()  # robots the task brings for `deploy` (see RobotEntry)
 
     @property
     def group(self) -> str:
@@ -147,7 +180,12 @@ def load_tasks(packages: tuple[str, ...] = TASK_PACKAGES) -> dict[str, TaskSpec]
     """Every registered task's spec, by name, in registry order."""
     tasks: dict[str, TaskSpec] = {}
     for pkg in packages:
-        mod = importlib.import_module(f"robot_learning.tasks.{pkg}.task")
+        try:
+            mod = importlib.import_module(f"robot_learning.tasks.{pkg}.task")
+        except ModuleNotFoundError as e:
+            if e.name not in (f"robot_learning.tasks.{pkg}", f"robot_learning.tasks.{pkg}.task"):
+                raise
+            raise TaskSpecError(f"task '{pkg}' is registered (TASK_PACKAGES) but robot_learning/tasks/{pkg}/task.py does not exist") from None
         spec = getattr(mod, "TASK", None)
         if not isinstance(spec, TaskSpec):
             raise TaskSpecError(f"robot_learning/tasks/{pkg}/task.py must define TASK = TaskSpec(...)")
@@ -157,12 +195,33 @@ def load_tasks(packages: tuple[str, ...] = TASK_PACKAGES) -> dict[str, TaskSpec]
         if len(set(names)) != len(names):
             raise TaskSpecError(f"task {spec.name!r} declares a command twice: {names}")
         tasks[spec.name] = spec
+    check_robots(tasks)
     return tasks
+
+
+def check_robots(tasks: Mapping[str, TaskSpec]) -> None:
+    """A task's robot must not take the name of a platform robot or of another task's robot."""
+    seen: dict[str, str] = {}
+    for spec in tasks.values():
+        for entry in spec.robots:
+            if entry.name in ALIASES:
+                raise TaskSpecError(f"task {spec.name!r} declares robot {entry.name!r}, which is a platform robot (robots/registry.py)")
+            if entry.name in seen:
+                raise TaskSpecError(f"tasks {seen[entry.name]!r} and {spec.name!r} both declare robot {entry.name!r}")
+            seen[entry.name] = spec.name
+
+
+def task_robot(name: str, tasks: Mapping[str, TaskSpec]) -> RobotEntry | None:
+    """The :class:`RobotEntry` named ``name`` among the tasks' robots (None: not a task's robot)."""
+    return next((r for t in tasks.values() for r in t.robots if r.name == name), None)
 
 
 def task_of_policy(policy_task: str, tasks: Mapping[str, TaskSpec]) -> TaskSpec | None:
     """The task whose policies carry metadata ``task`` = ``policy_task``."""
     return next((t for t in tasks.values() if policy_task in t.policy_tasks), None)
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -183,6 +242,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             raise ValueError(f"--set {item!r}: the value is not valid YAML") from None
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):  # YAML 1.1 reads 3e-4 as text; a user means a number
+            value = float(value)
         node = out
         for p in path[:-1]:
             nxt = node.setdefault(p.strip(), {})
