@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from robot_learning.core.checks import check
 from robot_learning.robots import crazyflie
 from robot_learning.robots.crazyflie import CrazyflieParams
 from robot_learning.runtime.pipeline import SafetyPipeline
@@ -38,6 +39,9 @@ Setpoint = Callable[[float], np.ndarray]
 class ControllerConfig:
     soft_start_ticks: int = 20  # 0.2 s at 100 Hz
     limits: QuadrotorLimits = field(default_factory=QuadrotorLimits)
+
+    def __post_init__(self) -> None:
+        check(self, non_negative=("soft_start_ticks",))
 
 
 class QuadrotorController(SafetyPipeline):

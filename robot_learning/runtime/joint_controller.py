@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.runtime.monitors import Monitor, MonitorContext, build_monitors
 from robot_learning.runtime.pipeline import SafetyPipeline
 from robot_learning.runtime.policy import PolicyRunner
@@ -147,10 +149,11 @@ class JointControllerConfig:
         {"type": "torque_limits"}, {"type": "soft_joint_limits", "margin": 0.05}])
 
     def __post_init__(self) -> None:
+        check(self, non_negative=("damping_kd", "soft_start_s"), positive=("action_clip", "policy_budget", "policy_overruns"))
         if self.terminal_action not in ("damping", "hold"):
-            raise ValueError(f"terminal_action must be 'damping' or 'hold', got {self.terminal_action!r}")
+            raise FieldError("terminal_action", f"must be 'damping' or 'hold', got {self.terminal_action!r}")
         if self.soft_start_target not in ("default", "measured"):
-            raise ValueError(f"soft_start_target must be 'default' or 'measured', got {self.soft_start_target!r}")
+            raise FieldError("soft_start_target", f"must be 'default' or 'measured', got {self.soft_start_target!r}")
 
 
 class JointController(SafetyPipeline):

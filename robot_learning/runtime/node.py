@@ -43,6 +43,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.runtime.control import ControlSettings, EndEffectorNodeConfig, action_kind, make_controller
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig, JointMappingError, match_joints
@@ -144,6 +146,13 @@ class NodeConfig:
     use_header_stamps: bool = True  # count message latency (header stamp vs our clock) as staleness; needs synchronised clocks
     realtime: bool = False  # ask for SCHED_FIFO and locked memory
     tick_log: int = 0  # keep the last N ticks (mode, fault, command) for tests and post-mortems
+
+    def __post_init__(self) -> None:
+        check(self, non_negative=("control_rate_hz", "tick_log"))
+        if len(self.setpoint) != 3:
+            raise FieldError("setpoint", f"must be 3 numbers (x, y, z in m), got {list(self.setpoint)}")
+        if self.trajectory not in ("hover", "figure8"):
+            raise FieldError("trajectory", f"must be 'hover' or 'figure8', got {self.trajectory!r}")
 
 
 # ----------------------------------------------------------------------- state from topics

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.robots.crazyflie import CrazyflieParams
 from robot_learning.runtime.monitors import BodyRate, Geofence, QuadrotorTilt, Speed, check_finite, check_ranges
 from robot_learning.types import Fault, RobotMode, RobotState, Severity, Transition
@@ -80,6 +82,17 @@ class QuadrotorLimits:
     max_physical_speed: float = 50.0
     max_physical_rate: float = 100.0
     quaternion_norm: tuple[float, float] = (0.9, 1.1)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("max_tilt_deg", "max_body_rate", "max_speed", "stale_timeout_s", "stale_cutoff_s", "max_action_delta",
+                              "position_range", "max_physical_speed", "max_physical_rate", "quaternion_norm"),
+              non_negative=("ground_height",), ordered=("quaternion_norm",))
+        if any(lo >= hi for lo, hi in zip(self.geofence_min, self.geofence_max)):
+            raise FieldError("geofence_min", f"must be below geofence_max {list(self.geofence_max)} on every axis, got {list(self.geofence_min)}")
+        if self.action_low >= self.action_high:
+            raise FieldError("action_low", f"must be below action_high ({self.action_high}), got {self.action_low}")
+        if self.stale_cutoff_s < self.stale_timeout_s:
+            raise FieldError("stale_cutoff_s", f"must be at least stale_timeout_s ({self.stale_timeout_s}), got {self.stale_cutoff_s}")
 
 
 class QuadrotorMonitors:
