@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean-venv
+.PHONY: demo test test-all bench verify clean-venv
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,6 +31,13 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# The paper-level claims that only long runs prove (hours on 2 cores; not CI): one line each,
+# PASS|FAIL <claim>: <figure> (target ...); exit 1 if any fails. One claim, a smaller budget:
+#   make verify VERIFY_ARGS="--only hover --hover-seconds 300"      (python benchmarks/verify.py --help)
+VERIFY_ARGS ?=
+verify: $(STAMP)
+	$(PY) benchmarks/verify.py $(VERIFY_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/quadrotor.py
