@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_learning.core.checks import check
+
 NAME = "crazyflie"
 MOTOR_NAMES = ("motor_front_right", "motor_back_right", "motor_back_left", "motor_front_left")
 
@@ -44,6 +46,12 @@ class CrazyflieParams:
     rpm_min: float = 0.0
     rpm_max: float = 21702.0
     dt: float = 0.01  # s, control and integration step (100 Hz, RK4)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("mass", "gravity", "inertia", "thrust_coefficient", "rpm_max", "dt"),
+              non_negative=("yaw_coefficient", "motor_time_constant", "rpm_min"))
+        if self.rpm_min >= self.rpm_max:
+            raise ValueError(f"rpm_min must be below rpm_max ({self.rpm_max}), got {self.rpm_min}")
 
     @property
     def arm_length(self) -> float:

@@ -84,6 +84,12 @@ class JointRobotSpec:
             object.__setattr__(self, name, values)
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
         lower, upper = np.array(self.position_lower), np.array(self.position_upper)
+        for name in _PER_JOINT_FIELDS:
+            v = np.array(getattr(self, name))
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{self.name}: {name} must be finite numbers")
+            if name in ("kp", "kd") and np.any(v < 0) or name in ("velocity_limit", "effort_limit") and np.any(v <= 0):
+                raise ValueError(f"{self.name}: {name} must be {'>= 0' if name in ('kp', 'kd') else '> 0'} for every joint")
         if np.any(lower >= upper):
             raise ValueError(f"{self.name}: position_lower must be below position_upper")
         object.__setattr__(self, "_index", {j: i for i, j in enumerate(self.joint_names)})
