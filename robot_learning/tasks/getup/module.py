@@ -255,6 +255,12 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     check_flag("--seed", seed, minimum=0)
     check_flag("physics_dt", physics_dt, above=0)
     if sim not in ("mujoco", "pybullet"):
+    if render is not None:  # checked now, not after the episodes
+        render = Path(render)
+        if render.suffix.lower() != ".gif" or render.is_dir():
+            raise ConfigError(f"--render {render}: expected a .gif file to write")
+        if not render.resolve().parent.is_dir():
+            raise ConfigError(f"--render {render}: the directory {render.parent} does not exist")
         raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
     runner = PolicyRunner(policy)
     meta = runner.metadata
