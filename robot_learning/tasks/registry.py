@@ -31,7 +31,7 @@ from typing import Any
 from robot_learning.robots.registry import ALIASES
 
 #: The registry: one entry per task folder, in the order the CLI lists them.
-TASK_PACKAGES: tuple[str, ...] = ("quadrotor", "getup", "asap", "hil_serl")
+TASK_PACKAGES: tuple[str, ...] = ("quadrotor", "getup", "asap", "hil_serl", "cartpole")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "sim" / "configs"

@@ -14,7 +14,9 @@ from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, save_yaml, to_dict
 from robot_learning.core.config import load_config as load_task_config
 from robot_learning.core.runs import open_run
+from robot_learning.export.rollout import rollout
 from robot_learning.robots.g1 import G1_SPEC, NAME
+from robot_learning.runtime.control import ControlSettings
 from robot_learning.sim.terrain import TerrainConfig, terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
 from robot_learning.types import PolicyMetadata
@@ -243,25 +245,22 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end."""
     episodes = 100 if episodes is None else episodes
     from robot_learning.robots.registry import load_robot
-    from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
+    from robot_learning.runtime.joint_controller import JointControllerConfig
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
-    from robot_learning.runtime.joint_transport import InProcessJointTransport
-    from robot_learning.tasks.getup.rollover_table import SUCCESS_COSINE as ROLL_SUCCESS_COSINE
-    from robot_learning.tasks.getup.rollover_table import supine_cosine
 
     check_flag("--episodes", episodes, minimum=1)
     check_flag("--seconds", seconds, above=0)
     check_flag("--seed", seed, minimum=0)
     check_flag("physics_dt", physics_dt, above=0)
     if sim not in ("mujoco", "pybullet"):
+        raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
     if render is not None:  # checked now, not after the episodes
         render = Path(render)
         if render.suffix.lower() != ".gif" or render.is_dir():
             raise ConfigError(f"--render {render}: expected a .gif file to write")
         if not render.resolve().parent.is_dir():
             raise ConfigError(f"--render {render}: the directory {render.parent} does not exist")
-        raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
     runner = PolicyRunner(policy)
     meta = runner.metadata
     if meta.task != TASK:
@@ -286,39 +285,16 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     elif posture != "both" and posture not in trained:
         raise ConfigError(f"{policy} was trained for {' and '.join(trained)} fallen poses, not {posture} (--posture)")
     starts = _start_states(posture, episodes, seed, ground)
-    results, frames = [], []
     if seconds <= 0:
         raise ConfigError(f"--seconds must be positive, got {seconds}")
     steps = int(round(seconds * rate))
     # a prone policy that rolls over first (HumanUP's way): is the robot on its back when the roll ends?
     roll_step = int(round(float(meta.training.get("rollover_s", 0.0)) * rate)) if meta.training.get("prone_strategy") == "roll" else 0
-    for k, (p, qpos) in enumerate(starts):
-        robot.set_qpos(qpos)
-        transport = InProcessJointTransport(robot, meta.joint_names)
-        c = JointController(runner, transport, desc.name, desc.limits(), ccfg)
-        c.start()
-        heads, acts, qs, energy, rolled = [], [], [], 0.0, None
-        for t in range(steps):
-            c.tick()
-            s = robot.state()
-            if p == "prone" and t + 1 == roll_step:
-                rolled = bool(supine_cosine(np.asarray(s["base_orientation"])) >= ROLL_SUCCESS_COSINE)
-            heads.append(float(s["head_height"][0]))
-            acts.append(c.obs_fields.last_action.copy())
-            qs.append(s["joint_position"].copy())
-            energy += float(np.sum(np.abs(s["joint_effort"] * s["joint_velocity"]))) / rate
-            if render is not None and k == 0 and t % 2 == 0:
-                frames.append(robot.qpos_copy())
-        h = np.array(heads)
-        above = np.flatnonzero(h >= 1.1)
-        a, q = np.array(acts), np.array(qs)
-        results.append({"posture": p, "success": bool(h[-1] >= 1.1), "final_head_m": float(h[-1]), "mode": c.mode.name,
-                        "time_to_stand_s": float(above[0] / rate) if above.size else None,
-                        "action_jitter": float(np.abs(np.diff(a, n=3, axis=0)).mean()),
-                        "dof_pos_jitter": float(np.abs(np.diff(q, n=3, axis=0) * rate**3).mean() * 1e-3), "energy_J": energy,
-                        "faults": dict(c.fault_counts), "rolled_over": rolled})
-        if progress:
-            progress(f"{k + 1}/{len(starts)} {p}: head {h[-1]:.2f} m {'ok' if results[-1]['success'] else 'fail'}")
+    episodes_ = _GetupEpisodes(robot, starts, rate, roll_step, render is not None, progress)
+    settings = ControlSettings(joint=ccfg)
+    run = rollout(runner, robot, len(starts), steps, episodes_, settings=settings, robot=desc)
+    results = [_getup_record(e, starts) for e in run.episodes]
+    frames = episodes_.frames
     if render is not None and frames:
         from robot_learning.tasks.getup.render import render_gif
 
@@ -329,17 +305,21 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         rs = [r for r in results if r["posture"] == p]
         if rs:
             out[p] = {"episodes": len(rs), "success_rate": float(np.mean([r["success"] for r in rs])),
-                      "mean_final_head_m": float(np.mean([r["final_head_m"] for r in rs])),
+                      "mean_final_head_m": _nanmean([r["final_head_m"] for r in rs]),
                       "time_to_stand_s": _nanmean([r["time_to_stand_s"] for r in rs]),
-                      "action_jitter": float(np.mean([r["action_jitter"] for r in rs])),
-                      "dof_pos_jitter": float(np.mean([r["dof_pos_jitter"] for r in rs])),
-                      "energy_J": float(np.mean([r["energy_J"] for r in rs])),
+                      "action_jitter": _nanmean([r["action_jitter"] for r in rs]),
+                      "dof_pos_jitter": _nanmean([r["dof_pos_jitter"] for r in rs]),
+                      "energy_J": _nanmean([r["energy_J"] for r in rs]),
                       "final_modes": {m: sum(r["mode"] == m for r in rs) for m in sorted({r["mode"] for r in rs})},
                       "faults": {f: sum(r["faults"].get(f, 0) for r in rs) for f in sorted({f for r in rs for f in r["faults"]})}}
             if any(r["rolled_over"] is not None for r in rs):  # HumanUP's roll-over success, at the roll's end
                 out[p]["rolled_over"] = float(np.mean([bool(r["rolled_over"]) for r in rs]))
                 out[p]["rollover_s"] = roll_step / rate
     out["success_rate"] = float(np.mean([r["success"] for r in results])) if results else 0.0
+    agg = run.aggregate()
+    out["policy_output_nan"] = agg["policy_output_nan"]  # episodes in which the policy's action was not finite
+    if agg["start_failures"]:
+        out["start_failures"], out["start_error"] = agg["start_failures"], agg["start_error"]
     out["training"] = meta.training.get("best_eval")
     if render is not None:
         out["render"] = str(render)
@@ -351,45 +331,75 @@ def _nanmean(values: list[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+class _GetupEpisodes:
+    """The getting-up evaluation's callbacks for the rollout harness: episode k starts from the k-th
+    held-out fallen pose; every tick records the head height, the action, the joints and the power."""
+
+    def __init__(self, robot: Any, starts: list[tuple[str, np.ndarray]], rate: float, roll_step: int, render: bool,
+                 progress: Callable[[str], None] | None) -> None:
+        from robot_learning.tasks.getup.rollover_table import SUCCESS_COSINE, supine_cosine
+
+        self.robot, self.starts, self.rate, self.roll_step, self.render, self.progress = robot, starts, rate, roll_step, render, progress
+        self.supine_cosine, self.roll_success_cosine = supine_cosine, SUCCESS_COSINE
+        self.frames: list[np.ndarray] = []
+
+    def on_reset(self, episode: int) -> str:
+        posture, qpos = self.starts[episode]
+        self.robot.reset_to(qpos)
+        self.heads: list[float] = []
+        self.acts: list[np.ndarray] = []
+        self.qs: list[np.ndarray] = []
+        self.energy, self.rolled = 0.0, None
+        return posture
+
+    def on_tick(self, episode: int, t: int, c: Any) -> None:
+        s = self.robot.state()
+        if self.starts[episode][0] == "prone" and t + 1 == self.roll_step:
+            self.rolled = bool(self.supine_cosine(np.asarray(s["base_orientation"])) >= self.roll_success_cosine)
+        self.heads.append(float(s["head_height"][0]))
+        self.acts.append(c.obs_fields.last_action.copy())
+        self.qs.append(s["joint_position"].copy())
+        self.energy += float(np.sum(np.abs(s["joint_effort"] * s["joint_velocity"]))) / self.rate
+        if self.render and episode == 0 and t % 2 == 0:
+            self.frames.append(self.robot.qpos())
+
+    def on_episode_end(self, episode: int, c: Any) -> dict[str, Any]:
+        rate, p = self.rate, self.starts[episode][0]
+        h = np.array(self.heads)
+        above = np.flatnonzero(h >= 1.1)
+        a, q = np.array(self.acts), np.array(self.qs)
+        rec = {"posture": p, "success": bool(h[-1] >= 1.1), "final_head_m": float(h[-1]), "mode": c.mode.name,
+               "time_to_stand_s": float(above[0] / rate) if above.size else None,
+               "action_jitter": float(np.abs(np.diff(a, n=3, axis=0)).mean()),
+               "dof_pos_jitter": float(np.abs(np.diff(q, n=3, axis=0) * rate**3).mean() * 1e-3), "energy_J": self.energy,
+               "faults": dict(c.fault_counts), "rolled_over": self.rolled}
+        if self.progress:
+            self.progress(f"{episode + 1}/{len(self.starts)} {p}: head {h[-1]:.2f} m {'ok' if rec['success'] else 'fail'}")
+        return rec
+
+
+def _getup_record(e: Any, starts: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
+    """An episode's record; one whose controller did not start failed, with no figures."""
+    if e.metrics is not None:
+        return {**e.metrics, "policy_output_nan": e.policy_output_nan}
+    return {"posture": starts[e.episode][0], "success": False, "final_head_m": None, "mode": e.mode, "time_to_stand_s": None,
+            "action_jitter": None, "dof_pos_jitter": None, "energy_J": None, "faults": e.faults, "rolled_over": None,
+            "policy_output_nan": e.policy_output_nan, "start_error": e.start_error}
+
+
 def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002,
                 terrain: TerrainConfig | None = None) -> Any:
+    """The simulated G1; both engines take the fallen-pose dataset's qpos (``reset_to``) and give theirs (``qpos``)."""
     if sim == "mujoco":
         from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
-        return _with_qpos(MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed,
-                                                             physics_dt=physics_dt, terrain=terrain)))
+        return MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed,
+                                                  physics_dt=physics_dt, terrain=terrain))
     if sim == "pybullet":
         from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
 
-        robot = PyBulletG1(PyBulletG1Config(control_rate_hz=rate, seed=seed))
-
-        def set_qpos(qpos: np.ndarray) -> None:  # the dataset's MuJoCo qpos: free joint, then joints in spec order
-            robot.reset(pose=np.asarray(qpos[7:]), base_height=float(qpos[2]), base_quat=np.asarray(qpos[3:7]))
-
-        def qpos_copy() -> np.ndarray:
-            st = robot.state()
-            return np.concatenate([st["base_position"], st["base_orientation"], st["joint_position"]])
-
-        robot.set_qpos, robot.qpos_copy = set_qpos, qpos_copy
-        return robot
+        return PyBulletG1(PyBulletG1Config(control_rate_hz=rate, seed=seed))
     raise ConfigError(f"--sim must be mujoco or pybullet, got {sim!r}")
-
-
-def _with_qpos(robot: Any) -> Any:
-    """MuJoCo robots take a full qpos (free joint + joints) from the fallen-pose dataset."""
-    import mujoco
-
-    def set_qpos(qpos: np.ndarray) -> None:
-        robot.reset()
-        robot.data.qpos[:] = qpos
-        robot.data.qvel[:] = 0.0
-        robot.data.ctrl[robot._act] = robot.data.qpos[robot._qadr]
-        mujoco.mj_forward(robot.model, robot.data)
-        robot._dirty = False
-
-    robot.set_qpos = set_qpos
-    robot.qpos_copy = lambda: robot.data.qpos.copy()
-    return robot
 
 
 def export_command(checkpoint: Path, out: Path | None = None, force: bool = False) -> dict[str, Any]:
@@ -402,8 +412,7 @@ def export_command(checkpoint: Path, out: Path | None = None, force: bool = Fals
     import torch
 
     from robot_learning.core.config import from_dict
-    from robot_learning.tasks.getup.dagger import make_actor
-    from robot_learning.tasks.getup.teacher import TeacherForEnv
+    from robot_learning.tasks.getup.dagger import TeacherForEnv, make_actor
     from robot_learning.tasks.getup.train import make_env
 
     checkpoint = Path(checkpoint)
