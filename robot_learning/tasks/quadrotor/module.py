@@ -215,23 +215,6 @@ def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajector
     return deploy_sim(runner, seconds=seconds, trajectory=trajectory, realtime=realtime, fault=fault, fault_at=fault_at)
 
 
-def format_deploy_summary(s: dict[str, Any]) -> str:
-    """The deploy summary as aligned lines; nested sections (timing) indented under their name."""
-    lines = ["deployment summary"]
-    for k, v in s.items():
-        if isinstance(v, dict) and not v:
-            lines.append(f"  {k:>26}: none")
-        elif isinstance(v, dict):
-            lines.append(f"  {k}:")
-            lines.extend(f"    {kk:>24}: {vv}" for kk, vv in v.items())
-        elif isinstance(v, list):
-            lines.append(f"  {k}:")
-            lines.extend(f"    - {item}" for item in v)
-        else:
-            lines.append(f"  {k:>26}: {v}")
-    return "\n".join(lines)
-
-
 def _summary(r: dict[str, Any]) -> dict[str, Any]:
     t, et = r["train"], r["eval_torch"]
     out = {"run_dir": r["run_dir"], "train_seconds": t["wall_seconds"], "env_steps": t["env_steps"], "seconds_to_success": t["seconds_to_success"],
