@@ -395,6 +395,8 @@ def recording_from_mcap(path: str | Path, states_topic: str = "/joint_states", c
 def load_recordings(logs: str | Path) -> list[Recording]:
     """Every ``*.mcap`` session in directory ``logs`` (or one file) as a :class:`Recording`."""
     d = Path(logs)
+    if not d.exists():
+        raise FileNotFoundError(f"session logs not found: {d} (a directory of *.mcap sessions, or one file)")
     files = [d] if d.is_file() else sorted(d.glob("*.mcap"))
     if not files:
         raise FileNotFoundError(f"no MCAP recordings (*.mcap) in {d}")

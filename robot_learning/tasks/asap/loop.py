@@ -24,7 +24,7 @@ from typing import Any
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
 from robot_learning.core.runs import Run, default_run_dir, open_run
-from robot_learning.tasks.asap.tracking import HELD_OUT_MOTIONS, SHIPPED_MOTIONS
+from robot_learning.tasks.asap.tracking import HELD_OUT_MOTIONS, SHIPPED_MOTIONS, motion_path
 
 HORIZONS_S = (0.25, 0.5, 1.0)
 METHODS = ("pretrained", "sysid", "dr", "delta_dynamics", "asap")
@@ -45,10 +45,15 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("pretrain_seconds", "finetune_seconds", "delta_seconds", "num_envs"), non_negative=("seed",))
+        for m in self.motions:
+            try:
+                motion_path(m)
+            except FileNotFoundError as e:
+                raise FieldError("motions", f"names an unknown motion: {e}") from None
         stems = [Path(m).stem for m in self.motions]
         unknown = [m for m in self.held_out if m not in stems]
         if unknown or len(self.held_out) >= len(self.motions):
-            raise FieldError("held_out", f"held-out motions {list(self.held_out)} must be some, not all, of the routine's {list(self.motions)}")
+            raise FieldError("held_out", f"must be some, not all, of the routine's motions {stems}, got {list(self.held_out)}")
 
 
 def _markdown(report: dict[str, Any]) -> str:
