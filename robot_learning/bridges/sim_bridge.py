@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import collections
 import math
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from robot_learning.core.checks import check, check_flag
+from robot_learning.core.config import ConfigError, FieldError
 from robot_learning.runtime.loop import FixedRateLoop
 from robot_learning.runtime.ros2 import msgs
 
@@ -49,6 +52,9 @@ class BridgeConfig:
     pose: str = "default"  # joint robots: default | lying_face_up | lying_face_down (the G1's getting-up start)
 
     def __post_init__(self) -> None:
+        check(self, positive=("rate_hz", "watchdog_s"), non_negative=("seed", "inject_at", "inject_for", "delay_s"), allow_inf=("inject_at", "inject_for"))
+        if self.domain_id is not None and not 0 <= self.domain_id <= 232:
+            raise FieldError("domain_id", f"must be a DDS domain in 0..232, got {self.domain_id}")
         if self.pose not in ("default", "lying_face_up", "lying_face_down"):
             raise ValueError(f"unknown initial pose '{self.pose}'; known: default, lying_face_up, lying_face_down")
         if self.inject not in INJECTIONS:
@@ -376,8 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--domain-id", type=int, default=None)
     p.add_argument("--pose", default="default", choices=["default", "lying_face_up", "lying_face_down"])
     a = p.parse_args(argv)
-    cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
-                       inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id, pose=a.pose)
+    try:  # a bad number: one line naming the flag, exit 2
+        check_flag("--seconds", a.seconds, above=0)
+        cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
+                           inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id, pose=a.pose)
+    except ConfigError as e:
+        flags = {"rate_hz": "--rate", "delay_s": "--delay", "inject_at": "--inject-at", "inject_for": "--inject-for", "domain_id": "--domain-id",
+                 "start": "--start"}
+        name = e.field if isinstance(e, FieldError) else ""
+        print(f"error: {flags.get(name, name)} {e.problem}" if isinstance(e, FieldError) else f"error: {e}", file=sys.stderr)
+        return 2
     backend = DdsBackend("sim_bridge", domain_id=a.domain_id, loopback=True)
     bridge = SimBridge(cfg, backend)
     print(f"[sim_bridge] {a.robot} publishing at {a.rate:g} Hz", flush=True)
