@@ -146,3 +146,31 @@ def test_shipped_configs_and_worlds_pass_their_checks() -> None:
     assert worlds
     for f in worlds:
         load_target_world(f)
+
+
+# ----------------------------------------------------------------------------- more of the same kind, found by trying
+@pytest.mark.parametrize("argv, words", [
+    (["deploy", "--policy", str(POLICIES / "g1_getup_supine.onnx"), "--robot", "g1", "--config", "node.yaml", "--seconds", "1"],
+     ("node.yaml", "control_rate_hz")),  # was a ValueError traceback from the loop
+    (["eval", "getup", "--policy", str(POLICIES / "g1_getup_supine.onnx"), "--episodes", "1", "--render", "/nonexistent/x.gif"],
+     ("--render", "/nonexistent")),  # was refused only after making the fallen poses and running the episodes
+    (["asap", "run", "--target-world", "worn_actuators", "--motions", "nothing", "--out", "run"], ("motions", "nothing")),  # blamed held_out
+    (["asap", "fit-delta", "--logs", "missing"], ("not found", "missing")),
+    (["hil-serl", "actor", "--learner", "localhost:99999", "--out", "actor"], ("port", "99999")),  # ran the demonstrations first
+    (["train", "quadrotor", "--config", "adir"], ("adir", "directory")),  # was "not found"
+])
+def test_more_bad_inputs(cwd: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: tuple[str, ...]) -> None:
+    (cwd / "node.yaml").write_text("control_rate_hz: -5\n")
+    (cwd / "adir").mkdir()
+    code, _, err = run_cli(argv, capsys)
+    assert_refused(code, err, *words)
+    assert sorted(p.name for p in cwd.iterdir()) == ["adir", "node.yaml"]
+
+
+@pytest.mark.parametrize("argv, flag", [(["--rate", "0"], "--rate"), (["--seconds", "nan"], "--seconds"), (["--delay", "-1"], "--delay"),
+                                        (["--domain-id", "999"], "--domain-id")])
+def test_the_simulated_robot_bridge_refuses_bad_numbers(capsys: pytest.CaptureFixture[str], argv: list[str], flag: str) -> None:
+    from robot_learning.bridges.sim_bridge import main as bridge_main
+
+    code = bridge_main(argv)
+    assert_refused(code, capsys.readouterr().err, flag)
