@@ -35,44 +35,27 @@ class UserError(Exception):
 
 
 # ----------------------------------------------------------------------------- argument types
-def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return v
+def _number(kind: type, low: float, high: float | None = None, exclusive_low: bool = False) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` (int or float), finite, in [low, high] (or (low, high] if ``exclusive_low``)."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        ok = math.isfinite(v) and (v > low if exclusive_low else v >= low) and (high is None or v <= high)
+        if not ok:
+            where = f"{'above' if exclusive_low else 'at least'} {kind(low)}" + (f" and at most {kind(high)}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be a finite number {where}, got {text}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
-
-
-def seed_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= v < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2^32), got {v}")
-    return v
-
-
-def port_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 1 <= v <= 65534:
-        raise argparse.ArgumentTypeError(f"must be a port in 1..65534, got {v}")
-    return v
+positive_float = _number(float, 0.0, exclusive_low=True)
+positive_int = _number(int, 1)
+seed_int = _number(int, 0, 2**32 - 1)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,7 +120,7 @@ def build_parser(tasks: dict[str, TaskSpec] | None = None) -> argparse.ArgumentP
                 _add_command(ksub, spec.name, cmd, spec, kind)
     _add_deploy(sub, tasks)
     b = sub.add_parser("bridge", help="the simulated robot bridge alone: a simulator behind the hardware's ROS 2 topics (Cyclone DDS)")
-    b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.sim.bridge --help`")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="see `python -m robot_learning.bridges.sim_bridge --help`")
     for spec in tasks.values():
         extra = [c for c in spec.commands if c.name not in KINDS and c.cli]
         if not extra:
@@ -396,6 +379,8 @@ def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
     if args.fault != "none" and args.fault_at >= args.seconds:
         raise UserError(f"--fault-at {args.fault_at:g} s is not within the run (--seconds {args.seconds:g}): the fault would never happen")
     if transport == "inprocess":
+        if args.record is not None:
+            raise UserError("--record writes the policy node's topics to MCAP: use it with --transport dds")
         if not rehearsals:
             raise UserError(f"the in-process rehearsal exists for {', '.join(t.robot for t in tasks.values() if t.command('rehearse'))}; "
                             f"for '{args.robot}' use --transport dds --sim bridge")
@@ -459,7 +444,7 @@ def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> in
             cmd += ["--domain-id", str(args.domain_id)]
         bridge = subprocess.Popen(cmd)
     elif args.sim == "bridge":
-        cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
+        cmd = [sys.executable, "-m", "robot_learning.bridges.sim_bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
         if args.domain_id is not None:
             cmd += ["--domain-id", str(args.domain_id)]
         if profile == "g1_getup":
@@ -497,7 +482,7 @@ def _task_node_config(entry: RobotEntry, config: Path | None, overrides: dict[st
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from robot_learning.sim.bridge import main as bridge_main
+    from robot_learning.bridges.sim_bridge import main as bridge_main
 
     return bridge_main([a for a in args.args if a != "--"])
 
