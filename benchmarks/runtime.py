@@ -105,7 +105,7 @@ def over_dds(policy: Path, rate: float, seconds: float, domain: int) -> dict:
     from robot_learning.runtime.ros2.dds import ensure_dds_config
 
     ensure_dds_config()
-    bridge = subprocess.Popen([sys.executable, "-m", "robot_learning.sim.bridge", "--robot", "g1", "--fix-base", "--rate", str(rate),
+    bridge = subprocess.Popen([sys.executable, "-m", "robot_learning.bridges.sim_bridge", "--robot", "g1", "--fix-base", "--rate", str(rate),
                                "--domain-id", str(domain), "--seconds", str(seconds + 8)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         cfg = load_node_config("g1_motion_tracking", overrides={"policy": str(policy), "control_rate_hz": rate, "realtime": True})

@@ -42,7 +42,7 @@ class Bridge:
     """The simulated robot in a subprocess."""
 
     def __init__(self, domain: int, robot: str, *args: str, seconds: float = 30.0) -> None:
-        cmd = [sys.executable, "-m", "robot_learning.sim.bridge", "--robot", robot, "--domain-id", str(domain), "--seconds", str(seconds), *args]
+        cmd = [sys.executable, "-m", "robot_learning.bridges.sim_bridge", "--robot", robot, "--domain-id", str(domain), "--seconds", str(seconds), *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def close(self) -> str:

@@ -11,7 +11,7 @@ DEFAULTS = {"robot": "crazyflie", "rate": 100.0, "variant": "primitive", "fix_ba
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robot_learning.sim.bridge import BridgeConfig, SimBridge
+    from robot_learning.bridges.sim_bridge import BridgeConfig, SimBridge
 
     argv = list(sys.argv[1:] if argv is None else argv)
     backend, ros_node, log, shutdown = make_backend("sim_bridge", argv, loopback=True)

@@ -365,7 +365,7 @@ def _quat_from_rotation(r: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m robot_learning.sim.bridge --robot crazyflie --seconds 20``: the bridge over Cyclone DDS."""
+    """``python -m robot_learning.bridges.sim_bridge --robot crazyflie --seconds 20``: the bridge over Cyclone DDS."""
     from robot_learning.runtime.node import DdsBackend
 
     p = argparse.ArgumentParser(prog="robot-learning-sim-bridge", description=__doc__.split("\n\n")[0])

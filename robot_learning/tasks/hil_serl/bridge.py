@@ -3,7 +3,7 @@ an end-effector policy rehearsed on one machine (the policy node cannot tell it 
 
 ``python -m robot_learning.tasks.hil_serl.bridge --seed 10000 --seconds 30 --domain-id 7`` places the
 cube and the bin as evaluation episode ``seed`` does, then serves the topics of
-:class:`~robot_learning.sim.bridge.EndEffectorSimBridge` until ``--seconds`` pass; its last line is a
+:class:`~robot_learning.bridges.sim_bridge.EndEffectorSimBridge` until ``--seconds`` pass; its last line is a
 JSON summary (steps, commands, whether and when the cube was in the bin).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from robot_learning.sim.bridge import EndEffectorSimBridge
+from robot_learning.bridges.sim_bridge import EndEffectorSimBridge
 from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig
 
 
