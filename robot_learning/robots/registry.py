@@ -7,6 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from robot_learning.robots import crazyflie
+from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.robots.panda import PANDA_SPEC, panda_fk
 from robot_learning.types import JointLimits
 
 ALIASES = {"g1": "unitree_g1", "unitree_g1": "unitree_g1", "panda": "franka_panda", "franka_panda": "franka_panda",
@@ -39,14 +42,9 @@ def load_robot(name: str) -> RobotDescription:
     if key is None:
         raise UnknownRobotError(f"unknown robot '{name}'; known: {sorted(set(ALIASES))}")
     if key == "crazyflie":
-        from robot_learning.robots import crazyflie
-
         return RobotDescription(crazyflie.NAME, "quadrotor", False, params=crazyflie.DEFAULT_PARAMS, joint_names=crazyflie.MOTOR_NAMES)
     if key == "unitree_g1":
-        from robot_learning.robots.g1 import G1_SPEC
-
         return RobotDescription(G1_SPEC.name, "joint", True, spec=G1_SPEC, joint_names=G1_SPEC.joint_names)
-    from robot_learning.robots.panda import PANDA_SPEC, panda_fk
 
     def ee_position(q: np.ndarray) -> np.ndarray:
         return panda_fk(np.asarray(q, dtype=np.float64))[0]

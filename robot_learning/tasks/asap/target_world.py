@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from robot_learning.core.checks import check, divides
+from robot_learning.core.config import ConfigError, from_dict, read_yaml_mapping
 from robot_learning.robots.g1 import G1_SPEC
 
 N_JOINTS = G1_SPEC.num_joints
@@ -97,8 +98,6 @@ class TargetWorldConfig:
 def load_target_world(path_or_name: str | Path) -> TargetWorldConfig:
     """A target world from a YAML file, or the name of one shipped in ``assets/target_worlds``
     (strict: an unknown field or a wrong type is a ConfigError naming it)."""
-    from robot_learning.core.config import ConfigError, from_dict, read_yaml_mapping
-
     p = Path(path_or_name)
     if not p.suffix:
         p = WORLDS_DIR / f"{path_or_name}.yaml"

@@ -36,7 +36,10 @@ from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
 from robot_learning.motion.reference import FrameTiming
 from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 from robot_learning.tasks.asap.delta import DEFAULT, LOWER, N_JOINTS, UPPER
+from robot_learning.tasks.asap.motions import load_motion_file
+from robot_learning.types import ObsLayout, ObsTerm, PolicyMetadata
 
 MOTIONS_DIR = Path(__file__).resolve().parents[3] / "assets" / "motions" / "asap"
 #: The shipped routine, in order. For the open-loop figures a delta model is fitted on the first four
@@ -77,8 +80,6 @@ def motion_path(name: str) -> Path:
 def load_routine(motions: Sequence[str], fps: float = 50.0) -> Routine:
     """The motions (shipped names or files: keyframe YAML, or retargeted arrays, see
     :mod:`robot_learning.tasks.asap.motions`) one after the other at ``fps``."""
-    from robot_learning.tasks.asap.motions import load_motion_file
-
     if not motions:
         raise ValueError("a routine needs at least one motion")
     parts, segments, start = [], {}, 0
@@ -100,8 +101,6 @@ def load_routine(motions: Sequence[str], fps: float = 50.0) -> Routine:
 
 # ----------------------------------------------------------------------------- the policy
 def observation_layout() -> Any:
-    from robot_learning.types import ObsLayout, ObsTerm
-
     return ObsLayout((ObsTerm("joint_position", N_JOINTS), ObsTerm("joint_velocity", N_JOINTS, 0.05),
                       ObsTerm("last_action", N_JOINTS), ObsTerm("policy_time", 1)))
 
@@ -221,8 +220,6 @@ class TrackingEnv:
 
     def __init__(self, routine: Routine, cfg: TrackingConfig, sim: SimSetup | None = None) -> None:
         import torch
-
-        from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 
         self.routine, self.cfg, self.sim = routine, cfg, sim or SimSetup()
         self.batch = G1Batch(G1BatchConfig(num_envs=cfg.num_envs, physics_dt=cfg.physics_dt, decimation=cfg.decimation,
@@ -413,7 +410,6 @@ def evaluate_in_sim(result: TrackingResult, sim: SimSetup | None = None) -> floa
 def export_tracking(result: TrackingResult, path: str | Path, training: dict[str, Any] | None = None) -> Any:
     """The tracking policy as ONNX with the metadata contract (G1, fixed pelvis)."""
     from robot_learning.export.onnx_export import export_policy
-    from robot_learning.types import PolicyMetadata
 
     r = result.routine
     meta = PolicyMetadata(

@@ -32,10 +32,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
 from robot_learning.core.seeding import seed_everything
 from robot_learning.tasks.getup.config import DaggerConfig, GetupTrainConfig
-from robot_learning.tasks.getup.env import N_JOINTS, GetupEnv
+from robot_learning.tasks.getup.env import N_JOINTS, TIME_TERM, GetupEnv
 from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
+from robot_learning.tasks.getup.train import evaluate_actor, fit_actor, make_env
 
 
 class TeacherForEnv:
@@ -114,17 +116,12 @@ def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None
 
 def fit(actor: torch.nn.Module, X: np.ndarray, Y: np.ndarray, cfg: DaggerConfig, gen: torch.Generator, epochs: int) -> float:
     """Mean-squared-error epochs over all data; returns the last epoch's loss."""
-    from robot_learning.tasks.getup.train import fit_actor
-
     return fit_actor(actor, torch.from_numpy(X), torch.from_numpy(Y), epochs, cfg.batch_size, cfg.learning_rate, gen)[1]
 
 
 def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, residual: bool) -> torch.nn.Module:
     """The policy network: the PPO module's actor, or (``residual``) that actor's output added to the
     teacher's feedforward table, its last layer zeroed so that it starts as the table."""
-    from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
-    from robot_learning.tasks.getup.env import TIME_TERM
-
     actor = Actor(env.layout.size, N_JOINTS, tuple(cfg.ppo.actor_hidden), "elu", True)
     if not residual:
         return actor
@@ -146,8 +143,6 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     """Train; returns the best policy (by success on ``eval_episodes`` training fallen poses, driven by
     the policy alone: the held-out poses are kept for ``eval getup``), the per-iteration rows and its
     evaluation."""
-    from robot_learning.tasks.getup.train import evaluate_actor, make_env
-
     dcfg = cfg.dagger
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -69,8 +69,10 @@ import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
 from robot_learning.runtime.joint_controller import projected_gravity
-from robot_learning.sim.terrain import TerrainConfig
+from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+from robot_learning.sim.terrain import TerrainConfig, terrain_named
 from robot_learning.tasks.getup.balance import BalanceConfig, ComBalance, balanced_rise
+from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
 from robot_learning.tasks.getup.rollover_table import RollOver, load_rollover
 from robot_learning.tasks.getup.trajopt import FeasibleReference, load_feasible_reference
 
@@ -297,10 +299,6 @@ def evaluate_teacher(posture: str, episodes: int = 64, seed: int = 0, cfg: Teach
     :class:`~robot_learning.sim.terrain.TerrainConfig`; the fallen poses are made on it). On a slope
     the result also gives success by the way the robot lay (``by_heading``: head uphill or downhill
     within 30 deg, or across the slope)."""
-    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-    from robot_learning.sim.terrain import terrain_named
-    from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
-
     cfg = cfg or TeacherConfig()
     ref = load_feasible_reference(posture, cfg.reference_model)
     ground = terrain if isinstance(terrain, TerrainConfig) else terrain_named(terrain)

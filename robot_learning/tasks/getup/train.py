@@ -10,10 +10,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer
+from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, ResidualActor, RolloutBuffer, TimedFeedforward
 from robot_learning.core.seeding import seed_everything
+from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+from robot_learning.sim.terrain import terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
-from robot_learning.tasks.getup.env import N_JOINTS, GetupEnv
+from robot_learning.tasks.getup.env import N_JOINTS, TIME_TERM, GetupEnv
+from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
+from robot_learning.tasks.getup.reference import load_reference
+from robot_learning.tasks.getup.trajopt import load_feasible_reference
 
 
 @dataclass
@@ -32,12 +37,6 @@ class TrainResult:
 def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: int = 0, held_out: bool = False,
              variant: str | None = None) -> tuple[GetupEnv, dict[str, np.ndarray]]:
     """The environment with its start states (training or held-out fallen poses) and references."""
-    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-    from robot_learning.sim.terrain import terrain_named
-    from robot_learning.tasks.getup.poses import FallenPoseConfig, fallen_pose_dataset
-    from robot_learning.tasks.getup.reference import load_reference
-    from robot_learning.tasks.getup.trajopt import load_feasible_reference
-
     e = copy.deepcopy(cfg.env)
     if num_envs is not None:
         e.num_envs = num_envs
@@ -136,8 +135,6 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     t0 = time.monotonic()
     bc: dict[str, Any] = {}
     if cfg.env.residual_on_reference:  # the reference's targets become the actor's feedforward; PPO learns the residual
-        from robot_learning.algos.ppo import ResidualActor, TimedFeedforward
-        from robot_learning.tasks.getup.env import TIME_TERM
 
         ref = env.refs[env.postures[0]]
         table = env.action_for_targets(ref.targets)

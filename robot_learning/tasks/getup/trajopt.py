@@ -35,6 +35,10 @@ import numpy as np
 
 from robot_learning.motion.reference import FrameTiming, Reference
 from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+from robot_learning.tasks.getup.env import make_qpos, up_z
+from robot_learning.tasks.getup.poses import fallen_pose_dataset
+from robot_learning.tasks.getup.reference import load_reference
 
 N_JOINTS = len(G1_SPEC.joint_names)
 LOWER = np.asarray(G1_SPEC.position_lower)
@@ -181,9 +185,6 @@ def optimise(ref: Reference, cfg: TrajOptConfig | None = None, log: Callable[[st
     carried through the whole motion by the committed targets: the search looks for one sequence
     of targets that gets the robot up from all of them (without ``starts`` the copies are noisy
     versions of copy 0's state)."""
-    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-    from robot_learning.tasks.getup.env import make_qpos, up_z
-
     cfg = cfg or TrajOptConfig()
     t_start = time.time()
     rng = np.random.default_rng(cfg.seed)
@@ -309,8 +310,6 @@ def open_loop_check(ref: FeasibleReference, starts: np.ndarray, times_s: tuple[f
     """Play the reference's targets open loop from fallen poses ``starts`` (K, nq, at rest); for each
     time in ``times_s``, the fraction of robots whose head is within ``tolerance_m`` of (or above)
     the reference's head height."""
-    from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
-
     n = len(starts)
     with G1Batch(G1BatchConfig(num_envs=n, seed=seed)) as b:
         b.reset(np.arange(n), starts, np.zeros((n, b.nv)))
@@ -327,7 +326,6 @@ def open_loop_check(ref: FeasibleReference, starts: np.ndarray, times_s: tuple[f
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from robot_learning.tasks.getup.reference import load_reference
 
     ap = argparse.ArgumentParser(description="Make a keyframed G1 get-up feasible by receding-horizon CEM")
     ap.add_argument("--posture", choices=("supine", "prone"), required=True)
@@ -348,8 +346,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="also carry this many training fallen poses through the motion (robust to the start; 0: noise copies)")
     args = ap.parse_args(argv)
     if args.check > 0:
-        from robot_learning.tasks.getup.poses import fallen_pose_dataset
-
         held_out = fallen_pose_dataset(seed=0)[args.posture]["test"][: args.check]
         print(json.dumps({"posture": args.posture, "poses": len(held_out),
                           "on_track": open_loop_check(load_feasible_reference(args.posture), held_out)}))
@@ -358,8 +354,6 @@ def main(argv: list[str] | None = None) -> int:
                         elites=args.elites, variant=args.model, threads=args.threads, until_s=args.until)
     starts = None
     if args.fallen_copies > 0:
-        from robot_learning.tasks.getup.poses import fallen_pose_dataset
-
         cfg.perturbations = args.fallen_copies + 1
         starts = fallen_pose_dataset(seed=0)[args.posture]["train"]
     warm = FeasibleReference.load_npz(args.warm_start) if args.warm_start else None

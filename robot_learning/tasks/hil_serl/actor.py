@@ -27,6 +27,7 @@ from robot_learning.algos.sac import ActingPolicy
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
+from robot_learning.tasks.hil_serl.devices import make_human
 from robot_learning.tasks.hil_serl.env import GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
@@ -357,8 +358,6 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robot_learning.tasks.hil_serl.devices import make_human
-
     p = argparse.ArgumentParser(prog="python -m robot_learning.tasks.hil_serl.actor", description="HIL-SERL actor process")
     p.add_argument("--learner", required=True, help="HOST:PORT of the learner (it listens on PORT and PORT + 1)")
     p.add_argument("--out", type=Path, required=True)

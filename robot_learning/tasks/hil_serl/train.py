@@ -20,6 +20,7 @@ from robot_learning.core.config import save_yaml
 from robot_learning.tasks.hil_serl.actor import EVAL_SEED0, collect_demos, run_actor
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.env import PandaPickPlace, image_shape, obs_layout, policy_metadata
+from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 from robot_learning.tasks.hil_serl.human import Human
 
 
@@ -107,8 +108,6 @@ def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[
 
 def evaluate_module(module: ExportedPolicy, cfg: HilSerlConfig, episodes: int) -> dict[str, Any]:
     """A torch policy through the runtime's controller on the held-out scenes in MuJoCo, as `eval hil_serl` runs an ONNX file."""
-    from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
-
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return module(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
