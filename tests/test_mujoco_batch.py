@@ -9,14 +9,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from robot_learning.sim.g1_batch_model import SENSORS, build_batch_model
 from robot_learning.sim.g1_model import build_g1_model
-from robot_learning.sim.mujoco_batch import (
-    SENSORS,
-    G1Batch,
-    G1BatchConfig,
-    build_batch_model,
-    quat_from_pitch,
-)
+from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig, quat_from_pitch
 from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
 GRAVITY = 9.81

@@ -1,7 +1,7 @@
 """The 23-DoF Unitree G1 as a MuJoCo model, built once and shared by the single-robot and batched sims.
 
 :func:`build_g1_spec` returns the editable :class:`mujoco.MjSpec` (so that callers such as
-:mod:`robot_learning.sim.mujoco_batch` can add sites and sensors before compiling);
+:mod:`robot_learning.sim.g1_batch_model` can add sites and sensors before compiling);
 :func:`build_g1_model` compiles it. The PD actuators and IMU sensors come from
 :mod:`robot_learning.sim.mjspec_pd`, shared with :class:`robot_learning.sim.mujoco_robot.MujocoJointRobot`
 (``tests/test_mujoco_batch.py`` checks that both produce the same dynamics):
