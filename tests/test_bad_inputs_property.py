@@ -29,12 +29,12 @@ from robot_learning import cli
 from robot_learning.core.config import ConfigError, from_dict
 from robot_learning.tasks.asap.target_world import TargetWorldConfig
 from robot_learning.tasks.getup.config import GetupTrainConfig
-from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.registry import load_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "assets" / "policies"
-TASKS: dict[str, type] = {"quadrotor": QuadrotorTrainConfig, "getup": GetupTrainConfig, "hil_serl": HilSerlConfig}
+# every registered task's config (a new task joins this test by registering)
+TASKS: dict[str, type] = {name: spec.config_class() for name, spec in load_tasks().items() if spec.config}
 
 _GETUP_REWARDS = [f"env.rewards1.{f.name}" for f in dataclasses.fields(GetupTrainConfig().env.rewards1)] + [
     f"env.rewards2.{f.name}" for f in dataclasses.fields(GetupTrainConfig().env.rewards2) if not f.name.endswith("_sigma")]
@@ -43,6 +43,8 @@ NEGATIVE_OK = {
     "quadrotor": {"env.reward.constant", "env.reward.action_baseline", "env.reward.termination"},
     "getup": set(_GETUP_REWARDS),
     "hil_serl": {"sac.grasp_penalty", "sac.target_entropy"},
+    "asap": set(),
+    "cartpole": {"rewards.alive", "rewards.upright", "rewards.centred", "rewards.pole_velocity", "rewards.action_rate", "rewards.fall"},
     "world": set(),
 }
 # fields where 0 means something: seeds, thread counts (0: all cores), "off", noise-free, a probability
@@ -66,6 +68,10 @@ ZERO_OK = {
                  "scripted.expert.fumble", "scripted.expert.hover_m", "scripted.expert.carry_z", "scripted.expert.release_z", "demo_noise",
                  "positive_hold_steps", "placed_scenes", "placed_steps", "near_miss_episodes", "negative_random_steps", "learning_starts",
                  "min_utd", "seed"},
+    "asap": {"init_noise_rad", "w_joint_pos", "w_joint_vel", "w_action_rate", "threads", "seed", "gamma", "critic_warmup_iterations"},
+    "cartpole": {"seed", "target_success", "env.init_angle", "env.init_angular_velocity", "env.init_position", "env.init_velocity",
+                 "rewards.alive", "rewards.upright", "rewards.centred", "rewards.pole_velocity", "rewards.action_rate", "rewards.fall",
+                 "ppo.gamma", "ppo.lam", "ppo.value_coef", "ppo.entropy_coef"},
     "world": {"latency_s", "joint_damping", "joint_friction", "backlash_rad", "torque_speed_scale", "payload_kg", "ground_friction"},
 }
 
@@ -139,6 +145,11 @@ def assert_one_line_naming(code: int, err: str, name: str) -> None:
     lines = err.strip().splitlines()
     assert code == 2, f"exit {code}: {err}"
     assert len(lines) == 1 and name in lines[0], f"expected one line naming {name!r}, got: {err!r}"
+
+
+def test_every_registered_task_says_which_of_its_fields_take_zero_or_negative_values() -> None:
+    missing = sorted(t for t in TASKS if t not in NEGATIVE_OK or t not in ZERO_OK)
+    assert not missing, f"add the fields where 0 or a negative value means something for: {missing}"
 
 
 # ----------------------------------------------------------------------------- every field, directly (fast)
