@@ -47,3 +47,17 @@ def test_every_claim_is_listed_and_documented() -> None:
     assert "make verify" in readme and "benchmarks/verify.py" in makefile
     for name in names:
         assert f"`{name}`" in readme, name
+
+
+def test_asap_verdict_needs_the_lowest_mpjpe_and_a_completed_routine() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from verify import asap_verdict
+
+    def closed(asap: float, completed: bool = True) -> dict:
+        mm = {"pretrained": 14.3, "sysid": 13.4, "dr": 18.6, "delta_dynamics": 12.8, "asap": asap}
+        return {k: {"overall": {"mpjpe_mm": v}, "completed": completed if k == "asap" else True} for k, v in mm.items()}
+
+    assert asap_verdict(closed(10.8), "w").passed
+    assert not asap_verdict(closed(13.0), "w").passed  # DeltaDynamics is lower
+    stopped = asap_verdict(closed(10.8, completed=False), "w")
+    assert not stopped.passed and "stopped by the runtime" in stopped.figure
