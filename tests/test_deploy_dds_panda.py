@@ -25,7 +25,7 @@ from robot_learning.runtime.node import DdsBackend, PolicyNode
 from robot_learning.runtime.profiles import load_node_config
 from robot_learning.runtime.ros2 import dds, msgs
 from robot_learning.types import RobotMode
-from robot_learning.tasks.hil_serl.env import PickPlaceConfig, policy_metadata
+from robot_learning.tasks.hil_serl.scene import PickPlaceConfig, policy_metadata
 
 dds.ensure_dds_config()
 ROOT = Path(__file__).resolve().parents[1]

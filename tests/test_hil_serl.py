@@ -18,10 +18,11 @@ from robot_learning.core.config import ConfigError, merge
 from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.tasks.hil_serl.actor import collect_demos, record_placed_scene
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, PickPlaceConfig
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human, ScriptedHuman, ScriptedHumanConfig
 from robot_learning.tasks.hil_serl.module import load_config
+from robot_learning.tasks.hil_serl.scene import OBS_LAYOUT, PickPlaceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

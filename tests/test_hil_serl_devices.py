@@ -15,8 +15,9 @@ from robot_learning.tasks.hil_serl.devices import (
     GAMEPAD_ERROR, HUMANS, KEYBOARD_ERROR, SPACEMOUSE_ERROR, DeviceReading, DeviceUnavailable, GamepadConfig,
     GamepadHuman, KeyboardConfig, KeyboardHuman, SpaceMouseConfig, SpaceMouseHuman, decode_keys, gamepad_reading,
     make_human, spacemouse_reading)
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.human import Human, ScriptedHuman
+from robot_learning.tasks.hil_serl.scene import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
 
 POLICY = (np.zeros(3, dtype=np.float32), GRIPPER_STAY)
 OBS = np.zeros(1)

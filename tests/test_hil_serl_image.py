@@ -17,9 +17,10 @@ from robot_learning.algos.sac import ActingPolicy, SACAgent, SACConfig, random_s
 from robot_learning.core.config import ConfigError
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.tasks.hil_serl.actor import classifier_input
-from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig, image_shape, obs_layout, policy_metadata
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 from robot_learning.tasks.hil_serl.module import load_config
+from robot_learning.tasks.hil_serl.scene import PickPlaceConfig, image_shape, obs_layout, policy_metadata
 from robot_learning.types import PolicyMetadataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +153,8 @@ def test_short_image_run_trains_exports_and_evaluates(tmp_path: Path) -> None:
 def test_rendering_without_a_headless_gl_is_a_clear_error_not_an_abort() -> None:
     """mujoco imported first with its default (GLFW) and no display: a RuntimeError naming the fix."""
     code = ("import mujoco\n"
-            "from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig\n"
+            "from robot_learning.tasks.hil_serl.env import PandaPickPlace\n"
+            "from robot_learning.tasks.hil_serl.scene import PickPlaceConfig\n"
             "try:\n"
             "    PandaPickPlace(PickPlaceConfig(observation='image', image_size=32)).reset(seed=0)\n"
             "except RuntimeError as e:\n"

@@ -14,10 +14,11 @@ import torch
 
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
-from robot_learning.tasks.hil_serl.env import OBS_LAYOUT, PandaPickPlace, PickPlaceConfig, policy_metadata
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.evaluate import CallablePolicy, evaluate_policy
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.pybullet_env import PyBulletPandaPickPlace
+from robot_learning.tasks.hil_serl.scene import OBS_LAYOUT, PickPlaceConfig, policy_metadata
 from robot_learning.types import PolicyMetadataError, Severity
 
 

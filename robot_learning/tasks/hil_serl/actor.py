@@ -28,9 +28,10 @@ from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.devices import make_human
-from robot_learning.tasks.hil_serl.env import GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
+from robot_learning.tasks.hil_serl.scene import GRIPPER_OPEN, GRIPPER_STAY
 from robot_learning.tasks.hil_serl.transport import ActorEndpoint
 
 EVAL_SEED0 = 500_000  # held-out task seeds: evaluation episodes use EVAL_SEED0 + i; training ones are below

@@ -12,7 +12,8 @@ import argparse
 import json
 
 from robot_learning.bridges.sim_bridge import EndEffectorSimBridge
-from robot_learning.tasks.hil_serl.env import PandaPickPlace, PickPlaceConfig
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
+from robot_learning.tasks.hil_serl.scene import PickPlaceConfig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,9 @@ from robot_learning.algos.reward_classifier import ClassifierConfig
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
 from robot_learning.algos.sac import SACConfig
-from robot_learning.tasks.hil_serl.env import PickPlaceConfig
 from robot_learning.tasks.hil_serl.devices import HUMANS
 from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
+from robot_learning.tasks.hil_serl.scene import PickPlaceConfig
 
 
 POSITIVE_HOLDS = ("lift", "wander")

@@ -28,8 +28,9 @@ from typing import TextIO
 
 import numpy as np
 
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.human import Action, Human, ScriptedHuman, ScriptedHumanConfig
+from robot_learning.tasks.hil_serl.scene import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
 
 HUMANS = ("scripted", "none", "keyboard", "gamepad", "spacemouse")
 

@@ -19,10 +19,14 @@ Control follows HIL-SERL's real stack:
 - the hand's orientation is held pointing down (the task needs no rotation; ``rotation`` actions
   are not part of this task's action space, see the README).
 
+The scene's numbers, how a scene is drawn from a seed, the success test, the observation layout and
+the metadata contract are engine-neutral (:mod:`robot_learning.tasks.hil_serl.scene`); this module
+is the MuJoCo environment built from them.
+
 The sparse ground-truth reward (cube inside the bin, below its rim) is available for measuring the
 learned reward classifier; training uses the classifier's reward.
 
-Observations are the state (:data:`OBS_LAYOUT`: the TCP, the gripper, the cube's and the bin's
+Observations are the state (:data:`~robot_learning.tasks.hil_serl.scene.OBS_LAYOUT`: the TCP, the gripper, the cube's and the bin's
 positions) by default. With ``observation="image"`` the policy sees the robot's proprioception and
 one small RGB frame of a fixed camera instead (:func:`obs_layout`): where the cube and the bin are
 must be read from the pixels. Frames are rendered offscreen (``MUJOCO_GL=egl`` by default, software
@@ -32,141 +36,29 @@ rendered without a GPU: about 0.05 s per 48 x 48 frame here with shadows and mul
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
 
-from robot_learning.core.checks import check, divides
-from robot_learning.core.config import FieldError
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import panda_model_path
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.types import ObsLayout, ObsTerm
-
-if TYPE_CHECKING:
-    from robot_learning.types import PolicyMetadata
-
-ARM_JOINTS = panda_desc.PANDA_ARM_JOINTS
-GRIPPER_CLOSE, GRIPPER_STAY, GRIPPER_OPEN = 0, 1, 2
-
-# The observation (state), in the robot's base frame; built by the runtime's ObservationBuilder.
-OBS_LAYOUT = ObsLayout((
-    ObsTerm("tcp_pos", 3, 1.0),
-    ObsTerm("tcp_vel", 3, 2.0),
-    ObsTerm("gripper_opening", 1, 10.0),  # m between the fingers, 0..0.08
-    ObsTerm("object_pos", 3, 1.0),
-    ObsTerm("object_rel_tcp", 3, 5.0),  # object - tcp
-    ObsTerm("goal_pos", 3, 1.0),  # the bin's floor centre
-    ObsTerm("goal_rel_object", 3, 5.0),  # goal - object
-))
-
-
-OBSERVATIONS = ("state", "image")
-PROPRIO_TERMS = OBS_LAYOUT.terms[:3]  # tcp_pos, tcp_vel, gripper_opening: what the robot measures itself
-
-
-def image_layout(size: int) -> ObsLayout:
-    """The image option's observation: proprioception, then one RGB frame (channels first, row-major,
-    0..255 scaled to 0..1) of the fixed ``front`` camera, ``size`` x ``size`` pixels."""
-    return ObsLayout(PROPRIO_TERMS + (ObsTerm("image", 3 * size * size, 1.0 / 255.0),))
-
-
-def obs_layout(cfg: "PickPlaceConfig") -> ObsLayout:
-    """The policy's observation layout for the task's ``observation`` option."""
-    return OBS_LAYOUT if cfg.observation == "state" else image_layout(cfg.image_size)
-
-
-def image_shape(layout: ObsLayout) -> tuple[int, int, int] | None:
-    """(channels, height, width) of a layout's ``image`` term (square frames), None for a state layout."""
-    for t in layout.terms:
-        if t.name == "image":
-            side = int(round(np.sqrt(t.size / 3)))
-            if 3 * side * side != t.size:
-                raise ValueError(f"observation term 'image' has {t.size} values: not 3 x N x N")
-            return (3, side, side)
-    return None
-
-
-def observation_fields(tcp: np.ndarray, tcp_vel: np.ndarray, gripper_opening: float, obj: np.ndarray,
-                       goal: np.ndarray) -> dict[str, np.ndarray]:
-    """The named fields of :data:`OBS_LAYOUT` from the measured state (every engine, and the robot, use this)."""
-    return {"tcp_pos": tcp, "tcp_vel": tcp_vel, "gripper_opening": np.array([gripper_opening]), "object_pos": obj,
-            "object_rel_tcp": obj - tcp, "goal_pos": np.array(goal, dtype=np.float64), "goal_rel_object": goal - obj}
-
-
-@dataclass
-class PickPlaceConfig:
-    control_rate_hz: float = 10.0
-    physics_dt: float = 0.002  # 500 Hz impedance control
-    episode_steps: int = 100  # 10 s
-    action_scale_m: float = 0.02  # per step at full action (10 Hz -> up to 0.2 m/s)
-    # workspace box of the TCP reference (base frame, m): clipped every step
-    workspace_min: tuple[float, float, float] = (0.25, -0.4, 0.005)
-    workspace_max: tuple[float, float, float] = (0.75, 0.4, 0.35)
-    # randomisation of the cube's and the bin's positions (x, y ranges, m) and the cube's yaw (rad)
-    object_x: tuple[float, float] = (0.35, 0.65)
-    object_y: tuple[float, float] = (-0.3, 0.3)
-    object_yaw: float = 0.4
-    goal_x: tuple[float, float] = (0.35, 0.65)
-    goal_y: tuple[float, float] = (-0.3, 0.3)
-    min_separation: float = 0.2
-    cube_half: float = 0.02
-    cube_mass: float = 0.05
-    bin_inner_half: float = 0.07
-    bin_height: float = 0.05
-    # impedance controller (HIL-SERL's Franka impedance: 2000 N/m, 89 N s/m; 150 N m/rad, 7 N m s/rad)
-    stiffness: float = 2000.0
-    damping: float = 89.0
-    rot_stiffness: float = 150.0
-    rot_damping: float = 7.0
-    nullspace_stiffness: float = 10.0
-    max_spring_error_m: float = 0.03  # bounds the spring force: 2000 N/m x 0.03 m = 60 N
-    start_tcp: tuple[float, float, float] = (0.45, 0.0, 0.25)
-    start_noise_m: float = 0.05
-    observation: str = "state"  # "state" or "image" (proprioception and one camera frame; see obs_layout)
-    image_size: int = 48  # frame side in pixels for observation="image"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check(self, positive=("control_rate_hz", "physics_dt", "episode_steps", "action_scale_m", "cube_half", "cube_mass", "bin_inner_half",
-                              "bin_height", "stiffness", "damping", "rot_stiffness", "rot_damping", "max_spring_error_m"),
-              non_negative=("object_yaw", "min_separation", "nullspace_stiffness", "start_noise_m", "seed"),
-              ordered=("object_x", "object_y", "goal_x", "goal_y"))
-        divides(self, "control_rate_hz", "physics_dt", 1.0 / self.control_rate_hz, self.physics_dt)
-        if any(lo >= hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
-            raise FieldError("workspace_min", f"must be below workspace_max {list(self.workspace_max)} on every axis, got {list(self.workspace_min)}")
-        if self.observation not in OBSERVATIONS:
-            raise FieldError("observation", f"must be one of {', '.join(OBSERVATIONS)}; got {self.observation!r}")
-        if not 16 <= self.image_size <= 256:
-            raise FieldError("image_size", f"must be between 16 and 256 pixels, got {self.image_size}")
-
-
-def cube_in_bin(cube: np.ndarray, goal: np.ndarray, cfg: PickPlaceConfig) -> bool:
-    """The task's ground truth in every engine: the cube's centre inside the bin (half a cube from the
-    walls) and below the rim."""
-    inner = cfg.bin_inner_half - cfg.cube_half * 0.5
-    return bool(np.all(np.abs(cube[:2] - goal[:2]) < inner)) and bool(cube[2] < cfg.bin_height + 0.01)
-
-
-def draw_scene(rng: np.random.Generator, cfg: PickPlaceConfig) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """One episode's random scene, the same draws in the same order in every engine: the cube's and
-    the bin's (x, y) at least ``min_separation`` apart (bin edge to cube), the cube's yaw, the TCP start."""
-    for _ in range(100):
-        obj = np.array([rng.uniform(*cfg.object_x), rng.uniform(*cfg.object_y)])
-        goal = np.array([rng.uniform(*cfg.goal_x), rng.uniform(*cfg.goal_y)])
-        if np.linalg.norm(obj - goal) >= cfg.min_separation + cfg.bin_inner_half:
-            break
-    yaw = float(rng.uniform(-cfg.object_yaw, cfg.object_yaw))
-    start = np.array(cfg.start_tcp) + rng.uniform(-cfg.start_noise_m, cfg.start_noise_m, 3)
-    return obj, goal, yaw, start
-
+from robot_learning.tasks.hil_serl.scene import (
+    ARM_JOINTS,
+    GRIPPER_CLOSE,
+    GRIPPER_OPEN,
+    PickPlaceConfig,
+    cube_in_bin,
+    draw_scene,
+    image_shape,
+    obs_layout,
+    observation_fields,
+)
 
 class PandaPickPlace:
     """One Panda, one cube, one bin. ``reset() -> obs``, ``step(arm_action, gripper) -> (obs, info)``.
 
-    ``obs`` is the dict of observation fields (see :data:`OBS_LAYOUT`); :meth:`observation` flattens it.
+    ``obs`` is the dict of observation fields (see :data:`~robot_learning.tasks.hil_serl.scene.OBS_LAYOUT`); :meth:`observation` flattens it.
     The environment has no reward of its own: ``info["success"]`` is the ground truth.
     """
 
@@ -422,40 +314,3 @@ class PandaPickPlace:
         tau_null = cfg.nullspace_stiffness * (self._home - q) - self._null_damping * qd
         tau = self._j.T @ wrench + self._null @ tau_null + d.qfrc_bias[self._vadr]
         d.ctrl[self._act] = np.clip(tau, -self._effort, self._effort)
-
-
-TASK = "hil_serl_pick_place"
-ACTION_SIZE = 4  # dx, dy, dz (TCP frame, in [-1, 1]), gripper command (0 close, 1 stay, 2 open; a float in the ONNX output)
-
-
-def policy_metadata(cfg: PickPlaceConfig, training: dict | None = None) -> "PolicyMetadata":
-    """The ONNX metadata contract of this task's exported actor (see DESIGN.md, "Contracts")."""
-    from robot_learning.types import PolicyMetadata
-
-    return PolicyMetadata(
-        robot=panda_desc.NAME,
-        task=TASK,
-        joint_names=list(ARM_JOINTS),
-        observation_layout=obs_layout(cfg),
-        action={
-            "size": ACTION_SIZE,
-            "type": "ee_delta",
-            "frame": "tcp",  # the delta is expressed in the TCP frame; target = tcp + R_tcp @ (a * scale)
-            "scale_m": cfg.action_scale_m,
-            "clip": 1.0,
-            "gripper": {"index": 3, "commands": ["close", "stay", "open"]},
-            "orientation": "held pointing down (the task's actions have no rotation)",
-        },
-        control_rate_hz=cfg.control_rate_hz,
-        safety_limits={
-            "workspace_min": list(cfg.workspace_min),
-            "workspace_max": list(cfg.workspace_max),
-            "max_step_m": float(np.sqrt(3.0) * cfg.action_scale_m),
-            "max_spring_error_m": cfg.max_spring_error_m,
-            "stiffness": cfg.stiffness,
-        },
-        default_joint_positions=list(panda_desc.PANDA_HOME),
-        robot_params={"tcp_offset_m": panda_desc.PANDA_TCP_OFFSET, "cube_half_m": cfg.cube_half,
-                      "bin_inner_half_m": cfg.bin_inner_half, "bin_height_m": cfg.bin_height},
-        training=training or {},
-    )

@@ -19,7 +19,8 @@ import numpy as np
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
-from robot_learning.tasks.hil_serl.env import ARM_JOINTS, PandaPickPlace, PickPlaceConfig, image_shape, policy_metadata
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
+from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, PickPlaceConfig, image_shape, policy_metadata
 from robot_learning.types import PolicyMetadata, PolicyMetadataError
 
 SIMS = ("mujoco", "pybullet")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_learning.core.checks import check
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, PandaPickPlace
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
+from robot_learning.tasks.hil_serl.scene import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
 
 
 @dataclass

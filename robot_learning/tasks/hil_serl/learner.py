@@ -24,7 +24,7 @@ from robot_learning.algos.sac import ReplayBuffer, SACAgent, concat_batches
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import image_shape, obs_layout
+from robot_learning.tasks.hil_serl.scene import image_shape, obs_layout
 from robot_learning.tasks.hil_serl.transport import LearnerEndpoint
 
 ACT_DIM = 3

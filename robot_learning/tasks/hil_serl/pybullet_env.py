@@ -7,7 +7,7 @@ the evaluator use (``reset(seed)``, ``obs_fields()``, ``observation()``, ``tcp_p
 ``steps``, ``dt``, ``step(arm_action, gripper)``, ``apply_command(tcp_target, close)`` with the same
 ``info`` keys), so a policy or the expert runs in either engine unchanged.
 
-The scene is built from the same :class:`~robot_learning.tasks.hil_serl.env.PickPlaceConfig`: the
+The scene is built from the same :class:`~robot_learning.tasks.hil_serl.scene.PickPlaceConfig`: the
 arm is ``pybullet_data``'s ``franka_panda/panda.urdf`` (Franka's kinematics, fixed base at the
 origin), the floor is the table, the 4 cm cube has the same mass and friction (1.5), the open bin the
 same inner half-size and wall height, and ``reset(seed)`` draws cube, bin and start pose from the
@@ -68,7 +68,15 @@ import pybullet_data
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
-from robot_learning.tasks.hil_serl.env import GRIPPER_CLOSE, GRIPPER_OPEN, OBS_LAYOUT, PickPlaceConfig, cube_in_bin, draw_scene, observation_fields
+from robot_learning.tasks.hil_serl.scene import (
+    GRIPPER_CLOSE,
+    GRIPPER_OPEN,
+    OBS_LAYOUT,
+    PickPlaceConfig,
+    cube_in_bin,
+    draw_scene,
+    observation_fields,
+)
 
 GRAVITY = 9.81
 URDF_ARM_JOINTS: tuple[str, ...] = tuple(f"panda_{j}" for j in panda_desc.PANDA_ARM_JOINTS)

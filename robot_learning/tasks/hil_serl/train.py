@@ -19,9 +19,10 @@ from robot_learning.algos.sac import ActingPolicy, ExportedPolicy
 from robot_learning.core.config import save_yaml
 from robot_learning.tasks.hil_serl.actor import EVAL_SEED0, collect_demos, run_actor
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.env import PandaPickPlace, image_shape, obs_layout, policy_metadata
+from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 from robot_learning.tasks.hil_serl.human import Human
+from robot_learning.tasks.hil_serl.scene import image_shape, obs_layout, policy_metadata
 
 
 def free_port_pair(start: int = 20000, end: int = 60000, seed: int | None = None) -> int:
