@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from robot_learning.robots.registry import ALIASES
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.controller import QuadrotorController
 from robot_learning.runtime.joint_controller import JointController, JointControllerConfig
@@ -94,6 +95,13 @@ def action_kind(meta: PolicyMetadata) -> str:
     return ACTION_KINDS[t]
 
 
+def check_policy_robot(meta: PolicyMetadata, robot: Any) -> None:
+    """The policy's metadata field 'robot' must name ``robot`` (a description; aliases such as 'g1'
+    count): checked before the action type, so a policy for another robot is told so first."""
+    if ALIASES.get(meta.robot, meta.robot) != ALIASES.get(robot.name, robot.name):
+        raise PolicyMetadataError(f"policy metadata field 'robot' is '{meta.robot}' but the runtime was started for '{robot.name}'")
+
+
 def make_controller(runner: Any, transport: Transport, robot: Any, settings: ControlSettings | None = None,
                     on_transition: Callable[[str], None] | None = None, setpoint: Callable[[float], Any] | None = None,
                     clock: Callable[[], float] | None = None) -> Controller:
@@ -101,6 +109,7 @@ def make_controller(runner: Any, transport: Transport, robot: Any, settings: Con
     chosen by the policy's ``action.type``. ``setpoint`` (rotor) overrides ``settings.setpoint``/``trajectory``."""
     s = settings or ControlSettings()
     meta: PolicyMetadata = runner.metadata
+    check_policy_robot(meta, robot)
     kind = action_kind(meta)
     if robot.kind != ROBOT_KINDS[kind]:
         raise PolicyMetadataError(f"policy metadata field 'action.type' is {meta.action.get('type')!r}, which robot '{robot.name}' "

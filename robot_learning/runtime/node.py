@@ -45,7 +45,7 @@ import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
-from robot_learning.runtime.control import ControlSettings, EndEffectorNodeConfig, action_kind, make_controller
+from robot_learning.runtime.control import ControlSettings, EndEffectorNodeConfig, action_kind, check_policy_robot, make_controller
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig, JointMappingError, match_joints
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats, try_realtime
@@ -320,6 +320,7 @@ class PolicyNode:
         self.runner = PolicyRunner(cfg.policy)
         meta = self.runner.metadata
         self.rate = cfg.control_rate_hz or meta.control_rate_hz
+        check_policy_robot(meta, self.robot)  # the robot first, then what it takes
         self.action_kind = action_kind(meta)  # joint | rotor | end_effector: chooses the controller and the topics
         self.kind = {"rotor": "quadrotor", "end_effector": "end_effector"}.get(self.action_kind, self.robot.kind)
         self.use_imu = cfg.use_imu and self.robot.has_imu

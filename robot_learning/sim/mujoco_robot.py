@@ -338,6 +338,26 @@ class MujocoJointRobot:
         self._dirty = False
         return self.state()
 
+    def reset_to(self, qpos: np.ndarray) -> RobotState:
+        """Put the robot at a full MuJoCo ``qpos`` (for the free G1: pelvis position and orientation
+        w, x, y, z, then the joints; e.g. a fallen pose of a dataset), at rest, targets = its joint
+        angles, time 0. :meth:`qpos` is the inverse."""
+        m, d = self.model, self.data
+        q = np.asarray(qpos, dtype=np.float64)
+        if q.shape != (m.nq,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"qpos must be {m.nq} finite numbers, got shape {q.shape}")
+        mujoco.mj_resetData(m, d)
+        d.qpos[:] = q
+        d.ctrl[self._act] = d.qpos[self._qadr]
+        d.ctrl[self._aux_act] = self._aux_ctrl
+        mujoco.mj_forward(m, d)
+        self._dirty = False
+        return self.state()
+
+    def qpos(self) -> np.ndarray:
+        """The full MuJoCo ``qpos`` now (a copy; what :meth:`reset_to` takes)."""
+        return self.data.qpos.copy()
+
     def lying(
         self, face_up: bool = True, pose: np.ndarray | None = None, settle_time: float = 1.5
     ) -> RobotState:

@@ -432,6 +432,22 @@ class PyBulletG1:
         self._steps = 0
         return self.state()
 
+    def reset_to(self, qpos: np.ndarray) -> RobotState:
+        """Put the robot at a MuJoCo-style ``qpos`` (pelvis position, orientation w, x, y, z, then the
+        joints in spec order; e.g. a fallen pose of a dataset), at rest, targets = its joint angles,
+        time 0. The ground is a flat plane, so the pelvis goes above the origin at the qpos's height."""
+        q = np.asarray(qpos, dtype=np.float64)
+        if q.shape != (7 + self.spec.num_joints,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"qpos must be {7 + self.spec.num_joints} finite numbers, got shape {q.shape}")
+        if not self.floating:
+            raise ValueError("reset_to needs the free-floating G1 (fix_base=False)")
+        return self.reset(pose=q[7:], base_height=float(q[2]), base_quat=q[3:7])
+
+    def qpos(self) -> np.ndarray:
+        """Pelvis position, orientation (w, x, y, z) and the joints in spec order, as :meth:`reset_to` takes them."""
+        st = self.state()
+        return np.concatenate([st["base_position"], st["base_orientation"], st["joint_position"]])
+
     def set_configuration(
         self, pose: np.ndarray, base_position: np.ndarray, base_quat: np.ndarray
     ) -> None:

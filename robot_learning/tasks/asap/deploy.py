@@ -16,6 +16,7 @@ a safety stop ends the episode as a failure, measured up to the stop).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from robot_learning.robots.g1 import G1_SPEC
+from robot_learning.export.rollout import rollout
+from robot_learning.robots.registry import load_robot
+from robot_learning.runtime.control import ControlSettings
+from robot_learning.runtime.joint_transport import InProcessJointTransport
+from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.tasks.asap.delta import Recording, SessionError, write_mcap
+from robot_learning.tasks.asap.target_world import make_target_robot
+from robot_learning.types import RobotMode
 
 FAIL_MPJPE_MM = 100.0
 
@@ -63,17 +71,62 @@ def tracking_metrics(joint_pos: np.ndarray, reference: np.ndarray, kin: BodyKine
             "success": bool(per_frame.max() <= fail_mpjpe_mm)}
 
 
+SOFT_START_TICKS = 10_000  # the soft start must hand over to the policy within this many ticks
+
+
+class _Session:
+    """The deployment's callbacks for the rollout harness: from the default pose, the soft start,
+    then one tick per frame of the routine; every tick records the measured joints (before the tick)
+    and the PD targets sent. A safety stop ends the session (measured up to the stop)."""
+
+    def __init__(self, robot: Any, num_frames: int, joint_names: list[str]) -> None:
+        self.robot, self.num_frames, self.joint_names = robot, num_frames, joint_names
+        self.qs: list[np.ndarray] = []
+        self.vs: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+        self.stopped: list[str] | None = None
+        self.tracking = False
+
+    def transport(self, robot: Any) -> InProcessJointTransport:
+        self.tr = InProcessJointTransport(robot, self.joint_names)
+        return self.tr
+
+    def on_reset(self, episode: int) -> None:
+        self.robot.reset(pose=np.asarray(G1_SPEC.default_positions, dtype=np.float64))
+
+    def _measure(self) -> None:
+        s = self.robot.state()
+        self.qs.append(np.array(s["joint_position"]))
+        self.vs.append(np.array(s["joint_velocity"]))
+
+    def on_tick(self, episode: int, t: int, c: Any) -> bool:
+        if not self.tracking:  # the soft start
+            if c.mode == RobotMode.POLICY:
+                self.tracking = True
+                self._measure()
+                return self.num_frames <= 1
+            if t + 1 >= SOFT_START_TICKS:
+                raise SessionError(f"the soft start did not hand over to the policy (mode {c.mode.name}, faults {dict(c.fault_counts)})")
+            return False
+        if c.mode != RobotMode.POLICY or c.last_command is None:  # a safety stop: the episode failed
+            self.stopped = c.fault_log[-3:]
+            self.qs, self.vs = self.qs[:-1], self.vs[:-1]
+            self._measure()
+            return True
+        self.targets.append(_spec_order(c.last_command, self.tr))
+        self._measure()
+        return len(self.targets) >= self.num_frames - 1
+
+    def on_episode_end(self, episode: int, c: Any) -> dict[str, Any]:
+        return {}
+
+
 def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None, session: str = "deploy",
            seed: int = 0, kin: BodyKinematics | None = None) -> dict[str, Any]:
     """Run ``policy`` (ONNX, task ``asap_tracking``) once through its routine in target world ``world``
     (a :class:`~robot_learning.tasks.asap.target_world.TargetWorldConfig`); record the session to
     ``record_dir`` (MCAP) if given. Returns the metrics per motion and overall, and the recording."""
-    from robot_learning.runtime.joint_controller import JointController
-    from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.runtime.profiles import PROFILES
-    from robot_learning.types import RobotMode
-    from robot_learning.runtime.joint_transport import InProcessJointTransport
-    from robot_learning.tasks.asap.target_world import make_target_robot
     from robot_learning.tasks.asap.tracking import TASK, load_routine
 
     runner = PolicyRunner(policy)
@@ -86,35 +139,22 @@ def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None,
         raise SessionError(f"target world '{world.name}' has a floating base; the shipped tracking policies are for the fixed-pelvis G1")
     routine = load_routine(meta.training["motions"], fps=meta.control_rate_hz)
     robot = make_target_robot(world, seed=seed)
+    session_ = _Session(robot, routine.num_frames, list(meta.joint_names))
+    settings = ControlSettings(joint=PROFILES["g1_motion_tracking"].controller)
+    desc = dataclasses.replace(load_robot("g1"), name=meta.robot)  # the tracking policies name their robot 'g1'
     try:
-        robot.reset(pose=np.asarray(G1_SPEC.default_positions, dtype=np.float64))
-        transport = InProcessJointTransport(robot, meta.joint_names)
-        c = JointController(runner, transport, "g1", _limits(), PROFILES["g1_motion_tracking"].controller)
-        c.start()
-        for _ in range(10_000):
-            c.tick()
-            if c.mode == RobotMode.POLICY:
-                break
-        else:
-            raise SessionError(f"the soft start did not hand over to the policy (mode {c.mode.name}, faults {dict(c.fault_counts)})")
-        qs, vs, targets = [], [], []
-        stopped = None
-        for _ in range(routine.num_frames - 1):
-            s = robot.state()
-            qs.append(np.array(s["joint_position"]))
-            vs.append(np.array(s["joint_velocity"]))
-            c.tick()
-            if c.mode != RobotMode.POLICY or c.last_command is None:  # a safety stop: the episode failed
-                stopped = c.fault_log[-3:]
-                break
-            targets.append(_spec_order(c.last_command, transport))
-        if stopped is not None:
-            qs, vs = qs[:-1], vs[:-1]
-        s = robot.state()
-        qs.append(np.array(s["joint_position"]))
-        vs.append(np.array(s["joint_velocity"]))
+        run = rollout(runner, robot, 1, SOFT_START_TICKS + routine.num_frames - 1, session_, settings, robot=desc,
+                      transport=session_.transport)
     finally:
         robot.close()
+    ep = run.episodes[0]
+    if not ep.started or len(session_.qs) < 3:  # nothing tracked: the policy never had control
+        if not ep.policy_output_nan:
+            raise SessionError(f"the runtime stopped the policy at once: {ep.start_error or session_.stopped}")
+        return {"target_world": world.name, "policy": str(policy), "per_motion": {}, "overall": {"success": False},
+                "completed": False, "tracked_s": 0.0, "safety_stop": [ep.start_error] if ep.start_error else session_.stopped,
+                "faults": ep.faults, "policy_output_nan": True, "recording": None}
+    qs, vs, targets, stopped = session_.qs, session_.vs, session_.targets, session_.stopped
     rec = Recording(joint_pos=np.stack(qs), joint_vel=np.stack(vs), targets=np.stack(targets), dt=1.0 / meta.control_rate_hz,
                     name=session)
     if rec.num_steps < 2:
@@ -128,7 +168,7 @@ def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None,
         overall["success"] = False
     out: dict[str, Any] = {"target_world": world.name, "policy": str(policy), "per_motion": per_motion, "overall": overall,
                            "completed": stopped is None, "tracked_s": round(rec.num_steps * rec.dt, 2), "safety_stop": stopped,
-                           "faults": dict(c.fault_counts)}
+                           "faults": ep.faults, "policy_output_nan": ep.policy_output_nan}
     if record_dir is not None:
         out["session"] = str(write_mcap(rec, record_dir, session))
     out["recording"] = rec
@@ -142,8 +182,6 @@ def _spec_order(command: Any, transport: Any) -> np.ndarray:
 
 
 def _limits() -> Any:
-    from robot_learning.robots.registry import load_robot
-
     return load_robot("g1").limits()
 
 

@@ -172,15 +172,17 @@ def eval_command(policy: Path, episodes: int | None = None, seed: int = 0, progr
         out = deploy(policy, world, record_dir=record, session=f"eval_{world.name}_{seed + i}", seed=seed + i, kin=kin)
         out.pop("recording", None)
         runs.append(out)
-        if progress:
+        if progress and "mpjpe_mm" in out["overall"]:
             o = out["overall"]
             progress(f"episode {i + 1}/{n}: MPJPE {o['mpjpe_mm']:.1f} mm, {'completed' if out['completed'] else 'stopped after ' + str(out['tracked_s']) + ' s'}")
     keys = ("mpjpe_mm", "joint_pos_error_rad", "vel_error_mm_per_frame", "acc_error_mm_per_frame2")
+    tracked = [r for r in runs if "mpjpe_mm" in r["overall"]]  # a policy that outputs NaN tracks nothing
     return {"target_world": world.name, "policy": str(policy), "episodes": n,
-            **{k: float(np.mean([r["overall"][k] for r in runs])) for k in keys},
+            **{k: float(np.mean([r["overall"][k] for r in tracked])) if tracked else None for k in keys},
             "success_rate": float(np.mean([r["overall"]["success"] for r in runs])),
             "completed_rate": float(np.mean([r["completed"] for r in runs])),
             "faults": {f: sum(r["faults"].get(f, 0) for r in runs) for f in sorted({f for r in runs for f in r["faults"]})},
+            "policy_output_nan": sum(bool(r.get("policy_output_nan")) for r in runs),  # episodes in which the policy's action was not finite
             "per_motion": runs[0]["per_motion"]}
 
 

@@ -11,14 +11,19 @@ lasts ``config.episode_steps`` control steps or until ``success()``.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from robot_learning.export.rollout import rollout
 from robot_learning.robots import panda as panda_desc
+from robot_learning.runtime.control import ControlSettings, EndEffectorNodeConfig
+from robot_learning.runtime.loop import TimingStats
 from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
+from robot_learning.runtime.transport import InProcessEndEffectorTransport
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, PickPlaceConfig, image_shape, policy_metadata
 from robot_learning.types import PolicyMetadata, PolicyMetadataError
@@ -62,6 +67,53 @@ def make_controller(policy: str | Path | ObsPolicy, config: PickPlaceConfig) -> 
     return ctrl
 
 
+class _Scenes:
+    """The evaluation's callbacks for the rollout harness: episode ``i`` is scene seed ``seed + i``;
+    it ends at success. The controllers' timing goes into one record over all episodes."""
+
+    def __init__(self, env: Any, seed: int, episodes: int, progress: Callable[[int, int, dict[str, Any]], None] | None) -> None:
+        self.env, self.seed, self.episodes, self.progress = env, seed, episodes, progress
+        self.timing: TimingStats | None = None
+        self.counts: Counter[str] = Counter()
+
+    def transport(self, env: Any) -> InProcessEndEffectorTransport:
+        self.tr = InProcessEndEffectorTransport(env)
+        return self.tr
+
+    def on_reset(self, i: int) -> int:
+        self.env.reset(self.seed + i)
+        self.info: dict[str, Any] = {"success": False}
+        self.steps = 0
+        return self.seed + i
+
+    def on_start(self, i: int, ctrl: Any) -> None:
+        if self.timing is None:
+            self.timing = ctrl.timing
+        ctrl.timing = self.timing
+
+    def on_tick(self, i: int, t: int, ctrl: Any) -> bool:
+        self.steps, self.info = t + 1, self.tr.last_info
+        return bool(self.info["success"])
+
+    def on_episode_end(self, i: int, ctrl: Any) -> dict[str, Any]:
+        self.counts.update(ctrl.counts)
+        rec = {"episode": i, "seed": self.seed + i, "success": bool(self.info["success"]), "steps": self.steps,
+               "object_off_table": bool(self.info.get("object_off_table", False))}
+        if self.progress is not None:
+            self.progress(i + 1, self.episodes, rec)
+        return rec
+
+    def runtime_summary(self, run: Any, max_step_m: float) -> dict[str, Any]:
+        """The runtime's counts over all episodes (ticks, holds, clips, faults by monitor) and timing."""
+        keys = ("ticks", "policy_ticks", "holds", "input_faults", "policy_faults", "action_clips", "workspace_clips", "step_clips",
+                "reset_ticks")
+        out: dict[str, Any] = {k: int(self.counts[k]) for k in keys}
+        out["faults"] = run.aggregate()["faults"]
+        out["max_step_m"] = max_step_m
+        out["timing"] = self.timing.summary() if self.timing is not None else {"count": 0}
+        return out
+
+
 def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episodes: int = 50, seed: int = 10_000,
                     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
                     config: PickPlaceConfig | None = None) -> dict[str, Any]:
@@ -86,29 +138,20 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
                                       f"(the {sim} twin has no matching camera): use --sim mujoco")
         cfg = replace(cfg, observation="image", image_size=shape[1])
     env = make_env(sim, cfg)
-    records: list[dict[str, Any]] = []
+    scenes = _Scenes(env, seed, episodes, progress)
+    settings = ControlSettings(end_effector=EndEffectorNodeConfig(soft_start_s=0.0, stale_timeout_s=0.0))
     t_start = time.perf_counter()
     try:
-        for i in range(episodes):
-            env.reset(seed + i)
-            info: dict[str, Any] = {"success": False}
-            steps = 0
-            for steps in range(1, cfg.episode_steps + 1):
-                cmd = ctrl.step(env.obs_fields(), env.tcp_rot())
-                target = env.tcp_ref if cmd.tcp_target is None else cmd.tcp_target
-                _, info = env.apply_command(target, cmd.gripper, cmd.stiffness_scale)
-                if info["success"]:
-                    break
-            rec = {"episode": i, "seed": seed + i, "success": bool(info["success"]), "steps": steps,
-                   "object_off_table": bool(info.get("object_off_table", False))}
-            records.append(rec)
-            if progress is not None:
-                progress(i + 1, episodes, rec)
+        run = rollout(ctrl.policy, env, episodes, cfg.episode_steps, scenes, settings, transport=scenes.transport)
         dt = float(env.dt)
     finally:
         close = getattr(env, "close", None)
         if close is not None:
             close()
+    records = [e.metrics if e.metrics is not None else
+               {"episode": e.episode, "seed": seed + e.episode, "success": False, "steps": 0, "object_off_table": False,
+                "policy_output_nan": e.policy_output_nan, "start_error": e.start_error} for e in run.episodes]
+    agg = run.aggregate()
     wins = [r["steps"] for r in records if r["success"]]
     mean_steps = float(np.mean(wins)) if wins else None
     return {
@@ -122,7 +165,9 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         "mean_seconds_to_success": None if mean_steps is None else mean_steps * dt,
         "control_dt_s": dt,
         "objects_off_table": sum(r["object_off_table"] for r in records),
-        "runtime": ctrl.summary(),
+        "runtime": scenes.runtime_summary(run, ctrl.max_step_m),
+        "policy_output_nan": agg["policy_output_nan"],  # episodes in which the policy's action was not finite
+        **({"start_failures": agg["start_failures"], "start_error": agg["start_error"]} if agg["start_failures"] else {}),
         "wall_s": round(time.perf_counter() - t_start, 3),
         "per_episode": records,
     }

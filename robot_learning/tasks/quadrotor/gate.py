@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.export.rollout import rollout
+from robot_learning.robots import crazyflie
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.robots.registry import load_robot
+from robot_learning.runtime.control import ControlSettings
 from robot_learning.runtime.controller import ControllerConfig, QuadrotorController
 from robot_learning.runtime.loop import FixedRateLoop
 from robot_learning.runtime.policy import PolicyRunner
@@ -38,52 +42,89 @@ def _percentiles(values: list[float], prefix: str) -> dict[str, float]:
     return {f"{prefix}_p50_us": round(float(np.percentile(a, 50)) * 1e6, 1), f"{prefix}_p99_us": round(float(np.percentile(a, 99)) * 1e6, 1)}
 
 
+class _HoverEpisodes:
+    """The hover gate's callbacks for the rollout harness: episode k starts from the k-th sampled
+    state with its disturbance; every tick records the distance to the set point."""
+
+    def __init__(self, vehicle: PyBulletQuadrotor, x: np.ndarray, force: np.ndarray, torque: np.ndarray, steps: int,
+                 window: int, radius: float, bar: Any) -> None:
+        self.vehicle, self.x, self.force, self.torque = vehicle, x, force, torque
+        self.steps, self.window, self.radius, self.bar = steps, window, radius, bar
+        self.center = np.asarray(CENTER)
+
+    def on_reset(self, ep: int) -> int:
+        x = self.x
+        self.vehicle.reset(self.center + x[ep, POS], x[ep, QUAT], x[ep, VEL], x[ep, ANGVEL])
+        self.vehicle.set_disturbance(self.force[ep], self.torque[ep])
+        self.err = np.zeros(self.steps)
+        return ep
+
+    def on_tick(self, ep: int, t: int, ctrl: Any) -> None:
+        self.err[t] = np.linalg.norm(self.vehicle.state()["position"] - self.center)
+
+    def on_episode_end(self, ep: int, ctrl: Any) -> dict[str, Any]:
+        ok_control = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
+        tail = self.err[-self.window:]
+        self.bar.update(1)
+        return {"kept_control": bool(ok_control), "tail_error_m": float(tail.mean()), "success": bool(ok_control and tail.max() < self.radius)}
+
+
 def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
-    """Hover from the paper's initial-state distribution in PyBullet; same keys as the torch evaluation."""
+    """Hover from the paper's initial-state distribution in PyBullet; same keys as the torch evaluation.
+    An episode whose controller does not start (e.g. the policy's action is not finite) failed."""
+    from tqdm import tqdm
+
     params = DEFAULT_PARAMS
     env = QuadrotorHoverEnv(dataclasses.replace(cfg.env, num_envs=1), params, seed=seed)
     x, force, torque = env.sample_states(episodes)
     x, force, torque = x.double().numpy(), force.double().numpy(), torque.double().numpy()
     steps, window, radius = cfg.env.episode_steps, cfg.eval.success_window_steps, cfg.eval.success_radius
-    center = np.asarray(CENTER)
-    successes, kept_control, errors, faults = 0, 0, [], {}
-    compute: list[float] = []
+    settings = ControlSettings(quadrotor=ControllerConfig(soft_start_ticks=0), setpoint=CENTER, trajectory="hover")
     t0 = time.perf_counter()
-    from tqdm import tqdm
-
-    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, seed=seed)) as vehicle:
-        for ep in tqdm(range(episodes), desc="pybullet gate", unit="episode", leave=False, disable=not sys.stderr.isatty()):
-            vehicle.reset(center + x[ep, POS], x[ep, QUAT], x[ep, VEL], x[ep, ANGVEL])
-            vehicle.set_disturbance(force[ep], torque[ep])
-            ctrl = QuadrotorController(runner, InProcessTransport(vehicle), Hover(CENTER), params,
-                                       ControllerConfig(soft_start_ticks=0))
-            ctrl.start()
-            err = np.zeros(steps)
-            for t in range(steps):
-                ctrl.tick()
-                err[t] = np.linalg.norm(vehicle.state()["position"] - center)
-            ok_control = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
-            kept_control += ok_control
-            tail = err[-window:]
-            if ok_control:
-                errors.append(float(tail.mean()))
-            successes += bool(ok_control and tail.max() < radius)
-            for k, v in ctrl.fault_counts.items():
-                faults[k] = faults.get(k, 0) + v
-            compute.extend(ctrl.policy_seconds)
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, seed=seed)) as vehicle, \
+            tqdm(total=episodes, desc="pybullet gate", unit="episode", leave=False, disable=not sys.stderr.isatty()) as bar:
+        run = rollout(runner, vehicle, episodes, steps, _HoverEpisodes(vehicle, x, force, torque, steps, window, radius, bar), settings,
+                      robot=load_robot(crazyflie.NAME))
+    figs = [e.metrics for e in run.episodes if e.metrics is not None]
+    errors = [f["tail_error_m"] for f in figs if f["kept_control"]]
+    agg = run.aggregate()
     out: dict[str, Any] = {
         "engine": "pybullet",
         "trajectory": "hover",
         "episodes": episodes,
-        "success_rate": successes / episodes,
-        "termination_rate": 1.0 - kept_control / episodes,
+        "success_rate": sum(f["success"] for f in figs) / episodes,
+        "termination_rate": 1.0 - sum(f["kept_control"] for f in figs) / episodes,
         "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
         "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
-        "faults": faults,
+        "faults": agg["faults"],
+        "policy_output_nan": agg["policy_output_nan"],  # episodes in which the policy's action was not finite
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
-    out.update(_percentiles(compute, "policy_latency"))
+    if agg["start_failures"]:
+        out["start_failures"], out["start_error"] = agg["start_failures"], agg["start_error"]
+    out.update(_percentiles(run.policy_seconds, "policy_latency"))
     return out
+
+
+class _FigureEightFlight:
+    """The figure-eight flight's callbacks: start on the figure, record the path after ``settle`` s."""
+
+    def __init__(self, vehicle: PyBulletQuadrotor, figure: FigureEight, settle: float) -> None:
+        self.vehicle, self.figure, self.settle = vehicle, figure, settle
+        self.flown: list[np.ndarray] = []
+        self.reference: list[np.ndarray] = []
+
+    def on_reset(self, ep: int) -> None:
+        self.vehicle.reset(self.figure(0.0), (1.0, 0.0, 0.0, 0.0))
+
+    def on_tick(self, ep: int, t: int, ctrl: Any) -> None:
+        s = self.vehicle.state()
+        if s.stamp >= self.settle:
+            self.flown.append(np.array(s["position"], dtype=np.float64))
+            self.reference.append(self.figure(s.stamp))
+
+    def on_episode_end(self, ep: int, ctrl: Any) -> dict[str, Any]:
+        return {}
 
 
 def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight | None = None, settle: float = 2.0,
@@ -97,27 +138,24 @@ def fly_figure8(runner: PolicyRunner, seconds: float = 16.0, figure: FigureEight
     steps = int(round(seconds / params.dt))
     if steps * params.dt <= settle + params.dt:
         raise ValueError(f"a figure-eight flight of {seconds} s leaves nothing to measure after the {settle} s settling time")
+    settings = ControlSettings(quadrotor=ControllerConfig(soft_start_ticks=0))
     with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params)) as vehicle:
-        vehicle.reset(figure(0.0), (1.0, 0.0, 0.0, 0.0))
-        ctrl = QuadrotorController(runner, InProcessTransport(vehicle), figure, params, ControllerConfig(soft_start_ticks=0))
-        ctrl.start()
-        flown, reference = [], []
-        for t in range(steps):
-            ctrl.tick()
-            s = vehicle.state()
-            if s.stamp >= settle:
-                flown.append(np.array(s["position"], dtype=np.float64))
-                reference.append(figure(s.stamp))
-    ok = ctrl.mode == RobotMode.POLICY and not ctrl.fault_counts
-    figures = tracking_figures(np.asarray(flown), np.asarray(reference), np.asarray(figure.center), criterion or TrackingCriterion())
+        flight = _FigureEightFlight(vehicle, figure, settle)
+        run = rollout(runner, vehicle, 1, steps, flight, settings, robot=load_robot(crazyflie.NAME), setpoint=figure)
+    ep = run.episodes[0]
+    out: dict[str, Any] = {"engine": "pybullet", "trajectory": "figure8", "episodes": 1}
+    if not ep.started:  # nothing was flown
+        return {**out, "success_rate": 0.0, "policy_output_nan": int(ep.policy_output_nan), "start_failures": 1,
+                "start_error": ep.start_error, "figure8": dataclasses.asdict(figure), "faults": ep.faults}
+    ok = ep.mode == RobotMode.POLICY.name and not ep.faults
+    figures = tracking_figures(np.asarray(flight.flown), np.asarray(flight.reference), np.asarray(figure.center), criterion or TrackingCriterion())
     return {
-        "engine": "pybullet",
-        "trajectory": "figure8",
-        "episodes": 1,
+        **out,
         "success_rate": float(ok and figures["tracks_reference"]),
         **figures,
         "figure8": dataclasses.asdict(figure),
-        "faults": dict(ctrl.fault_counts),
+        "faults": ep.faults,
+        "policy_output_nan": int(ep.policy_output_nan),
     }
 
 

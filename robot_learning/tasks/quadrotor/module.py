@@ -178,12 +178,17 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 
         if trajectory != "hover":
             raise ConfigError("the torch training simulator evaluates hover only; use --sim pybullet for --trajectory figure8")
 
+        nonfinite = torch.zeros(episodes, dtype=torch.bool)  # episodes in which the policy's action was not finite
+
         def policy_fn(obs: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(runner(obs.numpy()))
+            action = torch.from_numpy(runner(obs.numpy()))
+            nonfinite.logical_or_(~torch.isfinite(action).all(dim=-1))
+            return action
 
         t0 = time.perf_counter()
         res = evaluate_torch(policy_fn, cfg.env, DEFAULT_PARAMS, cfg.eval, episodes=episodes, seed=seed)
-        res = {"engine": "torch", "trajectory": "hover", **res, "wall_seconds": round(time.perf_counter() - t0, 2)}
+        res = {"engine": "torch", "trajectory": "hover", **res, "policy_output_nan": int(nonfinite.sum()),
+               "wall_seconds": round(time.perf_counter() - t0, 2)}
         return res
     if engine == "pybullet":
         from robot_learning.tasks.quadrotor.gate import fly_figure8, gate_pybullet
@@ -193,7 +198,7 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 
         res = gate_pybullet(runner, cfg, episodes=episodes, seed=seed)
         # the same figures in the training simulator, side by side: the pair is the sim-to-sim gap
         ref = eval_command(policy, "torch", episodes=episodes, seed=seed)
-        res["training_sim"] = {k: ref[k] for k in ("engine", "success_rate", "hover_error_m", "termination_rate")}
+        res["training_sim"] = {k: ref[k] for k in ("engine", "success_rate", "hover_error_m", "termination_rate", "policy_output_nan")}
         res["sim2sim_gap"] = {"success_rate": round(ref["success_rate"] - res["success_rate"], 4),
                               "hover_error_m": round(res["hover_error_m"] - ref["hover_error_m"], 4)}
         return res
