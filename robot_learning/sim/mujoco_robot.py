@@ -62,6 +62,7 @@ from robot_learning.sim.mjspec_pd import (
     add_imu_sensors,
     replace_with_pd_actuators,
 )
+from robot_learning.sim.speed import measure_robot_speed
 from robot_learning.sim.terrain import TerrainConfig, apply_terrain
 from robot_learning.types import RobotState
 
@@ -380,7 +381,7 @@ def measure_speed(
     config: MujocoRobotConfig | None = None, control_steps: int = 500, repeats: int = 3
 ) -> dict[str, float]:
     """Control steps per second of :class:`MujocoJointRobot` against raw ``mujoco.mj_step`` on the
-    same compiled model (a measurement, for benchmarks; nothing is asserted).
+    same compiled model (:func:`robot_learning.sim.speed.measure_robot_speed`).
 
     The robot is reset to its default pose and commanded to hold it; the raw run starts from the same
     reset state with the same ``ctrl`` (the PD lives in the actuators), so both integrate the same
@@ -392,39 +393,9 @@ def measure_speed(
         ``raw_control_steps_per_s`` (``mj_step(nstep=n_substeps)`` per control period),
         ``raw_physics_steps_per_s`` and the ratios ``step_vs_raw`` and ``step_state_vs_raw``.
     """
-    import time as _time
-
     robot = MujocoJointRobot(config or MujocoRobotConfig())
-    q = robot.default_pose()
-    best = {"step": 0.0, "step_state": 0.0, "raw": 0.0}
-    for _ in range(repeats):
-        robot.reset(pose=q)
-        t0 = _time.perf_counter()
-        for _ in range(control_steps):
-            robot.step(q)
-        best["step"] = max(best["step"], control_steps / (_time.perf_counter() - t0))
-
-        robot.reset(pose=q)
-        t0 = _time.perf_counter()
-        for _ in range(control_steps):
-            robot.step(q)
-            robot.state()
-        best["step_state"] = max(best["step_state"], control_steps / (_time.perf_counter() - t0))
-
-        robot.reset(pose=q)
-        m, d, n = robot.model, robot.data, robot.n_substeps
-        t0 = _time.perf_counter()
-        for _ in range(control_steps):
-            mujoco.mj_step(m, d, nstep=n)
-        best["raw"] = max(best["raw"], control_steps / (_time.perf_counter() - t0))
-    return {
-        "robot_steps_per_s": best["step"],
-        "robot_steps_with_state_per_s": best["step_state"],
-        "raw_control_steps_per_s": best["raw"],
-        "raw_physics_steps_per_s": best["raw"] * robot.n_substeps,
-        "step_vs_raw": best["step"] / best["raw"],
-        "step_state_vs_raw": best["step_state"] / best["raw"],
-    }
+    m, d, n = robot.model, robot.data, robot.n_substeps
+    return measure_robot_speed(robot, control_steps, repeats, raw=lambda: mujoco.mj_step(m, d, nstep=n))
 
 
 if __name__ == "__main__":  # python -m robot_learning.sim.mujoco_robot: speed figures as JSON

@@ -77,6 +77,7 @@ import pybullet as p
 
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots.g1_urdf import G1UrdfInfo, g1_urdf_path
+from robot_learning.sim.speed import measure_robot_speed
 from robot_learning.types import RobotState
 
 GRAVITY = 9.81
@@ -506,29 +507,9 @@ def measure_speed(
     config: PyBulletG1Config | None = None, control_steps: int = 200, repeats: int = 3
 ) -> dict[str, float]:
     """Control steps per second of :class:`PyBulletG1` holding the default pose (best of ``repeats``),
-    with and without a ``state()`` call per step. A measurement for benchmarks; nothing is asserted."""
-    import time as _time
-
+    with and without a ``state()`` call per step (:func:`robot_learning.sim.speed.measure_robot_speed`)."""
     with PyBulletG1(config or PyBulletG1Config()) as robot:
-        q = robot.default_pose()
-        best = {"step": 0.0, "step_state": 0.0}
-        for _ in range(repeats):
-            robot.reset(pose=q)
-            t0 = _time.perf_counter()
-            for _ in range(control_steps):
-                robot.step(q)
-            best["step"] = max(best["step"], control_steps / (_time.perf_counter() - t0))
-            robot.reset(pose=q)
-            t0 = _time.perf_counter()
-            for _ in range(control_steps):
-                robot.step(q)
-                robot.state()
-            best["step_state"] = max(best["step_state"], control_steps / (_time.perf_counter() - t0))
-        return {
-            "robot_steps_per_s": best["step"],
-            "robot_steps_with_state_per_s": best["step_state"],
-            "physics_steps_per_s": best["step"] * robot.n_substeps,
-        }
+        return measure_robot_speed(robot, control_steps, repeats)
 
 
 if __name__ == "__main__":  # python -m robot_learning.sim.pybullet_g1: speed figures as JSON
