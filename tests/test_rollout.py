@@ -19,15 +19,15 @@ from robot_learning.export.rollout import rollout
 from robot_learning.runtime.control import ControlSettings
 from robot_learning.runtime.joint_controller import JointControllerConfig
 from robot_learning.runtime.policy import PolicyRunner
-from robot_learning.types import RobotMode
+from robot_learning.types import PolicyMetadata, RobotMode
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "assets" / "policies"
 
 
-def nan_policy(shipped: Path, out: Path) -> Path:
-    """An ONNX policy with ``shipped``'s metadata (sizes, robot, task) whose action is always NaN."""
-    meta = PolicyRunner(shipped).metadata
+def nan_policy(shipped: Path | PolicyMetadata, out: Path) -> Path:
+    """An ONNX policy with ``shipped``'s metadata (a policy file's, or given; sizes, robot, task) whose action is always NaN."""
+    meta = shipped if isinstance(shipped, PolicyMetadata) else PolicyRunner(shipped).metadata
     n_obs, n_act = meta.observation_layout.size, meta.action_size
     w = helper.make_tensor("W", TensorProto.FLOAT, [n_obs, n_act], np.zeros(n_obs * n_act, dtype=np.float32).tolist())
     b = helper.make_tensor("B", TensorProto.FLOAT, [n_act], [float("nan")] * n_act)
@@ -36,8 +36,8 @@ def nan_policy(shipped: Path, out: Path) -> Path:
                               [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", n_act])], [w, b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    for entry in onnx.load(str(shipped)).metadata_props:
-        model.metadata_props.add(key=entry.key, value=entry.value)
+    for key, value in meta.to_props().items():
+        model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
     return out
@@ -63,6 +63,17 @@ def test_eval_reports_a_nan_policy(tmp_path: Path, task: str, shipped: str, flag
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert report["policy_output_nan"] == (1 if "figure8" in flags else 2), report
     assert report["success_rate"] == 0.0
+
+
+def test_eval_cartpole_reports_a_nan_policy(tmp_path: Path) -> None:
+    from robot_learning.tasks.cartpole.config import CartPoleConfig
+    from robot_learning.tasks.cartpole.module import make_metadata
+
+    policy = nan_policy(make_metadata(CartPoleConfig(), {"algorithm": "none"}), tmp_path / "nan.onnx")
+    r = cli("eval", "cartpole", "--policy", str(policy), "--episodes", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["policy_output_nan"] == 2 and report["success_rate"] == 0.0, report
 
 
 def test_eval_asap_reports_a_nan_policy(tmp_path: Path) -> None:
