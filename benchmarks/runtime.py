@@ -100,7 +100,8 @@ def in_process(policy: Path, rate: float, seconds: float) -> dict:
 
 
 def over_dds(policy: Path, rate: float, seconds: float, domain: int) -> dict:
-    from robot_learning.runtime.node import DdsBackend, PolicyNode, run_node
+    from robot_learning.runtime.node import PolicyNode, run_node
+    from robot_learning.runtime.ros2.backend import DdsBackend
     from robot_learning.runtime.profiles import load_node_config
     from robot_learning.runtime.ros2.dds import ensure_dds_config
 

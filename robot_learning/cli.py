@@ -419,7 +419,8 @@ def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> in
     its description and profile are resolved here and handed to the node, its bridge module is run)."""
     import subprocess
 
-    from robot_learning.runtime.node import DdsBackend, PolicyNode, run_node
+    from robot_learning.runtime.node import PolicyNode, run_node
+    from robot_learning.runtime.ros2.backend import DdsBackend
     from robot_learning.runtime.profiles import load_node_config, profile_for
 
     overrides = {"policy": str(args.policy), "record_dir": str(args.record) if args.record else None, "realtime": bool(args.realtime_priority)}

@@ -23,7 +23,9 @@ import pytest
 from robot_learning.robots.registry import load_robot
 from robot_learning.runtime.controller import ControllerConfig as QuadrotorControllerConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig
-from robot_learning.runtime.node import DdsBackend, NodeConfig, PolicyNode
+from robot_learning.runtime.node import PolicyNode
+from robot_learning.runtime.node_config import NodeConfig
+from robot_learning.runtime.ros2.backend import DdsBackend
 from robot_learning.runtime.ros2 import dds, msgs
 from robot_learning.runtime.safety import QuadrotorLimits
 from robot_learning.types import PolicyLoadError, PolicyMetadataError, RobotMode

@@ -21,7 +21,8 @@ import torch
 
 from robot_learning.export.onnx_export import export_policy
 from robot_learning.runtime.manipulation import EndEffectorController
-from robot_learning.runtime.node import DdsBackend, PolicyNode
+from robot_learning.runtime.node import PolicyNode
+from robot_learning.runtime.ros2.backend import DdsBackend
 from robot_learning.runtime.profiles import load_node_config
 from robot_learning.runtime.ros2 import dds, msgs
 from robot_learning.types import RobotMode

@@ -120,7 +120,9 @@ import io, tempfile, contextlib
 from pathlib import Path
 sys.path.insert(0, str(Path("deploy").resolve()))
 import robot_learning_deploy.policy_node, robot_learning_deploy.recorder, robot_learning_deploy.sim_bridge
-from robot_learning.runtime.node import DdsBackend, NodeConfig, PolicyNode
+from robot_learning.runtime.node import PolicyNode
+from robot_learning.runtime.node_config import NodeConfig
+from robot_learning.runtime.ros2.backend import DdsBackend
 from robot_learning.runtime.recorder import read_recording
 domain = int(sys.argv[1])
 with tempfile.TemporaryDirectory() as d:

@@ -19,7 +19,8 @@ from robot_learning.export.onnx_export import export_policy
 from robot_learning.robots.joint_robot import JointRobotSpec
 from robot_learning.robots.registry import RobotDescription
 from robot_learning.runtime.joint_controller import JointControllerConfig
-from robot_learning.runtime.node import NodeConfig, PolicyNode
+from robot_learning.runtime.node import PolicyNode
+from robot_learning.runtime.node_config import NodeConfig
 from robot_learning.runtime.ros2 import dds, msgs
 from robot_learning.tasks.registry import Command, RobotEntry, TaskSpec, TaskSpecError, check_robots, load_tasks, task_robot
 from robot_learning.types import ObsLayout, ObsTerm, PolicyMetadata, RobotMode

@@ -57,7 +57,7 @@ def make_backend(name: str, argv: list[str], loopback: bool = False) -> tuple[An
         rclpy.init(args=argv)
         node = Node(name)
         return RclpyBackend(node), node, node.get_logger().info, rclpy.try_shutdown
-    from robot_learning.runtime.node import DdsBackend
+    from robot_learning.runtime.ros2.backend import DdsBackend
 
     domain = parse_ros_args(argv).get("domain_id")
     backend = DdsBackend(name, domain_id=int(domain) if domain not in (None, "", "-1") else None, loopback=loopback)

@@ -366,7 +366,7 @@ def _quat_from_rotation(r: np.ndarray) -> tuple[float, float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m robot_learning.bridges.sim_bridge --robot crazyflie --seconds 20``: the bridge over Cyclone DDS."""
-    from robot_learning.runtime.node import DdsBackend
+    from robot_learning.runtime.ros2.backend import DdsBackend
 
     p = argparse.ArgumentParser(prog="robot-learning-sim-bridge", description=__doc__.split("\n\n")[0])
     p.add_argument("--robot", default="crazyflie", choices=["g1", "panda", "crazyflie"])

@@ -11,7 +11,7 @@ import yaml
 from robot_learning.core.config import ConfigError, from_dict, merge, read_yaml_mapping, to_dict
 from robot_learning.runtime.control import EndEffectorNodeConfig
 from robot_learning.runtime.joint_controller import JointControllerConfig
-from robot_learning.runtime.node import NodeConfig
+from robot_learning.runtime.node_config import NodeConfig
 
 _G1_INPUT = [
     {"type": "range"},

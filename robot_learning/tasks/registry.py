@@ -112,7 +112,7 @@ class RobotEntry:
 
     ``description``: ``"module:function"`` returning a
     :class:`~robot_learning.robots.registry.RobotDescription` (numpy only: the robot's computer imports it).
-    ``profile``: ``"module:ATTRIBUTE"``, the :class:`~robot_learning.runtime.node.NodeConfig` the policy
+    ``profile``: ``"module:ATTRIBUTE"``, the :class:`~robot_learning.runtime.node_config.NodeConfig` the policy
     node starts from (monitors, terminal action, soft start); ``deploy --config FILE`` overrides it key by key.
     ``bridge``: a module run as ``python -m <bridge> --seconds S [--domain-id D]``: the simulated robot
     behind the robot's ROS 2 topics over Cyclone DDS, for ``deploy --sim bridge`` (None: there is none).

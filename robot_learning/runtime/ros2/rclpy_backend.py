@@ -59,7 +59,7 @@ def from_ros(msg: Any, msg_cls: type) -> Any:
 
 
 class RclpyBackend:
-    """The :class:`~robot_learning.runtime.node.Backend` interface on an rclpy node."""
+    """The :class:`~robot_learning.runtime.ros2.backend.Backend` interface on an rclpy node."""
 
     def __init__(self, node: Any) -> None:
         from rclpy.callback_groups import ReentrantCallbackGroup

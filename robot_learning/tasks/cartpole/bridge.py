@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from robot_learning.runtime.loop import FixedRateLoop
-from robot_learning.runtime.node import DdsBackend
+from robot_learning.runtime.ros2.backend import DdsBackend
 from robot_learning.runtime.ros2 import msgs
 from robot_learning.tasks.cartpole.robot import SPEC, tilt_deg
 from robot_learning.tasks.cartpole.sims import MujocoCartPole

@@ -4,7 +4,7 @@ overrides it key by key). Its controller part is :data:`~robot_learning.tasks.ca
 the same pipeline `eval` runs."""
 from __future__ import annotations
 
-from robot_learning.runtime.node import NodeConfig
+from robot_learning.runtime.node_config import NodeConfig
 from robot_learning.tasks.cartpole.robot import CONTROLLER, NAME
 
 PROFILE = NodeConfig(robot=NAME, use_imu=True, controller=CONTROLLER)

@@ -17,7 +17,7 @@ from robot_learning.tasks.hil_serl.scene import PickPlaceConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robot_learning.runtime.node import DdsBackend
+    from robot_learning.runtime.ros2.backend import DdsBackend
 
     p = argparse.ArgumentParser(prog="python -m robot_learning.tasks.hil_serl.bridge", description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=10_000, help="the scene's seed (evaluation episode i uses 10000 + i)")
