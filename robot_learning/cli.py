@@ -16,7 +16,10 @@ directory) ends the command with a one-line message and exit status 2, not a tra
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import math
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +28,12 @@ from typing import Any
 from robot_learning.core.config import ConfigError, merge, read_yaml_mapping
 from robot_learning.core.runs import RunDirError, dumps
 from robot_learning.robots.registry import ALIASES, UnknownRobotError
-from robot_learning.tasks.registry import COMMON, Command, RobotEntry, TaskSpec, load_tasks, parse_overrides, task_of_policy, task_robot
+from robot_learning.runtime.monitors import MonitorConfigError
+from robot_learning.runtime.policy import PolicyRunner
+from robot_learning.runtime.profiles import load_node_config, profile_for
+from robot_learning.tasks.registry import (COMMON, Command, RobotEntry, TaskSpec, load_tasks, parse_overrides, resolve, task_of_policy,
+                                           task_robot)
+from robot_learning.types import PolicyLoadError, PolicyMetadataError
 
 KINDS = ("train", "eval", "export")
 
@@ -212,8 +220,6 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
 
 
 def _task_of_policy_file(path: Path, tasks: dict[str, TaskSpec]) -> TaskSpec:
-    from robot_learning.runtime.policy import PolicyMetadataError, PolicyRunner
-
     if path.is_dir():
         raise UserError(f"--policy {path} is a directory; pass the policy file (e.g. {path / 'policy.onnx'})")
     try:
@@ -239,8 +245,6 @@ def _onnx_metadata_keys(path: Path) -> set[str]:
 
 def _task_of_checkpoint(path: Path, tasks: dict[str, TaskSpec]) -> TaskSpec:
     """The task whose run wrote ``path``: read from the run record next to it (run.json or report.json)."""
-    import json
-
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}" if not path.is_dir() else f"checkpoint {path} is a directory, not a file")
     for d in (path.parent, path.parent.parent):
@@ -305,8 +309,6 @@ def _run_task_command(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> i
 
 
 def _params(cmd: Command) -> set[str]:
-    import inspect
-
     return set(inspect.signature(cmd.resolve()).parameters)
 
 
@@ -329,9 +331,6 @@ def _default_policy(spec: TaskSpec) -> Path:
 
 
 def _is_user_error(e: Exception) -> bool:
-    from robot_learning.runtime.monitors import MonitorConfigError
-    from robot_learning.types import PolicyLoadError, PolicyMetadataError
-
     user: tuple[type[BaseException], ...] = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError,
                                              FileExistsError, IsADirectoryError, UnknownRobotError, MonitorConfigError)
     user = (*user, *_task_user_errors())
@@ -346,8 +345,6 @@ def _is_user_error(e: Exception) -> bool:
 
 def _task_user_errors() -> tuple[type[BaseException], ...]:
     """The exception types tasks declare as "the user's input is wrong" (``TaskSpec.extra['user_errors']``)."""
-    from robot_learning.tasks.registry import resolve
-
     out: list[type[BaseException]] = []
     for spec in load_tasks().values():
         for ref in spec.extra.get("user_errors", ()):
@@ -417,11 +414,9 @@ def _format_summary(s: dict[str, Any]) -> str:
 def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> int:
     """The policy node over Cyclone DDS for a platform robot (by name) or for a task's robot (``entry``:
     its description and profile are resolved here and handed to the node, its bridge module is run)."""
-    import subprocess
-
+    # Cyclone DDS is the [deploy] extra: imported when the node runs, so training installs need not have it
     from robot_learning.runtime.node import PolicyNode, run_node
     from robot_learning.runtime.ros2.backend import DdsBackend
-    from robot_learning.runtime.profiles import load_node_config, profile_for
 
     overrides = {"policy": str(args.policy), "record_dir": str(args.record) if args.record else None, "realtime": bool(args.realtime_priority)}
     robot = None
@@ -483,7 +478,7 @@ def _task_node_config(entry: RobotEntry, config: Path | None, overrides: dict[st
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from robot_learning.bridges.sim_bridge import main as bridge_main
+    from robot_learning.bridges.sim_bridge import main as bridge_main  # needs the [deploy] and [sim] extras
 
     return bridge_main([a for a in args.args if a != "--"])
 
