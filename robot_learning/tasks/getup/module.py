@@ -259,8 +259,10 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         render = Path(render)
         if render.suffix.lower() != ".gif" or render.is_dir():
             raise ConfigError(f"--render {render}: expected a .gif file to write")
-        if not render.resolve().parent.is_dir():
-            raise ConfigError(f"--render {render}: the directory {render.parent} does not exist")
+        try:  # made now, as a run directory is, so a path that cannot be written is refused before the episodes
+            render.resolve().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"--render {render}: cannot make the directory {render.parent} ({e.strerror})") from None
     runner = PolicyRunner(policy)
     meta = runner.metadata
     if meta.task != TASK:
