@@ -1,18 +1,37 @@
 """The command line: help, a short real training run with all its outputs, eval JSON, clear errors."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The real entry point, in a new process."""
     return subprocess.run([sys.executable, "-m", "robot_learning", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def cli_here(*args: str) -> subprocess.CompletedProcess:
+    """The same command line in this process (``robot_learning.cli.main``): for the many quick refusals."""
+    from robot_learning.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse: --help (0) and usage errors (2)
+            code = int(e.code or 0)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_the_installed_entry_point_answers() -> None:
+    r = cli("--help")
+    assert r.returncode == 0 and "usage: robot-learning" in r.stdout
 
 
 def test_help_on_every_command() -> None:
@@ -24,20 +43,20 @@ def test_help_on_every_command() -> None:
             if c.cli:
                 cmds.append([c.name, spec.name] if c.name in ("train", "eval", "export") else [spec.group, c.name])
     for cmd in cmds:
-        r = cli(*cmd, "--help")
+        r = cli_here(*cmd, "--help")
         assert r.returncode == 0, (cmd, r.stderr)
         assert "usage:" in r.stdout
 
 
 def test_each_task_shows_and_takes_only_its_own_flags(tmp_path: Path) -> None:
-    getup, hil = cli("train", "getup", "--help").stdout, cli("train", "hil_serl", "--help").stdout
+    getup, hil = cli_here("train", "getup", "--help").stdout, cli_here("train", "hil_serl", "--help").stdout
     assert "--posture" in getup and "--human" not in getup and "--observation" not in getup
     assert "--human" in hil and "--posture" not in hil and "--stage" not in hil
     for common in ("--out", "--config", "--set", "--seconds", "--seed", "--force"):
         assert common in getup and common in hil
-    r = cli("train", "quadrotor", "--stage", "I", "--out", str(tmp_path / "q"))  # a getup flag on another task: refused, not ignored
+    r = cli_here("train", "quadrotor", "--stage", "I", "--out", str(tmp_path / "q"))  # a getup flag on another task: refused, not ignored
     assert r.returncode == 2 and "unrecognized arguments: --stage" in r.stderr and not (tmp_path / "q").exists()
-    r = cli("eval", "quadrotor", "--terrain", "slope")
+    r = cli_here("eval", "quadrotor", "--terrain", "slope")
     assert r.returncode == 2 and "unrecognized arguments: --terrain" in r.stderr
 
 
@@ -45,20 +64,20 @@ def test_set_overrides_go_through_the_strict_loader(tmp_path: Path) -> None:
     out = tmp_path / "run"
     for item, message in (("td3.lr=-0.001", "td3.lr"), ("td3.lrr=1", "unknown key(s) 'lrr'"), ("env.num_envs=0", "env.num_envs"),
                           ("td3.lr=fast", "td3.lr: expected float"), ("td3", "expected key.path=value"), ("seed=.nan", "seed")):
-        r = cli("train", "quadrotor", "--set", item, "--out", str(out))
+        r = cli_here("train", "quadrotor", "--set", item, "--out", str(out))
         assert r.returncode == 2, (item, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, (item, r.stderr)
         assert not out.exists(), item  # refused before the run directory is made
 
 
 def test_eval_and_export_find_the_task_themselves(tmp_path: Path) -> None:
-    r = cli("eval")
+    r = cli_here("eval")
     assert r.returncode == 2 and "name the task" in r.stderr
-    r = cli("eval", "--policy", str(ROOT / "assets" / "policies" / "g1_hold.onnx"))
+    r = cli_here("eval", "--policy", str(ROOT / "assets" / "policies" / "g1_hold.onnx"))
     assert r.returncode == 2 and "'hold' policy, which no registered task evaluates" in r.stderr
     ckpt = tmp_path / "final.pt"
     ckpt.write_bytes(b"not a checkpoint")
-    r = cli("export", "--checkpoint", str(ckpt))
+    r = cli_here("export", "--checkpoint", str(ckpt))
     assert r.returncode == 2 and "cannot tell which task wrote" in r.stderr
 
 
