@@ -50,6 +50,8 @@ from typing import Literal
 import mujoco
 import numpy as np
 
+from robot_learning.core.checks import check
+from robot_learning.core.config import FieldError
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots import panda as panda_desc
 from robot_learning.robots.assets import g1_model_path, panda_model_path
@@ -74,6 +76,48 @@ _TCP_SITE = "rl_tcp"
 
 
 @dataclass
+class RobotRandomization:
+    """Domain randomisation of the simulated G1 (HumanUP's Stage II factors), for evaluation episodes.
+
+    Drawn anew at every ``reset`` / ``reset_to`` (one episode) by a generator seeded with
+    ``(config.seed, episode number)``, so an episode's robot depends on the seed and the episode, not on
+    what ran before: sliding friction of every contact, pelvis mass (inertia scaled with it) and centre
+    of mass, motor strength (a per-joint scale of kp and kd; the effort limits stay) and the action
+    delay (whole physics steps during which the previous targets still act). During the episode: a
+    horizontal velocity kick of the pelvis every ``push_interval_s`` and Gaussian noise on the sensor
+    readings of ``state()`` (gyro, roll and pitch of the IMU, joint positions and velocities; std
+    ``obs_noise`` in the policy's observation units, as the training environment adds it).
+    A factor left at its default is the nominal robot (None: the model's value; 0: none).
+    """
+
+    friction: tuple[float, float] | None = None
+    base_mass_delta_kg: tuple[float, float] | None = None
+    com_offset_m: float = 0.0  # per axis, +-
+    motor_strength: tuple[float, float] | None = None
+    action_delay_s: float = 0.0  # drawn in [0, this], whole physics steps, at most one control period
+    push_interval_s: float = 4.0
+    push_max_speed: float = 0.0  # m/s, uniform in a disc of this radius
+    obs_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self, positive=("friction", "motor_strength", "push_interval_s"),
+              ordered=("friction", "base_mass_delta_kg", "motor_strength"),
+              non_negative=("com_offset_m", "action_delay_s", "push_max_speed", "obs_noise"))
+
+    @property
+    def nominal(self) -> bool:
+        """No factor is randomised."""
+        return (self.friction is None and self.base_mass_delta_kg is None and self.com_offset_m == 0.0
+                and self.motor_strength is None and self.action_delay_s == 0.0 and self.push_max_speed == 0.0
+                and self.obs_noise == 0.0)
+
+
+#: std of ``RobotRandomization.obs_noise`` per sensor reading, divided by the observation's scale
+#: (the policy sees gyro * 0.25 and joint velocity * 0.05; roll, pitch and joint angles unscaled)
+_NOISE_SCALE = {"imu_angular_velocity": 0.25, "roll_pitch": 1.0, "joint_position": 1.0, "joint_velocity": 0.05}
+
+
+@dataclass
 class MujocoRobotConfig:
     """What :class:`MujocoJointRobot` simulates.
 
@@ -93,6 +137,8 @@ class MujocoRobotConfig:
         gripper_opening: Panda finger opening (m per finger, 0..0.04) held by the hand actuator.
         terrain: the G1's ground (:mod:`robot_learning.sim.terrain`); None: flat. The state's
             ``head_height`` is then measured above the ground under the head.
+        randomization: the G1's domain randomisation per episode (:class:`RobotRandomization`);
+            None: the nominal robot.
     """
 
     robot: RobotName = "g1"
@@ -106,6 +152,11 @@ class MujocoRobotConfig:
     initial_pose_noise: float = 0.0
     gripper_opening: float = 0.04
     terrain: TerrainConfig | None = None
+    randomization: RobotRandomization | None = None
+
+    def __post_init__(self) -> None:
+        if self.randomization is not None and (self.robot != "g1" or self.fix_base):
+            raise FieldError("randomization", "is for the free-floating G1 only")
 
 
 def _quat_from_pitch(angle: float) -> np.ndarray:
@@ -148,6 +199,7 @@ class MujocoJointRobot:
         self.model = self._build_model(path, removed)
         self.data = mujoco.MjData(self.model)
         self._resolve_indices()
+        self._init_randomization()
         self.kp = self.spec.array("kp")
         self.kd = self.spec.array("kd")
         self.set_gains(self.kp, self.kd)
@@ -219,6 +271,87 @@ class MujocoJointRobot:
             self._free_qadr = int(m.jnt_qposadr[free[0]])
             self._free_vadr = int(m.jnt_dofadr[free[0]])
 
+    # ------------------------------------------------------------------ domain randomisation
+    def _init_randomization(self) -> None:
+        m = self.model
+        self._strength = np.ones(self.spec.num_joints)
+        self._delay_steps = 0
+        self._push_every = 0
+        self._control_steps = 0
+        self._episode = 0
+        self._noise_rng: np.random.Generator | None = None
+        #: the current episode's randomised parameters (empty for the nominal robot)
+        self.randomization_sample: dict[str, float | list[float]] = {}
+        if self.config.randomization is None:
+            return
+        self._pelvis = m.body("pelvis").id
+        self._nominal = {"geom_friction": m.geom_friction.copy(), "pair_friction": m.pair_friction.copy(),
+                         "mass": float(m.body_mass[self._pelvis]), "inertia": m.body_inertia[self._pelvis].copy(),
+                         "ipos": m.body_ipos[self._pelvis].copy()}
+        self._push_every = max(1, int(round(self.config.randomization.push_interval_s / self.dt)))
+        low = self.config.randomization.base_mass_delta_kg
+        if low is not None and self._nominal["mass"] + low[0] <= 0:
+            raise ValueError(f"base_mass_delta_kg {low} would leave the pelvis ({self._nominal['mass']:.3f} kg) without mass")
+
+    def _randomize(self) -> None:
+        """A new episode's robot (see :class:`RobotRandomization`), drawn by ``(seed, episode number)``."""
+        r = self.config.randomization
+        if r is None:
+            return
+        m, nom = self.model, self._nominal
+        self._episode += 1
+        rng = np.random.default_rng((self.config.seed, self._episode))
+        m.geom_friction[:] = nom["geom_friction"]
+        m.pair_friction[:] = nom["pair_friction"]
+        sample: dict[str, float | list[float]] = {"episode": self._episode}
+        if r.friction is not None:
+            mu = float(rng.uniform(*r.friction))
+            m.geom_friction[:, 0] = mu
+            m.pair_friction[:, 0:2] = mu
+            sample["friction"] = mu
+        delta = float(rng.uniform(*r.base_mass_delta_kg)) if r.base_mass_delta_kg is not None else 0.0
+        m.body_mass[self._pelvis] = nom["mass"] + delta
+        m.body_inertia[self._pelvis] = nom["inertia"] * ((nom["mass"] + delta) / nom["mass"])
+        com = rng.uniform(-r.com_offset_m, r.com_offset_m, 3) if r.com_offset_m > 0 else np.zeros(3)
+        m.body_ipos[self._pelvis] = nom["ipos"] + com
+        sample["pelvis_mass_kg"] = float(m.body_mass[self._pelvis])
+        sample["com_offset_m"] = com.tolist()
+        self._strength = (rng.uniform(*r.motor_strength, self.spec.num_joints) if r.motor_strength is not None
+                          else np.ones(self.spec.num_joints))
+        sample["motor_strength"] = self._strength.tolist()
+        max_delay = min(int(round(r.action_delay_s / self.config.physics_dt)), self.n_substeps)
+        self._delay_steps = int(rng.integers(0, max_delay + 1))
+        sample["action_delay_s"] = self._delay_steps * self.config.physics_dt
+        mujoco.mj_setConst(m, self.data)
+        self._noise_rng = rng  # the same episode's stream then draws the pushes and the sensor noise
+        self._control_steps = 0
+        self.randomization_sample = sample
+        self.set_gains(self.kp, self.kd)
+
+    def _after_control_step(self) -> None:
+        r = self.config.randomization
+        self._control_steps += 1
+        if r is None or r.push_max_speed <= 0 or self._control_steps % self._push_every or self._noise_rng is None:
+            return
+        angle = self._noise_rng.uniform(0.0, 2.0 * np.pi)
+        speed = r.push_max_speed * np.sqrt(self._noise_rng.uniform(0.0, 1.0))
+        v = self._free_vadr
+        self.data.qvel[v : v + 2] += (speed * np.cos(angle), speed * np.sin(angle))
+
+    def _add_sensor_noise(self, values: dict[str, np.ndarray]) -> None:
+        r, rng = self.config.randomization, self._noise_rng
+        if r is None or r.obs_noise <= 0 or rng is None:
+            return
+        for key in ("imu_angular_velocity", "joint_position", "joint_velocity"):
+            values[key] = values[key] + rng.normal(0.0, r.obs_noise / _NOISE_SCALE[key], values[key].shape)
+        # roll and pitch: a small rotation about the IMU's x and y axes
+        rx, ry = rng.normal(0.0, r.obs_noise / _NOISE_SCALE["roll_pitch"], 2)
+        noise = np.empty(4)
+        mujoco.mju_axisAngle2Quat(noise, np.array([rx, ry, 0.0]) / max(np.hypot(rx, ry), 1e-12), np.hypot(rx, ry))
+        quat = np.empty(4)
+        mujoco.mju_mulQuat(quat, values["imu_orientation"], noise)
+        values["imu_orientation"] = quat
+
     # ------------------------------------------------------------------ SimulatedVehicle protocol
     @property
     def time(self) -> float:
@@ -236,12 +369,17 @@ class MujocoJointRobot:
             raise ValueError(f"command must have shape ({self.spec.num_joints},), got {command.shape}")
         if not np.all(np.isfinite(command)):
             raise ValueError("command contains NaN or inf")
+        if self._delay_steps:  # the previous targets act for the delay's physics steps
+            mujoco.mj_step(self.model, self.data, nstep=self._delay_steps)
         self.data.ctrl[self._act] = command
-        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps - self._delay_steps)
+        self._after_control_step()
         self._dirty = True
 
-    def state(self) -> RobotState:
-        """Current state, stamped with simulation time (see the module docstring for frames)."""
+    def state(self, noise: bool = True) -> RobotState:
+        """Current state, stamped with simulation time (see the module docstring for frames). With a
+        randomisation's ``obs_noise``, the sensor readings are noisy unless ``noise`` is False (the
+        true state, e.g. for an evaluation's figures)."""
         m, d = self.model, self.data
         if self._dirty:
             # mj_step leaves sensors and kinematics at the start of its last step; recompute them at
@@ -272,6 +410,8 @@ class MujocoJointRobot:
             values["head_height"] = np.array([head[2] - ground])
         else:
             values["ee_position"] = d.site_xpos[self._tcp_site].copy()
+        if noise:
+            self._add_sensor_noise(values)
         return RobotState(stamp=self.time, values=values)
 
     # ------------------------------------------------------------------ control helpers
@@ -283,6 +423,7 @@ class MujocoJointRobot:
         if np.any(kp < 0) or np.any(kd < 0):
             raise ValueError("PD gains must be non-negative")
         self.kp, self.kd = kp, kd
+        kp, kd = kp * self._strength, kd * self._strength  # a randomised motor strength scales both
         self.model.actuator_gainprm[self._act, 0] = kp
         self.model.actuator_biasprm[self._act, 1] = -kp
         self.model.actuator_biasprm[self._act, 2] = -kd
@@ -313,6 +454,7 @@ class MujocoJointRobot:
         at rest, targets = pose, time 0. For a free base: pelvis at (0, 0, ``base_height``) with
         orientation ``base_quat`` (w, x, y, z; None: upright)."""
         m, d = self.model, self.data
+        self._randomize()
         mujoco.mj_resetData(m, d)
         if pose is None:
             q = self.default_pose()
@@ -347,6 +489,7 @@ class MujocoJointRobot:
         q = np.asarray(qpos, dtype=np.float64)
         if q.shape != (m.nq,) or not np.all(np.isfinite(q)):
             raise ValueError(f"qpos must be {m.nq} finite numbers, got shape {q.shape}")
+        self._randomize()
         mujoco.mj_resetData(m, d)
         d.qpos[:] = q
         d.ctrl[self._act] = d.qpos[self._qadr]
@@ -374,6 +517,7 @@ class MujocoJointRobot:
         for _ in range(round(settle_time / self.dt)):
             self.step(q)
         self.data.time = 0.0
+        self._control_steps = 0
         return self.state()
 
 

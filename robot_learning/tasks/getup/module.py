@@ -235,14 +235,18 @@ def _start_states(posture: str, n: int, seed: int, terrain: TerrainConfig | None
 
 def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, episodes: int | None = 100, posture: str | None = None, seed: int = 0,
                  render: Path | None = None, progress: Callable[[str], None] | None = None, physics_dt: float = 0.002,
-                 terrain: str = "flat", seconds: float = 10.0) -> dict[str, Any]:
+                 terrain: str = "flat", seconds: float = 10.0, dr: str = "none") -> dict[str, Any]:
     """The exported ONNX through the runtime (observation builder, monitors, soft start) against
     MuJoCo (``model``: mesh or primitive collisions; None: the one the policy was trained on, from its
     metadata) or PyBullet, from ``episodes`` held-out fallen
     poses per posture (``posture`` None: the postures the policy was trained for, from its metadata).
     ``terrain`` (MuJoCo): flat, slope or rough (:mod:`robot_learning.sim.terrain`'s defaults); the
     held-out fallen poses are then made on that ground, and the head height is measured above it.
-    ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end."""
+    ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end.
+    ``dr`` (MuJoCo): the simulated robot under one factor of Stage II's randomisation at the training
+    config's range (:data:`DR_FACTORS`), all of them, or none (the nominal robot); drawn per episode
+    from the seed and the episode (:class:`~robot_learning.sim.mujoco_robot.RobotRandomization`).
+    On the slope, each posture's result also gives success by the way the robot lay (``by_heading``)."""
     episodes = 100 if episodes is None else episodes
     from robot_learning.robots.registry import load_robot
     from robot_learning.runtime.joint_controller import JointControllerConfig
@@ -277,7 +281,10 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
         raise ConfigError(f"--terrain: {e}") from None
     if ground is not None and sim != "mujoco":
         raise ConfigError(f"--terrain {terrain} is for the MuJoCo evaluation only (PyBullet has the flat ground)")
-    robot = _make_robot(sim, model, rate, seed, physics_dt, ground)
+    randomization = eval_randomization(dr)
+    if randomization is not None and sim != "mujoco":
+        raise ConfigError(f"--dr {dr} is for the MuJoCo evaluation only")
+    robot = _make_robot(sim, model, rate, seed, physics_dt, ground, randomization)
     prof = PROFILES["g1_getup"].controller
     ccfg = JointControllerConfig(terminal_action=prof.terminal_action, damping_kd=prof.damping_kd, soft_start_s=0.1,
                                  soft_start_target="measured", monitors=[m for m in prof.monitors if m["type"] != "stale"])
@@ -302,7 +309,9 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
 
         render_gif(np.array(frames), render, fps=int(rate // 2), variant=model if sim == "mujoco" else "primitive", terrain=terrain)
     out: dict[str, Any] = {"engine": sim if sim != "mujoco" else f"mujoco-{model}", "physics_hz": round(1.0 / physics_dt) if sim == "mujoco" else 500,
-                           "terrain": terrain, "seconds": seconds, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
+                           "terrain": terrain, "seconds": seconds, "dr": dr, "policy": str(policy), "trained_on": trained_on, "episodes": len(results)}
+    if randomization is not None:
+        out["randomization"] = to_dict(randomization)
     for p in ("supine", "prone"):
         rs = [r for r in results if r["posture"] == p]
         if rs:
@@ -314,6 +323,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
                       "energy_J": _nanmean([r["energy_J"] for r in rs]),
                       "final_modes": {m: sum(r["mode"] == m for r in rs) for m in sorted({r["mode"] for r in rs})},
                       "faults": {f: sum(r["faults"].get(f, 0) for r in rs) for f in sorted({f for r in rs for f in r["faults"]})}}
+            if terrain == "slope":  # head uphill or downhill within 30 deg, or across the slope
+                out[p]["by_heading"] = _by_heading([r["success"] for r in rs], [q for (pp, q) in starts if pp == p])
             if any(r["rolled_over"] is not None for r in rs):  # HumanUP's roll-over success, at the roll's end
                 out[p]["rolled_over"] = float(np.mean([bool(r["rolled_over"]) for r in rs]))
                 out[p]["rollover_s"] = roll_step / rate
@@ -326,6 +337,36 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     if render is not None:
         out["render"] = str(render)
     return out
+
+
+#: ``eval getup --dr``: the factors of Stage II's randomisation (GetupEnvConfig.dr) one at a time, all, or none
+DR_FACTORS = {"friction": ("friction",), "mass": ("base_mass_delta_kg",), "com": ("com_offset_m",),
+              "motor": ("motor_strength",), "delay": ("action_delay_s",), "push": ("push_max_speed", "push_interval_s"),
+              "noise": ("obs_noise",)}
+DR_CHOICES = ("none", *DR_FACTORS, "all")
+
+
+def eval_randomization(dr: str, config: Path | None = None) -> Any:
+    """The simulated robot's randomisation for ``eval getup --dr``: the named factor (or all) at the
+    range of the training config's ``env.dr`` (HumanUP's Stage II), the others nominal; None for "none"."""
+    from robot_learning.sim.mujoco_robot import RobotRandomization
+
+    if dr not in DR_CHOICES:
+        raise ConfigError(f"--dr must be one of {', '.join(DR_CHOICES)}, got {dr!r}")
+    if dr == "none":
+        return None
+    ranges = load_config(config).env.dr
+    keys = [k for v in DR_FACTORS.values() for k in v] if dr == "all" else list(DR_FACTORS[dr])
+    return RobotRandomization(**{k: getattr(ranges, k) for k in keys})
+
+
+def _by_heading(success: list[bool], qpos: list[np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Success by where the lying robot's head pointed on the slope (0 deg: uphill)."""
+    from robot_learning.tasks.getup.teacher import heading_on_slope
+
+    ok, a = np.array(success, bool), np.abs(heading_on_slope(np.array(qpos)))
+    bins = {"head_uphill": a < 30, "across": (a >= 30) & (a <= 150), "head_downhill": a > 150}
+    return {k: {"episodes": int(m.sum()), "success_rate": float(ok[m].mean()) if m.any() else None} for k, m in bins.items()}
 
 
 def _nanmean(values: list[float | None]) -> float | None:
@@ -355,7 +396,7 @@ class _GetupEpisodes:
         return posture
 
     def on_tick(self, episode: int, t: int, c: Any) -> None:
-        s = self.robot.state()
+        s = self.robot.state(noise=False) if hasattr(self.robot, "randomization_sample") else self.robot.state()  # the true state
         if self.starts[episode][0] == "prone" and t + 1 == self.roll_step:
             self.rolled = bool(self.supine_cosine(np.asarray(s["base_orientation"])) >= self.roll_success_cosine)
         self.heads.append(float(s["head_height"][0]))
@@ -390,13 +431,13 @@ def _getup_record(e: Any, starts: list[tuple[str, np.ndarray]]) -> dict[str, Any
 
 
 def _make_robot(sim: str, model: str, rate: float, seed: int, physics_dt: float = 0.002,
-                terrain: TerrainConfig | None = None) -> Any:
+                terrain: TerrainConfig | None = None, randomization: Any = None) -> Any:
     """The simulated G1; both engines take the fallen-pose dataset's qpos (``reset_to``) and give theirs (``qpos``)."""
     if sim == "mujoco":
         from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
         return MujocoJointRobot(MujocoRobotConfig(robot="g1", variant=model, control_rate_hz=rate, seed=seed,
-                                                  physics_dt=physics_dt, terrain=terrain))
+                                                  physics_dt=physics_dt, terrain=terrain, randomization=randomization))
     if sim == "pybullet":
         from robot_learning.sim.pybullet_g1 import PyBulletG1, PyBulletG1Config
 

@@ -63,6 +63,9 @@ TASK = TaskSpec(
                            check=_seconds),
                     Option("--terrain", "MuJoCo ground (slope: 10 deg; rough: +-3 cm bumps); the fallen poses are made on it",
                            default="flat", choices=("flat", "slope", "rough")),
+                    Option("--dr", "MuJoCo robot under one of Stage II's randomisation factors at the training config's range, "
+                                   "all of them, or none (nominal); drawn per episode from the seed",
+                           default="none", choices=("none", "friction", "mass", "com", "motor", "delay", "push", "noise", "all")),
                 )),
         Command("export", "A checkpoint (actor_<posture>.pt or checkpoints/final.pt) -> ONNX with the metadata contract.",
                 f"{_MODULE}:export_command"),
