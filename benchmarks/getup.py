@@ -3,6 +3,8 @@
     python benchmarks/getup.py [--minutes 60] [--episodes 100] [--stage1-minutes 5] [--out benchmarks/results/getup.json]
     python benchmarks/getup.py --skip-train --policy assets/policies/g1_getup_supine.onnx assets/policies/g1_getup_prone.onnx
     python benchmarks/getup.py --stage1-only --stage1-minutes 5 --out benchmarks/results/getup.json   # refresh the Stage I curve only
+    python benchmarks/getup.py --skip-train --policy P1 P2 --episodes 30 --dr-episodes 30 --terrain-episodes 30 \
+        --stay-episodes 30 --pybullet-episodes 20 --khz-episodes 30 --throughput-seconds 0 --stage1-minutes 0   # the held-out table
 
 Steps, all in one run so the figures sit side by side:
 1. simulation throughput: env steps/s of the batched G1 against raw mj_step on the same model;
@@ -10,7 +12,12 @@ Steps, all in one run so the figures sit side by side:
    at most --minutes, the run written to runs/bench-getup;
 3. each exported policy through the runtime from --episodes held-out poses of its posture: MuJoCo
    primitive collisions (the training model), MuJoCo meshes (the second gate), PyBullet (second
-   engine), and MuJoCo at 1 kHz physics (the paper's rate) against 500 Hz (ours);
+   engine), and MuJoCo at 1 kHz physics (the paper's rate) against 500 Hz (ours); with
+   --dr-episodes, the training model under each of Stage II's randomisation factors at the training
+   config's range and under all of them (``eval getup --dr``); with --terrain-episodes, the 10 deg
+   slope (success by heading: head uphill, across, head downhill) and the +-3 cm rough ground; with
+   --stay-episodes, still up at 15 s; ``summary.table`` is the whole held-out table, each cell with
+   its episode count;
 4. a short Stage I (discovery) run: its learning curve (mean base and head height against steps).
 The paper's Table I numbers are printed beside ours.
 """
@@ -83,6 +90,32 @@ def stage1_curve(minutes: float) -> dict:
     return {"minutes": minutes, "curve": [{k: r[k] for k in keys} for r in pick]}
 
 
+#: the rows of the held-out table (issue 22), from the evaluation names (``{model}`` = the training model)
+TABLE_ROWS = (("nominal", "mujoco_{model}_500hz"), ("mesh collisions", "mujoco_mesh_500hz"),
+              ("friction 1-3", "mujoco_{model}_dr_friction"), ("pelvis mass +-3 kg", "mujoco_{model}_dr_mass"),
+              ("pelvis COM +-5 cm", "mujoco_{model}_dr_com"), ("motor strength 0.8-1.2", "mujoco_{model}_dr_motor"),
+              ("action delay 0-8 ms", "mujoco_{model}_dr_delay"), ("pushes 1 m/s every 4 s", "mujoco_{model}_dr_push"),
+              ("observation noise 0.02", "mujoco_{model}_dr_noise"), ("all Stage II factors", "mujoco_{model}_dr_all"),
+              ("10 deg slope", "mujoco_{model}_slope"), ("+-3 cm rough", "mujoco_{model}_rough"),
+              ("PyBullet", "pybullet"), ("1 kHz physics", "mujoco_{model}_1khz"), ("still up at 15 s", "mujoco_{model}_15s"))
+
+
+def held_out_table(ours: dict) -> dict:
+    """``{posture: {row: {success_rate, episodes, ...}}}`` in :data:`TABLE_ROWS`' order, for the cells that ran."""
+    out: dict = {}
+    for posture, by_model in ours.items():
+        for key, cells in by_model.items():
+            model = key.removeprefix("trained_on_")
+            rows = {}
+            for row, name in TABLE_ROWS:
+                cell = cells.get(name.format(model=model))
+                if cell is not None:
+                    rows[row] = {k: cell[k] for k in ("success_rate", "episodes", "action_jitter", "dof_pos_jitter", "energy_J", "by_heading")
+                                 if k in cell}
+            out.setdefault(posture, {})[f"trained_on_{model}"] = rows
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=60.0)
@@ -93,6 +126,9 @@ def main() -> int:
                    help="held-out poses per posture on the 10 deg slope and on the rough ground (made there), each")
     p.add_argument("--stay-episodes", type=int, default=0,
                    help="held-out poses per posture run for 15 s instead of 10 (does the robot stay up?)")
+    p.add_argument("--dr-episodes", type=int, default=0,
+                   help="held-out poses per posture under each randomisation factor (eval getup --dr) and all together, each")
+    p.add_argument("--throughput-seconds", type=float, default=5.0, help="0: skip the simulation throughput figures")
     p.add_argument("--stage1-minutes", type=float, default=5.0)
     p.add_argument("--policy", type=Path, nargs="+", default=None, help="exported policies (each evaluated on its postures)")
     p.add_argument("--skip-train", action="store_true")
@@ -105,7 +141,7 @@ def main() -> int:
     p.add_argument("--prone", choices=("direct", "roll"), default=None,
                    help="from prone: roll onto the back first (HumanUP's way) or push up directly (default: the model's)")
     a = p.parse_args()
-    from robot_learning.tasks.getup.module import eval_command, train_command
+    from robot_learning.tasks.getup.module import DR_CHOICES, eval_command, train_command
 
     if a.stage1_only:
         import json
@@ -118,7 +154,8 @@ def main() -> int:
         print(dumps(result["stage1"]))
         return 0
     result: dict = {"paper": PAPER, "machine": {"cpus": os.cpu_count()}}
-    result["throughput"] = throughput()
+    if a.throughput_seconds > 0:
+        result["throughput"] = throughput(a.throughput_seconds)
     policies = list(a.policy or [])
     if not a.skip_train:
         rep = train_command(ROOT / "runs" / "bench-getup", None, a.minutes * 60, 0, force=True, progress=True,
@@ -142,6 +179,8 @@ def main() -> int:
                 f"mujoco_{trained_on}_slope": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="slope"),
                 f"mujoco_{trained_on}_rough": dict(sim="mujoco", model=trained_on, episodes=a.terrain_episodes, terrain="rough"),
                 f"mujoco_{trained_on}_15s": dict(sim="mujoco", model=trained_on, episodes=a.stay_episodes, seconds=15.0)}
+        runs.update({f"mujoco_{trained_on}_dr_{f}": dict(sim="mujoco", model=trained_on, episodes=a.dr_episodes, dr=f)
+                     for f in DR_CHOICES if f != "none"})
         for name, kw in runs.items():
             if kw["episodes"] > 0:
                 ev.setdefault(name, []).append(  # each result names its policy and the model it was trained on
@@ -155,8 +194,8 @@ def main() -> int:
                 if posture in r:  # per posture, the collision model the policy was trained on, and engine
                     table.setdefault(posture, {}).setdefault(f"trained_on_{r['trained_on']}", {})[name] = {
                         k: r[posture][k] for k in ("episodes", "success_rate", "time_to_stand_s", "action_jitter", "dof_pos_jitter", "energy_J",
-                                                   "rolled_over") if k in r[posture]}
-    result["summary"] = {"ours": table, "paper_success": {"supine": PAPER["supine_success_rate"], "prone": PAPER["prone_success_rate"],
+                                                   "rolled_over", "by_heading") if k in r[posture]}
+    result["summary"] = {"ours": table, "table": held_out_table(table), "paper_success": {"supine": PAPER["supine_success_rate"], "prone": PAPER["prone_success_rate"],
                                                           "rollover": PAPER["rollover_success_rate"]}}
     if a.stage1_minutes > 0:
         result["stage1"] = stage1_curve(a.stage1_minutes)
