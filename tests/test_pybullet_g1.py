@@ -347,8 +347,8 @@ def test_instances_coexist_and_are_simulated_vehicles(cache_dir: str) -> None:
             transport.send_command(bent)
             b.step(q0)
         k = G1_SPEC.joint_names.index("left_elbow_joint")
-        # the stretched forearm sags a little under gravity with the elbow's kp of 40
-        assert transport.read_state()["joint_position"][k] == pytest.approx(0.3, abs=0.1)
+        # 1.28 -> 0.3 rad with the elbow's kp 40, kd 10 and its armature: MuJoCo is at 0.460 rad after 0.5 s
+        assert transport.read_state()["joint_position"][k] == pytest.approx(0.46, abs=0.05)
         assert b.state()["joint_position"][k] == pytest.approx(q0[k], abs=0.05)
         assert transport.now() == pytest.approx(0.5)
     finally:

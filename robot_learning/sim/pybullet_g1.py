@@ -27,14 +27,16 @@ What differs from MuJoCo (and is measured by the sim-to-sim tests rather than hi
 -------------------------------------------------------------------------------------
 - Armature: Menagerie gives every G1 joint 0.01 kg m^2 of reflected rotor inertia; PyBullet has no
   armature, so PyBullet's light distal joints are much lighter than MuJoCo's (ankle roll: 0.0004
-  against 0.0104 kg m^2 on the diagonal of the joint-space inertia). Not emulated (link inertias stay
-  the MJCF's); it shows up in the sim-to-sim figures. Emulating it as link inertia was tried: the
-  armature alone about the joint axis is not a valid rigid-body inertia on the light links
-  (PyBullet's mass matrix fails the triangle inequality), and as a rotor disk on the child link
-  (A about the axis, A/2 across it) it made a 0.5 s step of the shoulder yaws, elbows and ankles of
-  the lying robot agree worse with MuJoCo (joint RMS difference at most 0.069 rad without, 0.142
-  with; shoulder yaw 0.15 and 0.41 rad), since the extra inertia also loads every joint above.
-- Damping integration: MuJoCo (implicitfast) integrates ``-kd qd`` implicitly. Applied explicitly,
+  against 0.0104 kg m^2 on the diagonal of the joint-space inertia). Emulating it as link inertia
+  fails (the armature about the joint axis alone is not a valid rigid-body inertia on the light links,
+  and as a rotor disk on the child link it also loads every joint above). With ``armature=True``
+  (default) it is represented in the torque instead, at every physics step: MuJoCo steps the joints
+  as ``(H + A + dt Kd) qdd = tau - c``, PyBullet as ``H qdd = tau' - c``, so PyBullet is given
+  ``tau' = B tau + (I - B) c`` with ``B = H (H + A + dt Kd)^-1``, ``c`` (gravity, Coriolis, contacts,
+  friction, limits) observed from the last step (:meth:`PyBulletG1._armature_torque`). This also makes
+  the damping implicit as MuJoCo's is (``dt Kd`` in ``B``). benchmarks/g1_armature.py measures step
+  responses of single joints in both engines with and without it (figures in the README).
+- Damping integration (``armature=False``): MuJoCo (implicitfast) integrates ``-kd qd`` implicitly. Applied explicitly,
   ``-kd qd`` is unstable when ``kd dt / I > 2`` (ankle roll: 4 * 0.002 / 0.0004 = 20; measured: the
   ankles of the lying robot chatter at ~100 rad/s). With ``implicit_damping=True`` (default) the
   damping torque is the implicit-Euler one of the whole articulated body,
@@ -103,6 +105,8 @@ class PyBulletG1Config:
         self_collision: collide the robot with itself (with MuJoCo's exclusions), as MuJoCo does.
         joint_friction: dry joint friction from MuJoCo's frictionloss (see the module docstring).
         implicit_damping: integrate the damping term implicitly per joint (see the module docstring).
+        armature: represent MuJoCo's joint armature (reflected rotor inertia) in the PD torque (see the
+            module docstring); needs ``implicit_damping``.
         solver_iterations: PyBullet constraint solver iterations per step.
         cache_dir: where the converted URDF is cached (None: ``runs/cache/g1_urdf``).
     """
@@ -118,6 +122,7 @@ class PyBulletG1Config:
     self_collision: bool = True
     joint_friction: bool = True
     implicit_damping: bool = True
+    armature: bool = True
     solver_iterations: int = 50
     cache_dir: str | Path | None = None
 
@@ -196,6 +201,13 @@ class PyBulletG1:
         self._target = self.spec.array("default_positions")
         self._applied = np.zeros(self.spec.num_joints)
         self._damping = np.diag(self.kd)
+        self._armature = np.array([self.urdf.joint_armature.get(n, 0.0) for n in self.spec.joint_names])
+        if cfg.armature and not cfg.implicit_damping:
+            raise ValueError("armature=True needs implicit_damping=True (the armature term is an implicit step)")
+        self._gain = np.eye(self.spec.num_joints)
+        self._bias: np.ndarray | None = None
+        self._prev_torque = np.zeros(self.spec.num_joints)
+        self._prev_qd: np.ndarray | None = None
         self._prev_imu_velocity: np.ndarray | None = None
         self._steps = 0
         self.reset()
@@ -296,6 +308,8 @@ class PyBulletG1:
             qd = np.fromiter((s[1] for s in states), float, len(jidx))
             tau = self._pd_torque(q, qd)
             self._applied = tau
+            if self.config.armature:
+                tau = self._armature_torque(tau, qd)
             p.setJointMotorControlArray(body, jidx, p.TORQUE_CONTROL, forces=tau.tolist(), physicsClientId=c)
             if k == self.n_substeps - 1:
                 self._prev_imu_velocity = self._imu_world_velocity()
@@ -304,9 +318,34 @@ class PyBulletG1:
 
     def _pd_torque(self, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         """``kp (q_target - q) - D qd``, clipped to the effort limits; ``D = diag(kd)`` or, with
-        ``implicit_damping``, the implicit-Euler damping matrix of :meth:`_refresh_damping`."""
-        tau = self.kp * (self._target - q) - self._damping @ qd
+        ``implicit_damping``, the implicit-Euler damping matrix of :meth:`_refresh_damping`; with
+        ``armature``, ``D = diag(kd)`` (the motor's torque, as MuJoCo's actuator computes it: the implicit
+        step is then :meth:`_armature_torque`'s)."""
+        damping = np.diag(self.kd) if self.config.armature else self._damping
+        tau = self.kp * (self._target - q) - damping @ qd
         return np.clip(tau, -self._effort, self._effort)
+
+    def _armature_torque(self, tau: np.ndarray, qd: np.ndarray) -> np.ndarray:
+        """The joint torque that makes PyBullet's joints (no armature) accelerate as MuJoCo's do.
+
+        MuJoCo (implicitfast) steps the joints, with the base's coordinates eliminated, as
+        ``(H + A + dt Kd) qdd = tau - c``: ``H`` the joints' effective inertia (the Schur complement of
+        :meth:`_refresh_damping`), ``A = diag(armature)``, ``tau`` the motor's PD torque and ``c``
+        everything else that acts on the joints (gravity, Coriolis, contacts, joint friction and limits).
+        PyBullet steps ``H qdd = tau' - c``. Equal accelerations need
+        ``tau' = H qdd + c = B tau + (I - B) c`` with ``B = H (H + A + dt Kd)^-1``. ``c`` is not known
+        before the step (contacts are solved in it), so it is observed from the last step:
+        ``c ~ tau'_prev - H (qd - qd_prev) / dt`` (exact with one step of lag; 0 on the first step).
+        In free motion this is MuJoCo's step; a joint that contact or a limit holds still gets ``tau``
+        through a first-order lag of ``dt / B`` (the rotor does not move, yet its torque is filtered)."""
+        dt = self.config.physics_dt
+        if self._prev_qd is None:
+            bias = np.zeros_like(tau)
+        else:
+            bias = self._prev_torque - self._joint_mass @ ((qd - self._prev_qd) / dt)
+        out = self._gain @ tau + bias - self._gain @ bias
+        self._prev_qd, self._prev_torque = qd.copy(), out
+        return out
 
     def _refresh_damping(self) -> None:
         """The damping matrix ``D`` of ``tau_d = -D qd`` for the coming control period.
@@ -332,6 +371,8 @@ class PyBulletG1:
             mass = mass - m_bj.T @ np.linalg.solve(m_bb, m_bj)
         self._joint_mass = mass
         self._damping = kd @ np.linalg.solve(mass + self.config.physics_dt * kd, mass)
+        if self.config.armature:  # B = H (H + A + dt Kd)^-1 (see _armature_torque)
+            self._gain = np.linalg.solve((mass + np.diag(self._armature) + self.config.physics_dt * kd).T, mass.T).T
 
     def _pelvis_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World position and (x, y, z, w) orientation of the pelvis frame."""
@@ -429,6 +470,7 @@ class PyBulletG1:
         p.resetBaseVelocity(self.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=c)
         self._target = q.copy()
         self._applied = np.zeros(self.spec.num_joints)
+        self._prev_qd, self._prev_torque = None, np.zeros(self.spec.num_joints)
         self._prev_imu_velocity = None
         self._steps = 0
         return self.state()
