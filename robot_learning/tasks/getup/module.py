@@ -243,8 +243,8 @@ def eval_command(policy: Path, sim: str = "mujoco", model: str | None = None, ep
     ``terrain`` (MuJoCo): flat, slope or rough (:mod:`robot_learning.sim.terrain`'s defaults); the
     held-out fallen poses are then made on that ground, and the head height is measured above it.
     ``seconds``: episode length (the paper: 10 s); success is the head at 1.1 m or more at its end.
-    ``dr`` (MuJoCo): the simulated robot under one factor of Stage II's randomisation at the training
-    config's range (:data:`DR_FACTORS`), all of them, or none (the nominal robot); drawn per episode
+    ``dr`` (MuJoCo): the simulated robot under one factor of Stage II's randomisation at the paper's
+    range (:data:`DR_FACTORS`, :func:`eval_randomization`), all of them, or none (the nominal robot); drawn per episode
     from the seed and the episode (:class:`~robot_learning.sim.mujoco_robot.RobotRandomization`).
     On the slope, each posture's result also gives success by the way the robot lay (``by_heading``)."""
     episodes = 100 if episodes is None else episodes
@@ -346,16 +346,18 @@ DR_FACTORS = {"friction": ("friction",), "mass": ("base_mass_delta_kg",), "com":
 DR_CHOICES = ("none", *DR_FACTORS, "all")
 
 
-def eval_randomization(dr: str, config: Path | None = None) -> Any:
+def eval_randomization(dr: str) -> Any:
     """The simulated robot's randomisation for ``eval getup --dr``: the named factor (or all) at the
-    range of the training config's ``env.dr`` (HumanUP's Stage II), the others nominal; None for "none"."""
+    range of :class:`~robot_learning.tasks.getup.config.DomainRandomization` (HumanUP's Stage II), the
+    others nominal; None for "none"."""
     from robot_learning.sim.mujoco_robot import RobotRandomization
+    from robot_learning.tasks.getup.config import DomainRandomization
 
     if dr not in DR_CHOICES:
         raise ConfigError(f"--dr must be one of {', '.join(DR_CHOICES)}, got {dr!r}")
     if dr == "none":
         return None
-    ranges = load_config(config).env.dr
+    ranges = DomainRandomization()
     keys = [k for v in DR_FACTORS.values() for k in v] if dr == "all" else list(DR_FACTORS[dr])
     return RobotRandomization(**{k: getattr(ranges, k) for k in keys})
 
