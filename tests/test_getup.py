@@ -106,13 +106,14 @@ def test_short_training_run_writes_everything(tmp_path: Path) -> None:
 
 
 def test_dagger_training_run_exports_a_policy_per_posture(tmp_path: Path) -> None:
-    """The CPU path's default (method: dagger), cut to two iterations of four robots: the policy is
-    the teacher's table plus a residual, exported with its posture; eval runs it on that posture."""
+    """The nominal clone (method: dagger, the shipped policies' recipe), cut to two iterations of four
+    robots: the policy is the teacher's table plus a residual, exported with its posture; eval runs it
+    on that posture."""
     from robot_learning.core.config import ConfigError
     from robot_learning.tasks.getup.module import eval_command, train_command
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("dagger:\n  iterations: 2\n  num_envs: 4\n  eval_episodes: 4\n  first_epochs: 2\n  epochs: 1\n")
+    cfg.write_text("method: dagger\ndagger:\n  iterations: 2\n  num_envs: 4\n  eval_episodes: 4\n  first_epochs: 2\n  epochs: 1\n")
     report = train_command(tmp_path / "run", cfg, None, None, progress=False, posture="supine")
     run = Path(report["run"])
     assert (run / "policy_supine.onnx").is_file() and not (run / "policy_prone.onnx").exists()
@@ -181,10 +182,12 @@ def test_terrain_names_are_checked() -> None:
 
 def test_the_shipped_mesh_prone_recipe_is_the_default_with_more_dagger_iterations() -> None:
     """sim/configs/getup_mesh_prone.yaml (the shipped mesh prone policy's config) replaces getup.yaml when
-    given: it must stay getup.yaml with 16 DAgger iterations."""
+    given: it must stay getup.yaml with 16 DAgger iterations (and the nominal clone, method: dagger,
+    where the default is now the pipeline)."""
     from robot_learning.core.config import to_dict
 
     root = Path(__file__).resolve().parents[1] / "sim" / "configs"
     default, recipe = to_dict(load_config(None)), to_dict(load_config(root / "getup_mesh_prone.yaml"))
     assert recipe["dagger"].pop("iterations") == 16 and default["dagger"].pop("iterations") == 10
+    assert recipe.pop("method") == "dagger" and default.pop("method") == "pipeline"
     assert recipe == default

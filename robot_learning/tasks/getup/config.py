@@ -207,25 +207,109 @@ class DaggerConfig:
     # (its teacher stays up: 96 % at 10 and 13 s)
     episode_s: float = 16.0
 
+    # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
+    # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly
+    gate_residual: bool = True
+    # who labels the visited states (``dagger.Labeller``): "scripted" (teacher.py's privileged teacher,
+    # ``TeacherForEnv``) or "mpc" (the sampling MPC teacher of mpc.py, where that module provides one)
+    teacher: str = "scripted"
+
     def __post_init__(self) -> None:
         check(self, positive=("iterations", "num_envs", "epochs", "first_epochs", "batch_size", "learning_rate", "eval_episodes",
                               "episode_s"),
               fraction=("beta", "beta_decay"), non_negative=("noise",))
         if self.prone_strategy not in (None, "direct", "roll"):
             raise FieldError("prone_strategy", f"must be 'direct' or 'roll', got {self.prone_strategy!r}")
-    # the residual acts only where the teacher's feedback does (``GetupTeacher.feedback_mask``, a
-    # time-indexed 0/1 table exported with the actor): elsewhere the policy is the table exactly
-    gate_residual: bool = True
+        if self.teacher not in ("scripted", "mpc"):
+            raise FieldError("teacher", f"must be 'scripted' or 'mpc', got {self.teacher!r}")
+
+
+@dataclass
+class RefineConfig:
+    """The pipeline's last stage (``train.refine``): PPO from the distilled policy under the same
+    randomisation and grounds, HumanUP's Stage II regularisers (``RewardWeightsStage2``: torques,
+    joint velocity and limits, action rate) plus its energy and joint-acceleration terms, a task term
+    (head height above the ground, torso upright) in place of the reference tracking (the teacher
+    leaves the reference at its hand-over), and an annealed imitation term toward the teacher's label
+    at every visited state."""
+
+    num_envs: int = 32
+    iterations: int = 0  # PPO iterations; 0: until the stage's share of the time budget is spent
+    learning_rate: float = 1e-4
+    # fixed: the adaptive rule drives the rate to its floor with a distilled policy's small std (GetupPPOConfig)
+    schedule: str = "fixed"
+    init_std: float = 0.1  # the action std that PPO explores with around the distilled policy
+    critic_warmup_iterations: int = 5  # iterations that fit only the critic (the actor comes trained)
+    imitation_coef: tuple[float, float] = (1.0, 0.1)  # + coef * |mean action - teacher label|^2, linear from the first to the second
+    head_height: float = 2.0  # per step: weight * min(head height, success height) / success height
+    upright: float = 1.0  # per step: weight * (z of the torso's z axis, clipped at 0)
+    energy: float = -1e-4  # per step: weight * sum |torque x joint velocity| (W)
+    dof_acc: float = -1e-7  # per step: weight * sum joint acceleration^2
+    eval_every_iterations: int = 10
+    # the policy kept: "best" (highest success under the randomisation on training poses, evaluated
+    # every eval_every_iterations; the distilled policy competes) or "last"
+    select: str = "best"
+
+    def __post_init__(self) -> None:
+        check(self, positive=("num_envs", "learning_rate", "init_std", "eval_every_iterations"),
+              non_negative=("iterations", "critic_warmup_iterations", "imitation_coef", "head_height", "upright"))
+        for name in ("energy", "dof_acc"):  # penalties
+            if getattr(self, name) > 0:
+                raise FieldError(name, f"must be <= 0 (a penalty), got {getattr(self, name)!r}")
+        if self.schedule not in ("adaptive", "fixed"):
+            raise FieldError("schedule", f"must be 'adaptive' or 'fixed', got {self.schedule!r}")
+        if self.select not in ("best", "last"):
+            raise FieldError("select", f"must be 'best' or 'last', got {self.select!r}")
+
+
+PIPELINE_STAGES = ("dagger", "refine")
+
+
+@dataclass
+class PipelineConfig:
+    """``method: pipeline`` (the default of ``train getup``): per posture, the teacher labels the
+    states that the student visits (DAgger) under HumanUP's Stage II randomisation on its three
+    grounds, then PPO refines the distilled policy there. Each stage writes a checkpoint and a
+    record (``stages/<posture>-<stage>.json``); a failed or interrupted run rerun into the same
+    directory resumes after its last completed stage."""
+
+    stages: tuple[str, ...] = PIPELINE_STAGES  # in this order; a prefix or both
+    dr: bool = True  # env.dr in every stage's training episodes (the evaluations that choose a policy: nominal and DR)
+    terrain: tuple[str, ...] = ("flat", "slope", "rough")  # every stage's grounds: environment i on the i-th
+    # the probability that the teacher drives an episode, per DAgger iteration (0 after the list): the
+    # teacher's own states first, then the student drives (its mistakes are what the teacher labels)
+    beta: tuple[float, ...] = (1.0, 0.2)
+    dagger_share: float = 0.5  # of each posture's time budget; refinement gets the rest
+    # dagger.gate_residual in the pipeline: off, so that the student's feedback (and PPO's changes) may
+    # act in every phase: under the randomisation the open-loop sit-up is where the teacher fails
+    gate_residual: bool = False
+    # the held-out table at the end (eval getup through the runtime): poses per posture, nominal and
+    # under all of Stage II's randomisation; 0: none
+    eval_episodes: int = 24
+
+    def __post_init__(self) -> None:
+        check(self, fraction=("beta", "dagger_share"), non_negative=("eval_episodes",))
+        self.stages = (self.stages,) if isinstance(self.stages, str) else tuple(self.stages)
+        self.terrain = (self.terrain,) if isinstance(self.terrain, str) else tuple(self.terrain)
+        if not self.stages or list(self.stages) != list(PIPELINE_STAGES[:len(self.stages)]):
+            raise FieldError("stages", f"must be {list(PIPELINE_STAGES)} or a prefix of it, got {list(self.stages)!r}")
+        unknown = [t for t in self.terrain if t not in ("flat", "slope", "rough")]
+        if not self.terrain or unknown:
+            raise FieldError("terrain", f"must list flat, slope or rough, got {list(self.terrain)!r}")
 
 
 @dataclass
 class GetupTrainConfig:
     env: GetupEnvConfig = field(default_factory=GetupEnvConfig)
-    # Stage II on the CPU path: "dagger" clones the privileged teacher (reference + balance feedback)
-    # into one policy per posture; "ppo" is Stage II as the paper trains it (PPO tracking). Stage I
-    # (env.stage: discovery) is always PPO.
-    method: str = "dagger"
+    # Stage II on the CPU path: "pipeline" (the default) labels the student's states by the teacher
+    # under Stage II's randomisation and grounds (DAgger), then refines by PPO (``pipeline``,
+    # ``refine``), one policy per posture; "dagger" clones the privileged teacher (reference + balance
+    # feedback) on the nominal flat-ground robot, one policy per posture (the shipped policies);
+    # "ppo" is Stage II as the paper trains it (PPO tracking). Stage I (env.stage: discovery) is always PPO.
+    method: str = "pipeline"
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     ppo: GetupPPOConfig = field(default_factory=GetupPPOConfig)
     max_seconds: float = 3600.0
     max_env_steps: int = 0  # 0: no limit
@@ -250,5 +334,5 @@ class GetupTrainConfig:
         check(self, positive=("max_seconds", "bc_init_std", "eval_every_seconds", "eval_episodes", "torch_threads"),
               non_negative=("max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations", "imitation_coef", "seed",
                             "imitation_until_head_m"))
-        if self.method not in ("dagger", "ppo"):
-            raise FieldError("method", f"must be 'dagger' or 'ppo', got {self.method!r}")
+        if self.method not in ("pipeline", "dagger", "ppo"):
+            raise FieldError("method", f"must be 'pipeline', 'dagger' or 'ppo', got {self.method!r}")

@@ -26,13 +26,15 @@ predictor of a smooth teacher), and it never sat up.
 from __future__ import annotations
 
 import copy
+import importlib
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from robot_learning.algos.ppo import Actor, ResidualActor, TimedFeedforward
+from robot_learning.core.config import ConfigError
 from robot_learning.core.seeding import seed_everything
 from robot_learning.tasks.getup.config import DaggerConfig, GetupTrainConfig
 from robot_learning.tasks.getup.env import N_JOINTS, TIME_TERM, GetupEnv
@@ -40,9 +42,20 @@ from robot_learning.tasks.getup.teacher import GetupTeacher, TeacherConfig
 from robot_learning.tasks.getup.train import evaluate_actor, fit_actor, make_env
 
 
+@runtime_checkable
+class Labeller(Protocol):
+    """A teacher that labels states for DAgger: the action (``joint_position_offset`` units, (num_envs,
+    23)) it would take in each of ``env``'s robots now, from the simulator's full state; ``reset``
+    is called with the robots whose episode (re)started."""
+
+    def reset(self, ids: np.ndarray | None = None) -> None: ...
+
+    def label(self, env: GetupEnv) -> np.ndarray: ...
+
+
 class TeacherForEnv:
     """One :class:`GetupTeacher` per posture over all the environment's robots; kept in step with
-    the environment's resets."""
+    the environment's resets. The ``scripted`` :class:`Labeller`."""
 
     def __init__(self, env: GetupEnv, cfg: TeacherConfig | None = None, prone_strategy: str | None = None) -> None:
         """``prone_strategy`` (with ``cfg`` None): "roll" or "direct"; None: the default for the model."""
@@ -67,6 +80,12 @@ class TeacherForEnv:
             targets[mine] = t[mine]
         return env.action_for_targets(targets)
 
+    def label(self, env: GetupEnv) -> np.ndarray:
+        """:meth:`action` (the :class:`Labeller` protocol); ``env`` must be the one it was made for."""
+        if env is not self.env:
+            raise ValueError("this teacher labels the environment it was made for")
+        return self.action()
+
     def feedforward(self) -> np.ndarray:
         """(steps, 23) the single posture's feedforward table as actions."""
         if len(self.teachers) != 1:
@@ -80,25 +99,59 @@ class TeacherForEnv:
         return next(iter(self.teachers.values())).feedback_mask()
 
 
+MPC_MODULE = "robot_learning.tasks.getup.mpc"
+
+
+def make_labeller(name: str, env: GetupEnv, prone_strategy: str | None = None) -> Labeller:
+    """The teacher ``name`` (``DaggerConfig.teacher``) for ``env``: "scripted" (:class:`TeacherForEnv`)
+    or "mpc" (the class ``MpcLabeller(env)`` of :mod:`robot_learning.tasks.getup.mpc` implementing
+    :class:`Labeller`; refused with the reason where that module does not provide it)."""
+    if name == "scripted":
+        return TeacherForEnv(env, prone_strategy=prone_strategy)
+    return mpc_labeller_class()(env)
+
+
+def mpc_labeller_class() -> type:
+    """``MpcLabeller`` of :mod:`robot_learning.tasks.getup.mpc`; a ConfigError saying why where that
+    module does not provide one with ``reset(ids)`` and ``label(env)``."""
+    try:
+        mod = importlib.import_module(MPC_MODULE)
+    except ModuleNotFoundError as e:
+        if e.name != MPC_MODULE:
+            raise
+        raise ConfigError(f"dagger.teacher: mpc is not available: {MPC_MODULE} does not exist in this checkout") from None
+    cls = getattr(mod, "MpcLabeller", None)
+    if cls is None or not all(callable(getattr(cls, m, None)) for m in ("reset", "label")):
+        raise ConfigError(f"dagger.teacher: mpc is not available: {MPC_MODULE} has no MpcLabeller class with reset(ids) and label(env)")
+    return cls
+
+
 def _fallen_starts_only(env: GetupEnv) -> None:
     env.cfg.reference_init_fraction, env.cfg.head_off_reference_m = 0.0, float("inf")
     env.standing_fraction = 0.0
 
 
-def collect(env: GetupEnv, teacher: TeacherForEnv, actor: torch.nn.Module | None, beta: float,
-            rng: np.random.Generator, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+def collect(env: GetupEnv, teacher: Labeller, actor: torch.nn.Module | None, beta: float,
+            rng: np.random.Generator, noise: float = 0.0, stats: dict[str, Any] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, float]:
     """One episode per environment: (observations, teacher labels, success rate). The teacher's
     episodes execute its action plus Gaussian noise of std ``noise`` (DART; off by default: with 0.3
-    the teacher itself stood none of 128 training poses, and the plain clone still failed)."""
+    the teacher itself stood none of 128 training poses, and the plain clone still failed). Every
+    visited state is labelled, whoever drives. ``stats`` (a dict) receives ``teacher_driven``, the
+    fraction of episodes the teacher drove."""
     env.reset()
     teacher.reset()
     obs, _ = env.observe()
     driver_is_teacher = rng.random(env.n) < beta
+    if actor is None:
+        driver_is_teacher[:] = True
+    if stats is not None:
+        stats["teacher_driven"] = float(driver_is_teacher.mean())
     X = np.zeros((env.max_steps, env.n, obs.shape[1]), dtype=np.float32)
     Y = np.zeros((env.max_steps, env.n, N_JOINTS), dtype=np.float32)
     success = np.zeros(env.n, dtype=bool)
     for t in range(env.max_steps):
-        label = teacher.action()
+        label = teacher.label(env)
         X[t], Y[t] = obs, label
         noisy = label + noise * rng.standard_normal(label.shape) if noise > 0 else label
         if actor is None:
@@ -138,11 +191,15 @@ def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, res
     return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, col, TIME_TERM.scale), gate)
 
 
-def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print, max_seconds: float | None = None
+def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print, max_seconds: float | None = None,
+           beta_schedule: tuple[float, ...] | None = None, labeller: str | None = None
            ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     """Train; returns the best policy (by success on ``eval_episodes`` training fallen poses, driven by
     the policy alone: the held-out poses are kept for ``eval getup``), the per-iteration rows and its
-    evaluation."""
+    evaluation. ``beta_schedule``: the teacher-driving probability per iteration (0 after the list;
+    None: 1, then ``dagger.beta`` x ``beta_decay`` per iteration); ``labeller``: the teacher that
+    labels (:func:`make_labeller`; None: ``dagger.teacher``). The student is a residual on the
+    scripted teacher's table whatever labels it (``dagger.residual``)."""
     dcfg = cfg.dagger
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -153,6 +210,8 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     _fallen_starts_only(env)
     eval_env, _ = make_env(cfg, num_envs=dcfg.eval_episodes, seed_offset=1000)
     teacher = TeacherForEnv(env, prone_strategy=dcfg.prone_strategy)
+    name = labeller or dcfg.teacher
+    labels: Labeller = teacher if name == "scripted" else make_labeller(name, env, dcfg.prone_strategy)
     actor = make_actor(env, teacher, cfg, dcfg.residual)
     data_x: list[np.ndarray] = []
     data_y: list[np.ndarray] = []
@@ -161,8 +220,12 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     best_actor = copy.deepcopy(actor)
     t0 = time.monotonic()
     for it in range(dcfg.iterations):
-        beta = 1.0 if it == 0 else dcfg.beta * dcfg.beta_decay ** (it - 1)
-        X, Y, driven_success = collect(env, teacher, None if it == 0 else actor, beta, rng, dcfg.noise)
+        if beta_schedule is not None:
+            beta = beta_schedule[it] if it < len(beta_schedule) else 0.0
+        else:
+            beta = 1.0 if it == 0 else dcfg.beta * dcfg.beta_decay ** (it - 1)
+        info: dict[str, Any] = {}
+        X, Y, driven_success = collect(env, labels, None if it == 0 else actor, beta, rng, dcfg.noise, info)
         data_x.append(X)
         data_y.append(Y)
         Xa, Ya = np.concatenate(data_x), np.concatenate(data_y)
@@ -170,7 +233,7 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
             actor.norm.update(torch.from_numpy(Xa))
         loss = fit(actor, Xa, Ya, dcfg, gen, dcfg.first_epochs if it == 0 else dcfg.epochs)
         ev = evaluate_actor(actor, eval_env, dcfg.eval_episodes)
-        row = {"iteration": it + 1, "beta": round(beta, 3), "samples": len(Xa), "mse": round(loss, 4),
+        row = {"iteration": it + 1, "beta": round(beta, 3), "teacher_driven": info["teacher_driven"], "samples": len(Xa), "mse": round(loss, 4),
                "success_while_collecting": driven_success, "eval_success": ev["success_rate"],
                "by_posture": {p: v["success_rate"] for p, v in ev["by_posture"].items()},
                "final_head_m": round(ev["mean_final_head_height_m"], 3), "seconds": round(time.monotonic() - t0, 1)}

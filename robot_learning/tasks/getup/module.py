@@ -28,9 +28,19 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "sim" / "configs"
 def load_config(path: Path | None, seconds: float | None = None, seed: int | None = None, stage: str | None = None,
                 num_envs: int | None = None, posture: str | None = None, model: str | None = None,
                 prone: str | None = None, dr: bool | None = None, terrain: str | None = None,
-                overrides: dict[str, Any] | None = None) -> GetupTrainConfig:
-    """``path`` (else sim/configs/getup.yaml), then the flags, then ``overrides`` (``--set``)."""
+                overrides: dict[str, Any] | None = None, method: str | None = None, stages: str | None = None,
+                teacher: str | None = None, eval_episodes: int | None = None) -> GetupTrainConfig:
+    """``path`` (else sim/configs/getup.yaml), then the flags, then ``overrides`` (``--set``). With
+    ``method: pipeline``, ``dr`` and ``terrain`` set the pipeline's randomisation and grounds."""
     o: dict[str, Any] = {}
+    if method is not None:
+        o["method"] = method
+    pipe: dict[str, Any] = {}
+    if stages is not None:  # "dagger,refine": checked by the config
+        pipe["stages"] = [k.strip() for k in stages.split(",") if k.strip()]
+    if eval_episodes is not None:
+        check_flag("--eval-episodes", eval_episodes, minimum=0)
+        pipe["eval_episodes"] = eval_episodes
     if seconds is not None:
         check_flag("--seconds", seconds, above=0)
         o["max_seconds"] = float(seconds)
@@ -46,6 +56,8 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         if prone not in ("direct", "roll"):
             raise ConfigError(f"--prone must be 'direct' or 'roll', got {prone!r}")
         dagger["prone_strategy"] = prone
+    if teacher is not None:
+        dagger["teacher"] = teacher
     if dagger:
         o["dagger"] = dagger
     if posture is not None:
@@ -54,10 +66,13 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         env["variant"] = env["reference_model"] = model
     if dr is not None:
         env["dr"] = {"enabled": dr}
+        pipe["dr"] = dr
     if terrain is not None:  # "flat,slope,rough": environment i on the i-th (cyclically); checked by the config
-        env["terrain"] = [k.strip() for k in terrain.split(",") if k.strip()]
+        env["terrain"] = pipe["terrain"] = [k.strip() for k in terrain.split(",") if k.strip()]
     if env:
         o["env"] = env
+    if pipe:
+        o["pipeline"] = pipe
     return load_task_config(GetupTrainConfig, path, CONFIG_DIR / "getup.yaml", o, overrides)
 
 
@@ -67,7 +82,7 @@ def make_metadata(cfg: GetupTrainConfig, training: dict[str, Any]) -> PolicyMeta
     e = cfg.env
     training = {**training, "postures": ["supine", "prone"] if e.posture == "both" else [e.posture],
                 "collision_model": e.variant, "terrain": list(e.terrain)}
-    if e.posture != "supine" and cfg.method == "dagger":
+    if e.posture != "supine" and cfg.method in ("dagger", "pipeline"):
         from robot_learning.tasks.getup.teacher import TeacherConfig
 
         training["prone_strategy"] = strategy = TeacherConfig.for_references(e.reference_model, cfg.dagger.prone_strategy).prone_strategy
@@ -101,20 +116,75 @@ def _command() -> str:
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
                   num_envs: int | None = None, force: bool = False, progress: Callable[[str], None] | bool | None = True, posture: str | None = None,
                   model: str | None = None, prone: str | None = None, dr: bool | None = None,
-                  terrain: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train (Stage II on the CPU path by default: DAgger of the teacher, one policy per posture,
-    ``policy_<posture>.onnx``; PPO writes one ``policy.onnx``) and export; returns the report."""
-    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides)
+                  terrain: str | None = None, overrides: dict[str, Any] | None = None, method: str | None = None,
+                  stages: str | None = None, teacher: str | None = None, eval_episodes: int | None = None) -> dict[str, Any]:
+    """Train (Stage II on the CPU path by default: the pipeline of ``pipeline.py``, teacher labels ->
+    DAgger under Stage II's randomisation and grounds -> PPO refinement, one policy per posture,
+    ``policy_<posture>.onnx``, then the held-out table; ``method: dagger`` the nominal clone of the
+    shipped policies; PPO writes one ``policy.onnx``) and export; returns the report. A pipeline run
+    that failed or was interrupted, rerun with the same ``out``, resumes after its completed stages."""
+    cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides, method, stages, teacher,
+                      eval_episodes)
+    if cfg.env.stage == "tracking" and cfg.method in ("pipeline", "dagger") and cfg.dagger.teacher != "scripted":
+        from robot_learning.tasks.getup.dagger import mpc_labeller_class
+
+        mpc_labeller_class()  # refused now, before the run directory
     with open_run(out, TASK, "train", force=force, config=cfg) as record:
         run = record.path
         save_yaml(cfg, run / "config.yaml")
-        if cfg.env.stage == "tracking" and cfg.method == "dagger":
+        if cfg.env.stage == "tracking" and cfg.method == "pipeline":
+            report = _train_pipeline(cfg, run, bool(progress), force)
+        elif cfg.env.stage == "tracking" and cfg.method == "dagger":
             report = _train_dagger(cfg, run, bool(progress))
         else:
             report = _train_ppo(cfg, run, bool(progress))
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         return {"run": str(run), **record.report(summary, {**report, "summary": summary})}
+
+
+def _train_pipeline(cfg: GetupTrainConfig, run: Path, progress: bool, force: bool) -> dict[str, Any]:
+    from robot_learning.tasks.getup.pipeline import run_pipeline
+
+    command = _command()
+    out = run_pipeline(cfg, run, force, progress, export_actor, command)
+    table = held_out_table(out["policies"], cfg.pipeline.eval_episodes, cfg.seed, progress)
+    report = {"module": TASK, "command": command, "seed": cfg.seed, "stage": "tracking", "method": "pipeline", "config": to_dict(cfg),
+              **out, "held_out": table,
+              "best_eval": {p: v["stages"][cfg.pipeline.stages[-1]]["best_eval"] for p, v in out["policies"].items()},
+              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}}
+    if progress and table:
+        print(format_held_out(table), flush=True)
+    return {"run": str(run), **report}
+
+
+def held_out_table(policies: dict[str, Any], episodes: int, seed: int, progress: bool = False) -> dict[str, Any]:
+    """``eval getup`` of each exported policy on ``episodes`` held-out poses of its posture, through
+    the runtime in MuJoCo: nominal, and under all of Stage II's randomisation at once."""
+    if episodes <= 0:
+        return {}
+    table: dict[str, Any] = {}
+    for p, v in policies.items():
+        row: dict[str, Any] = {}
+        for name, dr in (("nominal", "none"), ("all_dr", "all")):
+            if progress:
+                print(f"held-out table: {p}, {name}, {episodes} poses", flush=True)
+            res = eval_command(Path(v["policy"]), episodes=episodes, posture=p, seed=seed, dr=dr)
+            row[name] = {"success_rate": res["success_rate"], "episodes": res["episodes"],
+                         "mean_final_head_m": res.get(p, {}).get("mean_final_head_m")}
+        table[p] = row
+    return table
+
+
+def format_held_out(table: dict[str, Any]) -> str:
+    lines = ["held-out fallen poses (eval getup --dr none / all, through the runtime, MuJoCo):", f"{'posture':<8} {'nominal':>8} {'all DR':>8}"]
+    for p, row in table.items():
+        cells = []
+        for k in ("nominal", "all_dr"):
+            s = row.get(k, {}).get("success_rate")
+            cells.append("-" if s is None else f"{100 * s:.0f} %")
+        lines.append(f"{p:<8} {cells[0]:>8} {cells[1]:>8}  ({row['nominal']['episodes']} poses)")
+    return "\n".join(lines)
 
 
 def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:

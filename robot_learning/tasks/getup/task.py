@@ -21,6 +21,11 @@ def _terrains(value: str) -> str | None:
     return None
 
 
+def _stages(value: str) -> str | None:
+    names = [k.strip() for k in value.split(",") if k.strip()]
+    return None if names in (["dagger"], ["dagger", "refine"]) else f"expected dagger,refine or dagger; got {value!r}"
+
+
 def _seconds(value: float) -> str | None:
     return None if value > 0 and value == value and value != float("inf") else f"must be a positive finite number, got {value}"
 
@@ -36,8 +41,17 @@ TASK = TaskSpec(
     default_config="getup.yaml",
     shipped_policies=("g1_getup_supine.onnx", "g1_getup_prone.onnx", "g1_getup_supine_mesh.onnx", "g1_getup_prone_mesh.onnx"),
     commands=(
-        Command("train", "Writes policy_<posture>.onnx (DAgger) or policy.onnx (PPO), checkpoints and report.json.",
+        Command("train", "Writes policy_<posture>.onnx (pipeline, DAgger) or policy.onnx (PPO), checkpoints and report.json. "
+                         "The default pipeline (teacher labels -> DAgger under Stage II's randomisation and grounds -> PPO "
+                         "refinement) resumes a failed or interrupted run rerun with the same --out.",
                 f"{_MODULE}:train_command", options=(
+                    Option("--method", "pipeline (default), dagger (the nominal clone, as the shipped policies) or ppo",
+                           choices=("pipeline", "dagger", "ppo")),
+                    Option("--stages", "the pipeline's stages, comma-separated: dagger,refine (default) or dagger", check=_stages),
+                    Option("--teacher", "who labels the states in DAgger: scripted (teacher.py) or mpc (mpc.py)",
+                           choices=("scripted", "mpc")),
+                    Option("--eval-episodes", "held-out poses per posture in the table at the end of the pipeline (0: none)",
+                           type=int),
                     Option("--stage", "tracking (Stage II on the CPU path, default) or discovery (Stage I); also II / I", check=_stage),
                     Option("--num-envs", "parallel environments", type=int),
                     Option("--posture", "the fallen postures to train for (default both; one policy per posture)",
@@ -47,9 +61,9 @@ TASK = TaskSpec(
                     Option("--prone", "from prone, roll onto the back first as HumanUP does, or push up directly",
                            choices=("direct", "roll")),
                     Option("--dr", "Stage II's domain randomisation in training episodes (friction, mass, COM, motor strength, "
-                                   "delay, pushes, noise)", action="store_true", default=None),
-                    Option("--terrain", "the training grounds, comma-separated (flat, slope, rough): environment i on the i-th",
-                           check=_terrains),
+                                   "delay, pushes, noise); the pipeline has it on", action="store_true", default=None),
+                    Option("--terrain", "the training grounds, comma-separated (flat, slope, rough): environment i on the i-th "
+                                        "(the pipeline's default: flat,slope,rough)", check=_terrains),
                 )),
         Command("eval", "Held-out fallen poses through the runtime; success = head at 1.1 m or more at the episode's end.",
                 f"{_MODULE}:eval_command", options=(
