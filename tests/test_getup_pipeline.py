@@ -185,3 +185,25 @@ def test_an_unavailable_mpc_teacher_is_refused_in_one_line(tmp_path: Path, monke
     assert main(["train", "getup", "--teacher", "mpc", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "mpc is not available" in err and "no_such_mpc" in err and not (tmp_path / "run").exists()
+
+
+def test_the_mpc_teacher_labels_dagger_states_through_the_labeller_protocol(tiny: Path) -> None:
+    """dagger.teacher: mpc wires mpc.py's GetupMPC in as a Labeller: each robot's randomised episode
+    model goes to the planner at its reset, and every visited state gets a finite label."""
+    from robot_learning.tasks.getup.dagger import Labeller, MpcLabeller, _fallen_starts_only, collect, mpc_planner_class
+    from robot_learning.tasks.getup.mpc import MPCConfig
+    from robot_learning.tasks.getup.pipeline import stage_config
+    from robot_learning.tasks.getup.train import make_env
+
+    cfg = stage_config(load_config(tiny, teacher="mpc"), "supine")
+    cfg.env.episode_s = 0.3
+    env, _ = make_env(cfg, num_envs=2)
+    _fallen_starts_only(env)
+    labeller = MpcLabeller(env, mpc_planner_class(), cfg=MPCConfig(samples=4, horizon_s=0.2, replan_s=0.1, nominal_poses=1, nominal_s=12.0))
+    assert isinstance(labeller, Labeller)
+    replans: list[int] = []
+    replan = labeller.mpc.replan
+    labeller.mpc.replan = lambda ids, *a: (replans.append(len(ids)), replan(ids, *a))[1]  # type: ignore[method-assign]
+    X, Y, _ = collect(env, labeller, None, 1.0, np.random.default_rng(0))
+    assert Y.shape == (env.max_steps * 2, 23) and np.isfinite(Y).all()
+    assert labeller.mpc.models[1] is env.batch.models[1] and len(replans) >= 2  # from the states it is shown

@@ -104,26 +104,51 @@ MPC_MODULE = "robot_learning.tasks.getup.mpc"
 
 def make_labeller(name: str, env: GetupEnv, prone_strategy: str | None = None) -> Labeller:
     """The teacher ``name`` (``DaggerConfig.teacher``) for ``env``: "scripted" (:class:`TeacherForEnv`)
-    or "mpc" (the class ``MpcLabeller(env)`` of :mod:`robot_learning.tasks.getup.mpc` implementing
-    :class:`Labeller`; refused with the reason where that module does not provide it)."""
+    or "mpc" (:class:`MpcLabeller`; refused with the reason where mpc.py does not provide its planner)."""
     if name == "scripted":
         return TeacherForEnv(env, prone_strategy=prone_strategy)
-    return mpc_labeller_class()(env)
+    return MpcLabeller(env, mpc_planner_class(), prone_strategy)
 
 
-def mpc_labeller_class() -> type:
-    """``MpcLabeller`` of :mod:`robot_learning.tasks.getup.mpc`; a ConfigError saying why where that
-    module does not provide one with ``reset(ids)`` and ``label(env)``."""
+def mpc_planner_class() -> type:
+    """``GetupMPC`` of :mod:`robot_learning.tasks.getup.mpc`; a ConfigError saying why where that
+    module does not provide it with ``reset`` and ``act``."""
     try:
         mod = importlib.import_module(MPC_MODULE)
     except ModuleNotFoundError as e:
         if e.name != MPC_MODULE:
             raise
         raise ConfigError(f"dagger.teacher: mpc is not available: {MPC_MODULE} does not exist in this checkout") from None
-    cls = getattr(mod, "MpcLabeller", None)
-    if cls is None or not all(callable(getattr(cls, m, None)) for m in ("reset", "label")):
-        raise ConfigError(f"dagger.teacher: mpc is not available: {MPC_MODULE} has no MpcLabeller class with reset(ids) and label(env)")
+    cls = getattr(mod, "GetupMPC", None)
+    if cls is None or not all(callable(getattr(cls, m, None)) for m in ("reset", "act")):
+        raise ConfigError(f"dagger.teacher: mpc is not available: {MPC_MODULE} has no GetupMPC class with reset and act")
     return cls
+
+
+class MpcLabeller:
+    """The sampling MPC teacher (:class:`robot_learning.tasks.getup.mpc.GetupMPC`, its default
+    ``MPCConfig`` or ``cfg``) as a :class:`Labeller`: one posture; each robot's episode model
+    (randomised friction, masses, COM, motor strength, ground) and action delay are handed to it at
+    every reset (privileged), and it replans from each visited state."""
+
+    def __init__(self, env: GetupEnv, planner: type, prone_strategy: str | None = None, cfg: Any = None) -> None:
+        if len(env.postures) != 1:
+            raise ConfigError("dagger.teacher: mpc labels one posture at a time (set env.posture to supine or prone)")
+        b = env.batch
+        self.env = env
+        self.mpc = planner(b.model, env.postures[0], env.n, cfg, TeacherConfig.for_references(env.cfg.reference_model, prone_strategy),
+                           env.cfg.variant, env.cfg.physics_dt, env.cfg.decimation, b.terrains[0])
+
+    def reset(self, ids: np.ndarray | None = None) -> None:
+        env, b = self.env, self.env.batch
+        ids = np.arange(env.n) if ids is None else np.asarray(ids)
+        self.mpc.reset(ids, models=[b.models[i] for i in ids], delay_substeps=env.delay[ids] if env.randomizing else None,
+                       joint_pos=b.joint_pos[ids].copy())
+
+    def label(self, env: GetupEnv) -> np.ndarray:
+        if env is not self.env:
+            raise ValueError("this teacher labels the environment it was made for")
+        return env.action_for_targets(self.mpc.act(env.batch.qpos, env.batch.qvel, env.steps * env.dt))
 
 
 def _fallen_starts_only(env: GetupEnv) -> None:

@@ -126,9 +126,9 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
     cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides, method, stages, teacher,
                       eval_episodes)
     if cfg.env.stage == "tracking" and cfg.method in ("pipeline", "dagger") and cfg.dagger.teacher != "scripted":
-        from robot_learning.tasks.getup.dagger import mpc_labeller_class
+        from robot_learning.tasks.getup.dagger import mpc_planner_class
 
-        mpc_labeller_class()  # refused now, before the run directory
+        mpc_planner_class()  # refused now, before the run directory
     with open_run(out, TASK, "train", force=force, config=cfg) as record:
         run = record.path
         save_yaml(cfg, run / "config.yaml")
