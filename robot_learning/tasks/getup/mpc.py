@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -87,9 +88,11 @@ def height_reward(height: np.ndarray, cap: float) -> np.ndarray:
     return np.exp(np.clip(height, 0.0, cap)) - 1.0
 
 
-def com_over_feet_cost(offset: np.ndarray) -> np.ndarray:
-    """Squared metres of horizontal COM offset from the soles' centre ((N, 2) in the feet's frame)."""
-    return np.sum(offset**2, -1)
+def com_over_feet_cost(offset: np.ndarray, velocity: np.ndarray, time_constant: float = 0.3) -> np.ndarray:
+    """Squared metres of the horizontal capture point's offset from the soles' centre: the COM's
+    offset plus its velocity times ``time_constant`` (about sqrt(h / g) of a standing G1), (N, 2)
+    each in the feet's frame (HumanUP's feet-under-the-body terms, as one)."""
+    return np.sum((offset + time_constant * velocity) ** 2, -1)
 
 
 def torque_cost(tau: np.ndarray) -> np.ndarray:
@@ -132,7 +135,7 @@ class MPCCostWeights:
     gravity_tracking: float = 10.0  # per unit^2 of gravity-direction error (pelvis frame) to the nominal course
     head_height: float = 0.5  # Stage I's exp height terms, as rewards
     base_height: float = 0.5
-    com_over_feet: float = 20.0  # per m^2, while the teacher is rising
+    com_over_feet: float = 1000.0  # per m^2 of capture-point offset, while the teacher is rising
     torques: float = 3e-6
     torque_limits: float = 0.2
     joint_limits: float = 5.0
@@ -158,6 +161,11 @@ class MPCConfig:
     noise_rad: float = 0.15
     iterations: int = 1
     max_offset_rad: float = 0.6  # offsets are clipped to +- this
+    # while the best plan is predicted to cost more than rescue_cost (a fall ahead), up to
+    # rescue_iterations more rounds with rescue_noise_rad around the best so far
+    rescue_cost: float = 100.0
+    rescue_iterations: int = 3
+    rescue_noise_rad: float = 0.3
     min_gain: float = 5.0  # a plan replaces the teacher alone only if it is predicted cheaper by this much
     nominal_poses: int = 8  # training fallen poses whose teacher get-ups make the nominal course
     nominal_s: float = 20.0  # length of the nominal course (held at its last value after)
@@ -167,7 +175,8 @@ class MPCConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("horizon_s", "replan_s", "noise_rad", "iterations", "max_offset_rad", "nominal_poses",
-                              "nominal_s"), non_negative=("threads", "seed", "min_gain"), at_least={"samples": 2, "knots": 2})
+                              "nominal_s"), non_negative=("threads", "seed", "min_gain", "rescue_cost", "rescue_iterations",
+                                                                          "rescue_noise_rad"), at_least={"samples": 2, "knots": 2})
         if self.replan_s > self.horizon_s:
             raise FieldError("replan_s", f"must be <= horizon_s ({self.horizon_s}), got {self.replan_s}")
 
@@ -232,8 +241,10 @@ class GetupMPC:
         #: the teacher's nominal course (see :func:`nominal_course`)
         self.nominal = nominal_course(posture, tc, variant, c.nominal_poses, c.nominal_s, physics_dt, decimation, c.seed)
         self.rng = np.random.default_rng(c.seed)
-        self.batch = G1Batch(G1BatchConfig(num_envs=n * c.samples, variant=variant, physics_dt=physics_dt,
-                                           decimation=decimation, threads=c.threads or None, terrain=terrain))
+        self._batch_cfg = G1BatchConfig(num_envs=n * c.samples, variant=variant, physics_dt=physics_dt,
+                                        decimation=decimation, threads=c.threads or None, terrain=terrain)
+        # rollout batches by number of environments (robots x samples; rescues plan a subset of robots)
+        self._batches: dict[int, G1Batch] = {}
         self.models: list[mujoco.MjModel] = [model] * n
         # the teacher's COM feedback with each robot's own model (privileged: its mass and COM)
         self.balances: list[ComBalance] = [self.teacher.balance] * n
@@ -242,10 +253,18 @@ class GetupMPC:
         self.plan_step = np.full(n, -10**9, dtype=np.int64)  # the policy step each plan starts at
         self.prev_targets = np.tile(G1_SPEC.array("default_positions"), (n, 1))
         self.replans = np.zeros(n, dtype=np.int64)
+        self.iterations = np.zeros(n, dtype=np.int64)  # sampling rounds run (rescues included)
         self.last_costs: np.ndarray = np.zeros((n, c.samples))
 
     def close(self) -> None:
-        self.batch.close()
+        for b in self._batches.values():
+            b.close()
+        self._batches.clear()
+
+    def _batch(self, num_envs: int) -> G1Batch:
+        if num_envs not in self._batches:
+            self._batches[num_envs] = G1Batch(dataclasses.replace(self._batch_cfg, num_envs=num_envs))
+        return self._batches[num_envs]
 
     def __enter__(self) -> "GetupMPC":
         return self
@@ -271,6 +290,7 @@ class GetupMPC:
         self.plan[ids] = 0.0
         self.plan_step[ids] = -10**9
         self.replans[ids] = 0
+        self.iterations[ids] = 0
         self.prev_targets[ids] = G1_SPEC.array("default_positions") if joint_pos is None else joint_pos
 
     # ------------------------------------------------------------------ planning
@@ -306,9 +326,7 @@ class GetupMPC:
         robots' states at policy steps ``step``, simulated with their own models."""
         c, w = self.cfg, self.cfg.weights
         S, R = c.samples, len(ids)
-        if R * S != self.batch.num_envs:
-            raise ValueError("plan all robots at once")  # the rollout batch holds n x samples environments
-        b = self.batch
+        b = self._batch(R * S)
         for r, i in enumerate(ids):
             b.models[r * S:(r + 1) * S] = [self.models[i]] * S
         b.reset(np.arange(R * S), np.repeat(qpos, S, 0), np.repeat(qvel, S, 0))
@@ -325,7 +343,7 @@ class GetupMPC:
             self.teacher.step = kk
             rising = self.teacher.rising
             com = self._com_offsets(robot, rising, q, v)
-            cost += w.com_over_feet * com_over_feet_cost(com[0]) * rising
+            cost += w.com_over_feet * com_over_feet_cost(com[0], com[1]) * rising
             off = self._offsets(flat, h)
             cost += w.offset * offset_cost(off)
             targets = np.clip(_teacher_targets(self.teacher, kk, q, v, com) + off, LOWER, UPPER)
@@ -353,23 +371,29 @@ class GetupMPC:
         """New plans for robots ``ids`` from their states at policy steps ``step``."""
         c = self.cfg
         best = self._shifted(ids, step)
-        best_cost = None
-        for it in range(c.iterations):
-            noise = self.rng.normal(0.0, c.noise_rad, (len(ids), c.samples, c.knots, N_JOINTS))
-            cand = np.clip(best[:, None] + noise, -c.max_offset_rad, c.max_offset_rad)
-            cand[:, 0] = best  # the warm start (the best so far)
+        best_cost = np.full(len(ids), np.inf)
+        teacher_cost = np.full(len(ids), np.inf)
+        for it in range(c.iterations + c.rescue_iterations):
+            # the first rounds for every robot, the rescue rounds for those with a fall ahead
+            todo = np.arange(len(ids)) if it < c.iterations else np.flatnonzero(best_cost > c.rescue_cost)
+            if todo.size == 0:
+                break
+            scale = c.noise_rad if it < c.iterations else c.rescue_noise_rad
+            noise = self.rng.normal(0.0, scale, (todo.size, c.samples, c.knots, N_JOINTS))
+            cand = np.clip(best[todo][:, None] + noise, -c.max_offset_rad, c.max_offset_rad)
+            cand[:, 0] = best[todo]  # the warm start (the best so far)
             if it == 0:
                 cand[:, 1] = 0.0  # the teacher alone
-            costs = self.rollout_costs(ids, qpos, qvel, step, cand)
+            costs = self.rollout_costs(ids[todo], qpos[todo], qvel[todo], step[todo], cand)
             j = np.argmin(costs, 1)
-            pick = cand[np.arange(len(ids)), j]
-            pick_cost = costs[np.arange(len(ids)), j]
-            better = np.ones(len(ids), bool) if best_cost is None else pick_cost < best_cost
-            best = np.where(better[:, None, None], pick, best)
-            best_cost = pick_cost if best_cost is None else np.minimum(pick_cost, best_cost)
+            pick, pick_cost = cand[np.arange(todo.size), j], costs[np.arange(todo.size), j]
+            better = pick_cost < best_cost[todo]
+            best[todo[better]] = pick[better]
+            best_cost[todo] = np.minimum(pick_cost, best_cost[todo])
             if it == 0:
                 teacher_cost = costs[:, 1]
-            self.last_costs[ids] = costs
+            self.last_costs[ids[todo]] = costs
+            self.iterations[ids[todo]] += 1
         # the teacher alone unless a plan is predicted cheaper by min_gain
         keep = best_cost > teacher_cost - c.min_gain
         best[keep] = 0.0
@@ -456,13 +480,14 @@ def run_mpc(posture: str, episodes: int, dr: str, terrain: str, model: str, seed
                     head[info["done_ids"]] = info["episodes"].head_height
             wall = time.perf_counter() - t0
             replans = int(mpc.replans.max())
+            iterations = float(mpc.iterations.mean())
     finally:
         b.close()
     sim_s = env.max_steps * env.dt
     return {"success_rate": float(success.mean()), "median_final_head_m": round(float(np.median(head)), 3),
             "wall_s": round(wall, 1), "wall_s_per_episode": round(wall / env.n, 2),
             "wall_s_per_simulated_s": round(wall / sim_s, 2), "wall_s_per_robot_simulated_s": round(wall / (sim_s * env.n), 3),
-            "replans_per_episode": replans}
+            "replans_per_episode": replans, "sampling_rounds_per_episode": round(iterations, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
