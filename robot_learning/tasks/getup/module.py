@@ -50,8 +50,9 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
     if stage is not None:
         env["stage"] = {"I": "discovery", "1": "discovery", "II": "tracking", "2": "tracking"}.get(stage, stage)
     dagger: dict[str, Any] = {}
-    if num_envs is not None:
+    if num_envs is not None:  # every stage's training environments
         env["num_envs"] = dagger["num_envs"] = num_envs
+        o["refine"] = {"num_envs": num_envs}
     if prone is not None:
         if prone not in ("direct", "roll"):
             raise ConfigError(f"--prone must be 'direct' or 'roll', got {prone!r}")
