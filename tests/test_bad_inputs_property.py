@@ -41,7 +41,7 @@ _GETUP_REWARDS = [f"env.rewards1.{f.name}" for f in dataclasses.fields(GetupTrai
 # fields where a negative value means something (reward weights and offsets)
 NEGATIVE_OK = {
     "quadrotor": {"env.reward.constant", "env.reward.action_baseline", "env.reward.termination"},
-    "getup": set(_GETUP_REWARDS),
+    "getup": {*_GETUP_REWARDS, "refine.energy", "refine.dof_acc"},
     "hil_serl": {"sac.grasp_penalty", "sac.target_entropy"},
     "asap": set(),
     "cartpole": {"rewards.alive", "rewards.upright", "rewards.centred", "rewards.pole_velocity", "rewards.action_rate", "rewards.fall"},
@@ -61,7 +61,9 @@ ZERO_OK = {
               "env.dr.push_max_speed", "env.dr.obs_noise", "env.balance.k_com", "env.balance.k_com_vel", "env.balance.k_ankle",
               "env.balance.from_pelvis_height_m", "dagger.beta", "dagger.beta_decay", "dagger.noise", "ppo.gamma", "ppo.lam",
               "ppo.entropy_coef", "max_env_steps", "bc_samples", "bc_noise", "bc_epochs", "critic_warmup_iterations",
-              "imitation_until_head_m", "seed"},
+              "imitation_until_head_m", "seed", "pipeline.beta", "pipeline.eval_episodes", "refine.iterations",
+              "refine.critic_warmup_iterations", "refine.imitation_coef", "refine.head_height", "refine.upright", "refine.energy",
+              "refine.dof_acc"},
     "hil_serl": {"env.object_yaw", "env.min_separation", "env.nullspace_stiffness", "env.start_noise_m", "env.seed", "sac.gamma",
                  "sac.prior_fraction", "sac.grasp_penalty", "sac.target_entropy", "sac.bc_weight", "sac.grasp_epsilon", "classifier.threshold",
                  "classifier.shift_pad", "classifier.seed", "scripted.start_prob", "scripted.end_prob", "scripted.expert.noise",

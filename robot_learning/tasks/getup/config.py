@@ -290,7 +290,7 @@ class PipelineConfig:
     eval_episodes: int = 24
 
     def __post_init__(self) -> None:
-        check(self, fraction=("beta", "dagger_share"), non_negative=("eval_episodes",))
+        check(self, positive=("dagger_share",), fraction=("beta", "dagger_share"), non_negative=("eval_episodes",))
         self.stages = (self.stages,) if isinstance(self.stages, str) else tuple(self.stages)
         self.terrain = (self.terrain,) if isinstance(self.terrain, str) else tuple(self.terrain)
         if not self.stages or list(self.stages) != list(PIPELINE_STAGES[:len(self.stages)]):
