@@ -38,7 +38,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import mujoco
 import numpy as np
@@ -224,7 +224,10 @@ class GetupMPC:
 
     def __init__(self, model: mujoco.MjModel, posture: str, n: int, cfg: MPCConfig | None = None,
                  teacher_cfg: TeacherConfig | None = None, variant: str = "primitive", physics_dt: float = 0.002,
-                 decimation: int = 10, terrain: TerrainConfig | None = None) -> None:
+                 decimation: int = 10, terrain: TerrainConfig | None | Sequence[TerrainConfig | None] = None) -> None:
+        """``model``: the nominal compiled model (the teacher's kinematics); ``terrain``: the ground of
+        every robot, or one per robot (None: flat), for heights above it (the physics of the ground
+        is in each robot's model, :meth:`reset`)."""
         self.cfg = c = cfg or MPCConfig()
         self.n, self.posture = n, posture
         self.teacher_cfg = tc = teacher_cfg or TeacherConfig.for_references(variant)
@@ -242,7 +245,11 @@ class GetupMPC:
         self.nominal = nominal_course(posture, tc, variant, c.nominal_poses, c.nominal_s, physics_dt, decimation, c.seed)
         self.rng = np.random.default_rng(c.seed)
         self._batch_cfg = G1BatchConfig(num_envs=n * c.samples, variant=variant, physics_dt=physics_dt,
-                                        decimation=decimation, threads=c.threads or None, terrain=terrain)
+                                        decimation=decimation, threads=c.threads or None)
+        grounds = list(terrain) if isinstance(terrain, (list, tuple)) else [terrain] * n
+        if len(grounds) != n:
+            raise ValueError(f"one terrain per robot: {n} robots, {len(grounds)} terrains")
+        self.grounds = [g if g is not None and g.kind != "flat" else None for g in grounds]
         # rollout batches by number of environments (robots x samples; rescues plan a subset of robots)
         self._batches: dict[int, G1Batch] = {}
         self.models: list[mujoco.MjModel] = [model] * n
@@ -320,6 +327,16 @@ class GetupMPC:
             e[rows], ev[rows] = self.balances[i].offsets(qpos[rows], qvel[rows])
         return e, ev
 
+    def _height(self, pos: np.ndarray, robot: np.ndarray) -> np.ndarray:
+        """(rows,) heights of world points ``pos`` (rows, 3) above the ground of robots ``robot``."""
+        out = pos[:, 2].copy()
+        for i in np.unique(robot):
+            g = self.grounds[i]
+            if g is not None:
+                rows = robot == i
+                out[rows] -= g.ground_height(pos[rows, :2])
+        return out
+
     def rollout_costs(self, ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray, step: np.ndarray,
                       candidates: np.ndarray) -> np.ndarray:
         """(len(ids), samples) cost of each candidate plan (len(ids), samples, knots, 23) from the
@@ -355,8 +372,8 @@ class GetupMPC:
             cost += (w.torques * torque_cost(tau) + w.torque_limits * torque_limit_cost(tau) + w.joint_limits * joint_limit_cost(jq)
                      + w.energy * energy_cost(tau, jv) + w.action_rate * action_rate_cost(targets, prev))
             prev = targets
-            head = b.height_above_ground(b.sensor("head_pos"))
-            base = b.height_above_ground(b.base_pos)
+            head = self._height(b.sensor("head_pos"), robot)
+            base = self._height(b.base_pos, robot)
             up = b.sensor("torso_zaxis")[:, 2]
             nom = {name: v[np.minimum(kk, len(v) - 1)] for name, v in self.nominal.items()}
             task = (w.head_deficit * head_deficit_cost(head, nom["head"]) + w.upright_deficit * upright_deficit_cost(up, nom["up"])
@@ -466,7 +483,7 @@ def run_mpc(posture: str, episodes: int, dr: str, terrain: str, model: str, seed
     b = env.batch
     try:
         with GetupMPC(b.model, posture, env.n, cfg, TeacherConfig.for_references(env.cfg.reference_model), env.cfg.variant,
-                      env.cfg.physics_dt, env.cfg.decimation, b.terrains[0]) as mpc:
+                      env.cfg.physics_dt, env.cfg.decimation, b.terrains) as mpc:
             t0 = time.perf_counter()
             env.reset()
             mpc.reset(models=list(b.models), delay_substeps=env.delay if env.randomizing else None, joint_pos=b.joint_pos.copy())
