@@ -7,17 +7,25 @@ COM, motor strength, action delay and ground: privileged), it rolls out ``sample
 over ``horizon_s``; a plan is a piecewise-linear spline of PD-target offsets with ``knots`` knots
 added to the teacher's closed-loop targets (the teacher's feedback runs inside every rollout, one
 policy step at a time). The cheapest plan (predictive sampling, ``iterations`` rounds of resampling
-around the best so far) is executed until the next replan. The candidates always include the
-previous plan shifted in time (warm start) and the teacher alone (zero offsets), so the chosen plan
-is never predicted to be worse than the teacher over the horizon.
+around the best so far, and up to ``rescue_iterations`` more with ``rescue_noise_rad`` for the robots
+whose best plan still predicts a fall, cost above ``rescue_cost``) is executed until the next
+replan. The candidates always include the previous plan shifted in time (warm start) and the
+teacher alone (zero offsets), and a plan replaces the teacher alone only when it is predicted
+cheaper by ``min_gain``: where the teacher is on course the MPC is the teacher (in the nominal
+simulator random offsets almost never pay; an MPC that took any predicted gain and kept its offsets
+drifted off the teacher's course and fell in the squat or after standing: see the README), and it acts when a
+rollout of the teacher alone predicts trouble (a push, high friction, a slope).
 
 The cost is HumanUP's task and regularisation terms as named functions (:func:`head_deficit_cost`,
 :func:`upright_deficit_cost`, :func:`height_reward`, :func:`com_over_feet_cost`,
 :func:`torque_cost`, :func:`torque_limit_cost`, :func:`joint_limit_cost`, :func:`energy_cost`,
-:func:`action_rate_cost`), weighted by :class:`MPCCostWeights`. The height and uprightness terms are
+:func:`action_rate_cost`, :func:`joint_tracking_cost`, :func:`gravity_tracking_cost`,
+:func:`offset_cost`), weighted by :class:`MPCCostWeights`. The height and uprightness terms are
 one-sided deficits against the teacher's nominal course (the median head height and torso
 uprightness of the teacher's own successful get-ups in the nominal simulator, per policy step):
-Stage II's head and body tracking, where being ahead of schedule costs nothing.
+Stage II's head and body tracking, where being ahead of schedule costs nothing; the joints and the
+pelvis's attitude track that course too (Stage II's joint tracking), and while the teacher rises
+the capture point is kept over the feet (with each robot's own mass and COM).
 
 Rollouts run on a :class:`~robot_learning.sim.mujoco_batch.G1Batch` of ``robots x samples``
 environments (``mujoco.rollout`` on a thread pool over all cores) whose per-environment models are
