@@ -137,7 +137,7 @@ class MpcLabeller:
         b = env.batch
         self.env = env
         self.mpc = planner(b.model, env.postures[0], env.n, cfg, TeacherConfig.for_references(env.cfg.reference_model, prone_strategy),
-                           env.cfg.variant, env.cfg.physics_dt, env.cfg.decimation, b.terrains[0])
+                           env.cfg.variant, env.cfg.physics_dt, env.cfg.decimation, list(b.terrains))  # each robot's ground
 
     def reset(self, ids: np.ndarray | None = None) -> None:
         env, b = self.env, self.env.batch
