@@ -568,6 +568,6 @@ def export_command(checkpoint: Path, out: Path | None = None, force: bool = Fals
     except RuntimeError as e:
         raise ConfigError(f"{checkpoint}: the weights do not fit the network its config describes ({str(e).splitlines()[0]})") from None
     out.mkdir(parents=True, exist_ok=True)
-    training = {"command": _command(), "seed": cfg.seed, "stage": cfg.env.stage, "method": "dagger" if dagger else "ppo",
+    training = {"command": _command(), "seed": cfg.seed, "stage": cfg.env.stage, "method": cfg.method if dagger else "ppo",
                 "exported_from": str(checkpoint)}
     return export_actor(actor.eval(), cfg, out / name, training)
