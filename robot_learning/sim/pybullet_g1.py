@@ -68,17 +68,15 @@ coexist in one process; use it as a context manager or call :meth:`PyBulletG1.cl
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 import pybullet as p
 
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.robots.g1_urdf import G1UrdfInfo, g1_urdf_path
+from robot_learning.sim.pybullet_client import PyBulletClientOwner
 from robot_learning.sim.speed import measure_robot_speed
 from robot_learning.types import RobotState
 
@@ -139,7 +137,7 @@ def _quat_from_pitch(angle: float) -> np.ndarray:
     return np.array([np.cos(angle / 2.0), 0.0, np.sin(angle / 2.0), 0.0])
 
 
-class PyBulletG1:
+class PyBulletG1(PyBulletClientOwner):
     """The G1 (23 DoF) under joint PD control in PyBullet; see the module docstring.
 
     Public attributes: ``spec`` (G1_SPEC), ``config``, ``dt`` (control period, s), ``n_substeps``,
@@ -519,30 +517,6 @@ class PyBulletG1:
             self.step(q)
         self._steps = 0
         return self.state()
-
-    # ------------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Disconnect this instance's physics client (idempotent)."""
-        client, self._client = getattr(self, "_client", None), None
-        if client is not None and p is not None:
-            # at interpreter shutdown the module may be half torn down: nothing left to release then
-            with contextlib.suppress(p.error, AttributeError, TypeError):
-                if p.isConnected(physicsClientId=client):
-                    p.disconnect(physicsClientId=client)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
 
 def measure_speed(

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Sequence
 
 import numpy as np
 import pybullet as p
 
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS, CrazyflieParams
+from robot_learning.sim.pybullet_client import PyBulletClientOwner
 from robot_learning.types import RobotState
 
 # --- Aerodynamic coefficients of gym-pybullet-drones' Crazyflie 2.x (assets/cf2x.urdf) --------------
@@ -109,7 +109,7 @@ def _finite_vector(name: str, value: Sequence[float] | np.ndarray, size: int) ->
     return array
 
 
-class PyBulletQuadrotor:
+class PyBulletQuadrotor(PyBulletClientOwner):
     """A Crazyflie in its own PyBullet physics client, stepped one control period at a time.
 
     Implements :class:`robot_learning.runtime.transport.SimulatedVehicle`. Every PyBullet call passes
@@ -316,25 +316,3 @@ class PyBulletQuadrotor:
         p.stepSimulation(physicsClientId=client)
         self._physics_steps += 1
 
-    # --- lifetime -----------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Disconnect this instance's physics client (idempotent)."""
-        client, self._client = getattr(self, "_client", None), None
-        if client is not None and p is not None:
-            try:
-                if p.isConnected(physicsClientId=client):
-                    p.disconnect(physicsClientId=client)
-            except Exception:  # interpreter shutdown: nothing left to release
-                pass
-
-    def __enter__(self) -> PyBulletQuadrotor:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()

@@ -56,11 +56,8 @@ Each instance owns a DIRECT-mode PyBullet client; use it as a context manager or
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 import pybullet as p
@@ -68,6 +65,7 @@ import pybullet_data
 
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
+from robot_learning.sim.pybullet_client import PyBulletClientOwner
 from robot_learning.tasks.hil_serl.scene import (
     GRIPPER_CLOSE,
     GRIPPER_OPEN,
@@ -123,7 +121,7 @@ class PyBulletPandaConfig:
     settle_s: float = 0.2
 
 
-class PyBulletPandaPickPlace:
+class PyBulletPandaPickPlace(PyBulletClientOwner):
     """One Panda, one cube, one bin in PyBullet; the API of ``PandaPickPlace`` (see the module docstring)."""
 
     def __init__(self, config: PickPlaceConfig | None = None, engine: PyBulletPandaConfig | None = None) -> None:
@@ -436,20 +434,3 @@ class PyBulletPandaPickPlace:
             p.setJointMotorControl2(self.robot, j, p.POSITION_CONTROL, targetPosition=target, force=eng.finger_force,
                                     maxVelocity=eng.finger_speed, physicsClientId=self.client)
 
-    # ------------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Disconnect this instance's physics client (idempotent)."""
-        client, self._client = getattr(self, "_client", None), None
-        if client is not None and p is not None:
-            with contextlib.suppress(p.error, AttributeError, TypeError):
-                if p.isConnected(physicsClientId=client):
-                    p.disconnect(physicsClientId=client)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
