@@ -49,6 +49,19 @@ class TaskSpecError(ValueError):
     """A task folder whose spec is malformed (a developer error, reported with the task's name)."""
 
 
+# Checks for Option(check=...): each returns the problem, or None when the value is fine.
+def positive_finite(value: float) -> str | None:
+    return None if value > 0 and value != float("inf") else f"must be a positive finite number, got {value}"
+
+
+def at_least_one(value: int) -> str | None:
+    return None if value >= 1 else f"must be at least 1, got {value}"
+
+
+def non_negative(value: int) -> str | None:
+    return None if value >= 0 else f"must be 0 or more, got {value}"
+
+
 @dataclass(frozen=True)
 class Option:
     """One flag of one task's command, as ``argparse.add_argument`` takes it.

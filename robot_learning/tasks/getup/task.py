@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_learning.tasks.registry import Command, Option, TaskSpec
+from robot_learning.tasks.registry import Command, Option, TaskSpec, positive_finite
 
 _MODULE = "robot_learning.tasks.getup.module"
 
@@ -24,10 +24,6 @@ def _terrains(value: str) -> str | None:
 def _stages(value: str) -> str | None:
     names = [k.strip() for k in value.split(",") if k.strip()]
     return None if names in (["dagger"], ["dagger", "refine"]) else f"expected dagger,refine or dagger; got {value!r}"
-
-
-def _seconds(value: float) -> str | None:
-    return None if value > 0 and value == value and value != float("inf") else f"must be a positive finite number, got {value}"
 
 
 TASK = TaskSpec(
@@ -74,7 +70,7 @@ TASK = TaskSpec(
                            choices=("supine", "prone", "both")),
                     Option("--render", "write a GIF of the first held-out get-up", type=Path),
                     Option("--seconds", "episode length (the paper: 10 s; longer: does it stay up?)", type=float, default=10.0,
-                           check=_seconds),
+                           check=positive_finite),
                     Option("--terrain", "MuJoCo ground (slope: 10 deg; rough: +-3 cm bumps); the fallen poses are made on it",
                            default="flat", choices=("flat", "slope", "rough")),
                     Option("--dr", "MuJoCo robot under one of Stage II's randomisation factors at the training config's range, "

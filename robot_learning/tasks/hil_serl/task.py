@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_learning.tasks.registry import Command, Option, TaskSpec
+from robot_learning.tasks.registry import Command, Option, TaskSpec, at_least_one
 
 _MODULE = "robot_learning.tasks.hil_serl.module"
 _HUMANS = ("scripted", "none", "keyboard", "gamepad", "spacemouse")
@@ -11,10 +11,6 @@ _HUMANS = ("scripted", "none", "keyboard", "gamepad", "spacemouse")
 
 def _port(value: int) -> str | None:
     return None if 1 <= value <= 65534 else f"must be a port in 1..65534 (the learner also uses port + 1), got {value}"
-
-
-def _positive(value: int) -> str | None:
-    return None if value >= 1 else f"must be at least 1, got {value}"
 
 
 TASK = TaskSpec(
@@ -32,11 +28,11 @@ TASK = TaskSpec(
                 f"{_MODULE}:train_command", options=(
                     Option("--human", "who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse",
                            choices=_HUMANS),
-                    Option("--steps", "environment steps of training (default: the config's)", type=int, check=_positive),
+                    Option("--steps", "environment steps of training (default: the config's)", type=int, check=at_least_one),
                     Option("--observation", "what the policy sees: the state, or proprioception and a camera frame",
                            choices=("state", "image")),
                     Option("--episodes", "held-out episodes of each evaluation after training (default: the config's)", type=int,
-                           check=_positive),
+                           check=at_least_one),
                     Option("--no-gate", "skip the PyBullet sim-to-sim evaluation after training", action="store_false", dest="gate"),
                 )),
         Command("eval", "Held-out scenes through the runtime; success = the cube placed in the target zone.", f"{_MODULE}:eval_command",
