@@ -167,6 +167,47 @@ def test_pipeline_resumes_refines_and_keeps_the_metadata_contract(tiny: Path, tm
     assert table["nominal"]["episodes"] == 1 and table["all_dr"]["episodes"] == 1
 
 
+def test_an_interrupted_dagger_stage_resumes_from_its_labelled_states(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAgger interrupted in its second iteration, rerun into the same directory: the first iteration's
+    labels and student are taken back (not labelled again), and DAgger goes on from the second."""
+    from robot_learning.tasks.getup import dagger as dagger_mod
+    from robot_learning.tasks.getup.module import train_command
+
+    run = tmp_path / "run"
+    real_eval, real_collect = dagger_mod.evaluate_actor, dagger_mod.collect
+    calls = {"eval": 0, "collect": 0}
+
+    def eval_then_interrupt(*a: object, **k: object) -> dict:
+        calls["eval"] += 1
+        if calls["eval"] == 2:
+            raise KeyboardInterrupt
+        return real_eval(*a, **k)
+
+    monkeypatch.setattr(dagger_mod, "evaluate_actor", eval_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_command(run, tiny, None, None, progress=False, posture="supine", stages="dagger")
+    labels = run / "dagger_supine_labels"
+    first = torch.load(labels / "state.pt", weights_only=False)
+    assert [r["iteration"] for r in first["rows"]] == [1] and (labels / "iter_001.npz").is_file()
+    with np.load(labels / "iter_001.npz") as d:
+        first_x = d["X"].copy()
+    monkeypatch.setattr(dagger_mod, "evaluate_actor", real_eval)
+
+    def counting_collect(*a: object, **k: object):
+        calls["collect"] += 1
+        return real_collect(*a, **k)
+
+    monkeypatch.setattr(dagger_mod, "collect", counting_collect)
+    train_command(run, tiny, None, None, progress=False, posture="supine", stages="dagger")
+    rep = json.loads((run / "report.json").read_text())
+    rows = rep["policies"]["supine"]["stages"]["dagger"]["iterations"]
+    assert calls["collect"] == 2  # iterations 2 and 3 only
+    assert [r["iteration"] for r in rows] == [1, 2, 3] and rows[0] == first["rows"][0]
+    assert rows[-1]["samples"] == 3 * len(first_x)  # the first iteration's states are in the fit
+    with np.load(run / "dagger_supine_labels" / "iter_001.npz") as d:
+        np.testing.assert_array_equal(d["X"], first_x)
+
+
 @pytest.mark.parametrize("args", [["--stages", "refine"], ["--set", "pipeline.stages=[refine, dagger]"], ["--set", "pipeline.beta=[1.5]"],
                                   ["--set", "refine.energy=0.1"], ["--set", "refine.select=first"], ["--set", "method=bc"]])
 def test_bad_pipeline_config_exits_2(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

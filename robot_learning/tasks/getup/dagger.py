@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import importlib
 import time
+from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -216,15 +217,53 @@ def make_actor(env: GetupEnv, teacher: TeacherForEnv, cfg: GetupTrainConfig, res
     return ResidualActor(actor, TimedFeedforward(table, 1.0 / env.dt, col, TIME_TERM.scale), gate)
 
 
+LABELS_STATE = "state.pt"
+
+
+def _save_labels(data_dir: Path, it: int, X: np.ndarray, Y: np.ndarray, state: dict[str, Any]) -> None:
+    """Iteration ``it``'s labelled states (``iter_<it>.npz``) and the loop's state after it, each
+    written to a temporary name first: an interruption leaves the previous iteration's files whole."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f"iter_{it:03d}.tmp.npz"
+    np.savez(tmp, X=X, Y=Y)
+    tmp.replace(data_dir / f"iter_{it:03d}.npz")
+    torch.save(state, data_dir / f"{LABELS_STATE}.tmp")
+    (data_dir / f"{LABELS_STATE}.tmp").replace(data_dir / LABELS_STATE)
+
+
+def load_labels(data_dir: Path, key: str) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]] | None:
+    """The saved state and labelled states of an earlier DAgger attempt in ``data_dir`` made under
+    config ``key``; None if there is none (or it was made under another configuration)."""
+    f = data_dir / LABELS_STATE
+    if not f.is_file():
+        return None
+    state = torch.load(f, map_location="cpu", weights_only=False)
+    if state.get("key") != key:
+        return None
+    xs, ys = [], []
+    for it in range(1, len(state["rows"]) + 1):
+        with np.load(data_dir / f"iter_{it:03d}.npz") as d:
+            xs.append(d["X"])
+            ys.append(d["Y"])
+    return state, xs, ys
+
+
 def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print, max_seconds: float | None = None,
-           beta_schedule: tuple[float, ...] | None = None, labeller: str | None = None
+           beta_schedule: tuple[float, ...] | None = None, labeller: str | None = None,
+           data_dir: Path | None = None, key: str = ""
            ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     """Train; returns the best policy (by success on ``eval_episodes`` training fallen poses, driven by
     the policy alone: the held-out poses are kept for ``eval getup``), the per-iteration rows and its
     evaluation. ``beta_schedule``: the teacher-driving probability per iteration (0 after the list;
     None: 1, then ``dagger.beta`` x ``beta_decay`` per iteration); ``labeller``: the teacher that
     labels (:func:`make_labeller`; None: ``dagger.teacher``). The student is a residual on the
-    scripted teacher's table whatever labels it (``dagger.residual``)."""
+    scripted teacher's table whatever labels it (``dagger.residual``).
+
+    ``data_dir``: every iteration's labelled states and the loop's state (student, best student,
+    rows, random generator) are saved there; an attempt that finds an earlier one's under the same
+    config ``key`` continues after its last completed iteration instead of labelling again (labels
+    from the MPC teacher cost minutes per iteration). The environments' draws after a resume differ
+    from an uninterrupted run's."""
     dcfg = cfg.dagger
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -243,8 +282,17 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] = {"success_rate": -1.0}
     best_actor = copy.deepcopy(actor)
+    start = 0
+    saved = load_labels(data_dir, key) if data_dir is not None else None
+    if saved is not None:
+        state, data_x, data_y = saved
+        actor.load_state_dict(state["actor"])
+        best_actor.load_state_dict(state["best_actor"])
+        best, rows, start = state["best"], state["rows"], len(state["rows"])
+        rng.bit_generator.state = state["rng"]
+        gen.set_state(state["gen"])
     t0 = time.monotonic()
-    for it in range(dcfg.iterations):
+    for it in range(start, dcfg.iterations):
         if beta_schedule is not None:
             beta = beta_schedule[it] if it < len(beta_schedule) else 0.0
         else:
@@ -263,9 +311,12 @@ def dagger(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] = print,
                "by_posture": {p: v["success_rate"] for p, v in ev["by_posture"].items()},
                "final_head_m": round(ev["mean_final_head_height_m"], 3), "seconds": round(time.monotonic() - t0, 1)}
         rows.append(row)
-        log(row)
         if ev["success_rate"] > best["success_rate"]:
             best, best_actor = {**ev, "iteration": it + 1}, copy.deepcopy(actor)
+        if data_dir is not None:
+            _save_labels(data_dir, it + 1, X, Y, {"key": key, "actor": actor.state_dict(), "best_actor": best_actor.state_dict(),
+                                                  "best": best, "rows": rows, "rng": rng.bit_generator.state, "gen": gen.get_state()})
+        log(row)
         if max_seconds is not None and time.monotonic() - t0 > max_seconds:
             break  # the time budget is spent: stop after this iteration
     return best_actor, rows, best

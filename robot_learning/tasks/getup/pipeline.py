@@ -10,7 +10,8 @@
    randomisation and grounds (:func:`refine`, :class:`~robot_learning.tasks.getup.config.RefineConfig`).
 
 Each stage writes its checkpoint (``dagger_<posture>.pt``, ``refine_<posture>.pt``) and a record
-(``stages/<posture>-<stage>.json``). A failed or interrupted run, rerun into the same directory
+(``stages/<posture>-<stage>.json``); DAgger also keeps every iteration's labelled states
+(``dagger_<posture>_labels/``), so an interrupted DAgger stage continues after its last iteration. A failed or interrupted run, rerun into the same directory
 (``--out``, without ``--force``), resumes: the run record moves the failed attempt's files into
 ``failed-<time>/``, and the stages completed there under the same configuration (the time budget and
 the final table's size aside) are taken back instead of being trained again. ``--force`` starts over.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,6 +85,18 @@ def recover_stages(run: Path, key: str) -> list[str]:
     return out
 
 
+def recover_labels(run: Path, name: str) -> bool:
+    """Move DAgger's labelled-state directory ``name`` of the newest failed attempt back into ``run``
+    (where ``run`` has none); :func:`~robot_learning.tasks.getup.dagger.load_labels` checks its config."""
+    if (run / name).exists():
+        return False
+    failed = sorted(d for d in run.glob("failed-*") if (d / name).is_dir())
+    if not failed:
+        return False
+    (failed[-1] / name).rename(run / name)
+    return True
+
+
 def completed(run: Path, name: str, key: str) -> dict[str, Any] | None:
     f = run / STAGES_DIR / f"{name}.json"
     if not f.is_file():
@@ -138,12 +152,18 @@ def run_pipeline(cfg: GetupTrainConfig, run: Path, force: bool, progress: bool,
             ts = time.time()
             spent = ts - t_posture
             if stage == "dagger":
+                labels_dir = run / f"dagger_{p}_labels"  # every iteration's labels: an interrupted run resumes from them
+                if force and labels_dir.is_dir():
+                    shutil.rmtree(labels_dir)
+                elif recover_labels(run, labels_dir.name) and progress:
+                    print(f"resuming {p} DAgger from the labelled states in {labels_dir}", flush=True)
                 share = budget * (cfg.pipeline.dagger_share if "refine" in cfg.pipeline.stages else 1.0)
                 with _bar(pcfg.dagger.iterations, f"{p} dagger", progress) as bar:
                     def log(row: dict[str, Any], bar: Any = bar) -> None:
                         bar.update(1)
                         bar.set_postfix(mse=row["mse"], success=row["eval_success"], teacher=row["teacher_driven"])
-                    actor, rows, best = dagger(pcfg, log=log, max_seconds=share, beta_schedule=tuple(cfg.pipeline.beta))
+                    actor, rows, best = dagger(pcfg, log=log, max_seconds=share, beta_schedule=tuple(cfg.pipeline.beta),
+                                               data_dir=labels_dir, key=key)
                 fig = {"iterations": rows, "best_eval": best, "env_steps": int(rows[-1]["samples"]) if rows else 0}
             else:
                 assert actor is not None  # the stages are checked: refine comes after dagger
