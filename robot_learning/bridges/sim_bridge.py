@@ -10,8 +10,14 @@ Crazyflie's firmware, the quadrotor bridge stops the motors when no setpoint has
 For rehearsing failures it can inject faults into what it publishes (``inject``): ``nan`` (a
 non-finite reading), ``out_of_range`` (an impossible joint angle or position), ``drop`` (the state
 topic stops), ``drop_imu`` (only the IMU stops), ``delay`` (every message held back by
-``delay_s``), ``push`` (a shove of the simulated robot). Ground truth for tests is published on
-``sim/ground_truth`` (std_msgs/Float64MultiArray: time, then base or vehicle position).
+``delay_s``), ``push`` (a shove of the simulated robot), ``bad_crc`` (Unitree protocol: LowStates
+with a wrong CRC). Ground truth for tests is published on ``sim/ground_truth``
+(std_msgs/Float64MultiArray: time, then base or vehicle position).
+
+``protocol="unitree"`` (the G1 only) speaks the real G1's low-level protocol instead of the ROS 2
+joint topics: LowCmd on ``rt/lowcmd`` (CRC checked), LowState on ``rt/lowstate`` (with its CRC and a
+simulated wireless remote that ``remote_script`` or :meth:`SimBridge.press` presses), and the
+motion switcher (see :mod:`robot_learning.bridges.unitree_g1`).
 """
 from __future__ import annotations
 
@@ -31,7 +37,14 @@ from robot_learning.core.config import ConfigError, FieldError
 from robot_learning.runtime.loop import FixedRateLoop
 from robot_learning.runtime.ros2 import msgs
 
-INJECTIONS = ("none", "nan", "out_of_range", "drop", "drop_imu", "delay", "push")
+
+def hg_seal(msg: Any) -> Any:
+    from robot_learning.runtime.unitree.hg import seal
+
+    return seal(msg)
+
+INJECTIONS = ("none", "nan", "out_of_range", "drop", "drop_imu", "delay", "push", "bad_crc")
+PROTOCOLS = ("ros2", "unitree")
 
 
 @dataclass
@@ -50,6 +63,9 @@ class BridgeConfig:
     domain_id: int | None = None
     namespace: str = "/"
     pose: str = "default"  # joint robots: default | lying_face_up | lying_face_down (the G1's getting-up start)
+    protocol: str = "ros2"  # ros2 (the platform's joint topics) | unitree (the G1's LowCmd/LowState)
+    remote_script: str = ""  # unitree: remote presses "button[+button]@seconds,...", e.g. "start@1,A@4"
+    active_mode: str = "ai"  # unitree: the high-level controller's mode until ReleaseMode ('' = released)
 
     def __post_init__(self) -> None:
         check(self, positive=("rate_hz", "watchdog_s"), non_negative=("seed", "inject_at", "inject_for", "delay_s"), allow_inf=("inject_at", "inject_for"))
@@ -59,6 +75,29 @@ class BridgeConfig:
             raise ValueError(f"unknown initial pose '{self.pose}'; known: default, lying_face_up, lying_face_down")
         if self.inject not in INJECTIONS:
             raise ValueError(f"unknown fault injection '{self.inject}'; known: {INJECTIONS}")
+        if self.protocol not in PROTOCOLS:
+            raise FieldError("protocol", f"must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.protocol == "unitree" and self.robot not in ("g1", "unitree_g1"):
+            raise FieldError("protocol", f"'unitree' is the G1's low-level protocol, not {self.robot}'s")
+        parse_remote_script(self.remote_script)
+
+
+def parse_remote_script(text: str) -> list[tuple[float, tuple[str, ...]]]:
+    """"start@1,A@4.5,L2+B@9" -> [(1.0, ('start',)), (4.5, ('A',)), (9.0, ('L2', 'B'))]."""
+    from robot_learning.runtime.unitree.remote import BIT
+
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        buttons, sep, at = item.partition("@")
+        try:
+            t = float(at)
+        except ValueError:
+            t = math.nan
+        names = tuple(b for b in buttons.split("+") if b)
+        if not sep or not math.isfinite(t) or t < 0 or not names or any(b not in BIT for b in names):
+            raise FieldError("remote_script", f"{item!r} is not button[+button]@seconds with buttons of {', '.join(BIT)}")
+        out.append((t, names))
+    return sorted(out)
 
 
 class SimBridge:
@@ -103,10 +142,17 @@ class SimBridge:
             else:  # the humanoid's motors are passive until commanded
                 self.kp, self.kd = np.zeros(len(self.names)), np.full(len(self.names), 2.0)
             self.sim.set_gains(self.kp, self.kd)
-            backend.create_subscription(msgs.JointState, "joint_command", self._on_command, "sensor")
-            backend.create_subscription(msgs.Float64MultiArray, "joint_gains", self._on_gains, "sensor")
-            self.pub_js = backend.create_publisher(msgs.JointState, "joint_states", "sensor")
-            self.pub_imu = backend.create_publisher(msgs.Imu, "imu", "sensor") if self.robot.has_imu else None
+            self.unitree = None
+            if cfg.protocol == "unitree":
+                from robot_learning.bridges.unitree_g1 import UnitreeBridgeIO, UnitreeG1SimCore
+
+                self.unitree = UnitreeBridgeIO(UnitreeG1SimCore(self.sim, active_mode=cfg.active_mode), backend.node)
+                self._script = parse_remote_script(cfg.remote_script)
+            else:
+                backend.create_subscription(msgs.JointState, "joint_command", self._on_command, "sensor")
+                backend.create_subscription(msgs.Float64MultiArray, "joint_gains", self._on_gains, "sensor")
+                self.pub_js = backend.create_publisher(msgs.JointState, "joint_states", "sensor")
+                self.pub_imu = backend.create_publisher(msgs.Imu, "imu", "sensor") if self.robot.has_imu else None
         self.pub_truth = backend.create_publisher(msgs.Float64MultiArray, "sim/ground_truth", "sensor")
         self.t0 = time.monotonic()
 
@@ -120,8 +166,18 @@ class SimBridge:
         with self._lock:
             self._gains = msg
 
+    def press(self, *buttons: str, seconds: float = 0.1) -> None:
+        """Unitree protocol: hold the simulated remote's ``buttons`` for ``seconds``."""
+        if getattr(self, "unitree", None) is None:
+            raise ValueError("the simulated remote exists with protocol='unitree'")
+        self.unitree.core.remote.press(*buttons, seconds=seconds)
+
     # ------------------------------------------------------------------------ a tick
     def _apply_commands(self, now: float) -> None:
+        if getattr(self, "unitree", None) is not None:
+            self.unitree.apply_newest()
+            self.unitree.core.step()
+            return
         with self._lock:
             cmd, cmd_t, gains = self._cmd, self._cmd_t, self._gains
             self._gains = None
@@ -190,6 +246,21 @@ class SimBridge:
                                  twist=msgs.TwistWithCovariance(twist=msgs.Twist(linear=msgs.Vector3(*v_body.tolist()), angular=msgs.Vector3(*om.tolist()))))
             if kind != "drop":
                 out.append(lambda: self.pub_odom.publish(odom))
+        elif self.unitree is not None:
+            while self._script and self._script[0][0] <= t:
+                self.press(*self._script.pop(0)[1], seconds=0.2)
+            low = self.unitree.core.lowstate()
+            if kind == "nan":
+                low.motor_state[0].q = float("nan")
+                hg_seal(low)
+            elif kind == "out_of_range":
+                low.motor_state[0].q = 10.0
+                hg_seal(low)
+            elif kind == "bad_crc":
+                low.crc ^= 0x1
+            if kind not in ("drop", "drop_imu"):
+                out.append(lambda: self.unitree.publish(low))
+            truth = np.asarray(s.values.get("base_position", np.zeros(3)), dtype=np.float64)
         else:
             q = np.array(s["joint_position"], dtype=np.float64)
             qd = np.asarray(s["joint_velocity"], dtype=np.float64)
@@ -381,14 +452,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", type=float, default=0.1)
     p.add_argument("--domain-id", type=int, default=None)
     p.add_argument("--pose", default="default", choices=["default", "lying_face_up", "lying_face_down"])
+    p.add_argument("--protocol", default="ros2", choices=list(PROTOCOLS), help="unitree: the G1's LowCmd/LowState (rt/lowcmd, rt/lowstate)")
+    p.add_argument("--remote", default="", help="unitree: simulated remote presses, e.g. 'start@1,A@4' (button[+button]@seconds)")
+    p.add_argument("--active-mode", default="ai", help="unitree: the high-level controller's mode until ReleaseMode ('' = released)")
     a = p.parse_args(argv)
     try:  # a bad number: one line naming the flag, exit 2
         check_flag("--seconds", a.seconds, above=0)
         cfg = BridgeConfig(robot=a.robot, rate_hz=a.rate, variant=a.variant, fix_base=a.fix_base, start=tuple(a.start), inject=a.inject,
-                           inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id, pose=a.pose)
+                           inject_at=a.inject_at, inject_for=a.inject_for, delay_s=a.delay, domain_id=a.domain_id, pose=a.pose,
+                           protocol=a.protocol, remote_script=a.remote, active_mode=a.active_mode)
     except ConfigError as e:
         flags = {"rate_hz": "--rate", "delay_s": "--delay", "inject_at": "--inject-at", "inject_for": "--inject-for", "domain_id": "--domain-id",
-                 "start": "--start"}
+                 "start": "--start", "remote_script": "--remote", "protocol": "--protocol"}
         name = e.field if isinstance(e, FieldError) else ""
         print(f"error: {flags.get(name, name)} {e.problem}" if isinstance(e, FieldError) else f"error: {e}", file=sys.stderr)
         return 2

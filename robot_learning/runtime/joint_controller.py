@@ -11,7 +11,9 @@ State machine (see :class:`~robot_learning.runtime.safety.SafetyStateMachine`) a
   policy's gains.
 - SOFT_START: targets interpolated from the pose measured at start to the policy's default pose
   (or held at the measured pose, for getting-up policies that start lying) over ``soft_start_s``,
-  gains ramped up from the damping gains; output monitors apply.
+  gains ramped up from the damping gains (or fixed per joint: ``soft_start_kp``/``kd``); output
+  monitors apply. With ``hold_until_go`` the goal is held until :meth:`JointController.go` (the
+  vendor's reference sequence: the G1's remote, ``A``).
 - POLICY: the policy's targets through the output monitors.
 - ESTOP: the terminal action, latched until reset.
 
@@ -147,6 +149,12 @@ class JointControllerConfig:
     monitors: list[dict[str, Any]] = field(default_factory=lambda: [
         {"type": "range"}, {"type": "stale", "timeout_s": 0.1}, {"type": "joint_velocity", "factor": 1.5},
         {"type": "torque_limits"}, {"type": "soft_joint_limits", "margin": 0.05}])
+    # The vendor's reference sequence (the Unitree G1 on its low-level protocol): the move to the start
+    # pose with fixed gains per joint name (empty: the gains ramp from damping to the policy's), and a
+    # hold at that pose until go() (the remote's A) instead of handing over when the move ends.
+    soft_start_kp: dict[str, float] = field(default_factory=dict)
+    soft_start_kd: dict[str, float] = field(default_factory=dict)
+    hold_until_go: bool = False
 
     def __post_init__(self) -> None:
         check(self, non_negative=("damping_kd", "soft_start_s"), positive=("action_clip", "policy_budget", "policy_overruns"))
@@ -199,7 +207,33 @@ class JointController(SafetyPipeline):
         self.soft_from: np.ndarray | None = None
         self.soft_tick = 0
         self.soft_ticks = max(1, int(round(self.cfg.soft_start_s / self.dt)))
+        self.soft_gains = self._soft_start_gains()
+        self.soft_done = False
         self.last_command: JointCommand | None = None
+
+    def _soft_start_gains(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fixed soft-start gains in the policy's order (None: ramp to the policy's gains)."""
+        c = self.cfg
+        if not c.soft_start_kp and not c.soft_start_kd:
+            return None
+        out = []
+        for key, table in (("soft_start_kp", c.soft_start_kp), ("soft_start_kd", c.soft_start_kd)):
+            missing = [n for n in self.names if n not in table]
+            if missing:
+                raise FieldError(key, f"has no gain for joint(s) {missing} of the policy")
+            out.append(np.array([float(table[n]) for n in self.names]))
+        return out[0], out[1]
+
+    def go(self) -> None:
+        """Hand over to the policy after a soft start held by ``hold_until_go`` (the remote's A)."""
+        if self.mode == RobotMode.POLICY:
+            return
+        if self.mode != RobotMode.SOFT_START:
+            raise RuntimeError(f"go: nothing to hand over in {self.mode.name} (start first)")
+        if not self.soft_done:
+            raise RuntimeError(f"go: the move to the start pose is not finished ({self.soft_tick}/{self.soft_ticks} ticks)")
+        self.sm.request(RobotMode.POLICY, "go: policy in control")
+        self.obs_fields.reset()
 
     # ------------------------------------------------------------------------------ modes
     def entered(self, mode: RobotMode) -> None:
@@ -232,6 +266,7 @@ class JointController(SafetyPipeline):
             self.sm.request(RobotMode.DAMPING, "start requested")
         self.soft_from = np.asarray(state["joint_position"], dtype=np.float64).copy()
         self.soft_tick = 0
+        self.soft_done = False
         first = JointCommand(self.names, self.soft_from.copy(), self._damping_kp(), self._damping_kd())
         for m in self.monitors:
             m.reset(state, first)
@@ -296,11 +331,16 @@ class JointController(SafetyPipeline):
             a = min(1.0, self.soft_tick / self.soft_ticks)
             goal = self.default if self.cfg.soft_start_target == "default" else self.soft_from
             target = (1.0 - a) * self.soft_from + a * goal
-            kp = (1.0 - a) * self._damping_kp() + a * self.kp
-            kd = (1.0 - a) * self._damping_kd() + a * self.kd
-            if a >= 1.0:
-                self.sm.request(RobotMode.POLICY, "soft start complete")
-                self.obs_fields.reset()
+            if self.soft_gains is not None:  # the reference sequence: fixed gains while moving and holding
+                kp, kd = self.soft_gains[0].copy(), self.soft_gains[1].copy()
+            else:
+                kp = (1.0 - a) * self._damping_kp() + a * self.kp
+                kd = (1.0 - a) * self._damping_kd() + a * self.kd
+            if a >= 1.0 and not self.soft_done:
+                self.soft_done = True
+                if not self.cfg.hold_until_go:
+                    self.sm.request(RobotMode.POLICY, "soft start complete")
+                    self.obs_fields.reset()
             return JointCommand(self.names, target, kp, kd)
         action = self._policy(state)
         if action is None:
