@@ -1,0 +1,95 @@
+"""Software in the loop: the on-board controller's host build flies the PyBullet Crazyflie.
+
+The controller (firmware/crazyflie, `make host`) is the code that runs on the vehicle: its
+``controllerOutOfTree`` is called once per 1 kHz stabiliser tick with the state the firmware would
+hand it (position, quaternion, world velocity, gyro in deg/s), and the ground's trigger (a position
+setpoint stamped with its arrival tick) streamed at ``trigger_hz``. Its normalised motor forces go to
+PyBullet, which here integrates 1 ms per tick (``physics_hz`` 1000), so the policy's 500 Hz steps and
+the history's 100 Hz windows happen as on board.
+
+The episodes are the sim-to-sim gate's (:func:`~robot_learning.tasks.quadrotor.gate.gate_pybullet`):
+the same initial states and disturbances for the same ``episodes`` and ``seed``, the same success
+rule (within ``success_radius`` of the set point over the last ``success_window_steps`` training
+steps, i.e. the last second) and the same training box (leaving it is a failure, as it stops the
+runtime's rehearsal).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from robot_learning.export.crazyflie_firmware import CONTROL_FORCE, HostController
+from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
+from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, VEL
+from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
+from robot_learning.tasks.quadrotor.gate import CENTER
+
+TICK_HZ = 1000
+
+
+def sample_episodes(cfg: QuadrotorTrainConfig, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gate's initial states and disturbances (same sampler, same seed, same count)."""
+    env = QuadrotorHoverEnv(dataclasses.replace(cfg.env, num_envs=1), DEFAULT_PARAMS, seed=seed)
+    x, force, torque = env.sample_states(episodes)
+    return x.double().numpy(), force.double().numpy(), torque.double().numpy()
+
+
+def fly_firmware(controller: HostController, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0,
+                 trigger_hz: float = 100.0) -> dict[str, Any]:
+    """Hover episodes with the host-built controller in rlctl.mode 1 at 1 kHz; gate-like figures."""
+    params = dataclasses.replace(DEFAULT_PARAMS, dt=1.0 / TICK_HZ)
+    x, force, torque = sample_episodes(cfg, episodes, seed)
+    ticks_per_step = int(round(DEFAULT_PARAMS.dt * TICK_HZ))
+    ticks = cfg.env.episode_steps * ticks_per_step
+    window = cfg.eval.success_window_steps * ticks_per_step
+    trigger_every = max(1, int(round(TICK_HZ / trigger_hz)))
+    center = np.asarray(CENTER)
+    box = cfg.env.termination_position
+    results = []
+    t0 = time.perf_counter()
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, physics_hz=TICK_HZ, seed=seed)) as vehicle:
+        for ep in range(episodes):
+            vehicle.reset(center + x[ep, POS], x[ep, QUAT], x[ep, VEL], x[ep, ANGVEL])
+            vehicle.set_disturbance(force[ep], torque[ep])
+            controller.init()
+            controller.set_param("rlctl.mode", 1)
+            err = np.zeros(ticks)
+            left_box = False
+            active = True
+            start = 1000 + ep * 100_000  # FreeRTOS tick (ms) at the episode's start; the stabiliser step equals it
+            stamp = start
+            for i in range(ticks):
+                now = start + i
+                if i % trigger_every == 0:
+                    stamp = now  # the ground's position setpoint arrives
+                s = vehicle.state()
+                mode, forces = controller.tick(now, now, s["position"], s["quaternion"], s["linear_velocity"],
+                                               np.degrees(s["angular_velocity"]), center, stamp)
+                if mode != CONTROL_FORCE or not np.all(np.isfinite(forces)):
+                    raise RuntimeError(f"episode {ep}: the controller left force mode (control mode {mode}) in rlctl.mode 1")
+                active = active and controller.log("rlctl.active") == 1
+                vehicle.step(2.0 * forces.astype(np.float64) - 1.0)
+                e = vehicle.state()["position"] - center
+                err[i] = float(np.linalg.norm(e))
+                left_box = left_box or bool(np.abs(e).max() > box)
+            tail = err[-window:]
+            ok = active and not left_box
+            results.append({"kept_control": ok, "tail_error_m": float(tail.mean()), "success": bool(ok and tail.max() < cfg.eval.success_radius)})
+    errors = [r["tail_error_m"] for r in results if r["kept_control"]]
+    return {
+        "engine": "pybullet",
+        "controller": "firmware host build (controllerOutOfTree at 1 kHz, policy at 500 Hz)",
+        "trajectory": "hover",
+        "episodes": episodes,
+        "success_rate": sum(r["success"] for r in results) / episodes,
+        "termination_rate": 1.0 - sum(r["kept_control"] for r in results) / episodes,
+        "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
+        "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
+        "success_per_episode": [r["success"] for r in results],
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
