@@ -39,6 +39,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -97,17 +98,23 @@ class SimulatedCrazyflie:
 
     Observables for tests and tools (thread-safe reads): :meth:`truth` (simulated position),
     ``motors_on``, ``estopped``, ``events`` ((monotonic time, text) of every change: policy on,
-    motors off and why, emergency stop), ``last_trigger`` (monotonic time of the newest position
-    setpoint), ``setpoints`` (count), ``target``.
+    motors off and why, emergency stop), ``last_position_setpoint`` (monotonic time of the newest
+    position setpoint), ``setpoints`` (count), ``target``.
     """
 
     def __init__(self, cfg: CrtpSimConfig | None = None) -> None:
         from robot_learning.robots import crazyflie
-        from robot_learning.runtime.controller import ControllerConfig, QuadrotorController
+        from robot_learning.runtime.controller import (
+            ControllerConfig,
+            QuadrotorController,
+        )
         from robot_learning.runtime.policy import PolicyRunner
         from robot_learning.runtime.safety import QuadrotorLimits
         from robot_learning.runtime.transport import InProcessTransport
-        from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
+        from robot_learning.sim.pybullet_quadrotor import (
+            PyBulletQuadrotor,
+            PyBulletQuadrotorConfig,
+        )
 
         self.cfg = cfg or CrtpSimConfig()
         self.params_cf = crazyflie.DEFAULT_PARAMS
@@ -129,7 +136,8 @@ class SimulatedCrazyflie:
         self.log_vars: list[tuple[str, int]] = [(n, LOG_TYPES[t]) for b in P.LOG_BLOCKS.values() for n, t in b]
         self.log_vars.append(("pm.vbat", LOG_TYPES["float"]))
         self._blocks: dict[int, dict] = {}  # id -> {"vars": [(toc id, fetch type)], "period": ticks, "on": bool}
-        self.last_trigger: float | None = None
+        self.last_trigger: float | None = None  # the live trigger (cleared by a stop)
+        self.last_position_setpoint: float | None = None  # when the newest position setpoint arrived (kept)
         self._cut = "trigger lost (no setpoint for 200 ms)"  # why the motors stop when the trigger goes
         self.setpoints = 0
         self.estopped = False
@@ -147,7 +155,7 @@ class SimulatedCrazyflie:
         self.ticks = 0
 
     # ------------------------------------------------------------------------------ life cycle
-    def start(self) -> "SimulatedCrazyflie":
+    def start(self) -> Self:
         for t in self._threads:
             t.start()
         return self
@@ -160,7 +168,7 @@ class SimulatedCrazyflie:
         self._sock.close()
         self.sim.close()
 
-    def __enter__(self) -> "SimulatedCrazyflie":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -224,7 +232,7 @@ class SimulatedCrazyflie:
         while not self._stop.is_set():
             try:
                 data, addr = self._sock.recvfrom(64)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -287,7 +295,7 @@ class SimulatedCrazyflie:
                 x, y, z, _yaw = struct.unpack("<ffff", d[1:17])
                 if all(math.isfinite(v) for v in (x, y, z)):
                     self.target = np.array([x, y, z], dtype=np.float64)
-                    self.last_trigger = time.monotonic()
+                    self.last_trigger = self.last_position_setpoint = time.monotonic()
                     self._cut = "trigger lost (no setpoint for 200 ms)"
                     self.setpoints += 1
             elif kind == P.SETPOINT_STOP:

@@ -26,15 +26,21 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import ConfigError
-from robot_learning.hardware.crazyflie.link import CrazyflieLink, CrazyflieLinkError, LinkConfig, check_uri
+from robot_learning.hardware.crazyflie.link import (
+    CrazyflieLink,
+    CrazyflieLinkError,
+    LinkConfig,
+    check_uri,
+)
 from robot_learning.robots import crazyflie
 from robot_learning.runtime.quadrotor import FigureEight, Hover
 from robot_learning.runtime.safety import QuadrotorLimits, QuadrotorMonitors

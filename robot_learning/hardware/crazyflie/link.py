@@ -23,8 +23,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import urlparse
 
 import numpy as np
@@ -107,7 +108,7 @@ class CrazyflieLink:
         self._names = [n for block in P.LOG_BLOCKS.values() for n, _ in block]
 
     # ------------------------------------------------------------------------------ connection
-    def connect(self) -> "CrazyflieLink":
+    def connect(self) -> Self:
         """Open the link and wait (``connect_timeout_s``) until every TOC and parameter value is in."""
         try:
             import cflib.crtp
@@ -115,7 +116,9 @@ class CrazyflieLink:
         except ImportError:
             raise CrazyflieLinkError("the Crazyflie link needs cflib: pip install 'robot_learning[deploy]' (or pip install cflib)") from None
         uri = self.cfg.uri
-        logging.getLogger("cflib.crazyflie.toccache").setLevel(logging.ERROR)  # we keep no TOC cache on purpose
+        cflib_log = logging.getLogger("cflib")
+        if cflib_log.level == logging.NOTSET:  # cflib warns with tracebacks; our errors say it in one line
+            cflib_log.setLevel(logging.ERROR)
         cflib.crtp.init_drivers()
         cf = Crazyflie(rw_cache=None)  # no TOC cache on disk: a reflashed vehicle must not be read with a stale TOC
         done = threading.Event()
@@ -281,19 +284,19 @@ class CrazyflieLink:
         if cf is not None:
             try:
                 cf.close_link()
-            except Exception:  # noqa: BLE001 - closing a broken link
+            except Exception:  # noqa: BLE001, S110 - closing a broken link
                 pass
 
     def close(self) -> None:
         for conf in self._blocks:
             try:
                 conf.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - stopping blocks on a closing link
                 pass
         self._blocks.clear()
         self._close_quietly()
 
-    def __enter__(self) -> "CrazyflieLink":
+    def __enter__(self) -> Self:
         return self.connect() if self.cf is None else self
 
     def __exit__(self, *exc: object) -> None:
