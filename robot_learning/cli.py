@@ -6,6 +6,7 @@
     robot-learning export [<task>] --checkpoint FILE [--out DIR] [--force]
     robot-learning <task group> <command> ...              # a task's own commands: asap record|fit-delta|run, hil-serl learner|actor
     robot-learning deploy --policy FILE --robot NAME [--transport dds|inprocess] [--sim bridge|pybullet] ...
+    robot-learning deploy --policy FILE --robot g1 --transport unitree --iface IFACE [--sim bridge]   # the real G1 (LowCmd/LowState)
     robot-learning bridge ...                              # a simulated robot behind the hardware's topics
 
 Each task's flags appear only on that task's commands (``robot-learning train getup --help``); any
@@ -19,6 +20,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -147,8 +149,10 @@ def _add_deploy(sub: Any, tasks: dict[str, TaskSpec]) -> None:
     d.add_argument("--policy", type=Path, required=True)
     d.add_argument("--robot", required=True, help=f"robot the runtime is started for: {', '.join(_robot_names(tasks))}")
     d.add_argument("--task", default=None, help="G1 only: getup (default) or motion_tracking; picks the deployment profile")
-    d.add_argument("--transport", default=None, choices=["inprocess", "dds"],
-                   help="dds: the policy node on ROS 2 topics (default for g1 and panda); inprocess: lock-step with a simulator (crazyflie default)")
+    d.add_argument("--transport", default=None, choices=["inprocess", "dds", "unitree"],
+                   help="dds: the policy node on ROS 2 topics (default for g1 and panda); inprocess: lock-step with a simulator (crazyflie default); "
+                        "unitree: the real G1 on Unitree's low-level protocol (rt/lowcmd, rt/lowstate; needs --iface; see docs/bringup/g1.md)")
+    d.add_argument("--iface", default=None, help="--transport unitree: the network interface the robot is on (e.g. enp3s0); lo with --sim bridge")
     d.add_argument("--config", type=Path, default=None, help="node configuration YAML overriding the profile (see deploy/config/)")
     d.add_argument("--sim", default=None, help="simulated robot: pybullet (crazyflie, in-process) or, with --transport dds, 'bridge' to start "
                                                  "the simulated robot bridge (MuJoCo for g1/panda, PyBullet for crazyflie) in a second process")
@@ -371,6 +375,8 @@ def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
                             "--fault and --transport inprocess are rehearsals of the platform's robots")
         return _deploy_dds(args, entry)
     robot = ALIASES[args.robot]
+    if args.transport == "unitree" or args.iface is not None:
+        return _deploy_unitree(args, robot)
     rehearsals = [t for t in tasks.values() if t.command("rehearse") is not None and ALIASES.get(t.robot) == robot]
     transport = args.transport or ("inprocess" if rehearsals else "dds")
     if args.fault != "none" and args.fault_at >= args.seconds:
@@ -462,6 +468,85 @@ def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> in
         if t:
             print(f"loop {t.get('rate_hz')} Hz, compute p99 {t.get('compute_p99_ms')} ms, jitter p99 {t.get('jitter_p99_ms')} ms, "
                   f"deadline misses {t.get('deadline_misses')}")
+    print(dumps(summary))
+    return 0
+
+
+UNITREE_LOWSTATE_TIMEOUT_S = 5.0  # no LowState within this: no robot answers, refuse
+UNITREE_RELEASE_TIMEOUT_S = 10.0  # the motion switcher must release the robot's own controller within this
+UNITREE_REHEARSAL_REMOTE = "start@4,A@7.5"  # --sim bridge: the simulated remote's presses (s after the bridge starts)
+
+
+def _deploy_unitree(args: argparse.Namespace, robot: str) -> int:
+    """The G1 on Unitree's low-level protocol (see docs/bringup/g1.md): DDS on ``--iface``, wait for the
+    robot's LowState, release its high-level controller, then the node (the remote drives the sequence)."""
+    import socket
+
+    if args.transport != "unitree":
+        raise UserError("--iface is for --transport unitree (the G1's low-level protocol)")
+    if robot != "unitree_g1":
+        raise UserError(f"--transport unitree drives the Unitree G1, not '{args.robot}'")
+    if not args.iface:
+        raise UserError("--transport unitree needs --iface: the network interface the robot is on (lo for --sim bridge)")
+    if args.fault != "none":
+        raise UserError("--fault is an in-process rehearsal; with --transport unitree use the bridge's --inject")
+    names = [n for _, n in socket.if_nameindex()]
+    if args.iface not in names:
+        raise UserError(f"--iface {args.iface}: no such network interface here (have: {', '.join(names)})")
+    if args.sim not in (None, "bridge"):
+        raise UserError(f"--sim {args.sim}: with --transport unitree the simulated robot is 'bridge'")
+    if args.sim == "bridge" and args.iface != "lo":
+        raise UserError("--sim bridge rehearses on this machine only: use --iface lo")
+    from robot_learning.runtime.node import run_node
+    from robot_learning.runtime.ros2.backend import DdsBackend
+    from robot_learning.runtime.ros2.dds import ensure_dds_config
+    from robot_learning.runtime.unitree.g1 import UnitreeError, UnitreeG1Node, unitree_node_config, unitree_summary
+    from robot_learning.runtime.unitree.motion_switcher import MotionSwitcherError, release_high_level_control
+
+    if args.iface == "lo":
+        ensure_dds_config()  # loopback peers, no multicast needed (a CYCLONEDDS_URI of the user's wins)
+    elif not os.environ.get("CYCLONEDDS_URI", "").strip():
+        os.environ["CYCLONEDDS_URI"] = ("<CycloneDDS><Domain Id=\"any\"><General><Interfaces>"
+                                        f"<NetworkInterface name=\"{args.iface}\" priority=\"default\" multicast=\"default\"/>"
+                                        "</Interfaces></General></Domain></CycloneDDS>")
+    profile = profile_for(args.robot, args.task)
+    overrides = {"policy": str(args.policy), "record_dir": str(args.record) if args.record else None, "realtime": bool(args.realtime_priority)}
+    cfg = unitree_node_config(load_node_config(profile, args.config, overrides))
+    bridge = None
+    if args.sim == "bridge":
+        cmd = [sys.executable, "-m", "robot_learning.bridges.sim_bridge", "--robot", "g1", "--protocol", "unitree", "--rate", "200",
+               "--seconds", str(args.seconds + 15), "--remote", "" if args.no_start else UNITREE_REHEARSAL_REMOTE]
+        if args.domain_id is not None:
+            cmd += ["--domain-id", str(args.domain_id)]
+        if profile == "g1_getup":
+            cmd += ["--pose", "lying_face_up"]
+        bridge = subprocess.Popen(cmd)
+    node = None
+    try:
+        node = UnitreeG1Node(cfg, DdsBackend("policy_node", domain_id=args.domain_id))
+        print(f"[unitree] G1 on {args.iface}: waiting for rt/lowstate (up to {UNITREE_LOWSTATE_TIMEOUT_S:g} s)", flush=True)
+        node.wait_for_robot(UNITREE_LOWSTATE_TIMEOUT_S + (10.0 if bridge else 0.0))  # the bridge process loads MuJoCo first
+        release_high_level_control(node.backend.node, UNITREE_RELEASE_TIMEOUT_S, log=lambda m: print(m, flush=True))
+        print(f"[unitree] {node.robot.name}: policy {args.policy} ({node.runner.metadata.task}) at {node.rate:g} Hz; profile '{profile}'. "
+              "Remote: start = move to the start pose (2 s), A = policy, select = damping, L2+B = e-stop", flush=True)
+    except BaseException as e:  # nothing runs: close the node (its participant) and the bridge, then report
+        if node is not None:
+            node.shutdown()
+        if bridge is not None:
+            bridge.terminate()
+            bridge.wait(timeout=10)
+        if isinstance(e, (UnitreeError, MotionSwitcherError)):
+            raise UserError(str(e)) from None
+        raise
+    try:
+        summary = unitree_summary(node, run_node(node, seconds=args.seconds, start_after_s=None))
+    finally:
+        if bridge is not None:
+            bridge.terminate()
+            bridge.wait(timeout=10)
+    if not args.json:
+        print(f"final mode {summary['final_mode']}; {summary['lowcmd_sent']} LowCmd sent; received {summary['received']}; "
+              f"faults {summary['faults'] or 'none'}")
     print(dumps(summary))
     return 0
 

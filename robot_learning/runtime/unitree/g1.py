@@ -100,8 +100,8 @@ class LowCmdBuilder:
         if self.mode_machine is None:
             raise UnitreeError("no LowState yet: mode_machine is unknown, nothing may be sent")
         msg = hg.LowCmd_(mode_pr=hg.MODE_PR, mode_machine=self.mode_machine)
-        for i in range(len(G1_MOTOR_NAMES)):
-            msg.motor_cmd[i].mode = 1
+        for m in msg.motor_cmd:  # all 35 slots enabled, as the reference does; unused ones get zero gains
+            m.mode = 1
         return msg
 
     def zero_torque(self) -> hg.LowCmd_:
