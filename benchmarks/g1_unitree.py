@@ -91,7 +91,10 @@ class UnitreeLockstepRun:
 
         if qpos is None:
             qpos = _start_states("supine", k + 1, 0)[k][1]
-        self.sim.reset_to(qpos)
+        from robot_learning.bridges.unitree_g1 import SimRemote
+
+        self.sim.reset_to(qpos)  # simulation time restarts at 0: a fresh remote (no press of the last episode still held)
+        self.core.remote = SimRemote()
         self.core.target = self.sim.state()["joint_position"].copy()
         self.core.passive()
 
