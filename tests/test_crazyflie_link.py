@@ -17,7 +17,6 @@ pytest.importorskip("cflib")
 pytest.importorskip("pybullet")
 
 from robot_learning.bridges.crazyflie_crtp_sim import CrtpSimConfig, SimulatedCrazyflie
-from robot_learning.hardware.crazyflie import protocol as P
 from robot_learning.hardware.crazyflie.flight import (
     FlightConfig,
     FlightRecorder,
@@ -30,6 +29,7 @@ from robot_learning.hardware.crazyflie.link import (
     CrazyflieLinkError,
     LinkConfig,
 )
+from robot_learning.robots import crazyflie_crtp as P
 from robot_learning.runtime.safety import QuadrotorLimits
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import ConfigError
-from robot_learning.hardware.crazyflie import protocol as P
+from robot_learning.robots import crazyflie_crtp as P
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "assets" / "policies" / "crazyflie_hover.onnx"
 PROTOCOL_VERSION = 12  # >= 12: the supervisor channel carries the emergency stop

@@ -32,7 +32,7 @@ import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import ConfigError
-from robot_learning.hardware.crazyflie import protocol as P
+from robot_learning.robots import crazyflie_crtp as P
 from robot_learning.types import RobotState
 
 SCHEMES = ("radio", "usb", "udp")
@@ -237,7 +237,7 @@ class CrazyflieLink:
 
     # ------------------------------------------------------------------------------ logging
     def start_logging(self) -> None:
-        """Create and start the 100 Hz log blocks (:data:`protocol.LOG_BLOCKS`)."""
+        """Create and start the 100 Hz log blocks (:data:`robot_learning.robots.crazyflie_crtp.LOG_BLOCKS`)."""
         from cflib.crazyflie.log import LogConfig
 
         cf = self._require()

@@ -1,4 +1,5 @@
-"""The Crazyflie's CRTP facts that the ground link and the simulated vehicle share.
+"""The Crazyflie's wire interface (CRTP): the facts the ground link (robot_learning/hardware/crazyflie/)
+and the simulated vehicle (robot_learning/bridges/crazyflie_crtp_sim.py) share.
 
 Numbers only, from the public protocol (cflib, crazyflie-firmware) and the interface of our on-board
 RL controller (firmware/crazyflie/): the policy flies while a position setpoint from the ground is
