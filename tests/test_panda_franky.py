@@ -94,6 +94,16 @@ def test_runner_stops_the_arm_on_a_bad_reading_and_leaves_the_gripper_closed_aga
         arm.close()
 
 
+def test_home_joints_put_the_tcp_at_the_start_pose_hand_down() -> None:
+    from robot_learning.hardware.panda.franky_arm import HOME_JOINTS
+    from robot_learning.robots.panda import PANDA_SPEC
+    from robot_learning.tasks.hil_serl.scene import PickPlaceConfig
+
+    p, r = panda_fk(np.asarray(HOME_JOINTS), "tcp")
+    assert np.allclose(p, PickPlaceConfig().start_tcp, atol=2e-4) and np.allclose(r, np.diag([1.0, -1.0, -1.0]), atol=2e-4)
+    assert np.all(np.asarray(HOME_JOINTS) > PANDA_SPEC.position_lower) and np.all(np.asarray(HOME_JOINTS) < PANDA_SPEC.position_upper)
+
+
 def test_grasp_tracked_object_follows_the_hand_only_while_it_holds_a_cube() -> None:
     g = GraspTrackedObject([0.5, 0.1, 0.02], [0.4, -0.2, 0.028])
 
@@ -324,7 +334,7 @@ class FakeFranky:
             setattr(m, cls.__name__, cls)
         return m
 
-    home = (0.0, 0.0, 0.0, -1.57079, 0.0, 1.57079, 0.7855)
+    home = (0.0, -0.1848, 0.0, -2.4967, 0.0, 2.3119, 0.7854)
 
 
 def _fake_arm(fake: FakeFranky, **cfg: Any) -> FrankyArm:
@@ -414,7 +424,7 @@ def test_deploy_through_fake_franky_robot_homes_runs_the_policy_stops_and_record
     s = deploy_panda("fake-panda", seconds=0.5, object_xyz=[0.5, 0.1, 0.02], goal_xyz=[0.4, -0.2, 0.028], out=out,
                      soft_start_s=0.2, log=logs.append, franky=fake.module)
     assert s["steps"] == 5 and s["stopped"] is None and s["mode"] == "POLICY", s
-    assert 0 < s["reset_ticks"] < 20 and s["runtime"]["input_faults"] == 0
+    assert s["reset_ticks"] <= 1 and s["runtime"]["input_faults"] == 0  # homing put the TCP at the start pose already
     assert fake.robot.moves[0] == "JointMotion" and fake.robot.moves[1] == "CartesianImpedanceTrackingMotion"
     assert fake.robot.moves[-1] == "TorqueStopMotion"
     grip = [n for n, _ in fake.calls if n.startswith("Gripper.") and n != "Gripper.width"]

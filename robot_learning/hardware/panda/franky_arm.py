@@ -38,14 +38,14 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_learning.hardware.panda.arm import ArmError, ArmReflex, ArmState
-from robot_learning.robots.panda import PANDA_HOME
 
 # The task's held orientation (the hand pointing down, its x along the base x: R = diag(1, -1, -1)),
 # as franky's quaternion (x, y, z, w): a half turn about x.
 DOWN_XYZW = (1.0, 0.0, 0.0, 0.0)
-# The home posture with the hand in that orientation: Menagerie's "home" with joint 7 a quarter turn
-# further (panda_fk: TCP at (0.554, 0, 0.521), R = diag(1, -1, -1)).
-HOME_JOINTS = (*PANDA_HOME[:6], PANDA_HOME[6] + np.pi / 2)
+# The home posture: the task's start pose, TCP at (0.45, 0, 0.25) with R = diag(1, -1, -1), inside the
+# workspace box (solved with panda_fk from Menagerie's "home" with joint 7 a quarter turn further; checked
+# in tests/test_panda_franky.py). Homing there means the impedance motion starts where the policy starts.
+HOME_JOINTS = (0.0, -0.1848, 0.0, -2.4967, 0.0, 2.3119, 0.7854)
 
 # Every franky name FrankyArm uses and the keyword arguments it passes: the API test checks these
 # against the installed franky, and checks that the fake robot saw no other call.
