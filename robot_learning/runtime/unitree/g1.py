@@ -209,7 +209,7 @@ class UnitreeG1Node(PolicyNode):
 
     Recording (``record_dir``) writes what the generic node writes, in the policy's joint names
     (``joint_states``, ``imu``, ``joint_command``, ``joint_gains`` at the control rate, and
-    ``diagnostics``), so ASAP's ``asap record`` reads a G1 session unchanged.
+    ``diagnostics``), so ASAP's MCAP loader (``recording_from_mcap``) reads a G1 session unchanged.
     """
 
     def __init__(self, cfg: NodeConfig, backend: Any, log: Callable[[str], None] = print, robot: Any = None) -> None:
