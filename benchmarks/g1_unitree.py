@@ -71,7 +71,7 @@ class UnitreeLockstepRun:
         from robot_learning.core.config import merge
         from robot_learning.runtime.policy import PolicyRunner
         from robot_learning.runtime.profiles import load_node_config
-        from robot_learning.runtime.unitree.g1 import UnitreeG1Node, unitree_node_config
+        from robot_learning.runtime.unitree.g1 import unitree_node_config
         from robot_learning.tasks.getup.module import _make_robot
 
         meta = PolicyRunner(policy).metadata
@@ -80,11 +80,19 @@ class UnitreeLockstepRun:
         cfg = unitree_node_config(load_node_config("g1_getup", None, {"policy": str(policy)}))
         if monitors is not None:
             cfg = merge(cfg, {"controller": {"monitors": monitors}})
-        self.backend = LockstepBackend(self.core)
-        self.node = UnitreeG1Node(cfg, self.backend, log=lambda m: None)
-        self.controller = self.node.controller
+        self.cfg = cfg
+        self.new_node()
         self.names = list(meta.joint_names)
         self.rate = meta.control_rate_hz
+
+    def new_node(self) -> None:
+        """A fresh node (its monitors' memory too: the tilt monitor arms once the robot has stood), as a
+        restarted deployment has; the in-process path makes a controller per episode the same way."""
+        from robot_learning.runtime.unitree.g1 import UnitreeG1Node
+
+        self.backend = LockstepBackend(self.core)
+        self.node = UnitreeG1Node(self.cfg, self.backend, log=lambda m: None)
+        self.controller = self.node.controller
 
     def reset_lying(self, k: int, qpos: np.ndarray | None = None) -> None:
         from robot_learning.tasks.getup.module import _start_states
@@ -120,9 +128,7 @@ class UnitreeLockstepRun:
         return log
 
     def episode(self, k: int, qpos: np.ndarray, seconds: float = 10.0) -> dict[str, Any]:
-        self.controller.reset()  # a previous episode's e-stop
-        if self.controller.mode.name != "IDLE":
-            self.controller.sm._go(type(self.controller.mode).IDLE, "next episode")  # noqa: SLF001 (the benchmark's reset between episodes)
+        self.new_node()
         self.reset_lying(k, qpos)
         log = self.sequence(idle_ticks=5, start_to_a_s=2.2, policy_ticks=int(round(seconds * self.rate)))
         head = float(self.sim.state(noise=False)["head_height"][0])
