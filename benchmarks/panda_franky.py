@@ -20,8 +20,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot_learning.hardware.panda.runner import DEFAULT_POLICY, evaluate_on_simulated_arm  # noqa: E402
-from robot_learning.tasks.hil_serl.evaluate import evaluate_policy  # noqa: E402
+from robot_learning.hardware.panda.runner import (
+    DEFAULT_POLICY,
+    evaluate_on_simulated_arm,
+)
+from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 
 
 def main(argv: list[str] | None = None) -> int:

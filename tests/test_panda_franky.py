@@ -19,10 +19,27 @@ import numpy as np
 import pytest
 
 from robot_learning.core.config import ConfigError
-from robot_learning.hardware.panda.arm import ArmError, ArmReflex, ArmState, ArmTransport, GraspTrackedObject
-from robot_learning.hardware.panda.franky_arm import DOWN_XYZW, FRANKY_API, FrankyArm, FrankyArmConfig
-from robot_learning.hardware.panda.runner import (DEFAULT_POLICY, PandaArmController, PandaRunConfig, deploy_panda,
-                                                  evaluate_on_simulated_arm, run_episode)
+from robot_learning.hardware.panda.arm import (
+    ArmError,
+    ArmReflex,
+    ArmState,
+    ArmTransport,
+    GraspTrackedObject,
+)
+from robot_learning.hardware.panda.franky_arm import (
+    DOWN_XYZW,
+    FRANKY_API,
+    FrankyArm,
+    FrankyArmConfig,
+)
+from robot_learning.hardware.panda.runner import (
+    DEFAULT_POLICY,
+    PandaArmController,
+    PandaRunConfig,
+    deploy_panda,
+    evaluate_on_simulated_arm,
+    run_episode,
+)
 from robot_learning.hardware.panda.sim_arm import SceneTruth, SimulatedArm
 from robot_learning.robots.panda import panda_fk
 from robot_learning.runtime.policy import PolicyRunner
@@ -214,11 +231,11 @@ class FakeFranky:
                 fake._rec("TorqueStopMotion")
 
         class State:
-            def __init__(self, robot: "Robot") -> None:
+            def __init__(self, robot: Robot) -> None:
                 self._r = robot
 
             @property
-            def O_T_EE(self) -> Affine:  # noqa: N802 - franky's name
+            def O_T_EE(self) -> Affine:
                 fake._rec("RobotState.O_T_EE")
                 return self._r.pose
 
@@ -549,5 +566,5 @@ def test_deploy_refuses_bad_input_before_connecting() -> None:
 def test_panda_adapter_imports_no_torch() -> None:
     code = ("import sys; import robot_learning.hardware.panda.runner, robot_learning.hardware.panda.franky_arm; "
             "assert 'torch' not in sys.modules, 'torch imported'")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]

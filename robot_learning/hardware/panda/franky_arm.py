@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -169,7 +170,7 @@ class FrankyArmConfig:
         return (f, f, f, 30.0, 30.0, 30.0)
 
     @classmethod
-    def from_policy(cls, host: str, metadata: Any, **overrides: Any) -> "FrankyArmConfig":
+    def from_policy(cls, host: str, metadata: Any, **overrides: Any) -> FrankyArmConfig:
         """The arm set up as the policy was trained: its workspace box, stiffness and spring error bound."""
         lim = metadata.safety_limits
         values: dict[str, Any] = {"workspace_min": tuple(float(v) for v in lim["workspace_min"]),

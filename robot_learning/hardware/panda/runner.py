@@ -22,19 +22,32 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from robot_learning.core.config import ConfigError
 from robot_learning.core.runs import default_run_dir, prepare_run_dir
-from robot_learning.hardware.panda.arm import ArmError, ArmReflex, ArmTransport, GraspTrackedObject, PandaArm, ScenePerception
+from robot_learning.hardware.panda.arm import (
+    ArmError,
+    ArmReflex,
+    ArmTransport,
+    GraspTrackedObject,
+    PandaArm,
+    ScenePerception,
+)
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.loop import FixedRateLoop, TimingStats
-from robot_learning.runtime.manipulation import EndEffectorCommand, EndEffectorController, EndEffectorControllerConfig, ResetMotion
+from robot_learning.runtime.manipulation import (
+    EndEffectorCommand,
+    EndEffectorController,
+    EndEffectorControllerConfig,
+    ResetMotion,
+)
 from robot_learning.runtime.monitors import Monitor, MonitorContext, build_monitors
 from robot_learning.runtime.pipeline import ACTIVE
 from robot_learning.runtime.policy import PolicyRunner
@@ -254,7 +267,7 @@ def reset_to(ctrl: PandaArmController, transport: ArmTransport, arm: PandaArm, p
     if not arrived["done"]:
         raise ArmError(f"the reset motion did not reach {np.round(pose, 3).tolist()}")
     log(f"[panda] at the start pose {np.round(pose, 3).tolist()} after {arrived['ticks']} ticks")
-    return int(arrived["ticks"])
+    return arrived["ticks"]
 
 
 def deploy_panda(franka_host: str, seconds: float = 60.0, policy: str | Path = DEFAULT_POLICY, object_xyz: Sequence[float] | None = None,
@@ -308,7 +321,7 @@ def deploy_panda(franka_host: str, seconds: float = 60.0, policy: str | Path = D
         ctrl = PandaArmController(runner, transport, PandaRunConfig(soft_start_s=soft_start_s), on_transition=lambda s: log(f"[panda] {s}"))
         summary["reset_ticks"] = reset_to(ctrl, transport, robot, start, log)
         log(f"[panda] policy in control for up to {seconds:g} s (Ctrl-C or the user stop ends it)")
-        rec = run_episode(ctrl, robot, int(round(seconds / ctrl.period_s)), recorder=recorder, log=log)
+        rec = run_episode(ctrl, robot, round(seconds / ctrl.period_s), recorder=recorder, log=log)
         summary.update(rec)
     except KeyboardInterrupt:
         summary["stopped"] = "operator: Ctrl-C"
