@@ -100,6 +100,20 @@ def selftest_observation(fp: FirmwarePolicy, seed: int = 7) -> np.ndarray:
     return obs.astype(np.float32)
 
 
+def random_observations(n: int, history: int = 32, seed: int = 0) -> np.ndarray:
+    """``n`` observations spread over (and a little beyond) what the policy meets in flight: position
+    errors up to the 0.5 m clip, any attitude, velocities up to the 2 m/s clip, body rates up to
+    +-10 rad/s, any action history in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    quat = rng.normal(size=(n, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    rot = np.zeros((n, 9))
+    quat_to_rotmat(quat, rot)
+    parts = [rng.uniform(-0.5, 0.5, (n, 3)), rot, rng.uniform(-2.0, 2.0, (n, 3)), rng.uniform(-10.0, 10.0, (n, 3)),
+             rng.uniform(-1.0, 1.0, (n, 4 * history))]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def _cf(value: float) -> str:
     """A C float literal that round-trips float32 ("0" -> "0.0f": C needs a point or exponent before f)."""
     text = f"{float(np.float32(value)):.9g}"

@@ -22,12 +22,18 @@ from typing import Any
 import numpy as np
 
 from robot_learning.export.crazyflie_firmware import CONTROL_FORCE, HostController
+from robot_learning.export.rollout import rollout
+from robot_learning.robots import crazyflie
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+from robot_learning.robots.registry import load_robot
+from robot_learning.runtime.control import ControlSettings
+from robot_learning.runtime.controller import ControllerConfig
+from robot_learning.runtime.policy import PolicyRunner
 from robot_learning.sim.pybullet_quadrotor import PyBulletQuadrotor, PyBulletQuadrotorConfig
 from robot_learning.sim.torch_quadrotor import ANGVEL, POS, QUAT, VEL
 from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
 from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
-from robot_learning.tasks.quadrotor.gate import CENTER
+from robot_learning.tasks.quadrotor.gate import CENTER, _HoverEpisodes
 
 TICK_HZ = 1000
 
@@ -93,3 +99,71 @@ def fly_firmware(controller: HostController, cfg: QuadrotorTrainConfig, episodes
         "success_per_episode": [r["success"] for r in results],
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+class _Bar:
+    def update(self, n: int) -> None:
+        pass
+
+
+def rehearse(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
+    """The runtime's in-process rehearsal on the same episodes: the on-robot controller (safety
+    pipeline, observation builder, ONNX Runtime) at the policy's 100 Hz in lock-step with PyBullet, as
+    the sim-to-sim gate runs it; with the per-episode verdicts the gate does not return."""
+    x, force, torque = sample_episodes(cfg, episodes, seed)
+    steps, window, radius = cfg.env.episode_steps, cfg.eval.success_window_steps, cfg.eval.success_radius
+    settings = ControlSettings(quadrotor=ControllerConfig(soft_start_ticks=0), setpoint=CENTER, trajectory="hover")
+    t0 = time.perf_counter()
+    with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=DEFAULT_PARAMS, seed=seed)) as vehicle:
+        run = rollout(runner, vehicle, episodes, steps, _HoverEpisodes(vehicle, x, force, torque, steps, window, radius, _Bar()), settings,
+                      robot=load_robot(crazyflie.NAME))
+    figs = [e.metrics if e.metrics is not None else {"kept_control": False, "success": False, "tail_error_m": float("nan")} for e in run.episodes]
+    errors = [f["tail_error_m"] for f in figs if f["kept_control"]]
+    return {
+        "engine": "pybullet",
+        "controller": "runtime in-process rehearsal (QuadrotorController at 100 Hz, ONNX Runtime)",
+        "trajectory": "hover",
+        "episodes": episodes,
+        "success_rate": sum(f["success"] for f in figs) / episodes,
+        "termination_rate": 1.0 - sum(f["kept_control"] for f in figs) / episodes,
+        "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
+        "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
+        "success_per_episode": [bool(f["success"]) for f in figs],
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def compare(controller: HostController, policy: str, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
+    """Both on the same episodes: success rates, their difference in points, per-episode agreement."""
+    fw = fly_firmware(controller, cfg, episodes, seed)
+    rt = rehearse(PolicyRunner(policy), cfg, episodes, seed)
+    agree = sum(a == b for a, b in zip(fw["success_per_episode"], rt["success_per_episode"]))
+    return {
+        "episodes": episodes,
+        "seed": seed,
+        "firmware_sil": fw,
+        "runtime_rehearsal": rt,
+        "success_difference_points": round(100.0 * (fw["success_rate"] - rt["success_rate"]), 2),
+        "episodes_with_the_same_verdict": agree,
+    }
+
+
+def dead_man_cut(controller: HostController, trigger_ms: int = 10, last_trigger: int = 1000, start: int = 500) -> dict[str, Any]:
+    """Stream the trigger every ``trigger_ms`` from tick ``start`` to ``last_trigger`` (rlctl.mode 1, a
+    hovering state), then stop; the first tick with all motors off, counted from the last trigger."""
+    controller.init()
+    controller.set_param("rlctl.mode", 1)
+    hover = (np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3), np.zeros(3))
+    stamp, first_on, cut = None, None, None
+    for now in range(start, last_trigger + 1000):
+        if now <= last_trigger and (now - start) % trigger_ms == 0:
+            stamp = now
+        _, forces = controller.tick(now, now, *hover, np.array([0.0, 0.0, 1.0]), stamp if stamp is not None else 0)
+        on = bool(np.any(forces > 0))
+        if on and first_on is None:
+            first_on = now
+        if not on and first_on is not None and now > last_trigger:
+            cut = now
+            break
+    return {"last_trigger_tick": stamp, "policy_on_from_tick": first_on, "motors_off_at_tick": cut,
+            "cut_after_ms": None if cut is None or stamp is None else cut - stamp}
