@@ -52,11 +52,15 @@ def _free_loopback_port() -> int:
 
 def test_connects_reads_selftest_and_sets_mode_over_cflib_udp_against_a_simulated_vehicle(vehicle):
     with _connected(vehicle) as link:
+        assert link.read_param(P.SELFTEST_PARAM) == P.SELFTEST_NOT_RUN  # the OOT controller's init runs it
+        with pytest.raises(CrazyflieLinkError, match="has not run"):
+            link.check_selftest()
+        link.select_controller()
+        assert vehicle.param(P.CONTROLLER_PARAM) == P.CONTROLLER_OOT and link.get_param(P.CONTROLLER_PARAM) == P.CONTROLLER_OOT
         assert link.check_selftest() == P.SELFTEST_PASSED
         assert link.get_param(P.MODE_PARAM) == P.RLCTL_MODE_OFF
-        link.select_policy(True)
-        assert vehicle.param(P.CONTROLLER_PARAM) == P.CONTROLLER_OOT and link.get_param(P.CONTROLLER_PARAM) == P.CONTROLLER_OOT
-        assert vehicle.param(P.MODE_PARAM) == P.RLCTL_MODE_POLICY
+        link.set_mode(True)
+        assert vehicle.param(P.MODE_PARAM) == P.RLCTL_MODE_POLICY and link.read_param(P.MODE_PARAM) == P.RLCTL_MODE_POLICY
         with pytest.raises(AttributeError, match="read-only"):  # cflib refuses to write the self-test result
             link.cf.param.set_value(P.SELFTEST_PARAM, 0)
 
@@ -71,9 +75,8 @@ def test_setpoint_stream_takes_off_hovers_logs_100hz_to_mcap_and_deadman_stops_m
 
     target = np.array([0.0, 0.0, 0.6])
     with _connected(vehicle, on_state=on_state) as link:
-        link.check_selftest()
+        link.select_policy(True)  # OOT controller, self-test passed, rlctl.mode 1
         link.start_logging()
-        link.select_policy(True)
         assert not vehicle.motors_on  # selected but not triggered: the motors stay off
         t0 = time.monotonic()
         while (t := time.monotonic() - t0) < 4.0:  # take-off ramp at 0.5 m/s, then hover
@@ -144,9 +147,9 @@ def test_refuses_clearly_when_nothing_listens_on_the_loopback_udp_port():
 
 def test_refuses_a_vehicle_without_the_rl_firmware_or_with_a_failed_selftest_against_a_simulated_vehicle():
     for cfg, match in ((CrtpSimConfig(port=0, with_rlctl=False), "flash the RL controller firmware"),
-                       (CrtpSimConfig(port=0, selftest=0), "self-test failed")):
+                       (CrtpSimConfig(port=0, selftest=P.SELFTEST_FAILED), "self-test failed")):
         with SimulatedCrazyflie(cfg) as v, _connected(v) as link, pytest.raises(CrazyflieLinkError, match=match):
-            link.check_selftest()
+            link.select_policy(True)
 
 
 @pytest.mark.parametrize("uri, match", [("tcp://127.0.0.1:1", "must start with"), ("udp://127.0.0.1", "host and a port")])

@@ -12,10 +12,12 @@ for the ground link (robot_learning/hardware/crazyflie/link.py) and for cflib's 
 
 Behind it flies the platform's PyBullet Crazyflie (robot_learning/sim/pybullet_quadrotor.py) with the
 shipped hover policy, run by the runtime's own quadrotor controller in lock-step with the physics,
-as our on-board firmware runs it: the policy has the motors only while ``stabilizer.controller`` is
-the out-of-tree controller, ``rlctl.mode`` is 1 and the newest position setpoint is younger than
-200 ms (the dead-man switch; otherwise motors off). The vehicle has no stock controller: with
-``rlctl.mode`` 0 its motors stay off. The yaw of a setpoint is ignored (the policy holds a position).
+as our on-board firmware (firmware/crazyflie/) runs it: the policy has the motors only while
+``stabilizer.controller`` is the out-of-tree controller, ``rlctl.mode`` is 1 and the newest
+absolute-position setpoint (position or full state) is younger than 200 ms (the dead-man switch;
+otherwise motors off). ``rlctl.selftest`` reads 0 (not run) until the out-of-tree controller is
+selected, whose init runs the test. The vehicle has no stock controller: with ``rlctl.mode`` 0
+its motors stay off (the firmware hands over to the stock PID). The yaw of a setpoint is ignored (the policy holds a position).
 An emergency stop latches until the vehicle is restarted. On board, the position error is clipped
 to the training range by the observation (as the firmware does); the controller's ground-side
 "training box" check is off here, the ground link's monitors stand in for it.
@@ -70,7 +72,7 @@ class CrtpSimConfig:
     start: tuple[float, float, float] = (0.0, 0.0, 0.0)  # on the ground
     rate_hz: float = 100.0  # physics and policy (the policy's training rate)
     trigger_timeout_s: float = P.TRIGGER_TIMEOUT_S
-    selftest: int = P.SELFTEST_PASSED  # what rlctl.selftest reports (anything else: a failed boot self-test)
+    selftest: int = P.SELFTEST_PASSED  # rlctl.selftest once the out-of-tree controller is selected (0 before: not run)
     with_rlctl: bool = True  # False: a stock firmware without our parameters
 
     def __post_init__(self) -> None:
@@ -131,10 +133,12 @@ class SimulatedCrazyflie:
         self.params: list[_Param] = [_Param("stabilizer.estimator", PARAM_UINT8, 2), _Param(P.CONTROLLER_PARAM, PARAM_UINT8, 0)]
         if self.cfg.with_rlctl:
             self.params += [_Param(P.MODE_PARAM, PARAM_UINT8, P.RLCTL_MODE_OFF),
-                            _Param(P.SELFTEST_PARAM, PARAM_UINT8, self.cfg.selftest, read_only=True)]
+                            _Param(P.SELFTEST_PARAM, PARAM_UINT8, P.SELFTEST_NOT_RUN, read_only=True)]
         self._param_index = {p.name: i for i, p in enumerate(self.params)}
         self.log_vars: list[tuple[str, int]] = [(n, LOG_TYPES[t]) for b in P.LOG_BLOCKS.values() for n, t in b]
         self.log_vars.append(("pm.vbat", LOG_TYPES["float"]))
+        if not self.cfg.with_rlctl:
+            self.log_vars = [(n, t) for n, t in self.log_vars if not n.startswith("rlctl.")]
         self._blocks: dict[int, dict] = {}  # id -> {"vars": [(toc id, fetch type)], "period": ticks, "on": bool}
         self.last_trigger: float | None = None  # the live trigger (cleared by a stop)
         self.last_position_setpoint: float | None = None  # when the newest position setpoint arrived (kept)
@@ -298,6 +302,12 @@ class SimulatedCrazyflie:
                     self.last_trigger = self.last_position_setpoint = time.monotonic()
                     self._cut = "trigger lost (no setpoint for 200 ms)"
                     self.setpoints += 1
+            elif kind == P.SETPOINT_FULL_STATE:  # positions in mm (int16): absolute x, y, z, so a trigger too
+                x, y, z = struct.unpack("<hhh", d[1:7])
+                self.target = np.array([x, y, z], dtype=np.float64) / 1000.0
+                self.last_trigger = self.last_position_setpoint = time.monotonic()
+                self._cut = "trigger lost (no setpoint for 200 ms)"
+                self.setpoints += 1
             elif kind == P.SETPOINT_STOP:
                 self._drop_trigger("stop setpoint")
         elif ch == P.META_CHANNEL and d[0] == P.META_NOTIFY_SETPOINT_STOP:
@@ -357,6 +367,8 @@ class SimulatedCrazyflie:
         elif ch == 2 and not p.read_only:  # write: apply, echo the new value
             p.value = struct.unpack(fmt, d[2:2 + struct.calcsize(fmt)])[0]
             self.events.append((time.monotonic(), f"param {p.name} = {p.value:g}"))
+            if p.name == P.CONTROLLER_PARAM and p.value == P.CONTROLLER_OOT and P.SELFTEST_PARAM in self._param_index:
+                self.params[self._param_index[P.SELFTEST_PARAM]].value = self.cfg.selftest  # its init runs the self-test
             self._send(P.PORT_PARAM, 2, d[:2] + struct.pack(fmt, p.value))
 
     # ------------------------------------------------------------------------------ logging
@@ -424,6 +436,7 @@ class SimulatedCrazyflie:
                   "stateEstimate.vx": vel[0], "stateEstimate.vy": vel[1], "stateEstimate.vz": vel[2],
                   "stateEstimate.qx": x, "stateEstimate.qy": y, "stateEstimate.qz": z, "stateEstimate.qw": w,
                   "gyro.x": gyro[0], "gyro.y": gyro[1], "gyro.z": gyro[2], "pm.vbat": 4.0,
+                  "rlctl.active": float(self.controller.mode.name in ("SOFT_START", "POLICY")),
                   **{f"motor.m{i + 1}": ratio[i] for i in range(4)}}
         return [float(values[n]) for n, _ in self.log_vars]
 

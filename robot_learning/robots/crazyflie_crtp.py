@@ -62,19 +62,22 @@ MODE_PARAM = "rlctl.mode"  # uint8
 RLCTL_MODE_OFF = 0  # stock controller / motors off
 RLCTL_MODE_POLICY = 1  # the policy while triggered
 SELFTEST_PARAM = "rlctl.selftest"  # read-only uint8: the boot self-test's result
+SELFTEST_NOT_RUN = 0  # the out-of-tree controller's init (which runs it) has not been called
 SELFTEST_PASSED = 1
+SELFTEST_FAILED = 2
 TRIGGER_TIMEOUT_S = 0.2  # the on-board dead-man switch
 
 # ------------------------------------------------------------------------------- logging
 LOG_PERIOD_MS = 10  # 100 Hz
 LOG_MAX_BLOCK_BYTES = 26
 #: the state the ground logs at 100 Hz, in blocks of at most 26 bytes (cflib's LogConfig.MAX_LEN):
-#: stock firmware variables (stateEstimate: m, m/s, quaternion; gyro: deg/s; motor: 16-bit ratios)
+#: stock firmware variables (stateEstimate: m, m/s, quaternion; gyro: deg/s; motor: 16-bit ratios) and
+#: the RL controller's ``rlctl.active`` (1 while the policy has the motors)
 LOG_BLOCKS: dict[str, tuple[tuple[str, str], ...]] = {
     "rl_posvel": tuple((f"stateEstimate.{n}", "float") for n in ("x", "y", "z", "vx", "vy", "vz")),
     "rl_quat": tuple((f"stateEstimate.{n}", "float") for n in ("qx", "qy", "qz", "qw")),
     "rl_gyro_motor": (*((f"gyro.{n}", "float") for n in ("x", "y", "z")),
-                      *((f"motor.m{i}", "uint16_t") for i in range(1, 5))),
+                      *((f"motor.m{i}", "uint16_t") for i in range(1, 5)), ("rlctl.active", "uint8_t")),
 }
 TYPE_SIZES = {"uint8_t": 1, "uint16_t": 2, "uint32_t": 4, "int8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4, "FP16": 2}
 MOTOR_RATIO_MAX = 65535  # motor.mN: rpm / rpm_max x 65535 (the paper's firmware mapping)

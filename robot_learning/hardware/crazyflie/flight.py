@@ -2,9 +2,10 @@
 
 :func:`deploy_crazyflie` is what ``robot-learning deploy --robot crazyflie --link URI`` runs:
 
-1. connect (:class:`~robot_learning.hardware.crazyflie.link.CrazyflieLink`), read the boot self-test,
-   start the 100 Hz log blocks and wait for the first state;
-2. select the out-of-tree controller and ``rlctl.mode`` = 1;
+1. connect (:class:`~robot_learning.hardware.crazyflie.link.CrazyflieLink`), select the out-of-tree
+   controller and read its boot self-test, start the 100 Hz log blocks and wait for the first state,
+   which must pass the monitors;
+2. ``rlctl.mode`` = 1 (the motors stay off until the trigger arrives);
 3. stream position setpoints at ``rate_hz`` (the trigger): a take-off ramp from where the vehicle is
    to the trajectory's start, the trajectory (``hover`` or ``figure8``, the runtime's
    :class:`~robot_learning.runtime.quadrotor.Hover` / :class:`~robot_learning.runtime.quadrotor.FigureEight`)
@@ -202,7 +203,8 @@ def fly(cfg: FlightConfig, link: CrazyflieLink | None = None, log: Callable[[str
         else:
             link.on_state = on_state
         event(f"connected to {link.cfg.uri}")
-        event(f"boot self-test passed ({link.check_selftest()})")
+        link.select_controller()
+        event(f"out-of-tree controller selected, boot self-test passed ({link.check_selftest()})")
         link.start_logging()
         deadline = time.monotonic() + cfg.first_state_timeout_s
         while link.latest() is None:
@@ -214,8 +216,8 @@ def fly(cfg: FlightConfig, link: CrazyflieLink | None = None, log: Callable[[str
         if faults:
             raise CrazyflieLinkError(f"refusing to take off: {faults[0].monitor}: {faults[0].message}")
         plan = FlightPlan(cfg, state["position"])
-        link.select_policy(True)
-        event(f"controller {link.get_param('stabilizer.controller'):g} (out-of-tree), rlctl.mode 1: streaming {cfg.trajectory} "
+        link.set_mode(True)
+        event(f"rlctl.mode 1: streaming {cfg.trajectory} "
               f"at {cfg.rate_hz:g} Hz for {plan.duration:.1f} s (take-off {plan.t_takeoff:.1f} s, landing {plan.t_land:.1f} s)")
         period = 1.0 / cfg.rate_hz
         t_stream = time.monotonic()

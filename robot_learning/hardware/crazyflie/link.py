@@ -5,15 +5,16 @@ One :class:`CrazyflieLink` is one connection (``radio://0/80/2M/E7E7E7E7E7``, ``
 (firmware/crazyflie/) and nothing else:
 
 - connect, with a timeout and a one-line error when nothing answers (:class:`CrazyflieLinkError`);
-- read the boot self-test (``rlctl.selftest``) and refuse a vehicle that failed it;
-- select the out-of-tree controller (``stabilizer.controller``) and the policy mode (``rlctl.mode``),
-  each write confirmed by the vehicle's echo;
+- select the out-of-tree controller (``stabilizer.controller``; its init runs the boot self-test),
+  read the self-test's result (``rlctl.selftest``: 0 not run, 1 passed, 2 failed) and refuse a vehicle
+  that did not pass, then select the policy mode (``rlctl.mode``), each write confirmed by the echo;
 - stream position setpoints (the trigger: the policy flies only while the newest is younger than
   200 ms), stop streaming, and send the emergency stop;
 - log the state at 100 Hz in three blocks of at most 26 bytes and hand every complete sample
   (the three blocks of one firmware tick) to the caller as a :class:`~robot_learning.types.RobotState`:
   ``position``, ``linear_velocity`` (world), ``quaternion`` (w, x, y, z), ``angular_velocity``
-  (body, rad/s) and ``motor_ratio`` (the four 16-bit motor ratios / 65535).
+  (body, rad/s), ``motor_ratio`` (the four 16-bit motor ratios / 65535) and ``policy_active``
+  (``rlctl.active``: 1 while the policy has the motors).
 
 cflib is imported when a link is opened (it is in the ``deploy`` extra). Torch-free.
 """
@@ -163,50 +164,74 @@ class CrazyflieLink:
         return self._require().param.toc.get_element(group, short) is not None
 
     def get_param(self, name: str) -> float:
+        """The value cflib holds (read at connection, updated by writes); :meth:`read_param` asks the vehicle."""
         cf = self._require()
         if not self.has_param(name):
             raise CrazyflieLinkError(f"the vehicle has no parameter {name!r}")
         return float(cf.param.get_value(name))
 
-    def set_param(self, name: str, value: float) -> None:
-        """Write a parameter and wait for the vehicle's echo of the new value."""
+    def _await_param(self, name: str, action: Callable[[], None], accept: Callable[[float], bool], what: str) -> float:
         cf = self._require()
         if not self.has_param(name):
             raise CrazyflieLinkError(f"the vehicle has no parameter {name!r}")
         group, _, short = name.partition(".")
-        echoed = threading.Event()
+        answered = threading.Event()
         got: list[float] = []
 
         def updated(full_name: str, text: str) -> None:
             got.append(float(text))
-            if math.isclose(float(text), float(value), rel_tol=1e-6, abs_tol=1e-9):
-                echoed.set()
+            if accept(float(text)):
+                answered.set()
 
         cf.param.add_update_callback(group=group, name=short, cb=updated)
         try:
-            cf.param.set_value(name, value)
-            if not echoed.wait(self.cfg.param_timeout_s):
+            action()
+            if not answered.wait(self.cfg.param_timeout_s):
                 seen = f"; it reports {got[-1]:g}" if got else ""
-                raise CrazyflieLinkError(f"the vehicle did not confirm {name} = {value:g} within {self.cfg.param_timeout_s:g} s{seen}")
+                raise CrazyflieLinkError(f"the vehicle did not {what} within {self.cfg.param_timeout_s:g} s{seen}")
         finally:
             cf.param.remove_update_callback(group=group, name=short, cb=updated)
+        return got[-1]
+
+    def read_param(self, name: str) -> float:
+        """A parameter's value read from the vehicle now (a read request and its answer)."""
+        return self._await_param(name, lambda: self.cf.param.request_param_update(name), lambda v: True, f"answer a read of {name}")
+
+    def set_param(self, name: str, value: float) -> None:
+        """Write a parameter and wait for the vehicle's echo of the new value."""
+        self._await_param(name, lambda: self.cf.param.set_value(name, value),
+                          lambda v: math.isclose(v, float(value), rel_tol=1e-6, abs_tol=1e-9), f"confirm {name} = {value:g}")
+
+    def select_controller(self) -> None:
+        """``stabilizer.controller`` = the out-of-tree controller (its init runs the boot self-test)."""
+        self.set_param(P.CONTROLLER_PARAM, P.CONTROLLER_OOT)
 
     def check_selftest(self) -> int:
-        """The boot self-test's result; a vehicle without the RL firmware or with a failed test is refused."""
+        """The self-test's result, read from the vehicle now; a vehicle without the RL firmware, or whose
+        test has not run (the out-of-tree controller not selected) or failed, is refused."""
         if not self.has_param(P.SELFTEST_PARAM):
             raise CrazyflieLinkError(f"the vehicle on {self.cfg.uri} has no {P.SELFTEST_PARAM} parameter: "
                                      "flash the RL controller firmware (firmware/crazyflie/) first")
-        result = int(self.get_param(P.SELFTEST_PARAM))
+        result = int(self.read_param(P.SELFTEST_PARAM))
+        if result == P.SELFTEST_NOT_RUN:
+            raise CrazyflieLinkError(f"the vehicle's self-test has not run ({P.SELFTEST_PARAM} = 0): select the out-of-tree "
+                                     f"controller first ({P.CONTROLLER_PARAM} = {P.CONTROLLER_OOT}); is the firmware built with CONFIG_CONTROLLER_OOT?")
         if result != P.SELFTEST_PASSED:
-            raise CrazyflieLinkError(f"the vehicle's boot self-test failed ({P.SELFTEST_PARAM} = {result}, expected {P.SELFTEST_PASSED}): "
-                                     "the on-board policy does not reproduce its stored action; reflash or check the build")
+            raise CrazyflieLinkError(f"the vehicle's boot self-test failed ({P.SELFTEST_PARAM} = {result}): the on-board "
+                                     "policy does not reproduce its stored action; reflash or check the build")
         return result
 
+    def set_mode(self, policy: bool) -> None:
+        """``rlctl.mode``: 1 = the policy while triggered, 0 = the stock controller."""
+        self.set_param(P.MODE_PARAM, P.RLCTL_MODE_POLICY if policy else P.RLCTL_MODE_OFF)
+
     def select_policy(self, on: bool = True) -> None:
-        """Out-of-tree controller and ``rlctl.mode`` = 1 (policy while triggered); ``on=False``: mode 0."""
+        """In the safe order: the out-of-tree controller, its self-test passed, then ``rlctl.mode`` = 1;
+        ``on=False``: mode 0 only."""
         if on:
-            self.set_param(P.CONTROLLER_PARAM, P.CONTROLLER_OOT)
-        self.set_param(P.MODE_PARAM, P.RLCTL_MODE_POLICY if on else P.RLCTL_MODE_OFF)
+            self.select_controller()
+            self.check_selftest()
+        self.set_mode(on)
 
     # ------------------------------------------------------------------------------ setpoints
     def send_position(self, x: float, y: float, z: float, yaw_deg: float = 0.0) -> None:
@@ -312,5 +337,6 @@ def sample_to_state(v: dict[str, float], stamp: float) -> RobotState:
         "quaternion": np.array([v[g + "qw"], v[g + "qx"], v[g + "qy"], v[g + "qz"]]),
         "angular_velocity": np.array([v["gyro.x"], v["gyro.y"], v["gyro.z"]]) * P.DEG,
         "motor_ratio": np.array([v[f"motor.m{i}"] for i in range(1, 5)], dtype=np.float64) / P.MOTOR_RATIO_MAX,
+        "policy_active": np.array([float(v["rlctl.active"])]),
     }
     return RobotState(stamp, values, {"log": stamp})

@@ -166,8 +166,8 @@ def yaw_deg_from_quaternion(q: Any) -> float:
 class CrazyswarmFront:
     """The topics and services of the module docstring for every ``name -> link`` given, on ``node``.
 
-    The links must be connected, their self-test checked, their policy selected and logging started
-    (:func:`open_vehicles` does all four). Callbacks run on the DDS node's thread.
+    The links must be connected, their policy selected (self-test passed) and logging started
+    (:func:`open_vehicles` does it). Callbacks run on the DDS node's thread.
     """
 
     def __init__(self, links: Mapping[str, CrazyflieLink], node: dds.DdsNode, limits: QuadrotorLimits | None = None,
@@ -240,15 +240,15 @@ class FrontConfig:
 
 
 def open_vehicles(vehicles: Mapping[str, str], log: Callable[[str], None] = print) -> dict[str, CrazyflieLink]:
-    """Connect every vehicle, check its self-test, start its logging and select the policy (mode 1)."""
+    """Connect every vehicle, select the out-of-tree controller, check its self-test, set ``rlctl.mode`` 1
+    and start its logging."""
     links: dict[str, CrazyflieLink] = {}
     try:
         for name, uri in vehicles.items():
             link = CrazyflieLink(LinkConfig(uri=uri), on_event=lambda text, n=name: log(f"{n}: {text}")).connect()
             links[name] = link
-            link.check_selftest()
+            link.select_policy(True)  # the out-of-tree controller, its self-test passed, rlctl.mode 1
             link.start_logging()
-            link.select_policy(True)
             log(f"{name}: {uri} ready (self-test passed, out-of-tree controller, rlctl.mode 1)")
     except BaseException:
         for link in links.values():
