@@ -356,3 +356,31 @@ def read_flight(path: str | Path) -> FlightLog:
 
     return FlightLog(np.asarray(t), arr(pos, 3), arr(quat, 4), arr(vel, 3), arr(rate, 3), np.asarray(mt), arr(mrad, 4),
                      np.asarray(st), arr(sp, 3), ev)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robot_learning.hardware.crazyflie.flight --link URI [--seconds S --trajectory T --record DIR]``
+    (what ``robot-learning deploy --robot crazyflie`` runs; the launch file's real-robot variant uses it)."""
+    import argparse
+    import json
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m robot_learning.hardware.crazyflie.flight", description="fly the on-board policy of a Crazyflie")
+    ap.add_argument("--link", required=True, help="radio://0/80/2M/E7E7E7E7E7 | usb://0 | udp://127.0.0.1:19850")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--trajectory", choices=TRAJECTORIES, default="hover")
+    ap.add_argument("--target", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"))
+    ap.add_argument("--record", default=None, help="directory for the MCAP session")
+    args = ap.parse_args(argv)
+    try:
+        summary = deploy_crazyflie(args.link, seconds=args.seconds, trajectory=args.trajectory, record=args.record,
+                                   target=tuple(args.target))
+    except (ConfigError, FileExistsError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in summary.items() if k != "events"}))
+    return 0 if summary["outcome"] == "landed" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

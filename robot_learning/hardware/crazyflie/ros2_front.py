@@ -278,3 +278,32 @@ def serve(cfg: FrontConfig, seconds: float | None = None, log: Callable[[str], N
             link.stop_setpoints()
             link.close()
     return {"forwarded": dict(front.forwarded), "stopped": dict(front.stopped)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robot_learning.hardware.crazyflie.ros2_front --vehicle cf1=radio://0/80/2M/E7E7E7E7E7 [...]``"""
+    import argparse
+    import json
+    import sys
+
+    from robot_learning.core.config import ConfigError
+
+    ap = argparse.ArgumentParser(prog="python -m robot_learning.hardware.crazyflie.ros2_front",
+                                 description="crazyswarm2-shaped ROS 2 front for Crazyflies with the RL controller")
+    ap.add_argument("--vehicle", action="append", required=True, metavar="NAME=URI", help="repeat for several vehicles")
+    ap.add_argument("--seconds", type=float, default=None, help="serve this long (default: until Ctrl-C)")
+    ap.add_argument("--domain-id", type=int, default=None)
+    ap.add_argument("--loopback", action="store_true", help="DDS on 127.0.0.1 only (a rehearsal on one machine)")
+    args = ap.parse_args(argv)
+    try:
+        vehicles = dict(v.split("=", 1) for v in args.vehicle)
+        summary = serve(FrontConfig(vehicles=vehicles, domain_id=args.domain_id, loopback=args.loopback), seconds=args.seconds)
+    except (ConfigError, ValueError, dds.DdsError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
