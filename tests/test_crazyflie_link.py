@@ -7,7 +7,9 @@ and its UDP driver, the monitors and the recorder are the real ones.
 """
 from __future__ import annotations
 
+import _thread
 import socket
+import threading
 import time
 
 import numpy as np
@@ -133,6 +135,18 @@ def test_a_monitor_fault_stops_the_stream_and_estops_with_its_reason_over_cflib_
     flight = read_flight(summary["recording"])
     assert any(e.startswith("estop: geofence") for e in flight.events)
     assert flight.position[-1, 0] > 0.2  # it was stopped where it crossed the fence
+
+
+def test_ctrl_c_during_a_flight_sends_the_emergency_stop_over_cflib_udp_against_a_simulated_vehicle(vehicle):
+    timer = threading.Timer(1.5, _thread.interrupt_main)  # Ctrl-C while the stream runs
+    timer.start()
+    try:
+        summary = fly(FlightConfig(link=vehicle.uri, seconds=5.0, target=(0.0, 0.0, 0.5)), log=lambda text: None)
+    finally:
+        timer.cancel()
+    assert summary["outcome"] == "interrupted" and summary["setpoints_sent"] > 20
+    time.sleep(0.05)
+    assert vehicle.estopped and not vehicle.motors_on
 
 
 def test_refuses_clearly_when_nothing_listens_on_the_loopback_udp_port():
