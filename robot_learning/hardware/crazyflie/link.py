@@ -80,8 +80,11 @@ class LinkConfig:
 def _one_line(text: str) -> str:
     """The first meaningful line of cflib's (often multi-line, traceback-carrying) error text."""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.startswith("Traceback")]
-    exc = next((ln for ln in lines if ln.startswith("Exception")), None)
-    return " ".join(x for x in (lines[0] if lines else "", exc or "") if x) or "unknown error"
+    first = lines[0] if lines else ""
+    exc = next((ln for ln in lines if ln.startswith("Exception")), "")
+    if exc.partition(":")[2].strip() in first:
+        exc = ""
+    return " ".join(x for x in (first, exc) if x) or "unknown error"
 
 
 class CrazyflieLink:
@@ -119,7 +122,7 @@ class CrazyflieLink:
         uri = self.cfg.uri
         cflib_log = logging.getLogger("cflib")
         if cflib_log.level == logging.NOTSET:  # cflib warns with tracebacks; our errors say it in one line
-            cflib_log.setLevel(logging.ERROR)
+            cflib_log.setLevel(logging.CRITICAL)
         cflib.crtp.init_drivers()
         cf = Crazyflie(rw_cache=None)  # no TOC cache on disk: a reflashed vehicle must not be read with a stale TOC
         done = threading.Event()
