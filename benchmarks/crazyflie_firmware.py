@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     build = Path(tempfile.mkdtemp(prefix="rlctl-bench-"))
-    make = ["make", "-s", "-C", str(FIRMWARE), f"POLICY={a.policy.resolve()}", f"GEN={build / 'gen'}", f"OUT={build / 'out'}"]
+    make = ["make", "-s", "-C", str(FIRMWARE), f"PYTHON={sys.executable}", f"POLICY={a.policy.resolve()}", f"GEN={build / 'gen'}", f"OUT={build / 'out'}"]
     subprocess.run([*make, "host"], check=True, capture_output=True)
     out: dict = {"policy": str(a.policy), "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}}
     if shutil.which("arm-none-eabi-gcc"):

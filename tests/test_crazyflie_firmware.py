@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,11 @@ SETPOINT = np.array([0.0, 0.0, 1.0])
 def make(target: str, gen: Path, out: Path, policy: Path = POLICY) -> subprocess.CompletedProcess:
     if shutil.which("make") is None or shutil.which("cc") is None:
         pytest.skip("make and a C compiler are needed to build the controller")
-    return subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"POLICY={policy}", f"GEN={gen}", f"OUT={out}", target],
-                          capture_output=True, text=True, check=True)
+    r = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"PYTHON={sys.executable}", f"POLICY={policy}", f"GEN={gen}", f"OUT={out}", target],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make {target} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return r
 
 
 @pytest.fixture(scope="module")
