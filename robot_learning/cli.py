@@ -7,6 +7,8 @@
     robot-learning <task group> <command> ...              # a task's own commands: asap record|fit-delta|run, hil-serl learner|actor
     robot-learning deploy --policy FILE --robot NAME [--transport dds|inprocess] [--sim bridge|pybullet] ...
     robot-learning deploy --policy FILE --robot g1 --transport unitree --iface IFACE [--sim bridge]   # the real G1 (LowCmd/LowState)
+    robot-learning deploy --robot crazyflie --link URI [--trajectory hover|figure8] [--record DIR]  # the real Crazyflie (policy on board)
+    robot-learning deploy --robot panda --franka-host HOST --object-xyz X Y Z --goal-xyz X Y Z         # the real Panda (franky)
     robot-learning bridge ...                              # a simulated robot behind the hardware's topics
 
 Each task's flags appear only on that task's commands (``robot-learning train getup --help``); any
@@ -146,12 +148,18 @@ def _add_deploy(sub: Any, tasks: dict[str, TaskSpec]) -> None:
     d = sub.add_parser("deploy", help="run the on-robot runtime: the policy node (ROS 2 topics over Cyclone DDS) or an in-process rehearsal",
                        description="With --transport dds this is the node that `ros2 launch robot_learning_deploy <robot>.launch.py` runs, "
                                    "on Cyclone DDS instead of rclpy; --sim starts a simulated robot bridge publishing the hardware's topics.")
-    d.add_argument("--policy", type=Path, required=True)
+    d.add_argument("--policy", type=Path, default=None, help="the exported policy (not with --link: the Crazyflie flies the one built into its firmware)")
     d.add_argument("--robot", required=True, help=f"robot the runtime is started for: {', '.join(_robot_names(tasks))}")
     d.add_argument("--task", default=None, help="G1 only: getup (default) or motion_tracking; picks the deployment profile")
     d.add_argument("--transport", default=None, choices=["inprocess", "dds", "unitree"],
                    help="dds: the policy node on ROS 2 topics (default for g1 and panda); inprocess: lock-step with a simulator (crazyflie default); "
                         "unitree: the real G1 on Unitree's low-level protocol (rt/lowcmd, rt/lowstate; needs --iface; see docs/bringup/g1.md)")
+    d.add_argument("--link", default=None, help="the real Crazyflie: cflib URI (radio://0/80/2M/E7E7E7E7E7, usb://0, udp://127.0.0.1:PORT for "
+                                                "the simulated vehicle); the policy runs on board (firmware/crazyflie); see docs/bringup/crazyflie.md")
+    d.add_argument("--franka-host", default=None, help="the real Panda: its FCI address (franky); see docs/bringup/panda.md")
+    d.add_argument("--object-xyz", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="--franka-host: where the cube is (robot base frame, m); the policy observes it and the set-up has no camera")
+    d.add_argument("--goal-xyz", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"), help="--franka-host: the bin's floor centre (m)")
     d.add_argument("--iface", default=None, help="--transport unitree: the network interface the robot is on (e.g. enp3s0); lo with --sim bridge")
     d.add_argument("--config", type=Path, default=None, help="node configuration YAML overriding the profile (see deploy/config/)")
     d.add_argument("--sim", default=None, help="simulated robot: pybullet (crazyflie, in-process) or, with --transport dds, 'bridge' to start "
@@ -338,6 +346,9 @@ def _is_user_error(e: Exception) -> bool:
     user: tuple[type[BaseException], ...] = (UserError, ConfigError, RunDirError, PolicyLoadError, PolicyMetadataError, FileNotFoundError,
                                              FileExistsError, IsADirectoryError, UnknownRobotError, MonitorConfigError)
     user = (*user, *_task_user_errors())
+    from robot_learning.hardware.panda.arm import ArmError  # no robot at the arm's address (numpy only)
+
+    user = (*user, ArmError)
     try:
         from robot_learning.runtime.ros2.dds import DdsError
 
@@ -375,6 +386,10 @@ def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
                             "--fault and --transport inprocess are rehearsals of the platform's robots")
         return _deploy_dds(args, entry)
     robot = ALIASES[args.robot]
+    if args.link is not None or args.franka_host is not None:
+        return _deploy_real_link(args, robot)
+    if args.policy is None:
+        raise UserError("--policy is required (the exported ONNX policy to run)")
     if args.transport == "unitree" or args.iface is not None:
         return _deploy_unitree(args, robot)
     rehearsals = [t for t in tasks.values() if t.command("rehearse") is not None and ALIASES.get(t.robot) == robot]
@@ -398,6 +413,33 @@ def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
     if args.fault != "none":
         raise UserError("--fault is an in-process rehearsal (--transport inprocess); over DDS, stop or disturb the bridge instead")
     return _deploy_dds(args)
+
+
+def _deploy_real_link(args: argparse.Namespace, robot: str) -> int:
+    """The real Crazyflie over cflib (``--link``) or the real Panda through franky (``--franka-host``)."""
+    if args.link is not None and args.franka_host is not None:
+        raise UserError("--link is the Crazyflie's, --franka-host the Panda's: give one")
+    if args.transport is not None or args.sim is not None or args.fault != "none":
+        raise UserError("--link / --franka-host drive the real robot: --transport, --sim and --fault are for the rehearsals")
+    if args.link is not None:
+        if robot != "crazyflie":
+            raise UserError(f"--link is the Crazyflie's radio link, not '{args.robot}''s")
+        if args.policy is not None:
+            raise UserError("--link flies the policy built into the Crazyflie's firmware (firmware/crazyflie): drop --policy")
+        from robot_learning.hardware.crazyflie.flight import deploy_crazyflie
+
+        summary = deploy_crazyflie(args.link, seconds=args.seconds, trajectory=args.trajectory,
+                                   record=str(args.record) if args.record else None)
+        print(dumps(summary))
+        return 0 if summary.get("outcome") == "landed" else 1
+    if robot != "franka_panda":
+        raise UserError(f"--franka-host is the Franka arm's address, not '{args.robot}''s")
+    from robot_learning.hardware.panda.runner import DEFAULT_POLICY, deploy_panda
+
+    summary = deploy_panda(args.franka_host, seconds=args.seconds, policy=args.policy or DEFAULT_POLICY, object_xyz=args.object_xyz,
+                           goal_xyz=args.goal_xyz, out=args.record)
+    print(dumps(summary))
+    return 0
 
 
 def _format_summary(s: dict[str, Any]) -> str:

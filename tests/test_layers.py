@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("export",),                  # ONNX / C export, parity against the runtime
     ("tasks",),                   # the task contract and registry shared by every task
     ("tasks.*",),                 # one unit per task folder; no task imports another
+    ("hardware",),                # the real robots' adapters (G1 aside: runtime/unitree): Crazyflie link, Panda on franky
     ("cli",),                     # the command line, generated from the registry
     ("__main__",),
 )
