@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench verify clean-venv
+.PHONY: demo test test-all bench verify firmware clean-venv
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,6 +28,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The Crazyflie's on-board controller (firmware/crazyflie, docs/bringup/crazyflie_firmware.md): the host build
+# (software in the loop) and the Cortex-M4F objects with their flash/RAM/instruction figures. The ARM toolchain
+# is ~2.5 GB, so it is not part of `make test` (whose ARM test skips, saying so, without it); as root on
+# Debian this target installs it.
+firmware: $(STAMP)
+	@command -v arm-none-eabi-gcc >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  apt-get install -y -qq gcc-arm-none-eabi libnewlib-arm-none-eabi; } || \
+	  { echo "need arm-none-eabi-gcc: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi (as root)"; exit 1; }
+	$(MAKE) -C firmware/crazyflie host arm PYTHON=$(abspath $(PY))
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
