@@ -17,7 +17,8 @@ with a wrong CRC). Ground truth for tests is published on ``sim/ground_truth``
 ``protocol="unitree"`` (the G1 only) speaks the real G1's low-level protocol instead of the ROS 2
 joint topics: LowCmd on ``rt/lowcmd`` (CRC checked), LowState on ``rt/lowstate`` (with its CRC and a
 simulated wireless remote that ``remote_script`` or :meth:`SimBridge.press` presses), and the
-motion switcher (see :mod:`robot_learning.bridges.unitree_g1`).
+motion switcher (see :mod:`robot_learning.bridges.unitree_g1`). Its physics is then the policies' 2 ms
+step whatever ``rate_hz`` (the LowState rate), and its simulated time follows the wall clock.
 """
 from __future__ import annotations
 
@@ -130,8 +131,15 @@ class SimBridge:
             from robot_learning.sim.mujoco_robot import MujocoJointRobot, MujocoRobotConfig
 
             name = "g1" if "g1" in self.robot.name else "panda"
-            self.sim = MujocoJointRobot(MujocoRobotConfig(robot=name, variant=cfg.variant, control_rate_hz=cfg.rate_hz,
-                                                          physics_dt=0.002 if (1.0 / cfg.rate_hz / 0.002) % 1 < 1e-9 else 0.001,
+            if cfg.protocol == "unitree":
+                # the G1's world at the policies' physics step, stepped one physics step at a time to follow
+                # the wall clock (UnitreeG1SimCore.advance_to), whatever the LowState rate
+                from robot_learning.bridges.unitree_g1 import UNITREE_PHYSICS_DT
+
+                rate, physics_dt = 1.0 / UNITREE_PHYSICS_DT, UNITREE_PHYSICS_DT
+            else:
+                rate, physics_dt = cfg.rate_hz, 0.002 if (1.0 / cfg.rate_hz / 0.002) % 1 < 1e-9 else 0.001
+            self.sim = MujocoJointRobot(MujocoRobotConfig(robot=name, variant=cfg.variant, control_rate_hz=rate, physics_dt=physics_dt,
                                                           seed=cfg.seed, fix_base=cfg.fix_base))
             if cfg.pose != "default":
                 self.sim.lying(face_up=cfg.pose == "lying_face_up")
@@ -176,7 +184,7 @@ class SimBridge:
     def _apply_commands(self, now: float) -> None:
         if getattr(self, "unitree", None) is not None:
             self.unitree.apply_newest()
-            self.unitree.core.step()
+            self.unitree.core.advance_to(now - self.t0)
             return
         with self._lock:
             cmd, cmd_t, gains = self._cmd, self._cmd_t, self._gains

@@ -5,7 +5,13 @@ puts on ``rt/lowstate``, around a MuJoCo G1, so that the DDS tests rehearse the 
   while the simulated high-level controller is active (until the motion switcher's ReleaseMode).
   Each motor slot is applied to the simulated joint of that name: mode 0 is a free joint; mode 1
   applies ``tau + kp (q - q_j) + kd (dq - dq_j)`` (the PD part by the simulator's actuators, the
-  feed-forward ``tau + kd dq`` as an applied joint force). The last command holds until the next.
+  feed-forward ``tau + kd dq`` as an applied joint force), so the torque is recomputed from the
+  measured state at every physics step, as the motor drivers do. The last command holds until the next.
+- Physics: the world the G1 policies were trained and evaluated in (MuJoCo at
+  :data:`UNITREE_PHYSICS_DT`, 2 ms), whatever the LowState rate. On DDS the simulated time follows the
+  wall clock in whole physics steps (:meth:`UnitreeG1SimCore.advance_to`): a late bridge tick runs the
+  steps that were due under the last command, as the real robot's physics does not wait for a
+  computer; it does not slow the world down.
 - LowState: ``tick`` in ms since start (never 0), ``mode_machine`` (5: a 29-DoF G1), the pelvis IMU,
   the 35 motor slots (joints the model lacks read 0), the simulated wireless remote, the CRC.
 - The remote: :meth:`SimRemote.press` holds buttons for some time (a test's or a script's finger).
@@ -31,6 +37,8 @@ from robot_learning.runtime.unitree.motion_switcher import CHECK_MODE, RELEASE_M
 from robot_learning.runtime.unitree.remote import encode_remote
 
 MODE_MACHINE_G1_29DOF = 5
+UNITREE_PHYSICS_DT = 0.002  # s: getup.config / ASAP's physics step (500 Hz), the in-process evaluation's
+MAX_CATCH_UP_S = 0.1  # a bridge later than this lets the excess go (counted in lost_s) instead of bursting
 
 
 class SimRemote:
@@ -76,6 +84,8 @@ class UnitreeG1SimCore:
         self.ignored_while_active = 0
         self.commands = 0
         self.t_ms = 0
+        self.steps = 0  # control periods of ``sim`` stepped
+        self.lost_s = 0.0  # wall time let go by advance_to (the bridge was later than MAX_CATCH_UP_S)
         self.last_cmd: hg.LowCmd_ | None = None
         self.passive()
 
@@ -112,7 +122,22 @@ class UnitreeG1SimCore:
         sim = self.sim
         sim.data.qfrc_applied[sim._vadr] = self.feedforward
         sim.step(self.target)
+        self.steps += 1
         self.t_ms += int(round(sim.dt * 1000))
+
+    def advance_to(self, t: float, max_catch_up_s: float = MAX_CATCH_UP_S) -> int:
+        """Step ``sim`` (one control period a step; the bridge makes it one physics step) until the
+        simulated time reaches the wall time ``t`` (s since the bridge started) in whole steps;
+        returns the steps run. More than ``max_catch_up_s`` behind: that much is run, the rest let go."""
+        due = int(math.floor(t / self.sim.dt + 1e-9)) - self.steps
+        cap = max(1, int(max_catch_up_s / self.sim.dt))
+        if due > cap:
+            self.lost_s += (due - cap) * self.sim.dt
+            self.steps += due - cap
+            due = cap
+        for _ in range(max(0, due)):
+            self.step()
+        return max(0, due)
 
     def lowstate(self, now: float | None = None) -> hg.LowState_:
         s = self.sim.state()
