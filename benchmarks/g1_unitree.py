@@ -316,7 +316,14 @@ def _realtime_episode(path: str, task: str, k: int, seed: int, domain_id: int, p
 
     getup = task == "getup"
     unitree = path == "unitree"
+    import dataclasses
+
+    from robot_learning.robots.registry import load_robot
+    from robot_learning.runtime.policy import PolicyRunner
+
     cfg = load_node_config(profile_for("g1", task), None, {"policy": str(policy)})
+    # the ASAP tracking policies name their robot 'g1' (tasks/asap/deploy.py renames the description the same way)
+    robot = dataclasses.replace(load_robot("g1"), name=PolicyRunner(policy).metadata.robot)
     spec: dict[str, Any] = {"protocol": "unitree" if unitree else "ros2", "rate_hz": 200.0 if unitree else 100.0, "domain_id": domain_id,
                             "remote": REALTIME_REMOTE, "fix_base": not getup, "seed": seed, "start_index": k if getup else None}
     if unitree:
@@ -327,11 +334,11 @@ def _realtime_episode(path: str, task: str, k: int, seed: int, domain_id: int, p
         )
 
         ensure_dds_config()
-        node: Any = UnitreeG1Node(unitree_node_config(cfg), DdsBackend("policy_node", domain_id=domain_id), log=lambda m: None)
+        node: Any = UnitreeG1Node(unitree_node_config(cfg), DdsBackend("policy_node", domain_id=domain_id), log=lambda m: None, robot=robot)
     else:
         from robot_learning.runtime.node import PolicyNode
 
-        node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=domain_id, loopback=True), log=lambda m: None)
+        node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=domain_id, loopback=True), log=lambda m: None, robot=robot)
     probe = _TickProbe(node)
     bridge = None
     try:
