@@ -415,6 +415,12 @@ def _deploy(args: argparse.Namespace, tasks: dict[str, TaskSpec]) -> int:
     return _deploy_dds(args)
 
 
+def _g1_bridge_args(profile: str) -> list[str]:
+    """The simulated G1 as each deployment profile's policies were trained: getting up starts lying;
+    the motion-tracking (ASAP) policies track on a G1 whose pelvis is held (``--fix-base``)."""
+    return {"g1_getup": ["--pose", "lying_face_up"], "g1_motion_tracking": ["--fix-base"]}.get(profile, [])
+
+
 def _deploy_real_link(args: argparse.Namespace, robot: str) -> int:
     """The real Crazyflie over cflib (``--link``) or the real Panda through franky (``--franka-host``)."""
     if args.link is not None and args.franka_host is not None:
@@ -491,8 +497,7 @@ def _deploy_dds(args: argparse.Namespace, entry: RobotEntry | None = None) -> in
         cmd = [sys.executable, "-m", "robot_learning.bridges.sim_bridge", "--robot", args.robot, "--seconds", str(args.seconds + 5)]
         if args.domain_id is not None:
             cmd += ["--domain-id", str(args.domain_id)]
-        if profile == "g1_getup":
-            cmd += ["--pose", "lying_face_up"]  # getting up starts lying
+        cmd += _g1_bridge_args(profile)
         bridge = subprocess.Popen(cmd)
     node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=args.domain_id, loopback=args.sim == "bridge"), robot=robot)
     print(f"[policy_node] {node.robot.name}: policy {args.policy} ({node.runner.metadata.task}) at {node.rate:g} Hz on Cyclone DDS"
@@ -560,8 +565,7 @@ def _deploy_unitree(args: argparse.Namespace, robot: str) -> int:
                "--seconds", str(args.seconds + 15), "--remote", "" if args.no_start else UNITREE_REHEARSAL_REMOTE]
         if args.domain_id is not None:
             cmd += ["--domain-id", str(args.domain_id)]
-        if profile == "g1_getup":
-            cmd += ["--pose", "lying_face_up"]
+        cmd += _g1_bridge_args(profile)
         bridge = subprocess.Popen(cmd)
     node = None
     try:

@@ -96,6 +96,19 @@ def test_policy_for_another_robot_is_refused_by_name() -> None:
         JointController(runner, InProcessJointTransport(sim, runner.metadata.joint_names), desc.name, desc.limits())
 
 
+def test_a_policy_naming_its_robot_by_an_alias_runs_on_that_robot() -> None:
+    """The ASAP tracking policies name their robot 'g1', the registry's alias of 'unitree_g1': the
+    joint controller takes them for the G1 (as the runtime's robot check does), and still refuses a
+    policy for another robot."""
+    desc = load_robot("g1")
+    runner = PolicyRunner(ASSETS / "g1_asap_pretrained.onnx")
+    assert runner.metadata.robot == "g1" and desc.name == "unitree_g1"
+    sim = MujocoJointRobot(MujocoRobotConfig(robot="g1", variant="primitive", control_rate_hz=50.0, fix_base=True))
+    JointController(runner, InProcessJointTransport(sim, runner.metadata.joint_names), desc.name, desc.limits())
+    with pytest.raises(PolicyMetadataError, match="'robot' is 'g1' but the runtime was started for 'franka_panda'"):
+        JointController(runner, None, "franka_panda", load_robot("panda").limits())  # type: ignore[arg-type]
+
+
 def test_missing_joint_is_a_clear_error() -> None:
     desc = load_robot("panda")
     lim = desc.limits()

@@ -32,6 +32,7 @@ import numpy as np
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
+from robot_learning.robots.registry import ALIASES
 from robot_learning.runtime.monitors import Monitor, MonitorContext, build_monitors
 from robot_learning.runtime.pipeline import SafetyPipeline
 from robot_learning.runtime.policy import PolicyRunner
@@ -173,7 +174,7 @@ class JointController(SafetyPipeline):
                  on_transition: Callable[[str], None] | None = None, clock: Callable[[], float] | None = None) -> None:
         self.cfg = cfg or JointControllerConfig()
         meta: PolicyMetadata = runner.metadata
-        if meta.robot != robot:
+        if ALIASES.get(meta.robot, meta.robot) != ALIASES.get(robot, robot):  # 'g1' names the 'unitree_g1'
             raise PolicyMetadataError(f"policy metadata field 'robot' is '{meta.robot}' but the runtime was started for '{robot}'")
         self.names = list(meta.joint_names)
         n = len(self.names)
