@@ -41,6 +41,10 @@ class CrazyflieParams:
     yaw_directions: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
     inertia: tuple[float, float, float] = (3.85e-6, 3.85e-6, 5.9675e-6)  # kg m^2, diagonal
     thrust_coefficient: float = 3.16e-10  # N / rpm^2
+    # A thrust curve thrust_constant + thrust_linear rpm + thrust_coefficient rpm^2 per rotor (N). The
+    # paper's Crazyflie is purely quadratic (both 0); domain randomisation varies them.
+    thrust_linear: float = 0.0  # N / rpm
+    thrust_constant: float = 0.0  # N
     yaw_coefficient: float = 0.005964552  # N m per N of thrust
     motor_time_constant: float = 0.15  # s, first-order lag
     rpm_min: float = 0.0
@@ -59,9 +63,17 @@ class CrazyflieParams:
         x, y, _ = self.rotor_positions[0]
         return float(np.hypot(x, y))
 
+    def thrust(self, rpm: np.ndarray | float) -> np.ndarray | float:
+        """One rotor's thrust (N) at ``rpm``."""
+        return self.thrust_constant + self.thrust_linear * rpm + self.thrust_coefficient * rpm * rpm
+
     @property
     def hover_rpm(self) -> float:
-        return float(np.sqrt(self.mass * self.gravity / (4.0 * self.thrust_coefficient)))
+        share = self.mass * self.gravity / 4.0
+        if self.thrust_linear == 0.0 and self.thrust_constant == 0.0:
+            return float(np.sqrt(share / self.thrust_coefficient))
+        a, b, c = self.thrust_coefficient, self.thrust_linear, self.thrust_constant - share
+        return float((-b + np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a))
 
     @property
     def hover_action(self) -> float:
@@ -70,7 +82,7 @@ class CrazyflieParams:
 
     @property
     def thrust_to_weight(self) -> float:
-        return 4.0 * self.thrust_coefficient * self.rpm_max**2 / (self.mass * self.gravity)
+        return 4.0 * float(self.thrust(self.rpm_max)) / (self.mass * self.gravity)
 
     def action_to_rpm(self, action: np.ndarray | float) -> np.ndarray | float:
         """Normalised action in [-1, 1] -> commanded RPM in [rpm_min, rpm_max]."""

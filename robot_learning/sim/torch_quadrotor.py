@@ -41,6 +41,8 @@ class BatchedQuadrotor:
         w = x[:, ANGVEL]
         rpm = x[:, RPM]
         thrust = p.thrust_coefficient * rpm * rpm  # (N, 4)
+        if p.thrust_linear != 0.0 or p.thrust_constant != 0.0:  # a randomised vehicle's thrust curve
+            thrust = thrust + p.thrust_linear * rpm + p.thrust_constant
         qw, qx, qy, qz = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
         # Third column of R (body z in world) times total thrust.
         body_z = torch.stack([2 * (qx * qz + qw * qy), 2 * (qy * qz - qw * qx), 1 - 2 * (qx * qx + qy * qy)], dim=1)

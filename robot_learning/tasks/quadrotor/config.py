@@ -7,6 +7,7 @@ from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
 
 ACTIVATIONS = ("tanh", "relu", "elu")  # algos/td3.py's
+LEARNERS = ("jax", "torch")
 
 
 @dataclass
@@ -63,6 +64,42 @@ class InitConfig:
             raise FieldError("max_angle_deg", f"must be in [0, 180], got {self.max_angle_deg}")
 
 
+def _range(name: str, r: tuple[float, float], low: float = 0.0) -> None:
+    if len(r) != 2 or not low <= r[0] <= r[1]:
+        raise FieldError(name, f"must be [low, high] with {low:g} <= low <= high, got {list(r)}")
+
+
+@dataclass
+class DomainRandomizationConfig:
+    """A new Crazyflie for every episode (the JAX learner): each parameter uniform in its range.
+
+    Thrust per rotor is T_max (constant_share + linear_share u + (1 - constant_share - linear_share) u^2)
+    with u = rpm / rpm_max and T_max = thrust_to_weight * m g / 4, so the curve's shape and the
+    thrust-to-weight ratio vary independently. Inertia scales are drawn per axis (roll, pitch, yaw).
+    """
+
+    enabled: bool = False
+    mass_scale: tuple[float, float] = (0.8, 1.2)
+    thrust_to_weight: tuple[float, float] = (1.5, 2.5)
+    inertia_scale: tuple[float, float] = (0.5, 2.5)
+    motor_time_constant: tuple[float, float] = (0.05, 0.25)  # s
+    thrust_constant_share: tuple[float, float] = (0.0, 0.05)  # of T_max
+    thrust_linear_share: tuple[float, float] = (0.0, 0.4)  # of T_max
+    random_initial_rpm: bool = True  # rotor speeds at the start uniform in [rpm_min, rpm_max]
+
+    def __post_init__(self) -> None:
+        for name in ("mass_scale", "thrust_to_weight", "inertia_scale", "motor_time_constant", "thrust_constant_share",
+                     "thrust_linear_share"):
+            setattr(self, name, tuple(float(v) for v in getattr(self, name)))
+            _range(name, getattr(self, name))
+        if self.mass_scale[0] <= 0 or self.inertia_scale[0] <= 0 or self.motor_time_constant[0] <= 0:
+            raise FieldError("mass_scale", "mass, inertia scales and motor time constants must be positive")
+        if self.thrust_to_weight[0] <= 1.0:
+            raise FieldError("thrust_to_weight", f"must stay above 1 (the vehicle must lift itself), got {list(self.thrust_to_weight)}")
+        if self.thrust_constant_share[1] + self.thrust_linear_share[1] > 1.0:
+            raise FieldError("thrust_linear_share", "constant and linear shares must leave a quadratic term (sum of the highs <= 1)")
+
+
 @dataclass
 class QuadrotorEnvConfig:
     num_envs: int = 32
@@ -78,6 +115,7 @@ class QuadrotorEnvConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    randomization: DomainRandomizationConfig = field(default_factory=DomainRandomizationConfig)
 
     def __post_init__(self) -> None:
         check(self, positive=("num_envs", "episode_steps", "termination_position", "termination_linear_velocity",
@@ -103,12 +141,13 @@ class TD3Config:
     buffer_size: int = 1_000_000
     critic_warmup_steps: int = 15_000  # environment steps before the first critic update
     actor_warmup_steps: int = 30_000  # ... before the first actor update
-    critic_updates_per_iteration: int = 4  # per batched env step of num_envs transitions
+    critic_updates_per_iteration: int = 4  # per update turn (every ``update_every`` batched env steps)
     actor_every: int = 2  # actor and targets every this many critic updates
+    update_every: int = 1  # batched env steps between update turns (the paper: 10, with one env)
 
     def __post_init__(self) -> None:
         check(self, positive=("actor_hidden", "critic_hidden", "lr", "batch_size", "buffer_size", "critic_updates_per_iteration",
-                              "actor_every"),
+                              "actor_every", "update_every"),
               fraction=("gamma", "polyak"),
               non_negative=("weight_decay", "target_noise", "target_noise_clip", "exploration_noise", "critic_warmup_steps",
                             "actor_warmup_steps"))
@@ -133,8 +172,9 @@ class QuadrotorTrainConfig:
     """Everything `robot-learning train quadrotor` needs. Loadable from YAML (sim/configs/quadrotor.yaml)."""
 
     seed: int = 0
+    learner: str = "jax"  # jax: the whole iteration compiled (jit over lax.scan); torch: the eager reference
     total_env_steps: int = 3_000_000
-    max_seconds: float = 120.0  # wall-clock bound on training
+    max_seconds: float = 120.0  # wall-clock bound on what the user waits: training, evaluations, export and gates
     eval_every_seconds: float = 5.0
     stop_at_success_rate: float = 0.97  # stop early once the periodic evaluation reaches this (0 disables)
     torch_threads: int = 2
@@ -145,6 +185,10 @@ class QuadrotorTrainConfig:
     def __post_init__(self) -> None:
         check(self, positive=("total_env_steps", "max_seconds", "eval_every_seconds", "torch_threads"), non_negative=("seed",),
               fraction=("stop_at_success_rate",))
+        if self.learner not in LEARNERS:
+            raise FieldError("learner", f"must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
+        if self.learner == "torch" and self.env.randomization.enabled:
+            raise FieldError("env.randomization.enabled", "domain randomisation is trained by the jax learner; set learner: jax")
         if self.eval.success_window_steps > self.env.episode_steps:
             raise FieldError("eval.success_window_steps", f"must be at most env.episode_steps ({self.env.episode_steps}), "
                                                           f"got {self.eval.success_window_steps}")
