@@ -107,6 +107,11 @@ def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simu
         common = [k for k in l2f["steps_per_second"] if k in ours_sim["steps_per_second"]]
         cmp["ratio_ours_over_l2f"] = {k: round(ours_sim["steps_per_second"][k] / l2f["steps_per_second"][k], 3) for k in common}
         cmp["best_ratio_ours_over_l2f"] = round(ours_sim["best_steps_per_second"] / l2f["best_steps_per_second"], 3)
+    if built["available"]:
+        cpp = peer.cpp_sim_throughput(built["binary"])
+        cmp["l2f_cpp_direct"] = cpp
+        if cpp.get("available"):
+            cmp["best_ratio_ours_over_l2f_cpp_direct"] = round(ours_sim["best_steps_per_second"] / cpp["best_steps_per_second"], 3)
     section["simulator_vs_l2f"] = cmp
     return section
 

@@ -100,3 +100,8 @@ def test_exported_actor_reads_our_observation(tmp_path: Path) -> None:
     obs[:, 18:] = history.reshape(-1)
     expected = torch.tanh(0.5 * history[-1])
     assert torch.allclose(actor(obs), expected.expand(2, 4), atol=1e-6)
+
+
+def test_driver_times_its_simulator(binary: str) -> None:
+    s = run(binary, "--sim-steps", "50", "--sim-batch", "64")
+    assert s["batch"] == 64 and s["steps"] == 50 and s["steps_per_second"] > 0

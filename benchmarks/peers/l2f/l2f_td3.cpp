@@ -258,6 +258,8 @@ struct Options {
     TI eval_seed = 12345;
     std::string export_path;
     TI sample_init = 0;  // > 0: only sample this many training initial states and report their ranges
+    TI sim_steps = 0;    // > 0: only time this many simulator steps of --sim-batch vehicles (one thread)
+    TI sim_batch = 1024;
 };
 
 struct EvalResult {
@@ -433,9 +435,43 @@ int sample_init(const Options& o) {
     return 0;
 }
 
+// Simulator throughput: the paper's configuration stepped at the hover command, one thread, no policy.
+int sim_throughput(const Options& o) {
+    DEVICE device;
+    RNG rng;
+    rlt::malloc(device, rng);
+    rlt::init(device, rng, o.seed);
+    ENVIRONMENT env;
+    rlt::init(device, env);
+    typename ENVIRONMENT::Parameters params;
+    rlt::initial_parameters(device, env, params);
+    std::vector<typename ENVIRONMENT::State> states(o.sim_batch), next(o.sim_batch);
+    for (auto& s : states) rlt::sample_initial_state(device, env, params, s, rng);
+    rlt::Matrix<rlt::matrix::Specification<T, TI, 1, ENVIRONMENT::ACTION_DIM>> action;
+    rlt::malloc(device, action);
+    rlt::set_all(device, action, HOVER_ACTION);
+    auto t0 = std::chrono::steady_clock::now();
+    double checksum = 0;
+    for (TI k = 0; k < o.sim_steps; k++) {
+        for (TI i = 0; i < o.sim_batch; i++) {
+            rlt::step(device, env, params, states[i], action, next[i], rng);
+        }
+        std::swap(states, next);
+    }
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& s : states) checksum += s.position[2];
+    std::printf("{\"simulator\": \"rltools-l2f (paper configuration, C++ direct, one thread)\", \"batch\": %ld, \"steps\": %ld, "
+                "\"seconds\": %.4f, \"steps_per_second\": %.1f, \"checksum\": %.6g}\n",
+                (long)o.sim_batch, (long)o.sim_steps, dt, o.sim_batch * (double)o.sim_steps / std::max(dt, 1e-12), checksum);
+    rlt::free(device, action);
+    rlt::free(device, rng);
+    return 0;
+}
+
 int run(const Options& o) {
     using clock = std::chrono::steady_clock;
     if (o.sample_init > 0) return sample_init(o);
+    if (o.sim_steps > 0) return sim_throughput(o);
     DEVICE device;
     LOOP_STATE ts;
     rlt::malloc(device, ts);
@@ -502,7 +538,7 @@ int run(const Options& o) {
 static void usage() {
     std::fprintf(stderr,
                  "usage: l2f_td3 [--seed N] [--max-steps N] [--max-seconds S] [--eval-every N] [--first-eval N] "
-                 "[--eval-episodes N<=256] [--target F] [--export PATH] [--sample-init N]\n");
+                 "[--eval-episodes N<=256] [--target F] [--export PATH] [--sample-init N] [--sim-steps N --sim-batch B]\n");
 }
 
 int main(int argc, char** argv) {
@@ -536,6 +572,8 @@ int main(int argc, char** argv) {
         else if (a == "--eval-episodes") o.eval_episodes = (TI_GLOBAL)x;
         else if (a == "--target") o.target = x;
         else if (a == "--sample-init") o.sample_init = (TI_GLOBAL)x;
+        else if (a == "--sim-steps") o.sim_steps = (TI_GLOBAL)x;
+        else if (a == "--sim-batch") o.sim_batch = (TI_GLOBAL)x;
         else {
             std::fprintf(stderr, "l2f_td3: unknown option %s\n", a.c_str());
             usage();

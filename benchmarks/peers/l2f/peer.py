@@ -157,6 +157,19 @@ def l2f_sim_throughput(sizes: tuple[int, ...] = (1, 64, 1024, 4096), steps: int 
             "steps_per_second": {k: round(v) for k, v in sps.items()}, "best_steps_per_second": round(max(sps.values()))}
 
 
+def cpp_sim_throughput(binary: str, sizes: tuple[int, ...] = (1, 64, 1024, 4096), vehicle_steps: int = 2_000_000) -> dict[str, Any]:
+    """The same L2F simulator called directly from C++ (the peer binary, paper configuration, one thread)."""
+    out = {}
+    for n in sizes:
+        steps = max(20, vehicle_steps // n)
+        p = subprocess.run([binary, "--sim-steps", str(steps), "--sim-batch", str(n)], capture_output=True, text=True, timeout=600, check=False)
+        if p.returncode != 0:
+            return {"available": False, "reason": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
+        out[str(n)] = json.loads(p.stdout.strip().splitlines()[-1])["steps_per_second"]
+    return {"available": True, "threads": 1, "steps_per_second": {k: round(v) for k, v in out.items()},
+            "best_steps_per_second": round(max(out.values()))}
+
+
 def median_or_none(values: list[float | None]) -> float | None:
     """Median over seeds, counting a seed that never succeeded as infinitely slow (None if most never did)."""
     xs = sorted(float("inf") if v is None else float(v) for v in values)
