@@ -69,8 +69,11 @@ def _ours_to_success(seed: int, seconds: float, episodes: int, out: Path) -> dic
     report = quad.train_command(out=out, config=None, seconds=seconds, seed=seed, episodes=episodes, gate=False, force=True,
                                 progress=False)
     t = report["train"]
-    return {"seed": seed, "seconds_to_success": t["seconds_to_success"], "env_steps_to_success": t["env_steps_to_success"],
-            "train_wall_seconds": t["wall_seconds"], "env_steps": t["env_steps"], "final_success_rate": report["eval_torch"]["success_rate"]}
+    row = {"seed": seed, "seconds_to_success": t["seconds_to_success"], "env_steps_to_success": t["env_steps_to_success"],
+           "wall_seconds_to_success": t.get("wall_seconds_to_success"), "train_wall_seconds": t["wall_seconds"], "env_steps": t["env_steps"],
+           "final_success_rate": report["eval_torch"]["success_rate"]}
+    row.update(_l2f_peer_module().thresholds(t.get("curve") or []))
+    return row
 
 
 def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simulator: dict | None = None) -> dict:

@@ -65,6 +65,7 @@ def train_peer(binary: str, seed: int, max_steps: int = 3_000_000, max_seconds: 
         return {"ok": False, "seed": seed, "reason": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
     out = json.loads(p.stdout.strip().splitlines()[-1])
     out["ok"] = True
+    out.update(thresholds(out["evaluations"]))
     out["process_seconds"] = round(time.perf_counter() - t, 2)
     return out
 
@@ -168,6 +169,16 @@ def cpp_sim_throughput(binary: str, sizes: tuple[int, ...] = (1, 64, 1024, 4096)
         out[str(n)] = json.loads(p.stdout.strip().splitlines()[-1])["steps_per_second"]
     return {"available": True, "threads": 1, "steps_per_second": {k: round(v) for k, v in out.items()},
             "best_steps_per_second": round(max(out.values()))}
+
+
+def thresholds(curve: list[dict[str, Any]], levels: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)) -> dict[str, Any]:
+    """From a learning curve (rows with ``train_seconds`` and ``success_rate``): the training seconds at
+    which each success level was first reached (None if never), and the best rate."""
+    out: dict[str, Any] = {"best_success_rate": max((float(r["success_rate"]) for r in curve), default=0.0)}
+    for level in levels:
+        hit = next((r for r in curve if float(r["success_rate"]) >= level), None)
+        out[f"seconds_to_{round(level * 100)}pct"] = None if hit is None else round(float(hit["train_seconds"]), 2)
+    return out
 
 
 def median_or_none(values: list[float | None]) -> float | None:
