@@ -105,3 +105,27 @@ def test_exported_actor_reads_our_observation(tmp_path: Path) -> None:
 def test_driver_times_its_simulator(binary: str) -> None:
     s = run(binary, "--sim-steps", "50", "--sim-batch", "64")
     assert s["batch"] == 64 and s["steps"] == 50 and s["steps_per_second"] > 0
+
+
+def test_peer_section_without_a_compiler_says_why_with_our_trainer_stubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("bench_quadrotor", ROOT / "benchmarks" / "quadrotor.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    monkeypatch.setattr(bench, "_ours_to_success", lambda seed, seconds, episodes, out: {"seed": seed, "seconds_to_success": 10.0 + seed})
+    ours_sim = {"steps_per_second": {"1": 700, "64": 40000}, "best_steps_per_second": 40000}
+    out = bench.peer_section(2, 5.0, 4, tmp_path, ours_sim)
+    assert out["peer"]["build"] == {"available": False, "reason": "no C++ compiler (no-such-compiler not found)"}
+    assert out["ours"]["seconds_to_95pct_median"] == 10.5 and out["ratio_ours_over_peer"] is None
+    assert out["simulator_vs_l2f"]["ours"] is ours_sim and "l2f" in out["simulator_vs_l2f"]
+    json.dumps(out)  # serialisable as it stands
+
+
+def test_driver_rewards_are_the_papers(binary: str) -> None:
+    p = subprocess.run([binary, "--reward-probe"], capture_output=True, text=True, check=True)
+    level, offset, full, outside = json.loads(p.stdout)
+    # r = 2 - 0.5 (5 |p|^2 + 5 (1 - q_w^2) + 0.01 |v|^2 + 0.01 |a - 0.334|^2), 0 on termination (|p_i| > 0.6 m)
+    assert level["reward"] == pytest.approx(2.0, abs=1e-6)
+    assert offset["reward"] == pytest.approx(2 - 0.5 * 5 * 0.3**2, abs=1e-5)
+    assert full["reward"] == pytest.approx(2 - 0.5 * 0.01 * 4 * (1 - 0.334) ** 2, abs=1e-5)
+    assert outside["terminated"] and outside["reward"] == 0.0

@@ -260,6 +260,7 @@ struct Options {
     TI sample_init = 0;  // > 0: only sample this many training initial states and report their ranges
     TI sim_steps = 0;    // > 0: only time this many simulator steps of --sim-batch vehicles (one thread)
     TI sim_batch = 1024;
+    bool reward_probe = false;  // only print the reward of a few fixed transitions
 };
 
 struct EvalResult {
@@ -468,8 +469,43 @@ int sim_throughput(const Options& o) {
     return 0;
 }
 
+// The reward of one step from fixed states (level, at rest, rotors at hover, hover command): checks the paper's reward.
+int reward_probe(const Options& o) {
+    DEVICE device;
+    RNG rng;
+    rlt::malloc(device, rng);
+    rlt::init(device, rng, o.seed);
+    ENVIRONMENT env;
+    rlt::init(device, env);
+    typename ENVIRONMENT::Parameters params;
+    rlt::initial_parameters(device, env, params);
+    params.mdp.init = init_eval;
+    params.disturbances.random_force.std = 0;
+    params.disturbances.random_torque.std = 0;
+    rlt::Matrix<rlt::matrix::Specification<T, TI, 1, ENVIRONMENT::ACTION_DIM>> action;
+    rlt::malloc(device, action);
+    std::printf("[");
+    const T cases[4][4] = {{0, 0, 0, HOVER_ACTION}, {0.3f, 0, 0, HOVER_ACTION}, {0, 0, 0, 1}, {0.7f, 0, 0, HOVER_ACTION}};
+    for (int c = 0; c < 4; c++) {
+        typename ENVIRONMENT::State s, n;
+        params.mdp.init.guidance = 1;  // level, at rest at the origin, rotors at hover
+        rlt::sample_initial_state(device, env, params, s, rng);
+        s.position[0] = cases[c][0];
+        rlt::set_all(device, action, cases[c][3]);
+        rlt::step(device, env, params, s, action, n, rng);
+        T r = rlt::reward(device, env, params, s, action, n, rng);
+        std::printf("%s{\"x\": %g, \"action\": %g, \"reward\": %.6f, \"terminated\": %s}", c ? ", " : "", (double)cases[c][0],
+                    (double)cases[c][3], (double)r, rlt::terminated(device, env, params, n, rng) ? "true" : "false");
+    }
+    std::printf("]\n");
+    rlt::free(device, action);
+    rlt::free(device, rng);
+    return 0;
+}
+
 int run(const Options& o) {
     using clock = std::chrono::steady_clock;
+    if (o.reward_probe) return reward_probe(o);
     if (o.sample_init > 0) return sample_init(o);
     if (o.sim_steps > 0) return sim_throughput(o);
     DEVICE device;
@@ -548,6 +584,10 @@ int main(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             usage();
             return 0;
+        }
+        if (a == "--reward-probe") {
+            o.reward_probe = true;
+            continue;
         }
         if (i + 1 >= argc) {
             std::fprintf(stderr, "l2f_td3: %s needs a value\n", a.c_str());
