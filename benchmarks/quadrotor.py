@@ -119,6 +119,155 @@ def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simu
     return section
 
 
+# ------------------------------------------------------------------ the compiled learner (issue 24: 1, 2, 4)
+SCHEDULES = {
+    # the schedule that reaches 95 % fastest here (sim/configs/quadrotor.yaml), and the paper's
+    "default": {},
+    "paper": {"env": {"num_envs": 1}, "td3": {"update_every": 10, "critic_updates_per_iteration": 1, "actor_every": 2},
+              "total_env_steps": 300_000},
+}
+
+
+def update_rates(seconds: float = 8.0, torch_compile: bool = False) -> dict:
+    """TD3 critic updates per second (actor every second one) at the configured sizes and batch, on
+    random replay rows: the eager torch TD3, the JAX update (jit over lax.scan of 100), and optionally
+    torch.compile(fullgraph=True) over a functional update (its compile time reported)."""
+    import jax
+    import jax.numpy as jnp
+
+    from robot_learning.algos.td3 import TD3, ReplayBuffer
+    from robot_learning.tasks.quadrotor.config import QuadrotorTrainConfig
+    from robot_learning.tasks.quadrotor.jax_train import Batch, Opt, nets_from_torch, optimizer, td3_update
+
+    cfg = QuadrotorTrainConfig().td3
+    torch.set_num_threads(2)
+    out: dict = {"batch_size": cfg.batch_size, "actor": [146, *cfg.actor_hidden, 4], "critic": [32, *cfg.critic_hidden, 1]}
+    agent = TD3(146, 28, 4, cfg, seed=0)
+    buf = ReplayBuffer(100_000, 146, 28, 4, 4)
+    buf.data.normal_()
+    buf.size = 100_000
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        agent.train_step(buf, None, n % 2 == 1)
+        n += 1
+    out["torch_eager"] = round(n / (time.perf_counter() - t0), 1)
+
+    tx = optimizer(cfg)
+    nets = nets_from_torch(agent)
+    data = jnp.asarray(buf.data.numpy())
+    sl = buf.slices
+
+    def body(carry, i):
+        nets, opt, key = carry
+        key, k1, k2 = jax.random.split(key, 3)
+        rows = data[jax.random.randint(k1, (cfg.batch_size,), 0, data.shape[0])]
+        col = lambda name: rows[:, sl[name]]  # noqa: E731
+        b = Batch(col("obs"), col("cobs"), col("action"), col("reward")[:, 0], col("terminated")[:, 0] > 0.5, col("next_obs"), col("next_cobs"))
+        nets, opt, _ = td3_update(nets, opt, b, jax.random.normal(k2, (cfg.batch_size, 4)), i % 2 == 1, cfg, tx)
+        return (nets, opt, key), None
+
+    run = jax.jit(lambda c: jax.lax.scan(body, c, jnp.arange(100))[0])
+    c = (nets, Opt(tx.init(nets.actor), tx.init(nets.critics)), jax.random.PRNGKey(0))
+    tc = time.perf_counter()
+    c = jax.block_until_ready(run(c))
+    out["jax_compile_seconds"] = round(time.perf_counter() - tc, 2)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        c = jax.block_until_ready(run(c))
+        n += 100
+    out["jax_scan"] = round(n / (time.perf_counter() - t0), 1)
+    if torch_compile:
+        out.update(_torch_compile_rate(agent, buf, cfg, seconds))
+    return out
+
+
+def _torch_compile_rate(agent, buf, cfg, seconds: float) -> dict:
+    from torch.func import functional_call, grad
+
+    params = {"a": dict(agent.actor.named_parameters()), "c": dict(agent.critics.named_parameters())}
+    params = {k: {n: p.detach().clone() for n, p in v.items()} for k, v in params.items()}
+    targets = {k: {n: p.clone() for n, p in v.items()} for k, v in params.items()}
+    moments = {k: ({n: torch.zeros_like(p) for n, p in v.items()}, {n: torch.zeros_like(p) for n, p in v.items()}) for k, v in params.items()}
+
+    def adam(p, g, m, v, t):
+        out = {}
+        for n in p:
+            gi = g[n] + cfg.weight_decay * p[n]
+            m[n] = 0.9 * m[n] + 0.1 * gi
+            v[n] = 0.999 * v[n] + 0.001 * gi * gi
+            out[n] = p[n] - cfg.lr * (m[n] / (1 - 0.9**t)) / ((v[n] / (1 - 0.999**t)).sqrt() + 1e-8)
+        return out
+
+    def update(params, targets, moments, t, rows, noise, do_actor: bool):
+        sl = buf.slices
+        obs, cobs, act, r = rows[:, sl["obs"]], rows[:, sl["cobs"]], rows[:, sl["action"]], rows[:, sl["reward"]][:, 0]
+        na = (functional_call(agent.actor, targets["a"], (rows[:, sl["next_obs"]],)) + noise).clamp(-1, 1)
+        tq = functional_call(agent.critics, targets["c"], (torch.cat([rows[:, sl["next_cobs"]], na], 1),)).min(0).values[:, 0]
+        tgt = r + cfg.gamma * tq
+
+        def closs(cp):
+            return ((functional_call(agent.critics, cp, (torch.cat([cobs, act], 1),))[..., 0] - tgt) ** 2).mean(1).sum()
+
+        c = adam(params["c"], grad(closs)(params["c"]), *moments["c"], t)
+        tc = {n: cfg.polyak * targets["c"][n] + (1 - cfg.polyak) * c[n] for n in c}
+        a, ta = params["a"], targets["a"]
+        if do_actor:
+            def aloss(ap):
+                return -functional_call(agent.critics, c, (torch.cat([cobs, functional_call(agent.actor, ap, (obs,))], 1),))[0].mean()
+
+            a = adam(a, grad(aloss)(a), *moments["a"], t)
+            ta = {n: cfg.polyak * ta[n] + (1 - cfg.polyak) * a[n] for n in a}
+        return {"a": a, "c": c}, {"a": ta, "c": tc}
+
+    fn = torch.compile(update, fullgraph=True)
+    draw = lambda: (buf.data[torch.randint(0, buf.size, (cfg.batch_size,))], torch.randn(cfg.batch_size, 4).clamp(-2.5, 2.5) * 0.2)  # noqa: E731
+    tc = time.perf_counter()
+    for i in range(2):
+        params, targets = fn(params, targets, moments, 1.0 + i, *draw(), i % 2 == 1)
+    compile_s = time.perf_counter() - tc
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        params, targets = fn(params, targets, moments, 3.0 + n, *draw(), n % 2 == 1)
+        n += 1
+    return {"torch_compile": round(n / (time.perf_counter() - t0), 1), "torch_compile_seconds": round(compile_s, 1)}
+
+
+def learner_runs(schedule: str, seeds: int, seconds: float, randomised: bool = False) -> dict:
+    """The compiled learner alone, ``seeds`` seeds of one schedule, timed to 95 % hover: the training
+    clock (evaluations and compile excluded, as before) and the wall clock (everything included)."""
+    import statistics
+
+    from robot_learning.robots.crazyflie import DEFAULT_PARAMS
+    from robot_learning.tasks.quadrotor.jax_train import train_jax
+
+    overrides = dict(SCHEDULES[schedule])
+    if randomised:
+        overrides["env"] = {**overrides.get("env", {}), "randomization": {"enabled": True}}
+    rows = []
+    for seed in range(seeds):
+        cfg = quad.load_config(None, seconds, seed, overrides)
+        r = train_jax(cfg, DEFAULT_PARAMS, seconds=seconds)
+        rows.append({"seed": seed, "seconds_to_success": r.seconds_to_success, "wall_seconds_to_success": r.wall_seconds_to_success,
+                     "env_steps_to_success": r.env_steps_to_success, "env_steps": r.env_steps, "wall_seconds": round(r.wall_seconds, 2),
+                     "compile_seconds": round(r.compile_seconds, 2), "eval_seconds": round(r.eval_seconds, 2),
+                     "critic_updates": r.agent.stats.critic_updates, "actor_updates": r.agent.stats.actor_updates,
+                     "best_success_rate": max((h["success_rate"] for h in r.history), default=0.0)})
+
+    def median(key: str) -> float | None:
+        vals = [row[key] for row in rows]
+        return None if any(v is None for v in vals) else round(statistics.median(vals), 2)
+
+    rates = [row["critic_updates"] / max(row["wall_seconds"] - row["compile_seconds"] - row["eval_seconds"], 1e-9) for row in rows]
+    return {"schedule": schedule, "overrides": overrides, "seeds": rows, "seconds_to_95pct_median": median("seconds_to_success"),
+            "wall_seconds_to_95pct_median": median("wall_seconds_to_success"), "env_steps_to_95pct_median": median("env_steps_to_success"),
+            "critic_updates_per_second_median": round(statistics.median(rates), 1)}
+
+
+def grid_section(policy: Path, episodes: int = 128) -> dict:
+    """A shipped policy over the domain-randomisation grid (training simulator) and at the nominal vehicle."""
+    return quad.eval_command(policy, "torch", episodes=episodes, seed=7, grid=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=900.0, help="training time bound")
@@ -128,7 +277,22 @@ def main() -> None:
     ap.add_argument("--peer", action="store_true", help="also the paper's C++ trainer beside ours, and the l2f simulator")
     ap.add_argument("--peer-only", action="store_true", help="only the --peer section")
     ap.add_argument("--peer-seeds", type=int, default=3)
+    ap.add_argument("--learner", action="store_true",
+                    help="the compiled learner: update rates, time to 95 %% for each schedule (--learner-seeds), the grid for shipped policies")
+    ap.add_argument("--learner-only", action="store_true", help="only the --learner section")
+    ap.add_argument("--learner-seeds", type=int, default=3)
+    ap.add_argument("--schedules", default="default,paper", help="comma-separated: " + ", ".join(SCHEDULES))
+    ap.add_argument("--torch-compile", action="store_true", help="also time torch.compile(fullgraph=True) in the update rates")
     args = ap.parse_args()
+    if args.learner or args.learner_only:
+        unknown = [s for s in args.schedules.split(",") if s not in SCHEDULES]
+        if unknown or args.learner_seeds < 1:
+            ap.error(f"--schedules: unknown {unknown}; known {list(SCHEDULES)}" if unknown else "--learner-seeds must be >= 1")
+    if args.learner_only:
+        result = {"benchmark": "quadrotor", "machine": quad._machine()}
+        result.update(learner_section(args))
+        print(dumps(result, indent=2))
+        return
     if args.peer_seeds < 1:
         ap.error(f"--peer-seeds must be >= 1, got {args.peer_seeds}")
     if args.peer_only:
@@ -160,9 +324,27 @@ def main() -> None:
         "realtime_loop": deploy["timing"],
         "realtime_tick_latency_us": {k: deploy.get(k) for k in ("policy_latency_p50_us", "policy_latency_p99_us")},
     }
+    result["user_wait_seconds"] = report.get("user_wait_seconds")
+    if args.learner:
+        result.update(learner_section(args))
     if args.peer:
         result.update(peer_section(args.peer_seeds, args.seconds, args.episodes, args.out / "peer", result["simulator"]))
     print(dumps(result, indent=2))
+
+
+def learner_section(args: argparse.Namespace) -> dict:
+    out: dict = {"learner_update_rates": update_rates(torch_compile=args.torch_compile), "learner_schedules": {}}
+    for name in args.schedules.split(","):
+        out["learner_schedules"][name] = learner_runs(name, args.learner_seeds, min(args.seconds, 300.0))
+    grid = {}
+    for name in ("crazyflie_hover", "crazyflie_hover_randomised"):
+        path = ROOT / "assets" / "policies" / f"{name}.onnx"
+        if path.is_file():
+            g = grid_section(path)
+            grid[name] = {k: v for k, v in g.items() if k != "points"} | {"points": [{k: p[k] for k in ("vehicle", "success_rate", "hover_error_m")}
+                                                                                     for p in g["points"]]}
+    out["learner_grid"] = grid
+    return out
 
 
 if __name__ == "__main__":

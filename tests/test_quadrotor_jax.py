@@ -155,3 +155,33 @@ def test_jax_actor_goes_back_into_the_torch_actor_and_exports_with_parity(tmp_pa
         assert np.abs(torch_actor(torch.from_numpy(obs)).numpy() - np.asarray(actor_apply(actor, jnp.asarray(obs)))).max() < 1e-5
     rep = export_policy(torch_actor, make_metadata(cfg, DEFAULT_PARAMS, {"algorithm": "td3"}), tmp_path / "policy.onnx")
     assert rep.max_abs_diff < 1e-5
+
+
+@pytest.mark.slow
+def test_compiled_learner_runs_blocks_and_hands_back_a_torch_policy() -> None:
+    from robot_learning.core.config import merge
+    from robot_learning.tasks.quadrotor.evaluate import evaluate_torch
+    from robot_learning.tasks.quadrotor.jax_train import train_jax
+
+    cfg = merge(QuadrotorTrainConfig(), {"total_env_steps": 4000, "max_seconds": 300.0, "env": {"num_envs": 8},
+                                         "td3": {"critic_warmup_steps": 800, "actor_warmup_steps": 1600, "batch_size": 64},
+                                         "eval": {"episodes": 16}})
+    r = train_jax(cfg, DEFAULT_PARAMS)
+    assert r.env_steps >= 4000 and r.agent.stats.critic_updates > 100 and r.agent.stats.actor_updates > 10
+    ev = evaluate_torch(r.policy, cfg.env, DEFAULT_PARAMS, cfg.eval, seed=1)
+    assert 0.0 <= ev["success_rate"] <= 1.0 and r.history
+
+
+@pytest.mark.slow
+def test_compiled_learner_hovers_with_the_shipped_schedule() -> None:
+    """sim/configs/quadrotor.yaml (the fastest schedule measured here) reaches 95 % hover success,
+    confirmed in the torch simulator on other seeds than the periodic evaluation's."""
+    from robot_learning.tasks.quadrotor.evaluate import evaluate_torch
+    from robot_learning.tasks.quadrotor.jax_train import train_jax
+    from robot_learning.tasks.quadrotor.module import load_config
+
+    cfg = load_config(None, seconds=600.0, seed=0)
+    r = train_jax(cfg, DEFAULT_PARAMS)
+    assert r.seconds_to_success is not None, r.history[-3:]
+    ev = evaluate_torch(r.policy, cfg.env, DEFAULT_PARAMS, cfg.eval, seed=99)
+    assert ev["success_rate"] >= 0.9, ev

@@ -144,13 +144,15 @@ class TD3Config:
     critic_updates_per_iteration: int = 4  # per update turn (every ``update_every`` batched env steps)
     actor_every: int = 2  # actor and targets every this many critic updates
     update_every: int = 1  # batched env steps between update turns (the paper: 10, with one env)
+    lr_decay_env_steps: int = 0  # jax learner: lr falls linearly to lr * lr_final_fraction by then (0: constant, the paper's)
+    lr_final_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         check(self, positive=("actor_hidden", "critic_hidden", "lr", "batch_size", "buffer_size", "critic_updates_per_iteration",
                               "actor_every", "update_every"),
-              fraction=("gamma", "polyak"),
+              fraction=("gamma", "polyak", "lr_final_fraction"),
               non_negative=("weight_decay", "target_noise", "target_noise_clip", "exploration_noise", "critic_warmup_steps",
-                            "actor_warmup_steps"))
+                            "actor_warmup_steps", "lr_decay_env_steps"))
         if self.activation not in ACTIVATIONS:
             raise FieldError("activation", f"must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         if self.buffer_size < self.batch_size:

@@ -69,9 +69,12 @@ class _HoverEpisodes:
         return {"kept_control": bool(ok_control), "tail_error_m": float(tail.mean()), "success": bool(ok_control and tail.max() < self.radius)}
 
 
-def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
+def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0,
+                  deadline: float | None = None) -> dict[str, Any]:
     """Hover from the paper's initial-state distribution in PyBullet; same keys as the torch evaluation.
-    An episode whose controller does not start (e.g. the policy's action is not finite) failed."""
+    An episode whose controller does not start (e.g. the policy's action is not finite) failed.
+    ``deadline`` (a ``time.perf_counter()`` time): no episode starts after it (at least one is flown);
+    ``episodes`` then reports how many were, and ``episodes_requested`` how many were asked for."""
     from tqdm import tqdm
 
     params = DEFAULT_PARAMS
@@ -83,8 +86,19 @@ def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int
     t0 = time.perf_counter()
     with PyBulletQuadrotor(PyBulletQuadrotorConfig(params=params, seed=seed)) as vehicle, \
             tqdm(total=episodes, desc="pybullet gate", unit="episode", leave=False, disable=not sys.stderr.isatty()) as bar:
-        run = rollout(runner, vehicle, episodes, steps, _HoverEpisodes(vehicle, x, force, torque, steps, window, radius, bar), settings,
-                      robot=load_robot(crazyflie.NAME))
+        chunk = episodes if deadline is None else 5
+        runs, done = [], 0
+        while done < episodes and (deadline is None or done == 0 or time.perf_counter() < deadline):
+            k = min(chunk, episodes - done)
+            sl = slice(done, done + k)
+            runs.append(rollout(runner, vehicle, k, steps, _HoverEpisodes(vehicle, x[sl], force[sl], torque[sl], steps, window, radius, bar),
+                                settings, robot=load_robot(crazyflie.NAME)))
+            done += k
+    requested, episodes = episodes, done
+    run = runs[0]
+    for r in runs[1:]:
+        run.episodes.extend(r.episodes)
+        run.policy_seconds.extend(r.policy_seconds)
     figs = [e.metrics for e in run.episodes if e.metrics is not None]
     errors = [f["tail_error_m"] for f in figs if f["kept_control"]]
     agg = run.aggregate()
@@ -92,6 +106,7 @@ def gate_pybullet(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int
         "engine": "pybullet",
         "trajectory": "hover",
         "episodes": episodes,
+        "episodes_requested": requested,
         "success_rate": sum(f["success"] for f in figs) / episodes,
         "termination_rate": 1.0 - sum(f["kept_control"] for f in figs) / episodes,
         "hover_error_m": float(np.mean(errors)) if errors else float("nan"),

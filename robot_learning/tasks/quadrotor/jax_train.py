@@ -14,7 +14,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -124,9 +126,10 @@ def _polyak(target: Params, source: Params, tau: float) -> Params:
 
 
 def td3_update(nets: Nets, opt: Opt, b: Batch, target_noise: jax.Array, do_actor: jax.Array, cfg: TD3Config,
-               tx: optax.GradientTransformation) -> tuple[Nets, Opt, jax.Array]:
+               tx: optax.GradientTransformation, lr_scale: jax.Array | float = 1.0) -> tuple[Nets, Opt, jax.Array]:
     """One critic update, critic targets, then (if ``do_actor``) one actor update and actor targets.
-    ``target_noise`` is the unclipped standard normal draw of the target policy smoothing."""
+    ``target_noise`` is the unclipped standard normal draw of the target policy smoothing;
+    ``lr_scale`` multiplies the learning rate (Adam's step is linear in it)."""
     act = cfg.activation
     noise = jnp.clip(target_noise * cfg.target_noise, -cfg.target_noise_clip, cfg.target_noise_clip)
     next_a = jnp.clip(actor_apply(nets.actor_target, b.next_obs, act) + noise, -1.0, 1.0)
@@ -140,7 +143,7 @@ def td3_update(nets: Nets, opt: Opt, b: Batch, target_noise: jax.Array, do_actor
 
     loss, g = jax.value_and_grad(critic_loss)(nets.critics)
     upd, copt = tx.update(g, opt.critics, nets.critics)
-    critics = optax.apply_updates(nets.critics, upd)
+    critics = optax.apply_updates(nets.critics, jax.tree.map(lambda u: u * lr_scale, upd))
     critics_target = _polyak(nets.critics_target, critics, cfg.polyak)
 
     def actor_turn(_: Any) -> tuple[Params, Any, Params]:
@@ -150,7 +153,7 @@ def td3_update(nets: Nets, opt: Opt, b: Batch, target_noise: jax.Array, do_actor
 
         ga = jax.grad(actor_loss)(nets.actor)
         upd_a, aopt = tx.update(ga, opt.actor, nets.actor)
-        actor = optax.apply_updates(nets.actor, upd_a)
+        actor = optax.apply_updates(nets.actor, jax.tree.map(lambda u: u * lr_scale, upd_a))
         return actor, aopt, _polyak(nets.actor_target, actor, cfg.polyak)
 
     actor, aopt, actor_target = jax.lax.cond(do_actor, actor_turn, lambda _: (nets.actor, opt.actor, nets.actor_target), None)
@@ -212,6 +215,17 @@ def curriculum_weights(total_steps: jax.Array, env_cfg: QuadrotorEnvConfig) -> j
     return jnp.where(k > 0, jnp.minimum(base * factor**k, cap), base)
 
 
+def lr_schedule(total_steps: jax.Array, t: TD3Config) -> jax.Array:
+    """Learning-rate factor: 1 until the critic warm-up ends, then linear to ``lr_final_fraction`` at
+    ``lr_decay_env_steps`` (constant 1 when that is 0). A smaller step late lets TD3's actor settle
+    instead of oscillating around the precise hover the success criterion asks for."""
+    if t.lr_decay_env_steps <= 0:
+        return jnp.asarray(1.0, jnp.float32)
+    span = max(t.lr_decay_env_steps - t.critic_warmup_steps, 1)
+    frac = jnp.clip((total_steps - t.critic_warmup_steps).astype(jnp.float32) / span, 0.0, 1.0)
+    return 1.0 + frac * (t.lr_final_fraction - 1.0)
+
+
 # ------------------------------------------------------------------------------------- learner
 class Carry(NamedTuple):
     env: EnvState
@@ -257,16 +271,18 @@ class Learner:
         self._eval = jax.jit(self._evaluate, static_argnums=(2,))
 
     def init(self, agent: TD3, seed: int) -> Carry:
-        key = jax.random.PRNGKey(seed)
+        """The first carry, from the torch agent's initial weights (one compiled program, not many small ones)."""
+        return jax.jit(self._init)(nets_from_torch(agent), jax.random.PRNGKey(seed))
+
+    def _init(self, nets: Nets, key: jax.Array) -> Carry:
         key, k_env, k_obs = jax.random.split(key, 3)
         env = self.task.sample(k_env, self.cfg.env.num_envs)
         obs, cobs = self.task.observe(env, k_obs)
-        nets = nets_from_torch(agent)
+        nets = jax.tree.map(jnp.copy, nets)  # no two leaves may share a buffer: the carry is donated
         opt = Opt(self.tx.init(nets.actor), self.tx.init(nets.critics))
-        z = lambda: jnp.zeros((), jnp.int32)  # noqa: E731  (distinct buffers: the carry is donated)
-        carry = Carry(env, obs, cobs, nets, opt, buffer_init(self.capacity, self.task.actor_dim, self.task.critic_dim),
-                      z(), z(), z(), z(), z(), z(), jnp.zeros((), jnp.float32), key)
-        return jax.tree.map(jnp.array, carry)  # copies: no two leaves share a buffer
+        z = lambda: jnp.zeros((), jnp.int32)  # noqa: E731
+        return Carry(env, obs, cobs, nets, opt, buffer_init(self.capacity, self.task.actor_dim, self.task.critic_dim),
+                     z(), z(), z(), z(), z(), z(), jnp.zeros((), jnp.float32), key)
 
     def _iteration(self, c: Carry, _: Any) -> tuple[Carry, None]:
         cfg, t, task = self.cfg, self.cfg.td3, self.task
@@ -278,10 +294,15 @@ class Learner:
         next_obs, next_cobs = task.observe(env, k_obs)
         buf = buffer_insert(c.buffer, c.pos, Buffer(c.obs, c.cobs, a, costs, term, next_obs[:, :18], next_cobs))
         done = term | trunc
-        env = task.reset_where(env, done, k_reset)
-        start_obs, start_cobs = task.observe(env, k_obs2)
-        obs = jnp.where(done[:, None], start_obs, next_obs)
-        cobs = jnp.where(done[:, None], start_cobs, next_cobs)
+
+        def reset(args: tuple[EnvState, jax.Array, jax.Array]) -> tuple[EnvState, jax.Array, jax.Array]:
+            env, obs, cobs = args
+            env = task.reset_where(env, done, k_reset)
+            start_obs, start_cobs = task.observe(env, k_obs2)
+            return env, jnp.where(done[:, None], start_obs, obs), jnp.where(done[:, None], start_cobs, cobs)
+
+        # with few environments most iterations finish no episode: skip sampling fresh ones then
+        env, obs, cobs = jax.lax.cond(done.any(), reset, lambda args: args, (env, next_obs, next_cobs))
         total = c.total_steps + n
         size = jnp.minimum(c.size + n, self.capacity)
         c = c._replace(env=env, obs=obs, cobs=cobs, buffer=buf, pos=(c.pos + n) % self.capacity, size=size, total_steps=total,
@@ -296,6 +317,7 @@ class Learner:
     def _updates(self, s: "Learning", buf: Buffer, size: jax.Array, total: jax.Array, key: jax.Array) -> "Learning":
         t = self.cfg.td3
         weights = curriculum_weights(total, self.cfg.env)
+        lr_scale = lr_schedule(total, t)
 
         def one(i: jax.Array, s: Learning) -> Learning:
             k_idx, k_noise = jax.random.split(jax.random.fold_in(key, i))
@@ -303,7 +325,8 @@ class Learner:
             batch = buffer_batch(buf, idx, weights, self.cfg.env)
             updates = s.critic_updates + 1
             do_actor = (total >= t.actor_warmup_steps) & (updates % t.actor_every == 0)
-            nets, opt, loss = td3_update(s.nets, s.opt, batch, jax.random.normal(k_noise, batch.action.shape), do_actor, t, self.tx)
+            nets, opt, loss = td3_update(s.nets, s.opt, batch, jax.random.normal(k_noise, batch.action.shape), do_actor, t, self.tx,
+                                         lr_scale)
             return Learning(nets, opt, updates, s.actor_updates + do_actor.astype(jnp.int32), loss)
 
         return jax.lax.fori_loop(0, t.critic_updates_per_iteration, one, s)
@@ -363,6 +386,14 @@ class JaxTrainResult:
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
+def enable_compilation_cache(path: str | Path = Path("runs") / "cache" / "jax") -> None:
+    """Keep compiled programs on disk (process-wide JAX setting): a second run with the same shapes
+    skips most of the compile time."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float | None = None,
               log: Callable[[dict[str, float]], None] | None = None,
               status: Callable[[str], None] | None = None) -> JaxTrainResult:
@@ -371,6 +402,7 @@ def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float
     every ``eval_every_seconds`` and returns the best seen (as train.train does)."""
     budget = cfg.max_seconds if seconds is None else seconds
     t_start = time.perf_counter()
+    enable_compilation_cache()
     torch.set_num_threads(cfg.torch_threads)
     learner = Learner(cfg, params)
     task = learner.task
@@ -379,9 +411,13 @@ def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float
     if status:
         status(f"compiling the learner ({cfg.env.num_envs} envs, {learner.block} iterations per block)")
     tc = time.perf_counter()
+    # The evaluation compiles on the other core while the training block compiles and runs.
+    actor0 = jax.tree.map(jnp.copy, carry.nets.actor)  # the carry is donated to the block
+    warm = threading.Thread(target=learner.evaluate, args=(actor0, cfg.seed + 1000, cfg.eval.episodes), daemon=True)
+    warm.start()
     carry = learner.run_block(carry)
     jax.block_until_ready(carry.total_steps)
-    learner.evaluate(carry.nets.actor, cfg.seed + 1000, cfg.eval.episodes)
+    warm.join()
     compile_seconds = time.perf_counter() - tc  # includes one block of training
     eval_seconds = 0.0
     history: list[dict[str, float]] = []

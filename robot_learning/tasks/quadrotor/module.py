@@ -1,6 +1,7 @@
 """The quadrotor module's commands: train -> export (ONNX + C) -> evaluate in both engines -> report."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -70,35 +71,67 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, episodes: int = 100,
                   gate: bool = True, force: bool = False, progress: Callable[[str], None] | bool | None = True,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`robot-learning train quadrotor`: everything a run writes, and its report."""
+    """`robot-learning train quadrotor`: everything a run writes, and its report.
+
+    ``max_seconds`` (``--seconds``) bounds the whole command: training stops early enough for the
+    export, the evaluations and the PyBullet gate to finish within it (the gate flies fewer episodes
+    than ``episodes`` when the time left asks for it, and says so)."""
+    started = time.perf_counter()
     check_flag("--episodes", episodes, minimum=1)
     cfg = load_config(config, seconds, seed, overrides)
     with open_run(out, "quadrotor", "train", force=force, config=cfg) as record:
-        return _train_run(record, cfg, episodes, gate, progress)
+        return _train_run(record, cfg, episodes, gate, progress, started)
 
 
-def _train_run(record: Run, cfg: QuadrotorTrainConfig, episodes: int, gate: bool, progress: Any) -> dict[str, Any]:
+# Seconds the work after training takes here (export + C export, the torch evaluation of 256
+# episodes, the figure-eight flight) and one PyBullet gate episode, with a margin for a loaded machine.
+AFTER_TRAINING_SECONDS = 8.0
+GATE_SECONDS_PER_EPISODE = 0.6
+GATE_SHARE = 0.2  # of --seconds, at most, for the gate when training runs to its bound
+
+
+def _say(progress: Any, text: str) -> None:
+    if callable(progress):
+        progress(text)
+    elif progress:
+        import sys
+
+        print(f"[quadrotor] {text}", file=sys.stderr, flush=True)
+
+
+def _train_run(record: Run, cfg: QuadrotorTrainConfig, episodes: int, gate: bool, progress: Any, started: float | None = None) -> dict[str, Any]:
     from robot_learning.tasks.quadrotor.train import train
 
+    started = time.perf_counter() if started is None else started
+    deadline = started + cfg.max_seconds
+    gate_seconds = min(GATE_SHARE * cfg.max_seconds, GATE_SECONDS_PER_EPISODE * episodes) if gate else 0.0
     run = record.path
     save_yaml(cfg, run / "config.yaml")
     seed_everything(cfg.seed)
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
 
     writer = SummaryWriter(str(run / "tensorboard"))
-    bar = tqdm(total=int(cfg.max_seconds), unit="s", desc="train quadrotor", disable=not progress, leave=False,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]")
+    train_budget = deadline - time.perf_counter() - AFTER_TRAINING_SECONDS - gate_seconds
+    if train_budget < 5.0:
+        raise ConfigError(f"--seconds {cfg.max_seconds:g} leaves {max(train_budget, 0):.0f} s for training after the export, "
+                          f"evaluations and gate (about {AFTER_TRAINING_SECONDS + gate_seconds:.0f} s); give more, or pass --no-gate")
+    dr = " with domain randomisation" if cfg.env.randomization.enabled else ""
+    _say(progress, f"training up to {train_budget:.0f} s ({cfg.learner} learner, {cfg.env.num_envs} envs{dr}); "
+                   f"then export, evaluation and the PyBullet gate, {cfg.max_seconds:.0f} s in all")
 
     def log(row: dict[str, float]) -> None:
         for k, v in row.items():
             if isinstance(v, (int, float)) and math.isfinite(v):
                 writer.add_scalar(f"train/{k}", v, int(row["env_steps"]))
-        bar.n = min(row["train_seconds"], bar.total)
-        bar.set_postfix_str(f"steps {int(row['env_steps'])}, success {row['success_rate']:.0%}, hover err {row['hover_error_m']:.3f} m")
+        _say(progress, f"{row.get('wall_seconds', row['train_seconds']):5.1f} s  {int(row['env_steps']):>8} steps  "
+                       f"success {row['success_rate']:4.0%}  hover error {row['hover_error_m']:.3f} m")
 
-    result = train(cfg, DEFAULT_PARAMS, log=log)
-    bar.close()
+    if cfg.learner == "jax":
+        from robot_learning.tasks.quadrotor.jax_train import train_jax
+
+        result = train_jax(cfg, DEFAULT_PARAMS, seconds=train_budget, log=log, status=lambda t: _say(progress, t))
+    else:  # the eager reference: its clock excludes its evaluations
+        result = train(dataclasses.replace(cfg, max_seconds=train_budget), DEFAULT_PARAMS, log=log)
     writer.flush()
     (run / "checkpoints").mkdir(exist_ok=True)
     torch.save({"actor": result.policy.state_dict(), "last_actor": result.agent.actor.state_dict(), "critics": result.agent.critics.state_dict(), "config": to_dict(cfg),
@@ -111,15 +144,30 @@ def _train_run(record: Run, cfg: QuadrotorTrainConfig, episodes: int, gate: bool
         "env_steps_to_success": result.env_steps_to_success,
         "critic_updates": result.agent.stats.critic_updates,
         "actor_updates": result.agent.stats.actor_updates,
+        "learner": cfg.learner,
         "curve": result.history,
     }
+    if cfg.learner == "jax":
+        train_fig.update(wall_seconds_to_success=None if result.wall_seconds_to_success is None else round(result.wall_seconds_to_success, 2),
+                         compile_seconds=round(result.compile_seconds, 2), eval_seconds=round(result.eval_seconds, 2))
+    _say(progress, "exporting ONNX (parity check) and C")
     export = export_run(result.policy, cfg, run, train_fig)
     report: dict[str, Any] = {"module": "quadrotor", "robot": crazyflie.NAME, "run_dir": str(run), "seed": cfg.seed, "machine": _machine(),
                               "train": train_fig, "export": export}
+    _say(progress, "evaluating in the training simulator (256 episodes)")
     report["eval_torch"] = eval_command(run / "policy.onnx", "torch", episodes=max(episodes, 256), seed=cfg.seed + 7)
+    if cfg.env.randomization.enabled:
+        _say(progress, "evaluating over the vehicle grid")
+        report["eval_grid"] = eval_command(run / "policy.onnx", "torch", episodes=64, seed=cfg.seed + 7, grid=True)
     if gate:
-        report["eval_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=episodes, seed=cfg.seed + 7)
+        figure8_seconds = 2.0
+        left = deadline - time.perf_counter() - figure8_seconds
+        _say(progress, f"PyBullet gate: up to {episodes} episodes in {max(left, 0):.0f} s")
+        report["eval_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=episodes, seed=cfg.seed + 7,
+                                               deadline=time.perf_counter() + max(left, 0.0))
         report["figure8_pybullet"] = eval_command(run / "policy.onnx", "pybullet", episodes=1, trajectory="figure8")
+    report["user_wait_seconds"] = round(time.perf_counter() - started, 2)
+    _say(progress, f"done in {report['user_wait_seconds']:.0f} s: {run}")
     report["summary"] = _summary(report)
     report = record.report(report["summary"], report)
     writer.add_text("report", str(report["summary"]))
@@ -128,8 +176,10 @@ def _train_run(record: Run, cfg: QuadrotorTrainConfig, episodes: int, gate: bool
 
 
 def export_run(actor: torch.nn.Module, cfg: QuadrotorTrainConfig, run: Path, train_fig: dict[str, Any]) -> dict[str, Any]:
-    meta = make_metadata(cfg, DEFAULT_PARAMS, {"algorithm": "td3", "seed": cfg.seed, "env_steps": train_fig.get("env_steps"),
-                                               "wall_seconds": train_fig.get("wall_seconds")})
+    training = {"algorithm": "td3", "seed": cfg.seed, "env_steps": train_fig.get("env_steps"), "wall_seconds": train_fig.get("wall_seconds")}
+    if cfg.env.randomization.enabled:
+        training["domain_randomization"] = to_dict(cfg.env.randomization)
+    meta = make_metadata(cfg, DEFAULT_PARAMS, training)
     from robot_learning.export.c_export import export_c
 
     rep = export_policy(actor, meta, run / "policy.onnx", seed=cfg.seed)
@@ -162,8 +212,10 @@ def export_command(checkpoint: Path, out: Path | None, force: bool = False) -> d
 
 
 def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 100, trajectory: str = "hover", seed: int = 0,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Evaluate an exported policy; the same keys for every engine."""
+                 progress: Callable[[str], None] | None = None, grid: bool = False, deadline: float | None = None) -> dict[str, Any]:
+    """Evaluate an exported policy; the same keys for every engine. ``grid``: hover on every vehicle of
+    the domain-randomisation grid (training simulator), ``episodes`` each. ``deadline`` (perf_counter
+    time): the PyBullet gate flies no new episode after it."""
     episodes = 100 if episodes is None else episodes
     check_flag("--episodes", episodes, minimum=1)
     check_flag("--seed", seed, minimum=0)
@@ -174,9 +226,13 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     cfg = QuadrotorTrainConfig()
+    if grid and engine != "torch":
+        raise ConfigError("--grid evaluates in the training simulator: pass --sim torch")
     if engine == "torch":
         if trajectory != "hover":
             raise ConfigError("the torch training simulator evaluates hover only; use --sim pybullet for --trajectory figure8")
+        if grid:
+            return eval_grid(runner, cfg, episodes, seed)
 
         nonfinite = torch.zeros(episodes, dtype=torch.bool)  # episodes in which the policy's action was not finite
 
@@ -195,14 +251,33 @@ def eval_command(policy: Path, engine: str = "pybullet", episodes: int | None = 
 
         if trajectory == "figure8":
             return fly_figure8(runner, seconds=16.0)
-        res = gate_pybullet(runner, cfg, episodes=episodes, seed=seed)
+        res = gate_pybullet(runner, cfg, episodes=episodes, seed=seed, deadline=deadline)
         # the same figures in the training simulator, side by side: the pair is the sim-to-sim gap
-        ref = eval_command(policy, "torch", episodes=episodes, seed=seed)
+        ref = eval_command(policy, "torch", episodes=res["episodes"], seed=seed)
         res["training_sim"] = {k: ref[k] for k in ("engine", "success_rate", "hover_error_m", "termination_rate", "policy_output_nan")}
         res["sim2sim_gap"] = {"success_rate": round(ref["success_rate"] - res["success_rate"], 4),
                               "hover_error_m": round(res["hover_error_m"] - ref["hover_error_m"], 4)}
         return res
     raise ConfigError(f"unknown --sim '{engine}'; engines: torch (training simulator), pybullet (second engine)")
+
+
+def eval_grid(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int, seed: int) -> dict[str, Any]:
+    """Hover success on every vehicle of randomization.evaluation_grid() (paper's initial states)."""
+    from robot_learning.tasks.quadrotor.randomization import evaluation_grid, vehicle
+
+    def policy_fn(obs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(runner(obs.numpy()))
+
+    t0 = time.perf_counter()
+    points = []
+    for f in evaluation_grid():
+        r = evaluate_torch(policy_fn, cfg.env, vehicle(f), cfg.eval, episodes=episodes, seed=seed)
+        points.append({"vehicle": f.label(), **dataclasses.asdict(f), "success_rate": r["success_rate"], "hover_error_m": r["hover_error_m"],
+                       "termination_rate": r["termination_rate"]})
+    rates = [p["success_rate"] for p in points]
+    return {"engine": "torch", "trajectory": "hover", "grid_points": len(points), "episodes_per_point": episodes,
+            "success_rate_nominal": rates[0], "success_rate_mean": sum(rates) / len(rates), "success_rate_min": min(rates),
+            "points_below_50pct": sum(r < 0.5 for r in rates), "points": points, "wall_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def deploy_command(policy: Path, robot: str, sim: str, seconds: float, trajectory: str, realtime: bool,

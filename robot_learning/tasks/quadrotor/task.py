@@ -15,7 +15,8 @@ TASK = TaskSpec(
     default_config="quadrotor.yaml",
     shipped_policies=("crazyflie_hover.onnx",),
     commands=(
-        Command("train", "TD3 in the batched torch simulator, then ONNX + C export and the evaluations in both engines.",
+        Command("train", "TD3 (compiled JAX learner by default; --set learner=torch for the eager one), then ONNX + C export and the "
+                "evaluations in both engines, all within --seconds.",
                 f"{_MODULE}:train_command", options=(
                     Option("--episodes", "episodes of each evaluation after training", type=int, default=100),
                     Option("--no-gate", "skip the PyBullet sim-to-sim evaluation after training", action="store_false", dest="gate"),
@@ -24,6 +25,8 @@ TASK = TaskSpec(
             Option("--sim", "engine: torch (the training simulator) or pybullet (the second engine)", default="pybullet",
                    choices=("torch", "pybullet"), dest="engine"),
             Option("--trajectory", "hover from random states, or track a figure-eight (PyBullet)", default="hover", choices=("hover", "figure8")),
+            Option("--grid", "hover on every vehicle of the domain-randomisation grid (mass, thrust-to-weight, inertia, motor lag, "
+                   "thrust curve; with --sim torch), --episodes each", action="store_true"),
         )),
         Command("export", "A checkpoint (checkpoints/final.pt) -> policy.onnx (parity-checked) and plain C (policy.c/.h).",
                 f"{_MODULE}:export_command"),
