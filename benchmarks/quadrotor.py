@@ -78,7 +78,10 @@ def _ours_to_success(seed: int, seconds: float, episodes: int, out: Path) -> dic
 
 def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simulator: dict | None = None) -> dict:
     """The paper's C++ trainer beside ours in this run (issue 24, item 3) and our simulator beside the l2f package."""
+    import os
+
     peer = _l2f_peer_module()
+    started, load_before = time.perf_counter(), os.getloadavg()
     built = peer.build(out / "peer-build")
     section: dict = {"peer": {"trainer": "RLtools L2F environment + TD3 loop (PyPI rltools), benchmarks/peers/l2f/l2f_td3.cpp",
                               "build": built,
@@ -116,6 +119,8 @@ def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simu
         if cpp.get("available"):
             cmp["best_ratio_ours_over_l2f_cpp_direct"] = round(ours_sim["best_steps_per_second"] / cpp["best_steps_per_second"], 3)
     section["simulator_vs_l2f"] = cmp
+    section["peer_section_seconds"] = round(time.perf_counter() - started, 1)
+    section["load_average_1_5_15min"] = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     return section
 
 
