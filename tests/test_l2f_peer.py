@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER_DIR = ROOT / "benchmarks" / "peers" / "l2f"
 
 
-def _peer_module():  # noqa: ANN202
+def _peer_module():
     spec = importlib.util.spec_from_file_location("l2f_peer", PEER_DIR / "peer.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
