@@ -16,13 +16,17 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e ".[train,deploy,sim,dev]"
 	@touch $(STAMP)
 
-# The demo: train (up to 12 minutes; `make demo DEMO_SECONDS=120` for a quick look) (export, parity check, C export, evaluation in both engines are
-# part of `train`), track a figure-eight in PyBullet, then run the runtime in real time.
-DEMO_SECONDS ?= 720
+# The demo: train within DEMO_SECONDS in all (the compiled learner, then export, parity check, C export, evaluation in
+# both engines; what the benchmark shows 95 % hover needs here), track a figure-eight in PyBullet, then run the runtime in real time.
+DEMO_SECONDS ?= 120
 demo: $(STAMP)
+	@echo "[demo 1/4] training a Crazyflie hover policy, then ONNX + C export and the PyBullet gate: at most $(DEMO_SECONDS) s in all"
 	$(PY) -m robot_learning train quadrotor --out runs/demo --seconds $(DEMO_SECONDS) --force
+	@echo "[demo 2/4] flying a figure-eight in PyBullet through the on-robot runtime"
 	$(PY) -m robot_learning eval quadrotor --policy runs/demo/policy.onnx --sim pybullet --trajectory figure8
+	@echo "[demo 3/4] the runtime in real time (100 Hz) against PyBullet, 10 s"
 	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --sim pybullet --seconds 10
+	@echo "[demo 4/4] the same policy through the ROS 2 policy node over DDS (loopback), a simulated Crazyflie in a second process, 10 s"
 	# the same policy through the policy node on ROS 2 topics (Cyclone DDS), a simulated Crazyflie in a second process, recorded to MCAP
 	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --transport dds --trajectory hover --sim bridge --seconds 10 --record runs/demo/recordings
 

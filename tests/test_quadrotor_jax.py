@@ -15,11 +15,29 @@ import torch
 from robot_learning.algos.td3 import TD3, mlp
 from robot_learning.robots.crazyflie import DEFAULT_PARAMS
 from robot_learning.sim.torch_quadrotor import BatchedQuadrotor
-from robot_learning.tasks.quadrotor.config import DomainRandomizationConfig, QuadrotorEnvConfig, QuadrotorTrainConfig, TD3Config
+from robot_learning.tasks.quadrotor.config import (
+    DomainRandomizationConfig,
+    QuadrotorEnvConfig,
+    QuadrotorTrainConfig,
+    TD3Config,
+)
 from robot_learning.tasks.quadrotor.env import QuadrotorHoverEnv
-from robot_learning.tasks.quadrotor.jax_env import HoverTask, constants, hover_rpm, nominal_vehicle, sim_step
-from robot_learning.tasks.quadrotor.jax_train import (Batch, Opt, actor_apply, actor_to_torch, nets_from_torch, optimizer,
-                                                      td3_update)
+from robot_learning.tasks.quadrotor.jax_env import (
+    HoverTask,
+    constants,
+    hover_rpm,
+    nominal_vehicle,
+    sim_step,
+)
+from robot_learning.tasks.quadrotor.jax_train import (
+    Batch,
+    Opt,
+    actor_apply,
+    actor_to_torch,
+    nets_from_torch,
+    optimizer,
+    td3_update,
+)
 from robot_learning.tasks.quadrotor.randomization import evaluation_grid, vehicle
 
 
@@ -130,6 +148,11 @@ def test_randomised_vehicles_span_the_stated_ranges() -> None:
     span(c0 / t_max, *dr.thrust_constant_share)
     span(c1 * rpm_max / t_max, *dr.thrust_linear_share)
     span(s.x[:, 13:17], p.rpm_min, p.rpm_max)  # rotor speeds at the start anywhere in range
+    # the privileged critic sees the vehicle: its features are 1 for the paper's Crazyflie (quadratic term: T/W)
+    _, cobs = task.observe(s, None)
+    assert cobs.shape == (n, task.critic_dim) == (n, 36)
+    nominal = np.asarray(task.vehicle_features(nominal_vehicle(p, 1)))[0]
+    assert np.allclose(nominal, [1, 1, 1, 1, 1, 0, 0, p.thrust_to_weight], rtol=1e-5, atol=1e-6)
     # the same factors through the torch-side formula give the same vehicle
     from robot_learning.tasks.quadrotor.randomization import VehicleFactors
 

@@ -15,11 +15,15 @@ import jax
 import jax.numpy as jnp
 
 from robot_learning.robots.crazyflie import CrazyflieParams
-from robot_learning.tasks.quadrotor.config import DomainRandomizationConfig, QuadrotorEnvConfig
+from robot_learning.tasks.quadrotor.config import (
+    DomainRandomizationConfig,
+    QuadrotorEnvConfig,
+)
 from robot_learning.tasks.quadrotor.randomization import thrust_curve
 
 ACTION_DIM = 4
 STATE_DIM = 17
+VEHICLE_FEATURES = 8
 
 
 class Vehicle(NamedTuple):
@@ -119,7 +123,8 @@ class HoverTask:
         self.hover_action = params.hover_action
         self.dr: DomainRandomizationConfig = cfg.randomization
         self.actor_dim = 18 + cfg.action_history * ACTION_DIM
-        self.critic_dim = 28
+        # with randomisation the critic also sees the episode's vehicle (privileged, as the disturbance is)
+        self.critic_dim = 28 + (VEHICLE_FEATURES if self.dr.enabled else 0)
 
     # observations: the layouts of env.actor_layout / env.critic_layout
     def observe(self, s: EnvState, key: jax.Array | None) -> tuple[jax.Array, jax.Array]:
@@ -137,8 +142,20 @@ class HoverTask:
             noisy = clean
         obs = jnp.concatenate([noisy, s.history.reshape(x.shape[0], -1)], axis=1)
         rpm_n = 2.0 * (x[:, 13:17] - self.k.rpm_min) / (self.k.rpm_max - self.k.rpm_min) - 1.0
-        cobs = jnp.concatenate([clean, s.force * (1.0 / 0.0132), s.torque * (1.0 / 2.65e-5), rpm_n], axis=1)
-        return obs, cobs
+        parts = [clean, s.force * (1.0 / 0.0132), s.torque * (1.0 / 2.65e-5), rpm_n]
+        if self.dr.enabled:
+            parts.append(self.vehicle_features(s.vehicle))
+        return obs, jnp.concatenate(parts, axis=1)
+
+    def vehicle_features(self, v: Vehicle) -> jax.Array:
+        """(N, 8), about 1 for the paper's vehicle: mass, inertia per axis, motor time constant (relative),
+        and the thrust curve's three terms at full speed over the paper's hover thrust per rotor."""
+        p = self.params
+        share = p.mass * p.gravity / 4.0
+        r = p.rpm_max
+        return jnp.concatenate([(v.mass / p.mass)[:, None], v.inertia / jnp.asarray(p.inertia, self.dtype),
+                                (v.motor_time_constant / p.motor_time_constant)[:, None],
+                                v.thrust * jnp.asarray([1.0, r, r * r], self.dtype) / share], axis=1)
 
     def costs(self, x: jax.Array, action: jax.Array) -> jax.Array:
         p, v = x[:, 0:3], x[:, 7:10]
@@ -158,7 +175,7 @@ class HoverTask:
         if not dr.enabled:
             return nominal_vehicle(p, n, self.dtype)
         ks = jax.random.split(key, 6)
-        u = lambda k, r, shape=(n,): jax.random.uniform(k, shape, self.dtype, r[0], r[1])  # noqa: E731
+        u = lambda k, r, shape=(n,): jax.random.uniform(k, shape, self.dtype, r[0], r[1])
         mass = p.mass * u(ks[0], dr.mass_scale)
         t2w = u(ks[1], dr.thrust_to_weight)
         inertia = jnp.asarray(p.inertia, self.dtype) * u(ks[2], dr.inertia_scale, (n, 3))
@@ -171,7 +188,7 @@ class HoverTask:
         c, p = self.cfg.init, self.params
         kv, kp, ka, kang, kvel, kw, kg, kf, kt, kr = jax.random.split(key, 10)
         vehicle = self.sample_vehicles(kv, n)
-        u = lambda k, m: jax.random.uniform(k, (n, 3), self.dtype, -1.0, 1.0) * m  # noqa: E731
+        u = lambda k, m: jax.random.uniform(k, (n, 3), self.dtype, -1.0, 1.0) * m
         axis = jax.random.normal(ka, (n, 3), self.dtype)
         axis = axis / jnp.maximum(jnp.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
         angle = jax.random.uniform(kang, (n,), self.dtype) * math.radians(c.max_angle_deg)
@@ -202,5 +219,5 @@ class HoverTask:
 
     def reset_where(self, s: EnvState, done: jax.Array, key: jax.Array) -> EnvState:
         fresh = self.sample(key, s.x.shape[0])
-        pick = lambda a, b: jnp.where(done.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
+        pick = lambda a, b: jnp.where(done.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
         return jax.tree.map(pick, s, fresh)

@@ -16,8 +16,9 @@ import dataclasses
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,11 @@ import torch
 
 from robot_learning.algos.td3 import TD3
 from robot_learning.robots.crazyflie import CrazyflieParams
-from robot_learning.tasks.quadrotor.config import QuadrotorEnvConfig, QuadrotorTrainConfig, TD3Config
+from robot_learning.tasks.quadrotor.config import (
+    QuadrotorEnvConfig,
+    QuadrotorTrainConfig,
+    TD3Config,
+)
 from robot_learning.tasks.quadrotor.jax_env import ACTION_DIM, EnvState, HoverTask
 
 Params = Any  # a pytree of arrays
@@ -175,7 +180,7 @@ class Buffer(NamedTuple):
 
 
 def buffer_init(capacity: int, obs_dim: int, critic_dim: int) -> Buffer:
-    z = lambda *s: jnp.zeros(s, jnp.float32)  # noqa: E731
+    z = lambda *s: jnp.zeros(s, jnp.float32)
     return Buffer(z(capacity, obs_dim), z(capacity, critic_dim), z(capacity, ACTION_DIM), z(capacity, 4),
                   jnp.zeros((capacity,), bool), z(capacity, 18), z(capacity, critic_dim))
 
@@ -258,8 +263,10 @@ class Learner:
     def __init__(self, cfg: QuadrotorTrainConfig, params: CrazyflieParams, block_iterations: int | None = None) -> None:
         self.cfg, self.params = cfg, params
         self.task = HoverTask(cfg.env, params)
-        self.eval_task = HoverTask(dataclasses.replace(cfg.env, randomization=dataclasses.replace(cfg.env.randomization, enabled=False)),
-                                   params)
+        # periodic evaluations: the paper's initial states (rotors at hover) on the training vehicles
+        # (the nominal one, or randomised ones when training randomises them)
+        self.eval_task = HoverTask(dataclasses.replace(cfg.env, randomization=dataclasses.replace(cfg.env.randomization,
+                                                                                                 random_initial_rpm=False)), params)
         self.tx = optimizer(cfg.td3)
         n, t = cfg.env.num_envs, cfg.td3
         cap = min(t.buffer_size, cfg.total_env_steps)
@@ -280,7 +287,7 @@ class Learner:
         obs, cobs = self.task.observe(env, k_obs)
         nets = jax.tree.map(jnp.copy, nets)  # no two leaves may share a buffer: the carry is donated
         opt = Opt(self.tx.init(nets.actor), self.tx.init(nets.critics))
-        z = lambda: jnp.zeros((), jnp.int32)  # noqa: E731
+        z = lambda: jnp.zeros((), jnp.int32)
         return Carry(env, obs, cobs, nets, opt, buffer_init(self.capacity, self.task.actor_dim, self.task.critic_dim),
                      z(), z(), z(), z(), z(), z(), jnp.zeros((), jnp.float32), key)
 
@@ -314,7 +321,7 @@ class Learner:
         return c._replace(nets=learn.nets, opt=learn.opt, critic_updates=learn.critic_updates, actor_updates=learn.actor_updates,
                           critic_loss=learn.critic_loss), None
 
-    def _updates(self, s: "Learning", buf: Buffer, size: jax.Array, total: jax.Array, key: jax.Array) -> "Learning":
+    def _updates(self, s: Learning, buf: Buffer, size: jax.Array, total: jax.Array, key: jax.Array) -> Learning:
         t = self.cfg.td3
         weights = curriculum_weights(total, self.cfg.env)
         lr_scale = lr_schedule(total, t)
@@ -472,4 +479,4 @@ def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float
 
 def _score(e: dict[str, float]) -> tuple[float, float]:
     err = e["hover_error_m"]
-    return (e["success_rate"], -(err if err == err else 1e9))
+    return (e["success_rate"], -(err if math.isfinite(err) else 1e9))  # all crashed (NaN error) ranks last
