@@ -13,12 +13,15 @@
 // the criterion robot_learning/tasks/quadrotor/evaluate.py applies to ours. Evaluations run every
 // --eval-every steps in the same simulator; their time is excluded from the training clock, as ours.
 //
-// Two departures from what `rltools` 2.2.1's L2F code does by itself, both to match the paper:
+// Three departures from what `rltools` 2.2.1 does by itself, all to match the paper (and its pinned rl_tools):
 //  - its initial-attitude sampler ignores the configured maximum angle (angles are uniform in
 //    [0, 1] rad); the overload below samples up to `max_angle`;
 //  - its "Squared" reward uses norms and an arc-cosine attitude term; the paper's reward is the
 //    squared one below (r = 2 - 0.5 (w_p |p|^2 + 5 (1 - q_w^2) + w_v |v|^2 + w_a |a - 0.334|^2), 0 on
-//    termination).
+//    termination);
+//  - its TD3 loop core puts the exploration noise into the actor's sampling layer, which then also
+//    perturbs the actor update and the target actions; loop_step() below acts with the noise and
+//    trains a deterministic actor, as the paper's rl_tools (commit 3a612e2) does.
 //
 // Output: one JSON object on stdout (progress lines on stderr). Build: benchmarks/peers/l2f/build.sh.
 #include <rl_tools/operations/cpu_mux.h>
@@ -361,10 +364,43 @@ void curriculum(DEVICE& device, LOOP_STATE& ts) {
 }
 
 // The paper's exploration-noise decay (x0.9 every 100k steps from 500k on, also the target-policy noise).
-void noise_decay(LOOP_STATE& ts) {
-    ts.actor_critic.actor.next_module.content.std *= 0.9f;
+void noise_decay(T& exploration_std, LOOP_STATE& ts) {
+    exploration_std *= 0.9f;
     ts.actor_critic.target_next_action_noise_std *= 0.9f;
     ts.actor_critic.target_next_action_noise_clip *= 0.9f;
+}
+
+// One environment step and the updates due at it: rltools' TD3 loop-core step, except that the actor's
+// sampling layer adds exploration noise only while acting. (In rltools 2.x the same layer also adds it in
+// the actor update and to the target actions; the paper's rl_tools, commit 3a612e2 that learning-to-fly
+// pins, trains a deterministic actor and smooths targets with the clipped target noise alone.)
+void loop_step(DEVICE& device, LOOP_STATE& ts, T exploration_std) {
+    using P = LOOP_CORE_PARAMETERS;
+    using TD3P = P::TD3_PARAMETERS;
+    auto& actor_std = ts.actor_critic.actor.next_module.content.std;
+    actor_std = exploration_std;
+    rlt::step<1>(device, ts.off_policy_runner, rlt::get_actor(ts), ts.actor_buffers_eval, ts.rng);
+    actor_std = 0;
+    ts.actor_critic.actor_target.next_module.content.std = 0;
+    TI step = ts.step;
+    if (step >= P::N_WARMUP_STEPS_CRITIC && step % TD3P::CRITIC_TRAINING_INTERVAL == 0) {
+        for (TI critic_i = 0; critic_i < 2; critic_i++) {
+            rlt::gather_batch(device, ts.off_policy_runner, ts.critic_batch, ts.rng);
+            auto noise = rlt::matrix_view(device, ts.critic_training_buffers.target_next_action_noise);
+            rlt::target_action_noise(device, ts.actor_critic, noise, ts.rng);
+            rlt::train_critic(device, ts.actor_critic, ts.actor_critic.critics[critic_i], ts.critic_batch, ts.actor_critic.critic_optimizers[critic_i],
+                              ts.actor_buffers[critic_i], ts.actor_target_buffers[critic_i], ts.critic_buffers[critic_i], ts.critic_target_buffers[critic_i],
+                              ts.critic_training_buffers, ts.rng);
+        }
+    }
+    if (step >= P::N_WARMUP_STEPS_CRITIC && step % TD3P::CRITIC_TARGET_UPDATE_INTERVAL == 0) rlt::update_critic_targets(device, ts.actor_critic);
+    if (step >= P::N_WARMUP_STEPS_ACTOR && step % TD3P::ACTOR_TRAINING_INTERVAL == 0) {
+        rlt::gather_batch(device, ts.off_policy_runner, ts.actor_batch, ts.rng);
+        rlt::train_actor(device, ts.actor_critic, ts.actor_batch, ts.actor_critic.actor_optimizer, ts.actor_buffers[0], ts.critic_buffers[0],
+                         ts.actor_training_buffers, ts.rng);
+    }
+    if (step >= P::N_WARMUP_STEPS_ACTOR && step % TD3P::ACTOR_TARGET_UPDATE_INTERVAL == 0) rlt::update_actor_target(device, ts.actor_critic);
+    ts.step++;
 }
 
 template <typename LAYER>
@@ -521,12 +557,13 @@ int run(const Options& o) {
     auto t0 = clock::now();
     TI step = 0;
     bool done = false;
+    T exploration_std = LOOP_CORE_PARAMETERS::EXPLORATION_NOISE;
     while (!done) {
         if (step > 0 && step % 100000 == 0) {
             curriculum(device, ts);
-            if (step >= 500000) noise_decay(ts);
+            if (step >= 500000) noise_decay(exploration_std, ts);
         }
-        rlt::step(device, ts);
+        loop_step(device, ts, exploration_std);
         step++;
         bool eval_now = o.eval_every > 0 && step >= o.first_eval && step % o.eval_every == 0;
         bool last_step = step >= o.max_steps;
