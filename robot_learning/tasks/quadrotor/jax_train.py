@@ -247,6 +247,7 @@ class Carry(NamedTuple):
     actor_updates: jax.Array
     critic_loss: jax.Array
     key: jax.Array
+    actor_average: Params  # a slow Polyak average of the actor, evaluated beside it and its target
 
 
 class Learning(NamedTuple):
@@ -255,6 +256,12 @@ class Learning(NamedTuple):
     critic_updates: jax.Array
     actor_updates: jax.Array
     critic_loss: jax.Array
+    actor_average: Params
+
+
+# The slow average's rate per actor update (a time constant of ~2000 actor updates, a few seconds of
+# training): TD3's actor and even its 0.995 target move between evaluations; the average moves less.
+AVERAGE_RATE = 0.999
 
 
 class Learner:
@@ -289,7 +296,7 @@ class Learner:
         opt = Opt(self.tx.init(nets.actor), self.tx.init(nets.critics))
         z = lambda: jnp.zeros((), jnp.int32)
         return Carry(env, obs, cobs, nets, opt, buffer_init(self.capacity, self.task.actor_dim, self.task.critic_dim),
-                     z(), z(), z(), z(), z(), z(), jnp.zeros((), jnp.float32), key)
+                     z(), z(), z(), z(), z(), z(), jnp.zeros((), jnp.float32), key, jax.tree.map(jnp.copy, nets.actor))
 
     def _iteration(self, c: Carry, _: Any) -> tuple[Carry, None]:
         cfg, t, task = self.cfg, self.cfg.td3, self.task
@@ -316,10 +323,10 @@ class Learner:
                        iteration=c.iteration + 1, key=key)
         turn = (total >= t.critic_warmup_steps) & (c.iteration % t.update_every == 0)
         # The buffer is an operand of the cond, not a result: a result would be copied on every turn.
-        learn = Learning(c.nets, c.opt, c.critic_updates, c.actor_updates, c.critic_loss)
+        learn = Learning(c.nets, c.opt, c.critic_updates, c.actor_updates, c.critic_loss, c.actor_average)
         learn = jax.lax.cond(turn, lambda s: self._updates(s, c.buffer, c.size, total, k_upd), lambda s: s, learn)
         return c._replace(nets=learn.nets, opt=learn.opt, critic_updates=learn.critic_updates, actor_updates=learn.actor_updates,
-                          critic_loss=learn.critic_loss), None
+                          critic_loss=learn.critic_loss, actor_average=learn.actor_average), None
 
     def _updates(self, s: Learning, buf: Buffer, size: jax.Array, total: jax.Array, key: jax.Array) -> Learning:
         t = self.cfg.td3
@@ -334,7 +341,9 @@ class Learner:
             do_actor = (total >= t.actor_warmup_steps) & (updates % t.actor_every == 0)
             nets, opt, loss = td3_update(s.nets, s.opt, batch, jax.random.normal(k_noise, batch.action.shape), do_actor, t, self.tx,
                                          lr_scale)
-            return Learning(nets, opt, updates, s.actor_updates + do_actor.astype(jnp.int32), loss)
+            average = jax.tree.map(lambda a, p: jnp.where(do_actor, a * AVERAGE_RATE + p * (1.0 - AVERAGE_RATE), a),
+                                   s.actor_average, nets.actor)
+            return Learning(nets, opt, updates, s.actor_updates + do_actor.astype(jnp.int32), loss, average)
 
         return jax.lax.fori_loop(0, t.critic_updates_per_iteration, one, s)
 
@@ -405,7 +414,7 @@ def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float
               log: Callable[[dict[str, float]], None] | None = None,
               status: Callable[[str], None] | None = None) -> JaxTrainResult:
     """TD3 until ``total_env_steps``, ``seconds`` of wall clock (compile and evaluations included;
-    default ``cfg.max_seconds``) or the early-stop success rate. Evaluates the actor and its target
+    default ``cfg.max_seconds``) or the early-stop success rate. Evaluates the actor, its target and its slow average
     every ``eval_every_seconds`` and returns the best seen (as train.train does)."""
     budget = cfg.max_seconds if seconds is None else seconds
     t_start = time.perf_counter()
@@ -440,16 +449,18 @@ def train_jax(cfg: QuadrotorTrainConfig, params: CrazyflieParams, seconds: float
         if eval_due or out_of_time or total >= cfg.total_env_steps:
             te = time.perf_counter()
             evals = {name: learner.evaluate(p, cfg.seed + 1000, cfg.eval.episodes)
-                     for name, p in (("actor", carry.nets.actor), ("actor_target", carry.nets.actor_target))}
+                     for name, p in (("actor", carry.nets.actor), ("actor_target", carry.nets.actor_target),
+                                     ("actor_average", carry.actor_average))}
             name = max(evals, key=lambda k: _score(evals[k]))
             e = evals[name]
             if best is None or _score(e) > best[0]:
-                best = (_score(e), jax.tree.map(np.asarray, carry.nets.actor if name == "actor" else carry.nets.actor_target))
+                chosen = {"actor": carry.nets.actor, "actor_target": carry.nets.actor_target, "actor_average": carry.actor_average}[name]
+                best = (_score(e), jax.tree.map(np.asarray, chosen))
             last_eval_cost = time.perf_counter() - te
             eval_seconds += last_eval_cost
             wall = time.perf_counter() - t_start
             train_clock = wall - eval_seconds - compile_seconds
-            row = {"env_steps": total, "train_seconds": train_clock, "wall_seconds": wall, **e, "evaluated": float(name == "actor_target"),
+            row = {"env_steps": total, "train_seconds": train_clock, "wall_seconds": wall, **e, "evaluated": ("actor", "actor_target", "actor_average").index(name),
                    "critic_loss": float(carry.critic_loss), "critic_updates": int(carry.critic_updates),
                    "actor_updates": int(carry.actor_updates)}
             row.update(zip(("w_position", "w_linear_velocity", "w_action"), map(float, curriculum_weights(carry.total_steps, cfg.env))))
