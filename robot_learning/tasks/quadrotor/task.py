@@ -13,7 +13,7 @@ TASK = TaskSpec(
     policy_tasks=("quadrotor_hover",),
     config="robot_learning.tasks.quadrotor.config:QuadrotorTrainConfig",
     default_config="quadrotor.yaml",
-    shipped_policies=("crazyflie_hover.onnx",),
+    shipped_policies=("crazyflie_hover.onnx", "crazyflie_hover_randomised.onnx"),
     commands=(
         Command("train", "TD3 (compiled JAX learner by default; --set learner=torch for the eager one), then ONNX + C export and the "
                 "evaluations in both engines, all within --seconds.",
