@@ -135,10 +135,12 @@ SCHEDULES = {
 }
 
 
-def update_rates(seconds: float = 8.0, torch_compile: bool = False) -> dict:
+def update_rates(seconds: float = 8.0, torch_compile: bool = False, threads: int = 1) -> dict:
     """TD3 critic updates per second (actor every second one) at the configured sizes and batch, on
     random replay rows: the eager torch TD3, the JAX update (jit over lax.scan of 100), and optionally
-    torch.compile(fullgraph=True) over a functional update (its compile time reported)."""
+    torch.compile(fullgraph=True) over a functional update (its compile time reported). Torch runs on
+    ``threads`` threads: with 2 on a 2-core machine shared with other work, OpenMP's barriers wait
+    for descheduled threads and eager updates collapse to a few per second."""
     import jax
     import jax.numpy as jnp
 
@@ -147,8 +149,8 @@ def update_rates(seconds: float = 8.0, torch_compile: bool = False) -> dict:
     from robot_learning.tasks.quadrotor.jax_train import Batch, Opt, nets_from_torch, optimizer, td3_update
 
     cfg = QuadrotorTrainConfig().td3
-    torch.set_num_threads(2)
-    out: dict = {"batch_size": cfg.batch_size, "actor": [146, *cfg.actor_hidden, 4], "critic": [32, *cfg.critic_hidden, 1]}
+    torch.set_num_threads(threads)
+    out: dict = {"torch_threads": threads, "batch_size": cfg.batch_size, "actor": [146, *cfg.actor_hidden, 4], "critic": [32, *cfg.critic_hidden, 1]}
     agent = TD3(146, 28, 4, cfg, seed=0)
     buf = ReplayBuffer(100_000, 146, 28, 4, 4)
     buf.data.normal_()
@@ -229,12 +231,12 @@ def _torch_compile_rate(agent, buf, cfg, seconds: float) -> dict:
     fn = torch.compile(update, fullgraph=True)
     draw = lambda: (buf.data[torch.randint(0, buf.size, (cfg.batch_size,))], torch.randn(cfg.batch_size, 4).clamp(-2.5, 2.5) * 0.2)  # noqa: E731
     tc = time.perf_counter()
-    for i in range(2):
-        params, targets = fn(params, targets, moments, 1.0 + i, *draw(), i % 2 == 1)
+    for i in range(2):  # the step count is a tensor: a Python float would be specialised and recompile every call
+        params, targets = fn(params, targets, moments, torch.tensor(1.0 + i), *draw(), i % 2 == 1)
     compile_s = time.perf_counter() - tc
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        params, targets = fn(params, targets, moments, 3.0 + n, *draw(), n % 2 == 1)
+        params, targets = fn(params, targets, moments, torch.tensor(3.0 + n), *draw(), n % 2 == 1)
         n += 1
     return {"torch_compile": round(n / (time.perf_counter() - t0), 1), "torch_compile_seconds": round(compile_s, 1)}
 
@@ -288,6 +290,7 @@ def main() -> None:
     ap.add_argument("--learner-seeds", type=int, default=3)
     ap.add_argument("--schedules", default="default,paper", help="comma-separated: " + ", ".join(SCHEDULES))
     ap.add_argument("--torch-compile", action="store_true", help="also time torch.compile(fullgraph=True) in the update rates")
+    ap.add_argument("--rates-only", action="store_true", help="with --learner-only: only the update rates")
     args = ap.parse_args()
     if args.learner or args.learner_only:
         unknown = [s for s in args.schedules.split(",") if s not in SCHEDULES]
@@ -339,6 +342,8 @@ def main() -> None:
 
 def learner_section(args: argparse.Namespace) -> dict:
     out: dict = {"learner_update_rates": update_rates(torch_compile=args.torch_compile), "learner_schedules": {}}
+    if args.rates_only:
+        return out
     for name in args.schedules.split(","):
         out["learner_schedules"][name] = learner_runs(name, args.learner_seeds, min(args.seconds, 300.0))
     grid = {}
