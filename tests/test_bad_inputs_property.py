@@ -56,7 +56,8 @@ ZERO_OK = {
                   "env.curriculum.linear_velocity_cap", "env.curriculum.action_cap", "env.init.guidance", "env.init.max_position",
                   "env.init.max_angle_deg", "env.init.max_linear_velocity", "env.init.max_angular_velocity",
                   "env.init.disturbance_force_std", "env.init.disturbance_torque_std", "td3.gamma", "td3.weight_decay", "td3.polyak",
-                  "td3.target_noise", "td3.target_noise_clip", "td3.exploration_noise", "td3.critic_warmup_steps", "td3.actor_warmup_steps"},
+                  "td3.target_noise", "td3.target_noise_clip", "td3.exploration_noise", "td3.critic_warmup_steps", "td3.actor_warmup_steps",
+                  "td3.lr_decay_env_steps", "td3.lr_final_fraction"},  # 0 steps: a constant learning rate (the paper's); 0 fraction: decay to 0
     "getup": {*_GETUP_REWARDS, "env.reference_init_fraction", "env.threads", "env.seed", "env.dr.com_offset_m", "env.dr.action_delay_s",
               "env.dr.push_max_speed", "env.dr.obs_noise", "env.balance.k_com", "env.balance.k_com_vel", "env.balance.k_ankle",
               "env.balance.from_pelvis_height_m", "dagger.beta", "dagger.beta_decay", "dagger.noise", "ppo.gamma", "ppo.lam",
