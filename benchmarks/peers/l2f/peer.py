@@ -181,6 +181,15 @@ def thresholds(curve: list[dict[str, Any]], levels: tuple[float, ...] = (0.5, 0.
     return out
 
 
+def threshold_medians(rows: list[dict[str, Any]], levels: tuple[int, ...] = (50, 80, 90, 95)) -> dict[str, Any]:
+    """Per success level, the median over seeds of the seconds to reach it (a seed that never did counts as
+    infinitely slow), and the best rate's median."""
+    out: dict[str, Any] = {f"seconds_to_{lv}pct_median": median_or_none([r.get(f"seconds_to_{lv}pct") for r in rows]) for lv in levels}
+    rates = sorted(float(r.get("best_success_rate") or 0.0) for r in rows)
+    out["best_success_rate_median"] = statistics.median(rates) if rates else None
+    return out
+
+
 def median_or_none(values: list[float | None]) -> float | None:
     """Median over seeds, counting a seed that never succeeded as infinitely slow (None if most never did)."""
     xs = sorted(float("inf") if v is None else float(v) for v in values)
