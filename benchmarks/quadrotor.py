@@ -99,10 +99,10 @@ def peer_section(seeds: int, seconds: float, episodes: int, out: Path, ours_simu
                 r["final_actor_in_our_simulator"] = peer.cross_evaluate(actor, episodes=256)
             peer_runs.append(r)
     ours_median = peer.median_or_none([r["seconds_to_success"] for r in ours_runs])
-    section["ours"] = {"seeds": ours_runs, "seconds_to_95pct_median": ours_median, **peer.threshold_medians(ours_runs)}
+    section["ours"] = {"seeds": ours_runs, **peer.threshold_medians(ours_runs), "seconds_to_95pct_median": ours_median}
     if built["available"]:
         peer_median = peer.median_or_none([r.get("seconds_to_success") for r in peer_runs])
-        section["peer"].update({"seeds": peer_runs, "seconds_to_95pct_median": peer_median, **peer.threshold_medians(peer_runs)})
+        section["peer"].update({"seeds": peer_runs, **peer.threshold_medians(peer_runs), "seconds_to_95pct_median": peer_median})
         section["ratio_ours_over_peer"] = (round(ours_median / peer_median, 3) if ours_median is not None and peer_median else None)
         if peer_median is None and ours_median is not None:
             # most peer seeds never reached 95 % within the bound: the ratio is below ours / bound
