@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import numpy as np
 import torch
 
@@ -92,6 +94,7 @@ def test_shipped_pick_and_place_policy_does_the_task_through_the_node_over_dds()
     assert np.linalg.norm(np.array(truth[-1][1:4])[:2] - start[:2]) > 0.2  # the cube was carried (bin >= 0.27 m from it)
 
 
+@pytest.mark.slow  # the negative control of the test above (17 s): in `make test-all`, not CI
 def test_a_hold_policy_through_the_same_path_does_not_do_the_task(tmp_path: Path) -> None:
     hold = tmp_path / "panda_ee_hold.onnx"
     export_policy(Hold(), policy_metadata(PickPlaceConfig()), hold, samples=8)

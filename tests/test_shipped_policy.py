@@ -117,6 +117,7 @@ def test_shipped_mesh_getup_policies_get_the_mesh_g1_up_through_the_runtime() ->
         assert res[posture]["episodes"] == 6 and res[posture]["success_rate"] >= 3 / 6, res[posture]
 
 
+@pytest.mark.slow  # rendering (16 s): in `make test-all`, not CI
 def test_eval_render_writes_a_gif_of_a_held_out_get_up(tmp_path: Path) -> None:
     """`eval getup --render` writes an animated GIF of the first held-out episode at 25 frames/s (the
     first 2 s here; the robot moves, so the last frame is not the first)."""
