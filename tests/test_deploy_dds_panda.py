@@ -80,6 +80,7 @@ def _deploy(policy: Path, seconds: float = 14.0) -> tuple[PolicyNode, dict, list
         return node, summary, list(truth)
 
 
+@pytest.mark.slow  # 23 s; CI keeps the Panda over DDS in test_deploy_package and the policy's success through the adapter in test_panda_franky
 def test_shipped_pick_and_place_policy_does_the_task_through_the_node_over_dds() -> None:
     node, summary, truth = _deploy(PICK_PLACE)
     c = node.controller
