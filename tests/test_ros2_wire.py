@@ -27,6 +27,8 @@ except AttributeError:  # older rosbags
 _SRV_NAMES = {
     "std_srvs/srv/Trigger_Request": "std_srvs/msg/Trigger_Request",
     "std_srvs/srv/Trigger_Response": "std_srvs/msg/Trigger_Response",
+    "std_srvs/srv/Empty_Request": "std_srvs/msg/Empty_Request",
+    "std_srvs/srv/Empty_Response": "std_srvs/msg/Empty_Response",
 }
 _SERVICE_FIELDS = ("guid", "seq")  # the rmw_cyclonedds_cpp request header, not ROS fields
 
@@ -38,6 +40,8 @@ def typestore():
                                    _SRV_NAMES["std_srvs/srv/Trigger_Request"]))
     ts.register(get_types_from_msg("bool success\nstring message",
                                    _SRV_NAMES["std_srvs/srv/Trigger_Response"]))
+    for part in ("Empty_Request", "Empty_Response"):  # both parts of an Empty service are rosidl's placeholder byte
+        ts.register(get_types_from_msg("uint8 structure_needs_at_least_one_member", _SRV_NAMES[f"std_srvs/srv/{part}"]))
     return ts
 
 
@@ -128,6 +132,8 @@ EXAMPLES = {
                                          structure_needs_at_least_one_member=0),
     "trigger_response": m.Trigger_Response(guid=2**64 - 1, seq=-1, success=True, message="ok!"),
     "trigger_response_empty": m.Trigger_Response(guid=1, seq=2, success=False, message=""),
+    "empty_request": m.Empty_Request(guid=7, seq=3, structure_needs_at_least_one_member=0),
+    "empty_response": m.Empty_Response(guid=7, seq=3, structure_needs_at_least_one_member=0),
 }
 
 

@@ -72,37 +72,13 @@ class FullState(IdlStruct, typename="crazyflie_interfaces::msg::dds_::FullState_
     acc: m.Vector3 = field(default_factory=m.Vector3)
 
 
-@cdrv0
-@final
-@dataclass
-class Empty_Request(IdlStruct, typename="std_srvs::srv::dds_::Empty_Request_"):
-    """std_srvs/srv/Empty request on the wire: the rmw request header, then rosidl's placeholder byte."""
-
-    ros_type = "std_srvs/srv/Empty_Request"
-    guid: t.uint64 = 0
-    seq: t.int64 = 0
-    structure_needs_at_least_one_member: t.uint8 = 0
-
-
-@cdrv0
-@final
-@dataclass
-class Empty_Response(IdlStruct, typename="std_srvs::srv::dds_::Empty_Response_"):
-    """std_srvs/srv/Empty reply on the wire: the request's header echoed, then the placeholder byte."""
-
-    ros_type = "std_srvs/srv/Empty_Response"
-    guid: t.uint64 = 0
-    seq: t.int64 = 0
-    structure_needs_at_least_one_member: t.uint8 = 0
-
-
 # ------------------------------------------------------------------------------ Empty services
 class EmptyService(dds.TriggerService):
     """Server of a ``std_srvs/srv/Empty`` service (the Trigger server's discovery wait, an empty reply)."""
 
     def _dispatch(self) -> None:
         for req in self._reader.take(N=64):
-            if not isinstance(req, Empty_Request):
+            if not isinstance(req, m.Empty_Request):
                 continue
             try:
                 self._handler()
@@ -112,7 +88,7 @@ class EmptyService(dds.TriggerService):
             handle = req.sample_info.publication_handle
             while not self._requester_reader_matched(handle) and time.monotonic() < deadline:
                 time.sleep(0.002)
-            self._writer.write(Empty_Response(guid=req.guid, seq=req.seq))
+            self._writer.write(m.Empty_Response(guid=req.guid, seq=req.seq))
 
 
 class EmptyClient(dds.TriggerClient):
@@ -127,10 +103,10 @@ class EmptyClient(dds.TriggerClient):
                 raise TimeoutError(f"service {self.name} not available after {timeout_s:.3g} s")
             self._seq += 1
             seq = self._seq
-            self._writer.write(Empty_Request(guid=self._guid, seq=seq))
+            self._writer.write(m.Empty_Request(guid=self._guid, seq=seq))
             while True:
                 for rep in self._reader.take(N=64):
-                    if isinstance(rep, Empty_Response) and rep.guid == self._guid and rep.seq == seq:
+                    if isinstance(rep, m.Empty_Response) and rep.guid == self._guid and rep.seq == seq:
                         return True, ""
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -142,7 +118,7 @@ class EmptyClient(dds.TriggerClient):
 def create_empty_service(node: dds.DdsNode, name: str, handler: Callable[[], None]) -> EmptyService:
     full = dds.resolve_ros_name(name, node.name, node.namespace)
     rq, rr = dds.dds_service_topic_names(name, node.name, node.namespace)
-    service = EmptyService(node._reader(Empty_Request, rq, dds.SERVICE_QOS), node._writer(Empty_Response, rr, dds.SERVICE_QOS),
+    service = EmptyService(node._reader(m.Empty_Request, rq, dds.SERVICE_QOS), node._writer(m.Empty_Response, rr, dds.SERVICE_QOS),
                            full, handler)
     node._add_dispatcher(service._reader, service._dispatch)
     return service
@@ -151,8 +127,8 @@ def create_empty_service(node: dds.DdsNode, name: str, handler: Callable[[], Non
 def create_empty_client(node: dds.DdsNode, name: str) -> EmptyClient:
     full = dds.resolve_ros_name(name, node.name, node.namespace)
     rq, rr = dds.dds_service_topic_names(name, node.name, node.namespace)
-    client = EmptyClient(node._participant, node._writer(Empty_Request, rq, dds.SERVICE_QOS),
-                         node._reader(Empty_Response, rr, dds.SERVICE_QOS), full, (rq, rr))
+    client = EmptyClient(node._participant, node._writer(m.Empty_Request, rq, dds.SERVICE_QOS),
+                         node._reader(m.Empty_Response, rr, dds.SERVICE_QOS), full, (rq, rr))
     node._clients.append(client)
     return client
 

@@ -61,6 +61,8 @@ __all__ = [
     "PoseWithCovariance",
     "Quaternion",
     "Time",
+    "Empty_Request",
+    "Empty_Response",
     "Trigger_Request",
     "Trigger_Response",
     "Twist",
@@ -363,6 +365,31 @@ class Trigger_Response(IdlStruct, typename="std_srvs::srv::dds_::Trigger_Respons
     message: str = ""
 
 
+# ---------------------------------------------------------------- std_srvs/Empty
+@cdrv0
+@final
+@dataclass
+class Empty_Request(IdlStruct, typename="std_srvs::srv::dds_::Empty_Request_"):
+    """std_srvs/srv/Empty request on the wire: the rmw request header, then rosidl's placeholder byte."""
+
+    ros_type = "std_srvs/srv/Empty_Request"
+    guid: t.uint64 = 0
+    seq: t.int64 = 0
+    structure_needs_at_least_one_member: t.uint8 = 0
+
+
+@cdrv0
+@final
+@dataclass
+class Empty_Response(IdlStruct, typename="std_srvs::srv::dds_::Empty_Response_"):
+    """std_srvs/srv/Empty reply on the wire: the request's header echoed, then the placeholder byte."""
+
+    ros_type = "std_srvs/srv/Empty_Response"
+    guid: t.uint64 = 0
+    seq: t.int64 = 0
+    structure_needs_at_least_one_member: t.uint8 = 0
+
+
 #: ROS type name (``pkg/msg/Type``) -> message class, for every type defined here.
 MESSAGE_TYPES: dict[str, type] = {
     cls.ros_type: cls
@@ -370,7 +397,7 @@ MESSAGE_TYPES: dict[str, type] = {
         Time, Header, Vector3, Point, Quaternion, Pose, PoseWithCovariance, Twist,
         TwistWithCovariance, PoseStamped, TwistStamped, JointState, Imu, Odometry,
         MultiArrayDimension, MultiArrayLayout, Float64MultiArray, KeyValue, DiagnosticStatus,
-        DiagnosticArray, Trigger_Request, Trigger_Response,
+        DiagnosticArray, Trigger_Request, Trigger_Response, Empty_Request, Empty_Response,
     )
 }
 
