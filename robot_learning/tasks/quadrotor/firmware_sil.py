@@ -86,17 +86,24 @@ def fly_firmware(controller: HostController, cfg: QuadrotorTrainConfig, episodes
             tail = err[-window:]
             ok = active and not left_box
             results.append({"kept_control": ok, "tail_error_m": float(tail.mean()), "success": bool(ok and tail.max() < cfg.eval.success_radius)})
+    return _summary("firmware host build (controllerOutOfTree at 1 kHz, policy at 500 Hz)", results, t0)
+
+
+def _summary(controller: str, results: list[dict[str, Any]], t0: float) -> dict[str, Any]:
+    """The hover figures of per-episode results (``kept_control``, ``success``, ``tail_error_m``),
+    as the sim-to-sim gate reports them, with the per-episode verdicts."""
+    episodes = len(results)
     errors = [r["tail_error_m"] for r in results if r["kept_control"]]
     return {
         "engine": "pybullet",
-        "controller": "firmware host build (controllerOutOfTree at 1 kHz, policy at 500 Hz)",
+        "controller": controller,
         "trajectory": "hover",
         "episodes": episodes,
         "success_rate": sum(r["success"] for r in results) / episodes,
         "termination_rate": 1.0 - sum(r["kept_control"] for r in results) / episodes,
         "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
         "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
-        "success_per_episode": [r["success"] for r in results],
+        "success_per_episode": [bool(r["success"]) for r in results],
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
 
@@ -118,19 +125,7 @@ def rehearse(runner: PolicyRunner, cfg: QuadrotorTrainConfig, episodes: int = 10
         run = rollout(runner, vehicle, episodes, steps, _HoverEpisodes(vehicle, x, force, torque, steps, window, radius, _Bar()), settings,
                       robot=load_robot(crazyflie.NAME))
     figs = [e.metrics if e.metrics is not None else {"kept_control": False, "success": False, "tail_error_m": float("nan")} for e in run.episodes]
-    errors = [f["tail_error_m"] for f in figs if f["kept_control"]]
-    return {
-        "engine": "pybullet",
-        "controller": "runtime in-process rehearsal (QuadrotorController at 100 Hz, ONNX Runtime)",
-        "trajectory": "hover",
-        "episodes": episodes,
-        "success_rate": sum(f["success"] for f in figs) / episodes,
-        "termination_rate": 1.0 - sum(f["kept_control"] for f in figs) / episodes,
-        "hover_error_m": float(np.mean(errors)) if errors else float("nan"),
-        "hover_error_p95_m": float(np.percentile(errors, 95)) if errors else float("nan"),
-        "success_per_episode": [bool(f["success"]) for f in figs],
-        "wall_seconds": round(time.perf_counter() - t0, 2),
-    }
+    return _summary("runtime in-process rehearsal (QuadrotorController at 100 Hz, ONNX Runtime)", figs, t0)
 
 
 def compare(controller: HostController, policy: str, cfg: QuadrotorTrainConfig, episodes: int = 100, seed: int = 0) -> dict[str, Any]:
