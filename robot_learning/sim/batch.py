@@ -1,0 +1,111 @@
+"""The batched-robot interface every G1 physics backend implements.
+
+The getting-up and ASAP environments, the MPC teacher and the rehearsal tools step N simulated G1s
+through this one surface; :class:`~robot_learning.sim.mujoco_batch.G1Batch` (MuJoCo's C engine over
+``mujoco.rollout``, the default) defined it, and the other backends (MuJoCo Warp, Isaac Gym) follow it
+so that a task never asks which engine it runs on. :func:`robot_learning.sim.backends.make_batch`
+builds one by name.
+
+Array conventions (all backends): numpy ``float64`` views in spec joint order, valid until the next
+``step``/``reset``; the free joint first (pelvis position, quaternion ``w, x, y, z``; linear velocity
+in the world frame, angular velocity in the pelvis frame); sensor values as MuJoCo's ``sensordata``
+after the last physics substep (see :mod:`robot_learning.sim.mujoco_batch` for their timing). A
+backend whose state lives on an accelerator also offers :meth:`BatchedG1.torch_state`, device
+tensors without a host copy.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from robot_learning.robots.joint_robot import JointRobotSpec
+from robot_learning.sim.terrain import TerrainConfig
+
+BACKENDS = ("mujoco", "warp", "isaacgym")
+
+
+@runtime_checkable
+class BatchedG1(Protocol):
+    """N G1 environments stepped together (see the module docstring for the conventions)."""
+
+    num_envs: int
+    nq: int
+    nv: int
+    nu: int
+    dt: float
+    decimation: int
+    floating: bool
+    desc: JointRobotSpec
+    terrains: list[TerrainConfig | None]
+    kp: np.ndarray
+    kd: np.ndarray
+    rng: np.random.Generator
+
+    # life cycle
+    def close(self) -> None: ...
+
+    # poses, reset and step
+    def default_qpos(self, joint_pos: np.ndarray | None = None, base_height: float = ...,
+                     base_quat: np.ndarray | None = None) -> np.ndarray: ...
+
+    def reset(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None: ...
+
+    def step(self, targets: np.ndarray) -> None: ...
+
+    def step_substeps(self, targets: np.ndarray) -> None: ...
+
+    def push(self, env_ids: np.ndarray, velocity: np.ndarray) -> None: ...
+
+    def height_above_ground(self, pos: np.ndarray) -> np.ndarray: ...
+
+    # views of the state
+    @property
+    def time(self) -> np.ndarray: ...
+
+    @property
+    def qpos(self) -> np.ndarray: ...
+
+    @property
+    def qvel(self) -> np.ndarray: ...
+
+    @property
+    def joint_pos(self) -> np.ndarray: ...
+
+    @property
+    def joint_vel(self) -> np.ndarray: ...
+
+    @property
+    def base_pos(self) -> np.ndarray: ...
+
+    @property
+    def base_quat(self) -> np.ndarray: ...
+
+    @property
+    def base_lin_vel(self) -> np.ndarray: ...
+
+    @property
+    def base_ang_vel(self) -> np.ndarray: ...
+
+    @property
+    def targets(self) -> np.ndarray: ...
+
+    @property
+    def actuator_force(self) -> np.ndarray: ...
+
+    def sensor(self, name: str) -> np.ndarray: ...
+
+    def sensor_substeps(self, name: str) -> np.ndarray: ...
+
+    def pd_torque(self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
+                  joint_vel: np.ndarray | None = None) -> np.ndarray: ...
+
+    # domain randomisation (per environment)
+    def randomize(self, env_ids: np.ndarray, friction: np.ndarray | None = None, mass_delta: np.ndarray | None = None,
+                  com_offset: np.ndarray | None = None, motor_strength: np.ndarray | None = None) -> None: ...
+
+    def set_gains(self, env_ids: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None: ...
+
+    def set_joint_friction(self, env_ids: np.ndarray, damping: np.ndarray, frictionloss: np.ndarray) -> None: ...
+
+    def sample_randomization(self, env_ids: np.ndarray, ranges: Any = None) -> None: ...
