@@ -30,6 +30,9 @@ class BatchedG1(Protocol):
     """N G1 environments stepped together (see the module docstring for the conventions)."""
 
     num_envs: int
+    #: the nominal MuJoCo model the batch was built from (bodies, masses, sensors: every backend builds
+    #: its robot from it, so a task can read geometry and inertia the same way on each)
+    model: Any
     nq: int
     nv: int
     nu: int

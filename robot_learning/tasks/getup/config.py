@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from robot_learning.core.checks import check
 from robot_learning.core.config import FieldError
 from robot_learning.tasks.getup.balance import BalanceConfig
+from robot_learning.sim.batch import BACKENDS
 
 
 @dataclass
@@ -122,6 +123,10 @@ class GetupEnvConfig:
     # references and standing starts are flat-ground states)
     terrain: tuple[str, ...] = ("flat",)
     threads: int = 0  # 0: all cores
+    # the physics backend (robot_learning/sim/backends.py): "mujoco" (MuJoCo's C engine on CPU threads, the
+    # default), "warp" (MuJoCo Warp: cpu for development, cuda:N for the papers' scale) or "isaacgym" (CUDA)
+    backend: str = "mujoco"
+    device: str = "cpu"
     seed: int = 0
     rewards1: RewardWeightsStage1 = field(default_factory=RewardWeightsStage1)
     rewards2: RewardWeightsStage2 = field(default_factory=RewardWeightsStage2)
@@ -137,6 +142,10 @@ class GetupEnvConfig:
         if self.episode_s < self.physics_dt * self.decimation:
             raise FieldError("episode_s", f"must be at least one policy period (physics_dt x decimation = "
                                           f"{self.physics_dt * self.decimation:g} s), got {self.episode_s}")
+        if self.backend not in BACKENDS:
+            raise FieldError("backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise FieldError("device", f"must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.stage not in ("discovery", "tracking"):
             raise FieldError("stage", f"must be 'discovery' or 'tracking', got {self.stage!r}")
         if self.reference not in ("feasible", "keyframed"):

@@ -29,7 +29,8 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
                 num_envs: int | None = None, posture: str | None = None, model: str | None = None,
                 prone: str | None = None, dr: bool | None = None, terrain: str | None = None,
                 overrides: dict[str, Any] | None = None, method: str | None = None, stages: str | None = None,
-                teacher: str | None = None, eval_episodes: int | None = None) -> GetupTrainConfig:
+                teacher: str | None = None, eval_episodes: int | None = None, backend: str | None = None,
+                device: str | None = None) -> GetupTrainConfig:
     """``path`` (else sim/configs/getup.yaml), then the flags, then ``overrides`` (``--set``). With
     ``method: pipeline``, ``dr`` and ``terrain`` set the pipeline's randomisation and grounds."""
     o: dict[str, Any] = {}
@@ -70,6 +71,10 @@ def load_config(path: Path | None, seconds: float | None = None, seed: int | Non
         pipe["dr"] = dr
     if terrain is not None:  # "flat,slope,rough": environment i on the i-th (cyclically); checked by the config
         env["terrain"] = pipe["terrain"] = [k.strip() for k in terrain.split(",") if k.strip()]
+    if backend is not None:  # checked by the config; whether it runs here by make_batch
+        env["backend"] = backend
+    if device is not None:
+        env["device"] = device
     if env:
         o["env"] = env
     if pipe:
@@ -114,18 +119,35 @@ def _command() -> str:
     return " ".join(["python -m robot_learning", *sys.argv[1:]]) if sys.argv and "robot_learning" in " ".join(sys.argv[:1]) else "train getup"
 
 
+def _check_backend(cfg: GetupTrainConfig) -> None:
+    """Refuse, before the run directory, a backend or device that cannot run here (one line)."""
+    from robot_learning.sim.backends import backend_available, check_device
+
+    reason = backend_available(cfg.env.backend)
+    if reason is not None:
+        raise ConfigError(reason)
+    check_device(cfg.env.backend, cfg.env.device)
+    if cfg.env.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {cfg.env.device}: this PyTorch build sees no CUDA device (torch {torch.__version__})")
+
+
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
                   num_envs: int | None = None, force: bool = False, progress: Callable[[str], None] | bool | None = True, posture: str | None = None,
                   model: str | None = None, prone: str | None = None, dr: bool | None = None,
                   terrain: str | None = None, overrides: dict[str, Any] | None = None, method: str | None = None,
-                  stages: str | None = None, teacher: str | None = None, eval_episodes: int | None = None) -> dict[str, Any]:
+                  stages: str | None = None, teacher: str | None = None, eval_episodes: int | None = None,
+                  backend: str | None = None, device: str | None = None) -> dict[str, Any]:
     """Train (Stage II on the CPU path by default: the pipeline of ``pipeline.py``, teacher labels ->
     DAgger under Stage II's randomisation and grounds -> PPO refinement, one policy per posture,
     ``policy_<posture>.onnx``, then the held-out table; ``method: dagger`` the nominal clone of the
     shipped policies; PPO writes one ``policy.onnx``) and export; returns the report. A pipeline run
     that failed or was interrupted, rerun with the same ``out``, resumes after its completed stages."""
     cfg = load_config(config, seconds, seed, stage, num_envs, posture, model, prone, dr, terrain, overrides, method, stages, teacher,
-                      eval_episodes)
+                      eval_episodes, backend, device)
+    _check_backend(cfg)
     if cfg.env.stage == "tracking" and cfg.method in ("pipeline", "dagger") and cfg.dagger.teacher != "scripted":
         from robot_learning.tasks.getup.dagger import mpc_planner_class
 

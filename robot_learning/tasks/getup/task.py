@@ -60,6 +60,9 @@ TASK = TaskSpec(
                                    "delay, pushes, noise); the pipeline has it on", action="store_true", default=None),
                     Option("--terrain", "the training grounds, comma-separated (flat, slope, rough): environment i on the i-th "
                                         "(the pipeline's default: flat,slope,rough)", check=_terrains),
+                    Option("--backend", "physics of the training environments: mujoco (C engine, CPU threads; default), "
+                                        "warp (MuJoCo Warp) or isaacgym", choices=("mujoco", "warp", "isaacgym")),
+                    Option("--device", "where the backend steps: cpu (default) or cuda[:N]"),
                 )),
         Command("eval", "Held-out fallen poses through the runtime; success = head at 1.1 m or more at the episode's end.",
                 f"{_MODULE}:eval_command", options=(

@@ -12,7 +12,8 @@ import torch
 
 from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, ResidualActor, RolloutBuffer, TimedFeedforward
 from robot_learning.core.seeding import seed_everything
-from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
+from robot_learning.sim.backends import make_batch
+from robot_learning.sim.mujoco_batch import G1BatchConfig
 from robot_learning.sim.terrain import terrain_named
 from robot_learning.tasks.getup.config import GetupTrainConfig
 from robot_learning.tasks.getup.env import N_JOINTS, TIME_TERM, GetupEnv
@@ -42,8 +43,8 @@ def make_env(cfg: GetupTrainConfig, num_envs: int | None = None, seed_offset: in
         e.num_envs = num_envs
     e.seed = cfg.seed + seed_offset
     grounds = tuple(terrain_named(k) for k in e.terrain)  # None for flat
-    batch = G1Batch(G1BatchConfig(num_envs=e.num_envs, variant=variant or e.variant, physics_dt=e.physics_dt, decimation=e.decimation,
-                                  threads=e.threads or None, seed=e.seed, terrains=grounds))
+    batch = make_batch(G1BatchConfig(num_envs=e.num_envs, variant=variant or e.variant, physics_dt=e.physics_dt, decimation=e.decimation,
+                                     threads=e.threads or None, seed=e.seed, terrains=grounds), e.backend, e.device)
     data = fallen_pose_dataset(seed=cfg.seed)
     split = "test" if held_out else "train"
     starts = {p: data[p][split] for p in ("supine", "prone")}
