@@ -120,7 +120,7 @@ def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) ->
     import torch
 
     from robot_learning.core.config import save_yaml
-    from robot_learning.tasks.asap.tracking import evaluate_in_sim, export_tracking, train_tracking
+    from robot_learning.tasks.asap.tracking import evaluate_floating, evaluate_in_sim, export_tracking, train_tracking
 
     run = record.path
     save_yaml(cfg, run / "config.yaml")
@@ -131,13 +131,14 @@ def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) ->
         nonlocal rows
         if rows % 25 == 0:
             say(f"{row['env_steps']:>9,} steps {row['seconds']:6.0f} s  reward {row['mean_reward']:.3f}  "
-                f"joint error {row['joint_pos_error_rad']:.4f} rad")
+                f"joint error {row['joint_pos_error_rad']:.4f} rad" + (f"  falls/step {row['fell']:.4f}" if "fell" in row else ""))
         rows += 1
 
     t0 = time.time()
     result = train_tracking(cfg, log=log)
     wall = round(time.time() - t0, 1)
-    torch.save({"model": result.model, "motions": list(cfg.motions)}, run / "model.pt")
+    torch.save({"model": result.model, "motions": list(cfg.motions), "floating": cfg.floating, "history": cfg.history},
+               run / "model.pt")
     steps = result.curve[-1]["env_steps"] if result.curve else 0
     training = {"method": "pretrained", "seed": cfg.seed, "env_steps": steps, "wall_clock_s": wall}
     export = export_tracking(result, run / "policy.onnx", training=training)
@@ -146,6 +147,15 @@ def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) ->
                "parity_max_abs_diff": export.max_abs_diff}
     details = {"summary": summary, "curve": result.curve,
                "export": {"onnx": str(run / "policy.onnx"), "parity_max_abs_diff": export.max_abs_diff}}
+    if cfg.floating:  # falls and tracking from random frames: the reference through the PD alone, and the policy
+        episodes = max(8, min(64, cfg.num_envs))
+        seconds = min(5.0, cfg.episode_s)
+        before = evaluate_floating(result, episodes=episodes, seconds=seconds, seed=cfg.seed + 1, reference_only=True)
+        after = evaluate_floating(result, episodes=episodes, seconds=seconds, seed=cfg.seed + 1)
+        details["floating_eval"] = {"reference_only": before, "policy": after}
+        summary["fall_rate"] = {"reference_only": before["fall_rate"], "policy": after["fall_rate"]}
+        summary["joint_error_while_up_rad"] = {"reference_only": round(before["joint_pos_error_rad"], 5),
+                                               "policy": round(after["joint_pos_error_rad"], 5)}
     return record.report(summary, details)
 
 
@@ -209,7 +219,8 @@ def export_command(checkpoint: Path, out: Path | None = None, force: bool = Fals
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
-    result = TrackingResult(saved["model"], load_routine(saved["motions"]), TrackingConfig(motions=tuple(saved["motions"])))
+    cfg = TrackingConfig(motions=tuple(saved["motions"]), floating=bool(saved.get("floating", False)), history=int(saved.get("history", 0)))
+    result = TrackingResult(saved["model"], load_routine(saved["motions"]), cfg)
     rep = export_tracking(result, path, training={"exported_from": str(checkpoint)})
     return {"onnx": str(path), "parity_max_abs_diff": rep.max_abs_diff}
 
