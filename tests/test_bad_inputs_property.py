@@ -71,7 +71,10 @@ ZERO_OK = {
                  "scripted.expert.fumble", "scripted.expert.hover_m", "scripted.expert.carry_z", "scripted.expert.release_z", "demo_noise",
                  "positive_hold_steps", "placed_scenes", "placed_steps", "near_miss_episodes", "negative_random_steps", "learning_starts",
                  "min_utd", "seed"},
-    "asap": {"init_noise_rad", "w_joint_pos", "w_joint_vel", "w_action_rate", "threads", "seed", "gamma", "critic_warmup_iterations"},
+    "asap": {"init_noise_rad", "w_joint_pos", "w_joint_vel", "w_action_rate", "threads", "seed", "gamma", "critic_warmup_iterations",
+             # the floating base's (0: the term off, no history, torch's own thread count, any touch is contact, no clearance)
+             "entropy_coef", "history", "torch_threads", "w_upright", "w_pelvis_height", "w_feet_contact", "w_feet_slip", "w_torque",
+             "w_termination", "contact_force_n", "reset_clearance_m"},
     "cartpole": {"seed", "target_success", "env.init_angle", "env.init_angular_velocity", "env.init_position", "env.init_velocity",
                  "rewards.alive", "rewards.upright", "rewards.centred", "rewards.pole_velocity", "rewards.action_rate", "rewards.fall",
                  "ppo.gamma", "ppo.lam", "ppo.value_coef", "ppo.entropy_coef"},
