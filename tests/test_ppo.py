@@ -1,6 +1,7 @@
 """PPO learns a small continuous-control problem with a known optimum (fast, CPU)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer
@@ -126,3 +127,64 @@ def test_gated_residual_acts_only_where_the_gate_is_open_and_exports(tmp_path) -
     torch.onnx.export(res, (obs,), str(path), input_names=["obs"], output_names=["action"],
                       dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False)
     np.testing.assert_allclose(ort.InferenceSession(str(path)).run(None, {"obs": obs.numpy()})[0], out, atol=1e-6)
+
+
+def test_the_learning_rate_kept_on_the_device_follows_the_host_rule() -> None:
+    """``device_lr`` (the default on a GPU: the KL-driven rate as a tensor, no host read per minibatch)
+    takes the same decisions as the float rate and lands on the same networks, here on the CPU."""
+    cfg = PPOConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.5, learning_rate=3e-3, desired_kl=0.002, epochs=2, minibatches=4)
+    T, N = 8, 16
+    runs = []
+    for device_lr in (False, True):
+        torch.manual_seed(0)
+        model = ActorCritic(3, 3, 2, cfg)
+        ppo = PPO(model, cfg, seed=0, device_lr=device_lr)
+        buf = RolloutBuffer(T, N, 3, 3, 2)
+        g = torch.Generator().manual_seed(1)
+        rates = []
+        for _ in range(3):
+            buf.clear()
+            buf.sigma = model.log_std.detach().exp().clone()
+            for _t in range(T):
+                o = torch.randn(N, 3, generator=g)
+                a, logp, v, mu = model.act(o, o)
+                buf.add(o, o, a, logp, v, mu, torch.randn(N, generator=g), torch.zeros(N))
+            buf.compute_returns(torch.zeros(N), 0.99, 0.95)
+            rates.append(ppo.update(buf)["learning_rate"])
+        runs.append((rates, model.state_dict()))
+    (host_rates, host), (dev_rates, dev) = runs
+    assert dev_rates == pytest.approx(host_rates, rel=1e-6) and len(set(host_rates)) > 1
+    for k in host:
+        torch.testing.assert_close(dev[k], host[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here): the claim is about host-device synchronisation")
+def test_an_update_on_cuda_synchronises_with_the_host_once() -> None:
+    """Rollout storage, GAE and the minibatch updates on the GPU: the update's only read-back is its
+    statistics at the end (CUDA's sync debug mode counts every synchronising call)."""
+    import warnings
+
+    dev = torch.device("cuda")
+    cfg = PPOConfig(actor_hidden=(32,), critic_hidden=(32,), epochs=2, minibatches=4)
+    model = ActorCritic(3, 3, 2, cfg).to(dev)
+    ppo = PPO(model, cfg, seed=0)
+    T, N = 8, 64
+    buf = RolloutBuffer(T, N, 3, 3, 2, device=dev)
+    buf.sigma = model.log_std.detach().exp().clone()
+    for _ in range(T):
+        o = torch.randn(N, 3, device=dev)
+        a, logp, v, mu = model.act(o, o)
+        buf.add(o, o, a, logp, v, mu, torch.randn(N, device=dev), torch.zeros(N, device=dev))
+    buf.compute_returns(torch.zeros(N, device=dev), 0.99, 0.95)
+    ppo.update(buf)  # the first update builds the optimiser's state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = ppo.update(buf)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    assert len(syncs) <= 1, [str(w.message) for w in syncs]
+    assert ppo.device_lr and stats["learning_rate"] > 0.0

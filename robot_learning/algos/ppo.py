@@ -6,16 +6,23 @@ divergence between successive policies near ``desired_kl``. Observations are nor
 statistics that live inside the networks, so the exported actor takes raw observations. The critic
 may see privileged observations the actor does not (``critic_obs``).
 
-Torch, CPU or GPU; one implementation shared by every module that uses PPO.
+Torch, CPU or GPU; one implementation shared by every module that uses PPO. On a device the
+rollout storage, GAE and the minibatch updates stay there: an update reads nothing back to the host
+until its statistics, in one transfer at the end, and the adaptive learning rate is computed on the
+device too (see :class:`PPO`). Data-parallel training over processes (torchrun) goes through
+:class:`~robot_learning.algos.distributed.Distributed`, which PPO takes optionally.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from robot_learning.algos.distributed import Distributed
 
 
 @dataclass
@@ -61,12 +68,17 @@ class RunningNorm(nn.Module):
         self.frozen = False
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, dist: Distributed | None = None) -> None:
+        """Merge the rows of ``x`` into the statistics; ``dist``: the rows of every rank (the same
+        statistics on all ranks)."""
         if self.frozen:
             return
         x = x.reshape(-1, x.shape[-1])
-        n = x.shape[0]
-        mean, var = x.mean(0), x.var(0, unbiased=False)
+        if dist is not None and dist.enabled:
+            n, mean, var = dist.moments(x)
+        else:
+            n = x.shape[0]
+            mean, var = x.mean(0), x.var(0, unbiased=False)
         total = self.count + n
         delta = mean - self.mean
         self.mean += delta * n / total
@@ -135,8 +147,8 @@ class ActorCritic(nn.Module):
             self.actor.net[-1].bias.zero_()
 
     def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mu = self.actor(obs)
-        return torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu))
+        mu = self.actor(obs)  # no argument validation: its checks read the device's values back to the host
+        return torch.distributions.Normal(mu, self.log_std.exp().expand_as(mu), validate_args=False)
 
     def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
         return self.critic(self.critic_norm(critic_obs)).squeeze(-1)
@@ -149,23 +161,27 @@ class ActorCritic(nn.Module):
 
 
 class RolloutBuffer:
-    """``steps`` x ``num_envs`` transitions, then GAE returns and advantages."""
+    """``steps`` x ``num_envs`` transitions on ``device``, then GAE returns and advantages."""
 
-    def __init__(self, steps: int, num_envs: int, obs_size: int, critic_obs_size: int, action_size: int) -> None:
+    def __init__(self, steps: int, num_envs: int, obs_size: int, critic_obs_size: int, action_size: int,
+                 device: str | torch.device = "cpu") -> None:
         T, N = steps, num_envs
-        self.obs = torch.zeros(T, N, obs_size)
-        self.critic_obs = torch.zeros(T, N, critic_obs_size)
-        self.actions = torch.zeros(T, N, action_size)
-        self.mu = torch.zeros(T, N, action_size)
-        self.logp = torch.zeros(T, N)
-        self.values = torch.zeros(T, N)
-        self.rewards = torch.zeros(T, N)
-        self.dones = torch.zeros(T, N)
-        self.returns = torch.zeros(T, N)
-        self.advantages = torch.zeros(T, N)
-        self.sigma = torch.ones(action_size)  # the policy's std when the rollout was collected
+        self.device = torch.device(device)
+        z = {"device": self.device}
+        self.obs = torch.zeros(T, N, obs_size, **z)
+        self.critic_obs = torch.zeros(T, N, critic_obs_size, **z)
+        self.actions = torch.zeros(T, N, action_size, **z)
+        self.mu = torch.zeros(T, N, action_size, **z)
+        self.logp = torch.zeros(T, N, **z)
+        self.values = torch.zeros(T, N, **z)
+        self.rewards = torch.zeros(T, N, **z)
+        self.dones = torch.zeros(T, N, **z)
+        self.returns = torch.zeros(T, N, **z)
+        self.advantages = torch.zeros(T, N, **z)
+        self.sigma = torch.ones(action_size, **z)  # the policy's std when the rollout was collected
         self.teacher: torch.Tensor | None = None  # optional teacher actions (T, N, A) for an imitation term
         self.t = 0
+        self.normalized_over = 0  # ranks whose advantages entered the normalisation (set by compute_returns)
 
     def add(self, obs, critic_obs, actions, logp, values, mu, rewards, dones, teacher=None) -> None:  # noqa: ANN001 (tensors)
         t = self.t
@@ -177,7 +193,9 @@ class RolloutBuffer:
             self.teacher[t] = teacher
         self.t += 1
 
-    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float, dist: Distributed | None = None) -> None:
+        """GAE(lambda) and the returns; the advantages standardised by their mean and std, over every
+        rank's buffer when ``dist`` is given (so that all ranks scale them alike)."""
         adv = torch.zeros_like(last_values)
         T = self.t
         for t in reversed(range(T)):
@@ -188,12 +206,17 @@ class RolloutBuffer:
             self.advantages[t] = adv
         self.returns[:T] = self.advantages[:T] + self.values[:T]
         a = self.advantages[:T]
-        self.advantages[:T] = (a - a.mean()) / (a.std() + 1e-8)
+        if dist is not None and dist.enabled:
+            mean, std = dist.mean_std(a)
+            self.advantages[:T] = (a - mean) / (std + 1e-8)
+        else:
+            self.advantages[:T] = (a - a.mean()) / (a.std() + 1e-8)
+        self.normalized_over = dist.world_size if dist is not None else 1
 
     def minibatches(self, n: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
         T, N = self.t, self.obs.shape[1]
         total = T * N
-        perm = torch.randperm(total, generator=generator)
+        perm = torch.randperm(total, generator=generator, device=generator.device).to(self.device)
         fields = [self.obs, self.critic_obs, self.actions, self.logp, self.values, self.returns, self.advantages, self.mu]
         fields.append(self.teacher if self.teacher is not None else self.mu)  # last: teacher actions (or a stand-in)
         flat = [x[:T].reshape(total, *x.shape[2:]) for x in fields]
@@ -207,23 +230,71 @@ class RolloutBuffer:
 
 
 class PPO:
-    """The learner: ``update(buffer)`` runs the epochs and returns the losses and the KL."""
+    """The learner: ``update(buf)`` runs the epochs and returns the losses and the KL.
 
-    def __init__(self, model: ActorCritic, cfg: PPOConfig, seed: int = 0) -> None:
-        self.model, self.cfg = model, cfg
-        self.lr = cfg.learning_rate
-        self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-        self.gen = torch.Generator().manual_seed(seed)
+    The device is the model's. ``dist``: data-parallel training (see
+    :mod:`robot_learning.algos.distributed`): rank 0's parameters are broadcast here, gradients are
+    averaged over the ranks before clipping and the KL that drives the adaptive learning rate is
+    averaged over them, so every rank takes the same step.
+
+    The adaptive learning rate reads the KL of every minibatch, as rsl_rl's does. ``device_lr``
+    (default: on any device but the CPU) keeps that decision on the device: the rate is a 0-d tensor
+    updated by ``torch.where`` and handed to a fused Adam as a tensor, so no minibatch waits for the
+    host; on the CPU (default) it is a Python float compared with the KL, which there costs no
+    transfer, and the numbers are those of the float path exactly."""
+
+    def __init__(self, model: ActorCritic, cfg: PPOConfig, seed: int = 0, dist: Distributed | None = None,
+                 device_lr: bool | None = None) -> None:
+        self.model, self.cfg, self.dist = model, cfg, dist
+        self.device = next(model.parameters()).device
+        if dist is not None:
+            dist.broadcast_module(model)
+        self.device_lr = self.device.type != "cpu" if device_lr is None else device_lr
+        self._lr: float | torch.Tensor
+        if self.device_lr:
+            self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
+            self.opt = torch.optim.Adam(model.parameters(), lr=self._lr, fused=True)
+        else:
+            self._lr = cfg.learning_rate
+            self.opt = torch.optim.Adam(model.parameters(), lr=self._lr)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate (a host read when it lives on the device)."""
+        return float(self._lr)
+
+    def _adapt_lr(self, kl: torch.Tensor) -> None:
+        d = self.cfg.desired_kl
+        if isinstance(self._lr, torch.Tensor):  # on the device; the optimiser holds this same tensor
+            lr = self._lr
+            down = torch.clamp(lr / 1.5, min=1e-5)
+            up = torch.clamp(lr * 1.5, max=1e-2)
+            lr.copy_(torch.where(kl > 2 * d, down, torch.where((kl > 0.0) & (kl < d / 2), up, lr)))
+            return
+        if kl > 2 * d:
+            self._lr = max(1e-5, self._lr / 1.5)
+        elif 0.0 < kl < d / 2:
+            self._lr = min(1e-2, self._lr * 1.5)
+        for g in self.opt.param_groups:
+            g["lr"] = self._lr
 
     def update(self, buf: RolloutBuffer, critic_only: bool = False, imitation_coef: float = 0.0) -> dict[str, float]:
         """The epochs over ``buf``. ``critic_only``: fit the value function only (the actor and its
         std stay as they are), e.g. while a critic catches up with a pre-trained actor.
         ``imitation_coef``: add ``coef * mean((mean action - teacher)^2)`` (needs ``buf.teacher``), the
         demonstration-augmented policy gradient's way of keeping a cloned policy near its teacher."""
-        cfg, model = self.cfg, self.model
+        cfg, model, dist = self.cfg, self.model, self.dist
         if imitation_coef > 0.0 and buf.teacher is None:
             raise ValueError("imitation_coef > 0 needs teacher actions in the rollout buffer")
-        stats = {"value_loss": 0.0, "surrogate": 0.0, "entropy": 0.0, "kl": 0.0, "imitation": 0.0}
+        world = dist.world_size if dist is not None else 1
+        if buf.normalized_over not in (0, world):
+            raise ValueError(f"the buffer's advantages were normalised over {buf.normalized_over} rank(s), the update runs on {world}: "
+                             "pass dist= to compute_returns")
+        imitate = imitation_coef > 0.0 and not critic_only
+        # value loss, surrogate, entropy, KL, imitation: summed on the device in float64 (as Python floats would be)
+        acc = torch.zeros(5, dtype=torch.float64, device=self.device)
+        zero = torch.zeros((), device=self.device)
         n = 0
         for _ in range(cfg.epochs):
             for obs, cobs, act, old_logp, old_v, ret, adv, old_mu, teacher in buf.minibatches(cfg.minibatches, self.gen):
@@ -233,35 +304,34 @@ class PPO:
                 with torch.no_grad():  # KL(old || new) of diagonal Gaussians, for the adaptive learning rate
                     std, old_std = d.stddev, buf.sigma
                     kl = (torch.log(std / old_std) + (old_std**2 + (old_mu - d.mean) ** 2) / (2 * std**2) - 0.5).sum(-1).mean()
+                    if dist is not None:
+                        kl = dist.mean(kl)
                 if cfg.schedule == "adaptive" and not critic_only:
-                    if kl > 2 * cfg.desired_kl:
-                        self.lr = max(1e-5, self.lr / 1.5)
-                    elif 0.0 < kl < cfg.desired_kl / 2:
-                        self.lr = min(1e-2, self.lr * 1.5)
-                    for g in self.opt.param_groups:
-                        g["lr"] = self.lr
+                    self._adapt_lr(kl)
                 ratio = torch.exp(logp - old_logp)
                 surr = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv).mean()
                 v = model.value(cobs)
                 v_clipped = old_v + torch.clamp(v - old_v, -cfg.clip, cfg.clip)
                 v_loss = torch.max((v - ret) ** 2, (v_clipped - ret) ** 2).mean()
                 loss = cfg.value_coef * v_loss if critic_only else surr + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
-                if imitation_coef > 0.0 and not critic_only:
+                imitation = zero
+                if imitate:
                     imitation = torch.mean((d.mean - teacher) ** 2)
                     loss = loss + imitation_coef * imitation
-                    stats["imitation"] += float(imitation.detach())
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if dist is not None:
+                    dist.average_gradients(model.parameters())
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 self.opt.step()
-                stats["value_loss"] += float(v_loss.detach())
-                stats["surrogate"] += float(surr.detach())
-                stats["entropy"] += float(entropy.detach())
-                stats["kl"] += float(kl)
+                acc += torch.stack([v_loss.detach(), surr.detach(), entropy.detach(), kl, imitation.detach()]).to(torch.float64)
                 n += 1
-        out = {k: v / max(1, n) for k, v in stats.items()}
-        out["learning_rate"] = self.lr
-        out["action_std"] = float(model.log_std.detach().exp().mean())
+        tail = torch.stack([torch.as_tensor(self._lr, dtype=torch.float64, device=self.device),
+                            model.log_std.detach().exp().mean().to(torch.float64)])
+        values = torch.cat([acc, tail]).tolist()  # the update's one transfer to the host
+        out = {k: v / max(1, n) for k, v in zip(("value_loss", "surrogate", "entropy", "kl", "imitation"), values[:5])}
+        out["learning_rate"] = self._lr if isinstance(self._lr, float) else values[5]
+        out["action_std"] = values[6]
         return out
 
 
@@ -273,23 +343,25 @@ def rollout_and_update(model: ActorCritic, ppo: PPO, buf: RolloutBuffer, obs: np
     """One PPO iteration on a numpy environment whose actor and critic see the same observation:
     ``steps_per_env`` steps of ``step(action) -> (obs, reward, done, info)`` from ``obs``, GAE, the
     update, and the observation normalisers' update. Returns the next observation, the update's
-    statistics (with ``mean_reward``) and the steps' infos."""
-    cfg = ppo.cfg
+    statistics (with ``mean_reward``, this rank's) and the steps' infos. The networks and ``buf`` may
+    live on a device (numpy crosses to it and back once per step); with ``ppo.dist`` the advantages and
+    the normalisers' statistics are those of all ranks."""
+    cfg, dev, dist = ppo.cfg, buf.device, ppo.dist
     buf.clear()
     buf.sigma = model.log_std.detach().exp().clone()
     infos = []
     for _ in range(cfg.steps_per_env):
-        o = torch.from_numpy(obs)
+        o = torch.from_numpy(obs).to(dev)
         a, logp, v, mu = model.act(o, o)
-        obs, r, done, info = step(a.numpy().astype(np.float64))
+        obs, r, done, info = step(a.cpu().numpy().astype(np.float64))
         infos.append(info)
-        buf.add(o, o, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)))
+        buf.add(o, o, a, logp, v, mu, torch.from_numpy(r).to(dev), torch.from_numpy(done.astype(np.float32)).to(dev))
     with torch.no_grad():
-        last = model.value(torch.from_numpy(obs))
-    buf.compute_returns(last, cfg.gamma, cfg.lam)
+        last = model.value(torch.from_numpy(obs).to(dev))
+    buf.compute_returns(last, cfg.gamma, cfg.lam, dist=dist)
     stats = ppo.update(buf, critic_only=critic_only)
-    model.actor.norm.update(buf.obs[: buf.t])
-    model.critic_norm.update(buf.critic_obs[: buf.t])
+    model.actor.norm.update(buf.obs[: buf.t], dist=dist)
+    model.critic_norm.update(buf.critic_obs[: buf.t], dist=dist)
     stats["mean_reward"] = float(buf.rewards[: buf.t].mean())
     return obs, stats, infos
 
