@@ -96,10 +96,11 @@ TRAIN_CONFIG = "asap.yaml"
 
 def train_command(out: Path | None = None, config: Path | None = None, seconds: float | None = None, seed: int | None = None,
                   force: bool = False, progress: Callable[[str], None] | None = None, overrides: dict[str, Any] | None = None,
-                  num_envs: int | None = None) -> dict[str, Any]:
+                  num_envs: int | None = None, backend: str | None = None, device: str | None = None) -> dict[str, Any]:
     """`robot-learning train asap`: ASAP's first stage, PPO motion tracking of the routine in the
-    nominal simulator; writes ``policy.onnx`` (the metadata contract), ``model.pt`` (the ActorCritic,
-    for ``asap run --pretrained`` and ``export asap``), ``config.yaml`` and ``report.json``."""
+    nominal simulator (the pelvis fixed, or ``floating: true``: the free G1, e.g.
+    ``sim/configs/asap_floating.yaml``); writes ``policy.onnx`` (the metadata contract), ``model.pt``
+    (the ActorCritic, for ``asap run --pretrained`` and ``export asap``), ``config.yaml`` and ``report.json``."""
     from robot_learning.core.config import load_config
     from robot_learning.tasks.asap.tracking import TrackingConfig
     from robot_learning.tasks.registry import CONFIG_DIR
@@ -111,9 +112,30 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
         flags["seed"] = int(seed)
     if num_envs is not None:
         flags["num_envs"] = int(num_envs)
+    if backend is not None:
+        flags["backend"] = backend
+    if device is not None:
+        flags["device"] = device
     cfg = load_config(TrackingConfig, config, CONFIG_DIR / TRAIN_CONFIG, flags, overrides)
+    _check_backend(cfg.backend, cfg.device)
     with open_run(out, "asap", "train", force=force, config=cfg) as record:
         return _train_run(record, cfg, progress)
+
+
+def _check_backend(backend: str, device: str) -> None:
+    """Refuse, before the run directory exists, a backend or device that cannot run here (one line)."""
+    from robot_learning.core.config import ConfigError
+    from robot_learning.sim.backends import backend_available, check_device
+
+    reason = backend_available(backend)
+    if reason is not None:
+        raise ConfigError(reason)
+    check_device(backend, device)
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device}: this PyTorch build sees no CUDA device (torch {torch.__version__})")
 
 
 def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) -> dict[str, Any]:

@@ -31,7 +31,12 @@ TASK = TaskSpec(
            "user_errors": ("robot_learning.tasks.asap.delta:SessionError", "robot_learning.tasks.asap.motions:MotionFormatError")},
     commands=(
         Command("train", "Stage 1: PPO tracking of the routine in the nominal simulator; writes policy.onnx and model.pt.",
-                f"{_MODULE}:train_command", options=(Option("--num-envs", "parallel environments", type=int, check=at_least_one),)),
+                f"{_MODULE}:train_command", options=(
+                    Option("--num-envs", "parallel environments", type=int, check=at_least_one),
+                    Option("--backend", "physics of the training environments: mujoco (C engine, CPU threads; default), "
+                                        "warp (MuJoCo Warp) or isaacgym", choices=("mujoco", "warp", "isaacgym")),
+                    Option("--device", "where the backend steps and PPO runs: cpu (default) or cuda[:N]"),
+                )),
         Command("eval", "A tracking policy through the runtime in a target world (MPJPE, joint, velocity and acceleration errors); "
                         "a delta-action model: open-loop replay error of excitation sessions, raw and aligned.",
                 f"{_MODULE}:eval_command", options=(

@@ -536,9 +536,11 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
             model = copy.deepcopy(init)
             with torch.no_grad():  # fine-tuning explores less than pre-training
                 model.log_std.fill_(float(np.log(cfg.init_std)))
+        device = torch.device(cfg.device)  # PPO beside the physics (the environment hands numpy over once per step)
+        model.to(device)
         ppo = PPO(model, pcfg, seed=cfg.seed)
         warmup = cfg.critic_warmup_iterations if init is not None else 0
-        buf = RolloutBuffer(pcfg.steps_per_env, cfg.num_envs, x.shape[1], x.shape[1], N_JOINTS)
+        buf = RolloutBuffer(pcfg.steps_per_env, cfg.num_envs, x.shape[1], x.shape[1], N_JOINTS, device=device)
         t0, steps, curve = time.monotonic(), 0, []
         while time.monotonic() - t0 < cfg.max_seconds and (cfg.max_env_steps is None or steps < cfg.max_env_steps):
             # a fine-tune first fits the critic to the new simulator
@@ -551,6 +553,7 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
                 log(row)
     finally:
         env.close()
+    model.cpu()  # export, evaluation and checkpoints take the CPU module
     return TrackingResult(model, routine, cfg, curve)
 
 
