@@ -27,8 +27,9 @@ How it maps the interface onto Isaac Gym (legged_gym's layout)
   ``acquire_rigid_body_state_tensor`` and ``acquire_net_contact_force_tensor`` wrapped once with
   ``gymtorch.wrap_tensor`` and refreshed after every physics step. Quaternions are converted from Isaac
   Gym's (x, y, z, w) to MuJoCo's (w, x, y, z); the pelvis angular velocity from world to pelvis frame.
-- Resets write the root and DOF state tensors and push them with ``set_actor_root_state_tensor_indexed``
-  / ``set_dof_state_tensor_indexed``; a push adds to the root linear velocity the same way.
+- Resets write the root and DOF state tensors, a push adds to the root linear velocity; before the
+  next physics step the changed environments go to Isaac Gym in one
+  ``set_actor_root_state_tensor_indexed`` and one ``set_dof_state_tensor_indexed`` call.
 - Ground: a plane when every environment is flat; otherwise one height field holding a square tile per
   distinct ground side by side along x (legged_gym's sample layout), each environment's robot over its
   tile's centre. Positions (``qpos``, sensors, ``height_above_ground``'s input) are relative to that
@@ -572,6 +573,8 @@ class G1IsaacGymBatch:
         self._time_t, self._imu_vel = self._zeros(n), self._zeros(n, 3)
         self._sens_t, self._sens_sub_t = self._zeros(n, SENSOR_DIM), self._zeros(n, self.decimation, SENSOR_DIM)
         self._qpos_t, self._qvel_t = self._zeros(n, self.nq), self._zeros(n, self.nv)
+        self._pending_root: list[torch.Tensor] = []  # env ids whose root / DOF state awaits the next step
+        self._pending_dof: list[torch.Tensor] = []
         offsets, start = {}, 0
         for name, (dim, _) in SENSORS.items():
             offsets[name] = slice(start, start + dim)
@@ -627,13 +630,13 @@ class G1IsaacGymBatch:
     def reset(self, env_ids: np.ndarray, qpos: np.ndarray | torch.Tensor, qvel: np.ndarray | torch.Tensor | None = None) -> None:
         """Put environments ``env_ids`` at ``qpos`` (k, nq) and ``qvel`` (k, nv; None: at rest), time 0,
         the base quaternion normalised; the PD targets become the reset joint positions."""
-        sim, ids = self._live(), self._ids(env_ids)
+        self._live()
+        ids = self._ids(env_ids)
         k = len(ids)
         if k == 0:
             return
         q = self._tensor(qpos, (k, self.nq), "qpos")
         v = torch.zeros(k, self.nv, device=self.device) if qvel is None else self._tensor(qvel, (k, self.nv), "qvel")
-        actors = self._actor_ids[ids].contiguous()
         if self.floating:
             quat = q[:, 3:7] / torch.linalg.vector_norm(q[:, 3:7], dim=-1, keepdim=True)
             q = torch.cat((q[:, :3], quat, q[:, 7:]), dim=-1)
@@ -641,13 +644,12 @@ class G1IsaacGymBatch:
             self._root[ids, 3:7] = wxyz_to_xyzw(quat)
             self._root[ids, 7:10] = v[:, 0:3]
             self._root[ids, 10:13] = quat_rotate(quat, v[:, 3:6])
-            self.gym.set_actor_root_state_tensor_indexed(sim, gymtorch.unwrap_tensor(self._root),
-                                                         gymtorch.unwrap_tensor(actors), k)
+            self._pending_root.append(ids)
         jp, jv = q[:, self._jq0:], v[:, self._jv0:]
         rows, cols = ids.unsqueeze(1), self._perm.unsqueeze(0)
         self._dof[rows, cols, 0] = jp
         self._dof[rows, cols, 1] = jv
-        self.gym.set_dof_state_tensor_indexed(sim, gymtorch.unwrap_tensor(self._dof_flat), gymtorch.unwrap_tensor(actors), k)
+        self._pending_dof.append(ids)
         self._targets_t[ids] = jp
         self._time_t[ids] = 0.0
         self._qpos_t[ids], self._qvel_t[ids] = q, v
@@ -681,12 +683,12 @@ class G1IsaacGymBatch:
     def push(self, env_ids: np.ndarray, velocity: np.ndarray | torch.Tensor) -> None:
         """Add ``velocity`` (k, 3) m/s (world) to the pelvis's linear velocity of ``env_ids``."""
         self._floating("push")
-        sim, ids = self._live(), self._ids(env_ids)
+        self._live()
+        ids = self._ids(env_ids)
         if len(ids) == 0:
             return
         self._root[ids, 7:10] += self._tensor(velocity, (len(ids), 3), "velocity")
-        actors = self._actor_ids[ids].contiguous()
-        self.gym.set_actor_root_state_tensor_indexed(sim, gymtorch.unwrap_tensor(self._root), gymtorch.unwrap_tensor(actors), len(ids))
+        self._pending_root.append(ids)
         self._update_state()
 
     def height_above_ground(self, pos: np.ndarray) -> np.ndarray:
@@ -711,6 +713,7 @@ class G1IsaacGymBatch:
         t = self._tensor(targets, (self.num_envs, self.decimation, self.nu), "targets")
         if not bool(torch.isfinite(t).all()):
             raise ValueError("targets contain NaN or inf")
+        self._flush()
         perm = self._perm
         for k in range(self.decimation):
             tk = t[:, k]
@@ -732,6 +735,17 @@ class G1IsaacGymBatch:
         self._targets_t = t[:, -1].clone()
         self._time_t += self.dt
         self._update_state()
+
+    def _flush(self) -> None:
+        """Send the root and DOF states written by reset/push since the last step, one indexed call each
+        (on the GPU pipeline, several indexed calls of one kind before a simulate need not all apply)."""
+        sim = self._live()
+        for pending, setter, tensor in ((self._pending_root, self.gym.set_actor_root_state_tensor_indexed, self._root),
+                                        (self._pending_dof, self.gym.set_dof_state_tensor_indexed, self._dof_flat)):
+            if pending:
+                actors = self._actor_ids[torch.unique(torch.cat(pending))].contiguous()
+                setter(sim, gymtorch.unwrap_tensor(tensor), gymtorch.unwrap_tensor(actors), len(actors))
+                pending.clear()
 
     def _refresh(self) -> None:
         sim = self._live()
