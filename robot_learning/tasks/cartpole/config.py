@@ -34,7 +34,7 @@ class RewardWeights:
 class EnvConfig:
     """The batched training environment (MuJoCo) and the episodes' initial states."""
 
-    num_envs: int = 64
+    num_envs: int = 64  # per rank under torchrun (N ranks step N x num_envs)
     control_rate_hz: float = 50.0
     physics_dt: float = 0.002
     episode_s: float = 5.0
@@ -100,6 +100,7 @@ class CartPoleConfig:
 
     seed: int = 0
     max_seconds: float = 180.0  # wall-clock bound on training
+    max_env_steps: int = 1_000_000_000  # bound on environment steps (all ranks together)
     check_every: int = 5  # PPO iterations between success checks (deterministic episodes in the training env)
     target_success: float = 0.95  # training stops once a check reaches this success rate
     torch_threads: int = 1
@@ -109,4 +110,5 @@ class CartPoleConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        check(self, positive=("max_seconds", "check_every", "torch_threads"), non_negative=("seed",), fraction=("target_success",))
+        check(self, positive=("max_seconds", "max_env_steps", "check_every", "torch_threads"), non_negative=("seed",),
+              fraction=("target_success",))

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from robot_learning.algos.distributed import Distributed
 from robot_learning.algos.ppo import Actor
 from robot_learning.core.checks import check_flag
 from robot_learning.core.config import ConfigError, from_dict, load_config, save_yaml, to_dict
@@ -52,13 +53,24 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
                   gate: bool = True) -> dict[str, Any]:
     """`robot-learning train cartpole`: a run directory (the platform's run record) with config.yaml,
     checkpoints/final.pt, policy.onnx (parity-checked) and report.json (training figures, then the
-    runtime's success in MuJoCo and PyBullet)."""
+    runtime's success in MuJoCo and PyBullet).
+
+    Under ``torchrun --nproc-per-node N -m robot_learning train cartpole ...`` the ranks train one
+    policy together (gloo, data-parallel; ``env.num_envs`` per rank); rank 0 writes the run, prints
+    the progress and runs the export and the evaluations, the other ranks only train."""
     cfg = _config(config, seconds, seed, overrides)
-    with open_run(out, TASK, "train", force=force, config=cfg) as record:
-        return _train_run(record, cfg, gate, progress or (lambda _m: None))
+    ctx = Distributed.from_env(device="cpu")  # a 9-number MLP: the GPU would only add transfers
+    try:
+        if not ctx.is_main:
+            result = train(cfg, dist=ctx)
+            return {"summary": {"rank": ctx.rank, "world_size": ctx.world_size, "env_steps": result.env_steps}}
+        with open_run(out, TASK, "train", force=force, config=cfg) as record:
+            return _train_run(record, cfg, gate, progress or (lambda _m: None), ctx)
+    finally:
+        ctx.close()
 
 
-def _train_run(record: Run, cfg: CartPoleConfig, gate: bool, say: Callable[[str], None]) -> dict[str, Any]:
+def _train_run(record: Run, cfg: CartPoleConfig, gate: bool, say: Callable[[str], None], ctx: Distributed) -> dict[str, Any]:
     run = record.path
     save_yaml(cfg, run / "config.yaml")
 
@@ -66,14 +78,16 @@ def _train_run(record: Run, cfg: CartPoleConfig, gate: bool, say: Callable[[str]
         say(f"{row['env_steps']:>8,} steps {row['seconds']:5.0f} s  reward {row['mean_reward']:.3f}  success {row['success_rate']:.0%}")
 
     with record.timed("train"):
-        result = train(cfg, log=log)
+        result = train(cfg, log=log, dist=ctx)
+    ctx.close()  # the other ranks are done; what follows is rank 0's alone
     (run / "checkpoints").mkdir(exist_ok=True)
     torch.save({"actor": result.model.actor.state_dict(), "config": to_dict(cfg), "env_steps": result.env_steps}, run / "checkpoints" / "final.pt")
-    training = {"algorithm": "ppo", "seed": cfg.seed, "env_steps": result.env_steps, "wall_seconds": round(result.wall_seconds, 2)}
+    training = {"algorithm": "ppo", "seed": cfg.seed, "env_steps": result.env_steps, "wall_seconds": round(result.wall_seconds, 2),
+                "ranks": ctx.world_size}
     with record.timed("export"):
         export = _export(result.model.actor, cfg, run, training)
     details: dict[str, Any] = {
-        "train": {"wall_seconds": round(result.wall_seconds, 2), "env_steps": result.env_steps,
+        "train": {"wall_seconds": round(result.wall_seconds, 2), "env_steps": result.env_steps, "ranks": ctx.world_size,
                   "seconds_to_success": None if result.seconds_to_success is None else round(result.seconds_to_success, 2),
                   "env_steps_to_success": result.env_steps_to_success, "success_rate_training_sim": result.success_rate,
                   "curve": result.curve},
