@@ -3,6 +3,7 @@ a Dockerfile copies exists, the compose file points at real Dockerfiles and comm
 README says how to build and run them."""
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shlex
 from pathlib import Path
@@ -74,3 +75,41 @@ def test_readme_says_how_to_build_and_run_the_images() -> None:
     readme = (ROOT / "README.md").read_text()
     for needle in ("docker build -f docker/deploy.Dockerfile", "docker build -f docker/train.Dockerfile", "docker compose -f docker/compose.yaml up"):
         assert needle in readme, needle
+
+
+def test_train_image_has_mujoco_warp_and_documents_the_cuda_torch_index() -> None:
+    text = (DOCKER / "train.Dockerfile").read_text()
+    pin = re.search(r"^ARG MUJOCO_WARP_VERSION=(\S+)$", text, re.MULTILINE)
+    assert pin and 'pip install --no-cache-dir "mujoco-warp==${MUJOCO_WARP_VERSION}"' in text
+    try:  # the image pins the MuJoCo Warp that the warp backend is tested with here
+        installed = importlib.metadata.version("mujoco-warp")
+    except importlib.metadata.PackageNotFoundError:
+        installed = pin.group(1)
+    assert installed == pin.group(1), f"docker/train.Dockerfile pins mujoco-warp {pin.group(1)}, this environment has {installed}"
+    # the CUDA build: a cuXYZ wheel index for TORCH_INDEX, and the GPU run documented with torchrun and the warp backend
+    assert re.search(r"--build-arg TORCH_INDEX=https://download\.pytorch\.org/whl/cu\d+ ", text)
+    assert "--gpus all" in text and "--entrypoint torchrun" in text and "--backend warp --device cuda" in text
+    assert "mypy.ini" in copy_sources(DOCKER / "train.Dockerfile")  # make typecheck runs in the image
+
+
+def test_compose_training_service_runs_torchrun_over_the_gpus_on_the_warp_backend() -> None:
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    train = compose["services"]["train"]
+    # only with --profile train: the rehearsal's plain `up` does not start a GPU job
+    assert train["profiles"] == ["train"]
+    assert all("profiles" not in svc for name, svc in compose["services"].items() if name != "train")
+    assert train["build"]["dockerfile"] == "docker/train.Dockerfile"
+    assert re.fullmatch(r"\$\{TORCH_INDEX:-https://download\.pytorch\.org/whl/cu\d+\}", train["build"]["args"]["TORCH_INDEX"])
+    assert train["entrypoint"] == ["torchrun"]
+    cmd = train["command"]
+    assert cmd[0] == "--nproc-per-node" and re.fullmatch(r"\$\{NPROC:-\d+\}", cmd[1])
+    assert cmd[2:6] == ["-m", "robot_learning", "train", "getup"]
+    flags = dict(zip(cmd[6::2], cmd[7::2]))
+    assert flags["--backend"] == "warp" and flags["--device"] == "cuda"
+    config = re.fullmatch(r"\$\{CONFIG:-(.+)\}", flags["--config"])
+    assert config and (ROOT / config.group(1)).is_file(), flags["--config"]
+    task = (ROOT / "robot_learning" / "tasks" / "getup" / "task.py").read_text()
+    assert 'Option("--backend"' in task and 'Option("--device"' in task
+    gpus = train["deploy"]["resources"]["reservations"]["devices"]
+    assert gpus == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert train["ipc"] == "host" and "../runs:/work/runs" in train["volumes"]
