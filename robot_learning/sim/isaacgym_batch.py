@@ -570,6 +570,7 @@ class G1IsaacGymBatch:
         self._joint_damping = self._f32(self._jdamp)
         self._command = self._zeros(n, self.num_dofs)  # torque or position target per DOF, Isaac Gym order
         self._targets_t, self._applied = self._zeros(n, self.nu), self._zeros(n, self.nu)
+        self._targets_sub_t = self._zeros(n, self.decimation, self.nu)
         self._time_t, self._imu_vel = self._zeros(n), self._zeros(n, 3)
         self._sens_t, self._sens_sub_t = self._zeros(n, SENSOR_DIM), self._zeros(n, self.decimation, SENSOR_DIM)
         self._qpos_t, self._qvel_t = self._zeros(n, self.nq), self._zeros(n, self.nv)
@@ -732,7 +733,8 @@ class G1IsaacGymBatch:
                 self._applied = self._dof_force[:, perm].clone()
             self._sens_sub_t[:, k] = self._step_sensors()
         self._sens_t = self._sens_sub_t[:, -1].clone()
-        self._targets_t = t[:, -1].clone()
+        self._targets_sub_t = t.clone()
+        self._targets_t = self._targets_sub_t[:, -1]
         self._time_t += self.dt
         self._update_state()
 
@@ -785,10 +787,20 @@ class G1IsaacGymBatch:
         self._host.clear()
 
     def torch_state(self) -> dict[str, torch.Tensor]:
-        """The state on the device, float32, no host copy (valid until the next step/reset): ``qpos``,
-        ``qvel``, ``sensordata`` (N, SENSOR_DIM, :data:`SENSORS` order), ``targets``, ``actuator_force``, ``time``."""
-        return {"qpos": self._qpos_t, "qvel": self._qvel_t, "sensordata": self._sens_t, "targets": self._targets_t,
-                "actuator_force": self._applied, "time": self._time_t}
+        """The state on the device, float32, no host copy (valid until the next step/reset), with the keys
+        of :meth:`G1WarpBatch.torch_state <robot_learning.sim.warp_batch.G1WarpBatch.torch_state>`: ``qpos``
+        (N, nq), ``qvel`` (N, nv), ``sensordata`` (N, SENSOR_DIM; slice with :meth:`sensor_slice`),
+        ``sensordata_substeps`` (N, decimation, SENSOR_DIM), ``targets_substeps`` (N, decimation, 23), ``ctrl``
+        (N, 23, the last substep's targets); and ``actuator_force`` (N, 23), ``time`` (N,)."""
+        return {"qpos": self._qpos_t, "qvel": self._qvel_t, "sensordata": self._sens_t,
+                "sensordata_substeps": self._sens_sub_t, "targets_substeps": self._targets_sub_t,
+                "ctrl": self._targets_t, "actuator_force": self._applied, "time": self._time_t}
+
+    def sensor_slice(self, name: str) -> slice:
+        """Columns of sensor ``name`` in ``torch_state()["sensordata"]``."""
+        if name not in self._sensor_sl:
+            raise KeyError(f"unknown sensor {name!r}; known: {sorted(SENSORS)}")
+        return self._sensor_sl[name]
 
     # ------------------------------------------------------------------ host views
     def _cached(self, name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -853,15 +865,11 @@ class G1IsaacGymBatch:
 
     def sensor(self, name: str) -> np.ndarray:
         """(N, dim) values of sensor ``name``, one of :data:`SENSORS`."""
-        if name not in self._sensor_sl:
-            raise KeyError(f"unknown sensor {name!r}; known: {sorted(SENSORS)}")
-        return self._cached("sensordata", self._sens_t)[:, self._sensor_sl[name]]
+        return self._cached("sensordata", self._sens_t)[:, self.sensor_slice(name)]
 
     def sensor_substeps(self, name: str) -> np.ndarray:
         """(N, decimation, dim) sensor ``name`` after every physics step of the last :meth:`step`."""
-        if name not in self._sensor_sl:
-            raise KeyError(f"unknown sensor {name!r}; known: {sorted(SENSORS)}")
-        return self._cached("sensor_substeps", self._sens_sub_t)[:, :, self._sensor_sl[name]]
+        return self._cached("sensor_substeps", self._sens_sub_t)[:, :, self.sensor_slice(name)]
 
     def pd_torque(self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
                   joint_vel: np.ndarray | None = None) -> np.ndarray:
