@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench verify firmware clean-venv
+.PHONY: demo test test-all bench verify firmware clean-venv typecheck
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,8 +30,13 @@ demo: $(STAMP)
 	# the same policy through the policy node on ROS 2 topics (Cyclone DDS), a simulated Crazyflie in a second process, recorded to MCAP
 	$(PY) -m robot_learning deploy --policy runs/demo/policy.onnx --robot crazyflie --transport dds --trajectory hover --sim bridge --seconds 10 --record runs/demo/recordings
 
-test: $(STAMP)
+test: $(STAMP) typecheck
 	$(PY) -m pytest -q
+
+# mypy (strict) on the batched-robot interface, the backend factory and the Isaac Gym backend, against
+# isaacgym-stubs (mypy.ini; Isaac Gym itself is not installable here)
+typecheck: $(STAMP)
+	$(PY) -m robot_learning.sim.typecheck
 
 # The Crazyflie's on-board controller (firmware/crazyflie, docs/bringup/crazyflie_firmware.md): the host build
 # (software in the loop) and the Cortex-M4F objects with their flash/RAM/instruction figures. The ARM toolchain

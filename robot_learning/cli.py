@@ -182,6 +182,8 @@ def _add_deploy(sub: Any, tasks: dict[str, TaskSpec]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if "isaacgym" in argv and "--backend" in argv:  # Isaac Gym refuses to be imported after torch
+            _import_isaacgym_first()
         tasks = load_tasks()
         argv = _infer_task(argv, tasks)
         args = build_parser(tasks).parse_args(argv)
@@ -200,6 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {_one_line(e)}", file=sys.stderr)
             return 2
         raise
+
+
+def _import_isaacgym_first() -> None:
+    """Import Isaac Gym before anything imports torch (its own rule); where it is not installed, the
+    backend factory refuses later with the reason."""
+    import importlib.util
+
+    if importlib.util.find_spec("isaacgym") is not None:
+        import robot_learning.sim.isaacgym_batch  # noqa: F401
 
 
 def _one_line(e: Exception) -> str:

@@ -21,7 +21,8 @@ def backend_available(backend: str) -> str | None:
     module = {"mujoco": "mujoco", "warp": "mujoco_warp", "isaacgym": "isaacgym"}[backend]
     if importlib.util.find_spec(module) is None:
         hint = {"warp": "pip install mujoco-warp (the [gpu] extra)",
-                "isaacgym": "Isaac Gym is not on PyPI: install NVIDIA's isaacgym/python package (Preview 4) on a CUDA machine",
+                "isaacgym": "Isaac Gym is not on PyPI: install NVIDIA's isaacgym/python package (Preview 4) on a CUDA machine "
+                            "(Preview 4 supports Python 3.6-3.8 only)",
                 "mujoco": "pip install mujoco"}[backend]
         return f"the {backend} backend needs the Python package {module!r}, which is not installed: {hint}"
     return None
