@@ -118,6 +118,12 @@ def test_recipe_at_toy_scale_trains_floating_and_exports_for_the_runtime(tmp_pat
     assert len(obs_fields.histories) == 5
     action = runner(np.zeros(runner.obs_size, dtype=np.float32))
     np.testing.assert_allclose(DEFAULT + meta.action["scale"] * action, load_routine(saved["motions"]).joint_pos[1], atol=0.2)
+    # the closed-loop target worlds hold the pelvis: a floating policy is refused there, by name
+    from robot_learning.tasks.asap.delta import SessionError
+    from robot_learning.tasks.asap.module import eval_command
+
+    with pytest.raises(SessionError, match="floating-base"):
+        eval_command(tmp_path / "run" / "policy.onnx")
 
 
 def test_tracking_config_names_a_bad_backend_or_device(tmp_path, capsys) -> None:

@@ -133,6 +133,9 @@ def deploy(policy: str | Path, world: Any, record_dir: str | Path | None = None,
     meta = runner.metadata
     if meta.task != TASK:
         raise SessionError(f"{policy} is a '{meta.task}' policy, not an ASAP tracking policy ('{TASK}')")
+    if meta.robot_params.get("fix_base", True) is False:
+        raise SessionError(f"{policy} is a floating-base tracking policy; closed-loop deployment in the target worlds "
+                           "runs the fixed-pelvis G1 only (evaluate it in simulation: the report of `train asap`)")
     if world.engine != "pybullet":
         raise SessionError(f"closed-loop deployment runs in a PyBullet target world; '{world.name}' is {world.engine}")
     if not world.fix_base:
