@@ -211,3 +211,43 @@ def test_warp_torch_state_is_the_device_state_without_a_copy(batch: BatchedG1) -
     # a torch tensor of targets steps without going through numpy
     batch.step(state["ctrl"].clone())
     np.testing.assert_allclose(batch.time, 2 * batch.dt)
+
+
+# ------------------------------------------------- Warp vs MuJoCo C, the issue-25 target (1e-5 after 100 steps)
+AGREEMENT_GAP = (
+    "not reached on the CPU device (benchmarks/results/backends.json, 'agreement'): after 100 physics steps "
+    "from settled lying/standing states the max |qpos difference| is ~1e-4..1e-3 on flat ground and ~1e-3 "
+    "on the height field. Measured causes: (1) a plane-capsule contact whose capsule axis is within 60 "
+    "degrees of the normal gets a fixed tangent frame in Warp, the projected axis in MuJoCo C, which turns "
+    "the pyramidal friction cone; (2) the 5-iteration Newton solver stops short of convergence from different "
+    "starting points (MuJoCo C picks the cheaper of the warm start and the unconstrained acceleration, Warp "
+    "always the warm start); (3) float32 arithmetic: with a converged solver the constrained accelerations "
+    "still differ by ~1e-4 relative, and with moving targets this grows to ~1e-3 m in 100 steps whatever "
+    "the cone, iterations or warm start"
+)
+
+
+@needs_warp
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=AGREEMENT_GAP)
+@pytest.mark.parametrize("terrain", ["flat", "rough"])
+def test_warp_agrees_with_mujoco_c_within_1e5_after_100_steps(terrain: str) -> None:
+    from robot_learning.sim.backend_agreement import AgreementConfig, batch_agreement
+
+    result = batch_agreement(AgreementConfig(terrain=terrain, num_envs=6, physics_steps=100))
+    assert result["max_abs_qpos_diff"] <= 1e-5, result["by_pose"]
+
+
+@needs_warp
+@pytest.mark.slow
+def test_warp_and_mujoco_c_find_the_same_contacts_and_differ_in_capsule_tangent_frames() -> None:
+    """The first cause above, shown: at settled lying and standing states both engines find the same
+    contacts, and the ones whose friction pyramid is turned are plane-capsule contacts."""
+    from robot_learning.sim.backend_agreement import AgreementConfig, contact_diagnosis
+
+    d = contact_diagnosis(AgreementConfig(terrain="flat", num_envs=6))
+    assert all(c["contacts_warp"] == c["contacts_c"] > 0 for c in d["contacts"]), d["contacts"]
+    pairs = d["pairs_with_a_different_tangent_frame"]
+    assert pairs and all(p.startswith("floor/") for p in pairs), pairs
+    # the constrained accelerations: float32 precision with a converged solver, less with the model's 5 iterations
+    assert d["converged_solver"]["max_rel_qacc_diff"] < 1e-3

@@ -137,3 +137,60 @@ def raw_agreement(cfg: AgreementConfig, device: str = "cpu") -> dict[str, Any]:
         warp_qpos = wd.qpos.numpy().astype(np.float64)
     diffs = np.array([np.abs(warp_qpos[i] - d.qpos).max() for i, d in enumerate(datas)])
     return _summary(cfg, names, diffs, "raw")
+
+
+def contact_diagnosis(cfg: AgreementConfig, device: str = "cpu") -> dict[str, Any]:
+    """At the start states (one forward pass in each engine, nominal model): the contacts each engine
+    finds, how many have a different tangent frame (> 1 degree; with a pyramidal friction cone the
+    friction pyramid turns with it), which geom pairs those are, and the relative difference of the
+    constrained accelerations with the model's solver and with a converged one (100 iterations)."""
+    import mujoco_warp as mjw
+    import warp as wp
+
+    qpos, qvel, names = start_states(cfg)
+    n = len(qpos)
+    ground = terrain_named(cfg.terrain)
+    hfield = isinstance(ground, TerrainConfig) and ground.kind == "rough"
+    out: dict[str, Any] = {"terrain": cfg.terrain, "poses": names}
+    for label, iterations in (("model_solver", None), ("converged_solver", 100)):
+        m = build_batch_model("primitive", terrain=ground)
+        if iterations:
+            m.opt.iterations, m.opt.ls_iterations, m.opt.tolerance = iterations, 50, 1e-12
+        with wp.ScopedDevice(device):
+            wm = mjw.put_model(m)
+            wm.opt.warn_overflow = 0
+            wd = mjw.make_data(m, nworld=n, nconmax=96 if hfield else 48, njmax=448 if hfield else 224)
+            wd.qpos.assign(qpos.astype(np.float32))
+            wd.qvel.assign(qvel.astype(np.float32))
+            wd.ctrl.assign(qpos[:, 7:].astype(np.float32))
+            mjw.forward(wm, wd)
+            nacon = int(wd.nacon.numpy()[0])
+            world = wd.contact.worldid.numpy()[:nacon]
+            geom = wd.contact.geom.numpy()[:nacon]
+            frame = wd.contact.frame.numpy()[:nacon]
+            wqacc = wd.qacc.numpy()
+        rel, counts, differing = [], [], set()
+        for i in range(n):
+            d = mujoco.MjData(m)
+            d.qpos[:], d.qvel[:], d.ctrl[:] = qpos[i], qvel[i], qpos[i, 7:]
+            mujoco.mj_forward(m, d)
+            rel.append(float(np.abs(wqacc[i] - d.qacc).max() / max(np.abs(d.qacc).max(), 1e-9)))
+            mine = [j for j in range(nacon) if world[j] == i]
+            ndiff = 0
+            for j in mine:  # match by geom pair and position of the contact
+                cands = [c for c in d.contact if {int(c.geom[0]), int(c.geom[1])} == {int(geom[j, 0]), int(geom[j, 1])}]
+                if not cands:
+                    continue
+                t_w = frame[j][1] / np.linalg.norm(frame[j][1])
+                # a pyramid is symmetric under a quarter turn: compare the tangent's angle modulo 90 degrees
+                cos = max(max(abs(float(np.dot(t_w, c.frame[3:6]))), abs(float(np.dot(t_w, c.frame[6:9])))) for c in cands)
+                angle = float(np.degrees(np.arccos(min(cos, 1.0))))
+                if angle > 1.0:
+                    ndiff += 1
+                    differing.add(f"{m.geom(int(geom[j, 0])).name}/{m.geom(int(geom[j, 1])).name}")
+            counts.append({"pose": names[i], "contacts_warp": len(mine), "contacts_c": d.ncon, "tangent_frames_differ": ndiff})
+        out[label] = {"max_rel_qacc_diff": max(rel), "per_world_rel_qacc_diff": rel}
+        if label == "model_solver":
+            out["contacts"] = counts
+            out["pairs_with_a_different_tangent_frame"] = sorted(differing)
+    return out
