@@ -91,14 +91,15 @@ def test_floating_observation_is_the_runtime_observation() -> None:
 
 
 def test_recipe_at_toy_scale_trains_floating_and_exports_for_the_runtime(tmp_path) -> None:
-    """`train asap --config sim/configs/asap_floating.yaml` with 8 environments for 3 PPO iterations: the
+    """`train asap --config sim/configs/asap_floating.yaml` with 8 environments, two motions, 3 PPO iterations: the
     reward and the policy move, the robot is the free G1 (its pelvis moves), the ONNX loads in the
     runtime with the floating layout, and the report has falls before/after."""
     from robot_learning.runtime.joint_controller import JointObservation
     from robot_learning.runtime.policy import PolicyRunner
     from robot_learning.tasks.asap.module import train_command
 
-    overrides = {"num_envs": 8, "max_env_steps": 3 * 24 * 8, "hidden": [32, 32], "torch_threads": 1, "threads": 1, "episode_s": 2.0}
+    overrides = {"num_envs": 8, "max_env_steps": 3 * 24 * 8, "hidden": [32, 32], "torch_threads": 1, "threads": 1, "episode_s": 2.0,
+                 "motions": ["arm_swing", "kick"]}
     out = train_command(out=tmp_path / "run", config=RECIPE, overrides=overrides)
     figures, curve = out["figures"], out["curve"]
     assert figures["env_steps"] == 3 * 24 * 8

@@ -74,9 +74,16 @@ class Routine(FrameTiming):
     fps: float
     joint_pos: np.ndarray
     segments: dict[str, tuple[int, int]]  # motion name -> [start, end) frames
+    _ground: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def joint_vel(self) -> np.ndarray:
         return np.gradient(self.joint_pos, 1.0 / self.fps, axis=0)
+
+    def ground(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`ground_reference` of this routine (computed once)."""
+        if self._ground is None:
+            self._ground = ground_reference(self)
+        return self._ground
 
 
 def motion_path(name: str) -> Path:
@@ -341,7 +348,7 @@ class TrackingEnv:
         self.fell = np.zeros(n, dtype=bool)
         self.joint_error = np.zeros(n)
         if cfg.floating:
-            self.ref_height, self.ref_contact = ground_reference(routine)
+            self.ref_height, self.ref_contact = routine.ground()
         kp0, kd0 = G1_SPEC.array("kp"), G1_SPEC.array("kd")
         if self.sim.dr is None and (self.sim.kp_scale != 1.0 or self.sim.kd_scale != 1.0):
             self.batch.set_gains(np.arange(n), kp0 * self.sim.kp_scale, kd0 * self.sim.kd_scale)
