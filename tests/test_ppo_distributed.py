@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,10 @@ def _rollout(iteration: int) -> dict[str, torch.Tensor]:
             "dones": (torch.rand(T, N, generator=g) < 0.1).float(), "last": torch.randn(N, generator=g)}
 
 
-def train(dist: Distributed | None, envs: slice, model_seed: int) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+Trained = tuple[dict[str, torch.Tensor], list[dict[str, float]]]  # final state dict, each update's statistics
+
+
+def train(dist: Distributed | None, envs: slice, model_seed: int) -> Trained:
     """PPO on environments ``envs`` of the fixed rollouts; the final state dict and each update's statistics."""
     torch.manual_seed(model_seed)
     cfg = _cfg()
@@ -76,7 +80,7 @@ def train(dist: Distributed | None, envs: slice, model_seed: int) -> tuple[dict[
 class _WithoutGradientAverage(Distributed):
     """The negative control: everything else still synchronised, the gradients not."""
 
-    def average_gradients(self, parameters) -> None:  # noqa: ANN001
+    def average_gradients(self, parameters: Iterable[torch.nn.Parameter]) -> None:
         return None
 
 
@@ -126,7 +130,7 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def single() -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+def single() -> Trained:
     """One process on the whole rollout (one thread, as the ranks)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -136,7 +140,7 @@ def single() -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
         torch.set_num_threads(threads)
 
 
-def _load(path: Path) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+def _load(path: Path) -> Trained:
     return torch.load(path, weights_only=True)
 
 
@@ -144,7 +148,7 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
-def test_two_gloo_ranks_stay_identical_and_equal_one_process_on_the_whole_batch(ranks: Path, single) -> None:  # noqa: ANN001
+def test_two_gloo_ranks_stay_identical_and_equal_one_process_on_the_whole_batch(ranks: Path, single: Trained) -> None:
     (p0, s0), (p1, s1) = _load(ranks / "synced0.pt"), _load(ranks / "synced1.pt")
     for k in p0:
         assert torch.equal(p0[k], p1[k]), f"ranks differ in {k}"
@@ -158,7 +162,7 @@ def test_two_gloo_ranks_stay_identical_and_equal_one_process_on_the_whole_batch(
     assert len({s["learning_rate"] for s in stats}) > 1, "the learning rate never adapted: the KL path went untested"
 
 
-def test_without_the_gradient_all_reduce_the_ranks_diverge(ranks: Path, single) -> None:  # noqa: ANN001
+def test_without_the_gradient_all_reduce_the_ranks_diverge(ranks: Path, single: Trained) -> None:
     (c0, _), (c1, _), (p0, _) = _load(ranks / "control0.pt"), _load(ranks / "control1.pt"), _load(ranks / "synced0.pt")
     weights = [k for k in c0 if k.startswith(("actor.net", "critic."))]
     diff = {name: _max_diff({k: a[k] for k in weights}, {k: b[k] for k in weights})

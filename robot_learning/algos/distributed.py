@@ -6,7 +6,8 @@ steers the update, so the networks stay identical without ever being sent again.
 With ``WORLD_SIZE`` unset or 1 nothing here touches torch.distributed: every method is the identity
 and the single-process path is the one that ran before.
 
-API (what a training loop wires; :class:`~robot_learning.algos.ppo.PPO` does steps 3-5 itself)::
+API (what a training loop wires; :class:`~robot_learning.algos.ppo.PPO` does 3 and 5 itself given ``dist``,
+:func:`~robot_learning.algos.ppo.rollout_and_update` also 4 and 6)::
 
     ctx = Distributed.from_env(device="cpu")        # reads torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT
     torch.manual_seed(ctx.seed(cfg.seed))           # 1. per-rank seeds: rank r uses seed + r (rank 0 = the 1-process run)

@@ -166,19 +166,18 @@ class RolloutBuffer:
     def __init__(self, steps: int, num_envs: int, obs_size: int, critic_obs_size: int, action_size: int,
                  device: str | torch.device = "cpu") -> None:
         T, N = steps, num_envs
-        self.device = torch.device(device)
-        z = {"device": self.device}
-        self.obs = torch.zeros(T, N, obs_size, **z)
-        self.critic_obs = torch.zeros(T, N, critic_obs_size, **z)
-        self.actions = torch.zeros(T, N, action_size, **z)
-        self.mu = torch.zeros(T, N, action_size, **z)
-        self.logp = torch.zeros(T, N, **z)
-        self.values = torch.zeros(T, N, **z)
-        self.rewards = torch.zeros(T, N, **z)
-        self.dones = torch.zeros(T, N, **z)
-        self.returns = torch.zeros(T, N, **z)
-        self.advantages = torch.zeros(T, N, **z)
-        self.sigma = torch.ones(action_size, **z)  # the policy's std when the rollout was collected
+        self.device = dev = torch.device(device)
+        self.obs = torch.zeros(T, N, obs_size, device=dev)
+        self.critic_obs = torch.zeros(T, N, critic_obs_size, device=dev)
+        self.actions = torch.zeros(T, N, action_size, device=dev)
+        self.mu = torch.zeros(T, N, action_size, device=dev)
+        self.logp = torch.zeros(T, N, device=dev)
+        self.values = torch.zeros(T, N, device=dev)
+        self.rewards = torch.zeros(T, N, device=dev)
+        self.dones = torch.zeros(T, N, device=dev)
+        self.returns = torch.zeros(T, N, device=dev)
+        self.advantages = torch.zeros(T, N, device=dev)
+        self.sigma = torch.ones(action_size, device=dev)  # the policy's std when the rollout was collected
         self.teacher: torch.Tensor | None = None  # optional teacher actions (T, N, A) for an imitation term
         self.t = 0
         self.normalized_over = 0  # ranks whose advantages entered the normalisation (set by compute_returns)
