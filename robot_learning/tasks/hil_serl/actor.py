@@ -263,13 +263,16 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
     np.savez_compressed(out / "demos.npz", **demo_batch)  # kept with the run: a later run or another learner can reuse them
 
     # 2. hand the demonstrations to the learner and wait for its first weights
-    link = ActorEndpoint(host, port)
+    link = ActorEndpoint(host, port, cfg.link)
     policy = ActingPolicy(env.layout.size, 3, cfg.sac, seed=cfg.seed, image_shape=env.image_shape)
-    link.send({"kind": "demos", "batch": demo_batch})
+    link.send_batch("demos", demo_batch)
     msg = link.latest(timeout_ms=60_000)
     if msg is None:
+        refused = sum(link.refused.values())
         link.close()
-        raise TimeoutError(f"no weights from the learner at {host}:{port + 1} within 60 s: is it running?")
+        why = (f" ({refused} of its messages or handshakes were refused: do link.server_public_key and the learner's "
+               "allowed keys match?)" if refused else "")
+        raise TimeoutError(f"no weights from the learner at {host}:{port + 1} within 60 s: is it running?{why}")
     policy.load(msg["state"], msg["version"])
     say(f"connected to the learner at {host}:{port}; {len(demo_batch['obs'])} demonstration transitions sent")
 
@@ -315,7 +318,7 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
             continue
         episode_i += 1
         batch = ep.batch(np.array(rewards), np.array(dones))
-        link.send({"kind": "episode", "batch": batch, "env_steps": env_steps})
+        link.send_batch("episode", batch, env_steps=env_steps)
         sent_steps += len(ep)
         episodes_log.append({"env_steps": env_steps, "success": bool(any(ep.success_gt)), "classifier_success": bool(rewards[-1] > 0),
                              "steps": len(ep), "interventions": int(np.sum(ep.intervened))})

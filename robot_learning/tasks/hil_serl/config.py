@@ -10,6 +10,7 @@ from robot_learning.algos.sac import SACConfig
 from robot_learning.tasks.hil_serl.devices import HUMANS
 from robot_learning.tasks.hil_serl.human import ScriptedHumanConfig
 from robot_learning.tasks.hil_serl.scene import PickPlaceConfig
+from robot_learning.tasks.hil_serl.transport import LinkConfig
 
 
 POSITIVE_HOLDS = ("lift", "wander")
@@ -53,6 +54,8 @@ class HilSerlConfig:
     final_eval_episodes: int = 50
     buffer_capacity: int = 200_000
     torch_threads: int = 1  # per process: the actor and the learner each take one core
+    # the actor <-> learner link: message size bound and, off by default, CURVE keys (see transport.py)
+    link: LinkConfig = field(default_factory=LinkConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -7,11 +7,15 @@ updates per environment step the actor has reported (so a slow actor does not ma
 overfit a few episodes). Every transition goes to the online buffer; transitions the human made
 (demonstrations and interventions) also go to the prior buffer. It stops when the actor says so,
 writes ``final.pt`` and ``learner.json`` and publishes the final weights.
+
+A message that does not decode, or does not fit (a batch of another size, NaNs, an unknown gripper
+command), is refused, counted (``refused`` in ``learner.json``) and logged; the learner goes on.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -26,8 +30,11 @@ from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.scene import image_shape, obs_layout
 from robot_learning.tasks.hil_serl.transport import LearnerEndpoint
+from robot_learning.tasks.hil_serl.wire import BatchSpec, check_actor_message
 
 ACT_DIM = 3
+LOG = logging.getLogger("robot_learning.hil_serl.learner")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _split(batch: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -46,7 +53,11 @@ def run_learner(cfg: HilSerlConfig, port: int, out: str | Path, host: str = "*",
     capacity = min(cfg.buffer_capacity, cfg.env_steps + (cfg.demos + 1) * cfg.env.episode_steps)
     online = ReplayBuffer(obs_dim, ACT_DIM, capacity)
     prior = ReplayBuffer(obs_dim, ACT_DIM, capacity)
-    ep = LearnerEndpoint(port, host)
+    spec = BatchSpec(obs_dim, ACT_DIM, cfg.sac.n_grasp)
+    if not cfg.link.curve and host not in _LOOPBACK:
+        LOG.warning("the learner listens on %s:%d without link.curve: anyone who reaches it can send it transitions "
+                    "(nothing they send can run code); turn link.curve on for a network you do not trust", host, port)
+    ep = LearnerEndpoint(port, host, cfg.link, check=lambda m: check_actor_message(m, spec))
     env_steps, version, last_msg, last_pub = 0, 0, time.time(), 0.0
     metrics_log = (out / "metrics.jsonl").open("w")
     t0, t_first_update, done = time.time(), None, False
@@ -102,7 +113,8 @@ def run_learner(cfg: HilSerlConfig, port: int, out: str | Path, host: str = "*",
         update_s = time.time() - t_first_update if t_first_update else 0.0
         torch.save({**agent.state_dict(), "sac_config": cfg.sac}, out / "final.pt")
         report = {"updates": agent.updates, "env_steps": env_steps, "updates_per_s": agent.updates / update_s if update_s else 0.0,
-                  "wall_clock_s": wall, "online_transitions": online.size, "prior_transitions": prior.size, "last": last}
+                  "wall_clock_s": wall, "online_transitions": online.size, "prior_transitions": prior.size, "last": last,
+                  "messages": ep.received, "refused": dict(ep.refused)}
         write_json(out / "learner.json", report)
         for _ in range(5):  # PUB drops messages to slow joiners: repeat the final one
             ep.publish({"kind": "final", "version": version, "state": agent.policy_state(), "updates": agent.updates, "report": report})
