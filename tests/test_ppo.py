@@ -188,3 +188,38 @@ def test_an_update_on_cuda_synchronises_with_the_host_once() -> None:
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
     assert len(syncs) <= 1, [str(w.message) for w in syncs]
     assert ppo.device_lr and stats["learning_rate"] > 0.0
+
+
+def test_rollout_and_update_takes_a_torch_environment_as_it_takes_a_numpy_one() -> None:
+    """The same point masses stepped in numpy and in torch (as a device simulator would return them):
+    one PPO iteration each from the same networks gives the same statistics and networks."""
+    import numpy as np
+
+    from robot_learning.algos.ppo import rollout_and_update
+
+    cfg = PPOConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.5, steps_per_env=6, epochs=2, minibatches=2)
+    n = 8
+
+    def run(use_torch: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        model = ActorCritic(2, 2, 1, cfg)
+        ppo = PPO(model, cfg, seed=0)
+        buf = RolloutBuffer(cfg.steps_per_env, n, 2, 2, 1)
+        x0 = np.linspace(-1, 1, n, dtype=np.float32)
+        state = {"x": torch.from_numpy(x0.copy()) if use_torch else x0.copy()}
+
+        def step(a):  # noqa: ANN001, ANN202
+            a = a[:, 0] if use_torch else a[:, 0].astype(np.float32)
+            state["x"] = state["x"] + 0.1 * a
+            x = state["x"]
+            obs = torch.stack([x, 0 * x], -1) if use_torch else np.stack([x, 0 * x], -1)
+            return obs, -abs(x), (x * 0 > 1), {"x": float(abs(x).mean())}
+
+        obs = torch.stack([state["x"], 0 * state["x"]], -1) if use_torch else np.stack([x0, 0 * x0], -1)
+        _, stats, _ = rollout_and_update(model, ppo, buf, obs, step)
+        return stats, model.state_dict()
+
+    (s_np, p_np), (s_t, p_t) = run(False), run(True)
+    assert s_t == pytest.approx(s_np, rel=1e-5, abs=1e-7)
+    for k in p_np:
+        torch.testing.assert_close(p_t[k], p_np[k])

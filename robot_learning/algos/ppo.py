@@ -335,28 +335,38 @@ class PPO:
 
 
 StepFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]]
+TensorStepFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]]
 
 
-def rollout_and_update(model: ActorCritic, ppo: PPO, buf: RolloutBuffer, obs: np.ndarray, step: StepFn,
-                       critic_only: bool = False) -> tuple[np.ndarray, dict[str, float], list[dict[str, Any]]]:
-    """One PPO iteration on a numpy environment whose actor and critic see the same observation:
+def rollout_and_update(model: ActorCritic, ppo: PPO, buf: RolloutBuffer, obs: np.ndarray | torch.Tensor, step: StepFn | TensorStepFn,
+                       critic_only: bool = False) -> tuple[np.ndarray | torch.Tensor, dict[str, float], list[dict[str, Any]]]:
+    """One PPO iteration on an environment whose actor and critic see the same observation:
     ``steps_per_env`` steps of ``step(action) -> (obs, reward, done, info)`` from ``obs``, GAE, the
     update, and the observation normalisers' update. Returns the next observation, the update's
-    statistics (with ``mean_reward``, this rank's) and the steps' infos. The networks and ``buf`` may
-    live on a device (numpy crosses to it and back once per step); with ``ppo.dist`` the advantages and
-    the normalisers' statistics are those of all ranks."""
+    statistics (with ``mean_reward``, this rank's) and the steps' infos.
+
+    A numpy environment (``obs`` an array) gets float64 actions and its arrays cross to ``buf.device``
+    once per step; a torch environment (``obs`` a tensor, e.g. simulated on the same device) gets the
+    action tensor and nothing leaves the device. With ``ppo.dist`` the advantages and the normalisers'
+    statistics are those of all ranks."""
     cfg, dev, dist = ppo.cfg, buf.device, ppo.dist
+    on_device = isinstance(obs, torch.Tensor)
+
+    def tensor(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
+        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+        return t.to(device=dev, dtype=dtype)
+
     buf.clear()
     buf.sigma = model.log_std.detach().exp().clone()
     infos = []
     for _ in range(cfg.steps_per_env):
-        o = torch.from_numpy(obs).to(dev)
+        o = tensor(obs)
         a, logp, v, mu = model.act(o, o)
-        obs, r, done, info = step(a.cpu().numpy().astype(np.float64))
+        obs, r, done, info = step(a) if on_device else step(a.cpu().numpy().astype(np.float64))  # type: ignore[arg-type]
         infos.append(info)
-        buf.add(o, o, a, logp, v, mu, torch.from_numpy(r).to(dev), torch.from_numpy(done.astype(np.float32)).to(dev))
+        buf.add(o, o, a, logp, v, mu, tensor(r), tensor(done, torch.float32))
     with torch.no_grad():
-        last = model.value(torch.from_numpy(obs).to(dev))
+        last = model.value(tensor(obs))
     buf.compute_returns(last, cfg.gamma, cfg.lam, dist=dist)
     stats = ppo.update(buf, critic_only=critic_only)
     model.actor.norm.update(buf.obs[: buf.t], dist=dist)
