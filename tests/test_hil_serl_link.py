@@ -32,9 +32,22 @@ from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.keys import make_key_pair
 from robot_learning.tasks.hil_serl.scene import PickPlaceConfig, image_shape, obs_layout
 from robot_learning.tasks.hil_serl.train import free_port_pair
-from robot_learning.tasks.hil_serl.transport import ActorEndpoint, LearnerEndpoint, LinkConfig
-from robot_learning.tasks.hil_serl.wire import (ALIGN, HEADER, KIND_CODES, MAGIC, BatchSpec, WireError, check_actor_message,
-                                                decode, encode)
+from robot_learning.tasks.hil_serl.transport import (
+    ActorEndpoint,
+    LearnerEndpoint,
+    LinkConfig,
+)
+from robot_learning.tasks.hil_serl.wire import (
+    ALIGN,
+    HEADER,
+    KIND_CODES,
+    MAGIC,
+    BatchSpec,
+    WireError,
+    check_actor_message,
+    decode,
+    encode,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS = obs_layout(PickPlaceConfig()).size
@@ -257,6 +270,8 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "schema a list": (frame([1, 2]), "bad schema"),
     "kind in the fields": (frame({"fields": {"kind": "done"}, "arrays": []}), "bad schema"),
     "object dtype": (frame({"fields": {}, "arrays": arrays((["x"], "|O", [1], 0))}, bytes(8), "episode"), "dtype not allowed"),
+    "a line break in a name": (frame({"fields": {}, "arrays": arrays((["x\nforged log line"], "|O", [1], 0))}, bytes(8), "episode"),
+                               "dtype not allowed"),
     "complex dtype": (frame({"fields": {}, "arrays": arrays((["x"], "<c16", [1], 0))}, bytes(16), "episode"), "dtype not allowed"),
     "big-endian dtype": (frame({"fields": {}, "arrays": arrays((["x"], ">f4", [1], 0))}, bytes(4), "episode"), "dtype not allowed"),
     "structured dtype": (frame({"fields": {}, "arrays": arrays((["x"], [["a", "<f4"]], [1], 0))}, bytes(4), "episode"), "dtype not allowed"),
@@ -319,6 +334,7 @@ def test_the_learner_refuses_counts_and_logs_every_malformed_message_and_takes_t
     assert learner.refused == expected and learner.received == 1
     logged = [r.getMessage() for r in caplog.records if r.name == LINK_LOG]
     assert len(logged) == len(MALFORMED) and all("the learner refused a message from 127.0.0.1" in m for m in logged)
+    assert not any("\n" in m for m in logged)  # one line each, whatever the names in a message
     actor.send({"kind": "done"})  # and it goes on
     assert receive_within(learner) == {"kind": "done"}
 
@@ -485,10 +501,10 @@ def test_curve_settings_that_cannot_work_are_refused_in_one_line(keys: dict[str,
 @needs_curve
 def test_the_key_command_writes_a_pair_with_a_private_secret_and_never_overwrites(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "robot_learning.tasks.hil_serl.keys", "--out", str(tmp_path / "k"), "--name", "learner"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     public, secret = tmp_path / "k" / "learner.key", tmp_path / "k" / "learner.key_secret"
     assert "secret-key" in secret.read_text() and "secret-key" not in public.read_text()
     assert secret.stat().st_mode & 0o777 == 0o600
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "exists" in r.stderr

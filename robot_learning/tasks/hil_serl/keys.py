@@ -45,6 +45,12 @@ def make_key_pair(directory: str | Path, name: str) -> tuple[Path, Path]:
     return Path(made_public), Path(made_secret)
 
 
+def keys_command(out: Path, name: str) -> dict[str, str]:
+    """`robot-learning hil-serl keys --out DIR --name NAME` (the task registry's handler)."""
+    public, secret = make_key_pair(out, name)
+    return {"public_key": str(public), "secret_key": str(secret)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m robot_learning.tasks.hil_serl.keys",
                                 description="Make a CURVE key pair for the HIL-SERL actor <-> learner link.")
@@ -52,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="e.g. learner, or the actor's robot name")
     a = p.parse_args(argv)
     try:
-        public, secret = make_key_pair(a.out, a.name)
+        made = keys_command(a.out, a.name)
     except (ConfigError, FileExistsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"public key {public} (give it to the other side); secret key {secret} (keep it here)")
+    print(f"public key {made['public_key']} (give it to the other side); secret key {made['secret_key']} (keep it here)")
     return 0
 
 

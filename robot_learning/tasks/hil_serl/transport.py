@@ -33,7 +33,14 @@ from zmq.utils.monitor import recv_monitor_message
 
 from robot_learning.core.checks import check
 from robot_learning.core.config import ConfigError, FieldError
-from robot_learning.tasks.hil_serl.wire import ACTOR_KINDS, LEARNER_KINDS, WireError, check_learner_message, decode, encode
+from robot_learning.tasks.hil_serl.wire import (
+    ACTOR_KINDS,
+    LEARNER_KINDS,
+    WireError,
+    check_learner_message,
+    decode,
+    encode,
+)
 
 LOG = logging.getLogger("robot_learning.hil_serl.link")
 _KEY_FIELDS = ("server_secret_key", "allowed_clients", "server_public_key", "client_secret_key")
@@ -106,7 +113,8 @@ class _Refusals:
         self.counts[reason] += 1
         k = self.counts[reason]
         if k <= _LOG_FIRST or k % 100 == 0:
-            self.log.warning("%s refused a message from %s: %s (%s); %d refused so far", self.side, peer, reason, detail,
+            shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in detail[:300])  # one line, whatever was sent
+            self.log.warning("%s refused a message from %s: %s (%s); %d refused so far", self.side, peer, reason, shown,
                              sum(self.counts.values()))
 
     def drain(self, monitor: zmq.Socket | None) -> None:
@@ -180,7 +188,7 @@ class LearnerEndpoint:
         auth.start()
         try:
             auth.configure_curve(domain="*", location=str(d))
-        except Exception as e:  # a malformed certificate in the directory
+        except (ValueError, OSError) as e:  # a malformed certificate in the directory
             auth.stop()
             raise ConfigError(f"link.allowed_clients: cannot read the keys in {d} ({e})") from None
         return auth
