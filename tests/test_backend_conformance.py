@@ -127,6 +127,7 @@ def test_randomisation_changes_the_motion_and_nominal_does_not(batch: BatchedG1)
 
 
 def test_sensor_layout_names_and_shapes_equal_g1batch(batch: BatchedG1, reference: G1Batch) -> None:
+    assert isinstance(batch, BatchedG1)
     start = _standing(batch)
     batch.reset(np.arange(4), start)
     reference.reset(np.arange(4), start)
@@ -181,14 +182,38 @@ def test_push_adds_world_velocity_to_the_pelvis(batch: BatchedG1) -> None:
     np.testing.assert_array_equal(batch.base_lin_vel[0], 0.0)
 
 
+@pytest.mark.parametrize("backend", _backend_params())
+def test_flat_slope_and_rough_in_one_batch_carry_standing_robots(backend: str) -> None:
+    """HumanUP Stage II's three grounds, one per environment: each robot stands on its own ground, and
+    the flat one moves as in a batch that is all flat."""
+    grounds = (None, SLOPE, TerrainConfig("rough"))
+    tol = TOL[backend]
+    mixed = make_batch(G1BatchConfig(num_envs=3, threads=1, terrains=grounds), backend, DEVICE[backend])
+    flat = make_batch(G1BatchConfig(num_envs=1, threads=1), backend, DEVICE[backend])
+    try:
+        for b in (mixed, flat):
+            b.reset(np.arange(b.num_envs), np.tile(b.default_qpos(base_height=0.81), (b.num_envs, 1)))
+            for _ in range(5):
+                b.step(np.tile(b.desc.array("default_positions"), (b.num_envs, 1)))
+        weight = 9.81 * float(mixed.model.body_subtreemass[1])  # type: ignore[attr-defined]
+        feet = mixed.sensor("left_foot_force")[:, 0] + mixed.sensor("right_foot_force")[:, 0]
+        assert np.all(feet > 0.5 * weight), feet
+        for side in ("left", "right"):
+            assert np.all(np.abs(mixed.height_above_ground(mixed.sensor(f"{side}_foot_pos"))) < 0.04)
+        np.testing.assert_allclose(mixed.qpos[0], flat.qpos[0], atol=max(tol, 1e-5))
+    finally:
+        mixed.close()
+        flat.close()
+
+
 # ---------------------------------------------------------------------------------------- warp only
 needs_warp = pytest.mark.skipif(backend_available("warp") is not None, reason=str(backend_available("warp")))
 
 
 @needs_warp
-def test_warp_refuses_a_height_field_mixed_with_other_grounds_in_one_line() -> None:
-    with pytest.raises(ConfigError, match="one ground per batch when it is a height field"):
-        make_batch(G1BatchConfig(num_envs=2, terrains=(None, TerrainConfig("rough"))), "warp", "cpu")
+def test_warp_refuses_two_different_height_fields_and_a_bad_device_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="one height field per batch"):
+        make_batch(G1BatchConfig(num_envs=2, terrains=(TerrainConfig("rough"), TerrainConfig("rough", seed=1))), "warp", "cpu")
     with pytest.raises(ConfigError, match="device 'gpu'"):
         make_batch(G1BatchConfig(num_envs=2), "warp", "gpu")
 

@@ -19,14 +19,16 @@ What differs from G1Batch (read this once)
 - Warm start: like G1Batch (``mujoco.rollout`` starts every policy step's first solve without the
   previous acceleration), the solver's warm start is cleared at the start of every policy step; the
   substeps inside a step warm-start from the previous substep, as in MuJoCo C.
-- Grounds: one Warp model serves the whole batch. Environments may stand on different *planes*
-  (flat and slopes: Warp keeps the pose of the world body's geoms per world), or all on the same height field
-  (``rough``); a height field mixed with other grounds is refused (:class:`ConfigError`).
+- Grounds: one Warp model serves the whole batch, and Warp keeps the pose of the world body's geoms
+  per world. Environments on different planes (flat, slopes) get their own floor pose; planes mixed
+  with a height field (HumanUP's flat, slope and rough) get a model with both floors
+  (:func:`two_floor_model`), each world holding the floor it does not use far below. One height field
+  per batch (two rough grounds with different parameters are refused, :class:`ConfigError`).
 - Capacity: Warp preallocates contacts (``nconmax`` per world, pooled over the worlds) and
   constraint rows (``njmax`` per world). A step that overflows either raises, naming the number to
   raise; the defaults cover the G1 lying, kneeling and standing on these grounds with margin.
 - On CUDA the policy step (clear warm start, ``decimation`` physics steps, the per-substep sensor
-  record) is captured once in a CUDA graph and replayed.
+  record) is captured once in a CUDA graph and replayed. This path has not run here (no GPU).
 """
 from __future__ import annotations
 
@@ -44,11 +46,13 @@ from robot_learning.sim.backends import check_device
 from robot_learning.sim.g1_batch_model import (
     INTERNAL_SENSOR_NAMES,
     SENSORS,
+    add_reward_sensors,
     build_batch_model,
+    strip_visual,
 )
-from robot_learning.sim.g1_model import ACTUATOR_PREFIX
+from robot_learning.sim.g1_model import ACTUATOR_PREFIX, build_g1_spec
 from robot_learning.sim.mujoco_batch import G1BatchConfig, RandomizationRanges
-from robot_learning.sim.terrain import TerrainConfig
+from robot_learning.sim.terrain import TerrainConfig, apply_terrain
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +103,36 @@ def _capacity_overflows() -> int:
     return int(mjw.OverflowType.ALL & ~mjw.OverflowType.ITERATIONS & ~mjw.OverflowType.LS_ITERATIONS)
 
 
+#: The plane floor that a batch mixing planes with a height field adds beside the height field, and
+#: how far below the ground the floor a world does not use is kept (m).
+PLANE_FLOOR = "rl_floor_plane"
+FAR_BELOW = 100.0
+
+
+def two_floor_model(cfg: G1BatchConfig, rough: TerrainConfig) -> mujoco.MjModel:
+    """The batch model with two floors: ``floor``, the height field of ``rough``, and
+    :data:`PLANE_FLOOR`, a plane with the flat floor's collision properties and a copy of each of the
+    floor's explicit contact pairs. Warp cannot change a geom's type per world but keeps the world
+    body's geom poses per world, so each world uses one floor and holds the other far below."""
+    spec = build_g1_spec(cfg.variant, fix_base=cfg.fix_base, physics_dt=cfg.physics_dt, terrain=None)
+    floor = spec.geom("floor")
+    plane = spec.worldbody.add_geom(name=PLANE_FLOOR, type=mujoco.mjtGeom.mjGEOM_PLANE, size=list(floor.size))
+    for attr in ("contype", "conaffinity", "condim", "friction", "solmix", "solref", "solimp", "margin", "gap", "priority"):
+        setattr(plane, attr, getattr(floor, attr))
+    for pair in list(spec.pairs):
+        if "floor" in (pair.geomname1, pair.geomname2):
+            twin = spec.add_pair(name=f"{pair.name}_plane" if pair.name else "",
+                                 geomname1=PLANE_FLOOR if pair.geomname1 == "floor" else pair.geomname1,
+                                 geomname2=PLANE_FLOOR if pair.geomname2 == "floor" else pair.geomname2)
+            for attr in ("condim", "friction", "solref", "solreffriction", "solimp", "margin", "gap"):
+                setattr(twin, attr, getattr(pair, attr))
+    apply_terrain(spec, rough)
+    if cfg.strip_visual:
+        strip_visual(spec)
+    add_reward_sensors(spec)
+    return spec.compile()
+
+
 def _torch() -> Any:
     import torch
 
@@ -131,13 +165,14 @@ class G1WarpBatch:
         self.terrains: list[TerrainConfig | None] = [grounds[i % len(grounds)] for i in range(n)]
         distinct = list(dict.fromkeys(self.terrains))
         hfields = [g for g in distinct if g is not None and g.kind == "rough"]
-        if hfields and len(distinct) > 1:
-            names = ", ".join("flat" if g is None else g.kind for g in distinct)
-            raise ConfigError(f"the warp backend runs one ground per batch when it is a height field (asked: {names}); "
-                              "use one rough ground for the batch, planes only (flat, slope), or --backend mujoco")
+        if len(hfields) > 1:
+            raise ConfigError(f"the warp backend holds one height field per batch; {len(hfields)} different rough "
+                              "grounds were asked (seed, roughness or size differ): use one, or --backend mujoco")
         wp, mjw = _modules()
         compiled = {g: build_batch_model(cfg.variant, cfg.physics_dt, cfg.strip_visual, cfg.fix_base, g) for g in distinct}
-        self.model = m = compiled[self.terrains[0]]
+        # planes mixed with the height field: one model with both floors, each world keeps one (see below)
+        self._two_floors = bool(hfields) and len(distinct) > 1
+        self.model = m = two_floor_model(cfg, hfields[0]) if self._two_floors else compiled[self.terrains[0]]
         self._ground_ids = [(g, np.array([i for i, t in enumerate(self.terrains) if t == g])) for g in distinct if g is not None]
 
         self.floating = not cfg.fix_base
@@ -189,17 +224,25 @@ class G1WarpBatch:
                    "time": t(wd.time), "overflow": t(wd.overflow)}
         self._field = {f: t(getattr(wm, f)) for f in fields}
         if len(distinct) > 1:
-            # Warp places geoms of the world body once per world (Data.geom_xpos/xmat) and never moves
-            # them: each world gets its own ground's floor pose there
-            floor = m.geom("floor").id
+            # Warp places the world body's geoms once per world (Data.geom_xpos/xmat) and never moves
+            # them: each world gets its own ground's floor pose there; with two floors, the one a world
+            # does not use is parked FAR_BELOW, out of reach of every contact
             poses = {}
             for g, mg in compiled.items():
                 dg = mujoco.MjData(mg)
                 mujoco.mj_kinematics(mg, dg)
-                poses[g] = (dg.geom_xpos[floor].copy(), dg.geom_xmat[floor].reshape(3, 3).copy())
+                fl = mg.geom("floor").id
+                poses[g] = (dg.geom_xpos[fl].copy(), dg.geom_xmat[fl].reshape(3, 3).copy())
+            parked = (np.array([0.0, 0.0, -FAR_BELOW]), np.eye(3))
             xpos, xmat = t(wd.geom_xpos), t(wd.geom_xmat)
-            xpos[:, floor] = self._dev(np.stack([poses[g][0] for g in self.terrains]))
-            xmat[:, floor] = self._dev(np.stack([poses[g][1] for g in self.terrains]))
+            plane_floor = m.geom(PLANE_FLOOR).id if self._two_floors else m.geom("floor").id
+            plane_poses = [parked if g in hfields else poses[g] for g in self.terrains]
+            xpos[:, plane_floor] = self._dev(np.stack([p[0] for p in plane_poses]))
+            xmat[:, plane_floor] = self._dev(np.stack([p[1] for p in plane_poses]))
+            if self._two_floors:
+                hfield_poses = [poses[g] if g in hfields else parked for g in self.terrains]
+                xpos[:, m.geom("floor").id] = self._dev(np.stack([p[0] for p in hfield_poses]))
+                xmat[:, m.geom("floor").id] = self._dev(np.stack([p[1] for p in hfield_poses]))
         self._graph: Any = None
         self._use_graph = self.device.startswith("cuda")
         self._closed = False
@@ -210,15 +253,18 @@ class G1WarpBatch:
     # ------------------------------------------------------------------ life cycle
     @contextlib.contextmanager
     def _scope(self) -> Iterator[None]:
-        """Warp calls on this batch's device (and, on CUDA, torch's current stream, so that torch and
-        Warp work on the same buffers in order)."""
+        """Warp calls on this batch's device. On CUDA, Warp runs on its own stream (graphs cannot be
+        captured on torch's legacy default stream), ordered after torch's current stream on entry and
+        before it on exit by stream waits on the device (no host synchronisation)."""
         wp, _ = _modules()
         with wp.ScopedDevice(self._wp_device):
-            if self.device.startswith("cuda"):
-                with wp.ScopedStream(wp.stream_from_torch(self._torch_device)):
-                    yield
-            else:
+            if not self.device.startswith("cuda"):
                 yield
+                return
+            torch_stream, warp_stream = wp.stream_from_torch(self._torch_device), wp.get_stream(self._wp_device)
+            warp_stream.wait_stream(torch_stream)
+            yield
+            torch_stream.wait_stream(warp_stream)
 
     def close(self) -> None:
         """Release the captured graph (the device memory goes with the object)."""
