@@ -50,7 +50,8 @@ from robot_learning.sim.g1_batch_model import (
     build_batch_model,
     strip_visual,
 )
-from robot_learning.sim.g1_model import ACTUATOR_PREFIX, build_g1_spec
+from robot_learning.sim.g1_model import build_g1_spec
+from robot_learning.sim.mjspec_pd import ACTUATOR_PREFIX
 from robot_learning.sim.mujoco_batch import G1BatchConfig, RandomizationRanges
 from robot_learning.sim.terrain import TerrainConfig, apply_terrain
 
@@ -84,13 +85,13 @@ def _kernels() -> tuple[Any, Any]:
     substep into the per-substep record."""
     wp, _ = _modules()
 
-    @wp.kernel(module="unique")
-    def ctrl_of_substep(k: int, targets: wp.array3d(dtype=wp.float32), ctrl: wp.array2d(dtype=wp.float32)):  # type: ignore[valid-type]
+    @wp.kernel(module="unique")  # type: ignore[untyped-decorator]
+    def ctrl_of_substep(k: int, targets: wp.array3d(dtype=wp.float32), ctrl: wp.array2d(dtype=wp.float32)) -> None:  # type: ignore[valid-type]
         w, j = wp.tid()
         ctrl[w, j] = targets[w, k, j]
 
-    @wp.kernel(module="unique")
-    def record_substep(k: int, src: wp.array2d(dtype=wp.float32), out: wp.array3d(dtype=wp.float32)):  # type: ignore[valid-type]
+    @wp.kernel(module="unique")  # type: ignore[untyped-decorator]
+    def record_substep(k: int, src: wp.array2d(dtype=wp.float32), out: wp.array3d(dtype=wp.float32)) -> None:  # type: ignore[valid-type]
         w, j = wp.tid()
         out[w, k, j] = src[w, j]
 
@@ -517,7 +518,8 @@ class G1WarpBatch:
         t = self.targets if targets is None else targets
         q = self.joint_pos if joint_pos is None else joint_pos
         qd = self.joint_vel if joint_vel is None else joint_vel
-        return np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
+        torque: np.ndarray = np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
+        return torque
 
     # ------------------------------------------------------------------ domain randomisation
     def _write(self, field: str, tids: Any, values: np.ndarray) -> None:
