@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	$(PY) -m pip install --upgrade --quiet pip
 	# Pinned CPU build of PyTorch first: a bare "torch" would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[train,deploy,sim,dev]"
+	$(PY) -m pip install --quiet -e ".[train,deploy,sim,gpu,dev]"
 	@touch $(STAMP)
 
 # The demo: train within DEMO_SECONDS in all (the compiled learner, then export, parity check, C export, evaluation in

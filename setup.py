@@ -28,6 +28,7 @@ setup(
         # benchmarks/quadrotor.py --peer: the L2F paper's own trainer (rl_tools headers; the driver relies on 2.2.1's
         # internals) and the L2F simulator's Python binding (builds from source: ~35 min, ~10 GB RAM). Not in make's install.
         "peers": ["rltools==2.2.1", "l2f==2.0.18"],
+        "gpu": ["mujoco-warp==4.0.0"],  # the MuJoCo Warp backend (--backend warp; pulls warp-lang)
         "dev": ["pytest>=8", "ruff>=0.4", "hypothesis>=6.100", "rosbags>=0.11", "mypy>=2.4",
                 "isaacgym-stubs==1.1rc4"],  # pinned: robot_learning/sim/typecheck.py mends that exact text
     },
