@@ -46,3 +46,41 @@ def test_recipe_runs_at_toy_scale_on_the_cpu(name: str, num_envs: int, tmp_path:
     assert final["kl"] > 0.0 and math.isfinite(final["value_loss"])  # the updates changed the policy
     res = eval_command(run / "policy.onnx", sim="mujoco", episodes=1, seconds=0.4, posture="supine")  # through the runtime
     assert res["episodes"] == 1
+
+
+def _toy(num_envs: int, steps: int, total: int) -> list[str]:
+    return ["--num-envs", str(num_envs), "--set", f"ppo.steps_per_env={steps}", "--set", f"max_env_steps={total}",
+            "--set", "eval_episodes=2", "--set", "env.episode_s=0.4", "--set", "ppo.actor_hidden=[64,32]",
+            "--set", "ppo.critic_hidden=[64,32]"]
+
+
+def test_stage1_recipe_trains_data_parallel_on_two_ranks(tmp_path: Path) -> None:
+    # torchrun, two real processes, gloo over loopback: rank 0 writes the run, the step count is both ranks'
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), "-m", "robot_learning", "train", "getup", "--config", str(CONFIGS / "humanup_stage1.yaml"),
+           "--backend", "mujoco", "--device", "cpu", "--out", str(tmp_path / "run"), *_toy(4, 4, 96)]
+    env = {**__import__("os").environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert '"rank": 1, "world_size": 2' in out.stdout  # the other rank trained and did not write
+    rows = list(csv.DictReader((tmp_path / "run" / "learning_curve.csv").open()))
+    assert [int(r["env_steps"]) for r in rows] == [32, 64, 96]  # 4 steps x 4 robots x 2 ranks per iteration
+    assert (tmp_path / "run" / "policy.onnx").is_file()
+
+
+@pytest.mark.slow  # the first Warp step compiles its kernels (~75 s with a cold cache)
+def test_stage1_recipe_runs_at_toy_scale_on_warp_cpu(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco_warp", reason="the warp backend needs mujoco-warp (the [gpu] extra)")
+    from robot_learning.cli import main
+
+    assert main(["train", "getup", "--config", str(CONFIGS / "humanup_stage1.yaml"), "--backend", "warp", "--device", "cpu",
+                 "--out", str(tmp_path / "run"), *_toy(4, 4, 48)]) == 0
+    rows = list(csv.DictReader((tmp_path / "run" / "learning_curve.csv").open()))
+    assert len(rows) == 3 and json.loads((tmp_path / "run" / "report.json").read_text())["config"]["env"]["backend"] == "warp"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import platform
 import sys
 import time
@@ -134,6 +135,22 @@ def _check_backend(cfg: GetupTrainConfig) -> None:
             raise ConfigError(f"--device {cfg.env.device}: this PyTorch build sees no CUDA device (torch {torch.__version__})")
 
 
+def _distributed(cfg: GetupTrainConfig, ppo: bool) -> Any:
+    """This process's place in a ``torchrun`` job (one process: a world of one). Data-parallel training
+    runs the PPO recipes (Stage I, PPO Stage II); each rank's robots step on ``cuda:LOCAL_RANK`` when the
+    config says cuda."""
+    from robot_learning.algos.distributed import Distributed
+
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world not in ("", "1") and not ppo:
+        raise ConfigError(f"torchrun with {world} ranks runs PPO (--stage discovery, or --method ppo); "
+                          f"the {cfg.method} method trains in one process")
+    ctx = Distributed.from_env(device="cuda" if cfg.env.device.startswith("cuda") else "cpu")
+    if ctx.device.type == "cuda":
+        cfg.env.device = str(ctx.device)
+    return ctx
+
+
 def train_command(out: Path | None, config: Path | None, seconds: float | None, seed: int | None, stage: str | None = None,
                   num_envs: int | None = None, force: bool = False, progress: Callable[[str], None] | bool | None = True, posture: str | None = None,
                   model: str | None = None, prone: str | None = None, dr: bool | None = None,
@@ -152,15 +169,23 @@ def train_command(out: Path | None, config: Path | None, seconds: float | None, 
         from robot_learning.tasks.getup.dagger import mpc_planner_class
 
         mpc_planner_class()  # refused now, before the run directory
+    ppo = not (cfg.env.stage == "tracking" and cfg.method in ("pipeline", "dagger"))
+    ctx = _distributed(cfg, ppo)
+    if not ctx.is_main:  # another rank of a torchrun job: it trains; rank 0 writes the run
+        from robot_learning.tasks.getup.train import train
+
+        result = train(cfg, dist=ctx)
+        ctx.close()
+        return {"summary": {"rank": ctx.rank, "world_size": ctx.world_size, "env_steps": result.env_steps}}
     with open_run(out, TASK, "train", force=force, config=cfg) as record:
         run = record.path
         save_yaml(cfg, run / "config.yaml")
-        if cfg.env.stage == "tracking" and cfg.method == "pipeline":
+        if not ppo and cfg.method == "pipeline":
             report = _train_pipeline(cfg, run, bool(progress), force)
-        elif cfg.env.stage == "tracking" and cfg.method == "dagger":
+        elif not ppo:
             report = _train_dagger(cfg, run, bool(progress))
         else:
-            report = _train_ppo(cfg, run, bool(progress))
+            report = _train_ppo(cfg, run, bool(progress), ctx)
         summary = {"run_dir": report["run"], "stage": report["stage"], "env_steps": report["train"]["env_steps"],
                    "wall_clock_s": report["train"]["wall_clock_s"], "best_eval": report["best_eval"]}
         return {"run": str(run), **record.report(summary, {**report, "summary": summary})}
@@ -250,7 +275,7 @@ def _train_dagger(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str,
     return {"run": str(run), **report}
 
 
-def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, Any]:
+def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool, dist: Any = None) -> dict[str, Any]:
     import torch
 
     from robot_learning.tasks.getup.train import train
@@ -295,11 +320,15 @@ def _train_ppo(cfg: GetupTrainConfig, run: Path, progress: bool) -> dict[str, An
 
     t0 = time.time()
     try:
-        result = train(cfg, log=log, writer=writer, on_eval=checkpoint)
+        result = train(cfg, log=log, writer=writer, on_eval=checkpoint, dist=dist)
     finally:
         curve.close()
+        if dist is not None:
+            dist.close()  # the other ranks are done; what follows (export, report) is rank 0's alone
         if writer is not None:
             writer.close()
+    result.model.cpu()
+    result.best_actor.cpu()
     (run / "checkpoints").mkdir(exist_ok=True)
     torch.save({"model": result.model.state_dict(), "best_actor": result.best_actor.state_dict(), "config": to_dict(cfg)},
                run / "checkpoints" / "final.pt")

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from robot_learning.algos.distributed import Distributed
 from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, ResidualActor, RolloutBuffer, TimedFeedforward
 from robot_learning.core.seeding import seed_everything
 from robot_learning.sim.backends import make_batch
@@ -119,13 +120,23 @@ def evaluate_policy(env: GetupEnv, act: Callable[[np.ndarray], np.ndarray], epis
 
 
 def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = None, writer: Any = None,
-          on_eval: Callable[[ActorCritic, dict[str, Any]], None] | None = None) -> TrainResult:
+          on_eval: Callable[[ActorCritic, dict[str, Any]], None] | None = None, dist: Distributed | None = None) -> TrainResult:
     """PPO (after behaviour cloning of a feasible reference) for ``cfg.max_seconds``; ``on_eval`` is
-    called with the model after every periodic evaluation (e.g. to write a checkpoint)."""
-    seed_everything(cfg.seed)
+    called with the model after every periodic evaluation (e.g. to write a checkpoint).
+
+    ``dist``: this rank of a data-parallel run (``torchrun``; :mod:`robot_learning.algos.distributed`):
+    each rank steps ``env.num_envs`` robots of its own seed (``seed + rank``), PPO averages the gradients
+    and keeps the networks identical, ``env_steps`` counts every rank's steps, and rank 0 alone
+    evaluates, logs and calls ``on_eval`` (its clock and step count end the run for everyone). The
+    learner runs on ``dist.device`` (the backend's device, ``env.device``)."""
+    ctx = dist if dist is not None else Distributed()
+    dev = ctx.device
+    seed_everything(ctx.seed(cfg.seed))
     torch.set_num_threads(max(1, cfg.torch_threads))
-    env, _ = make_env(cfg)
-    eval_env, _ = make_env(cfg, num_envs=cfg.eval_episodes, seed_offset=1000, held_out=True)
+    env, _ = make_env(cfg, seed_offset=ctx.rank)
+    eval_env = make_env(cfg, num_envs=cfg.eval_episodes, seed_offset=1000, held_out=True)[0] if ctx.is_main else None
+    if not ctx.is_main:
+        log, writer, on_eval = None, None, None
     p = cfg.ppo
     ppo_cfg = PPOConfig(actor_hidden=tuple(p.actor_hidden), critic_hidden=tuple(p.critic_hidden), init_std=p.init_std,
                         learning_rate=p.learning_rate, schedule=p.schedule, desired_kl=p.desired_kl, steps_per_env=p.steps_per_env, epochs=p.epochs,
@@ -153,9 +164,10 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
             log({"behaviour_cloning": bc})
         env.reset()
         obs, cobs = env.observe()
-    ppo = PPO(model, ppo_cfg, seed=cfg.seed)
+    model.to(dev)
+    ppo = PPO(model, ppo_cfg, seed=cfg.seed, dist=ctx)  # broadcasts rank 0's (cloned) networks
     imitate = bool(bc) and cfg.imitation_coef[0] > 0.0 and not cfg.env.residual_on_reference
-    buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS)
+    buf = RolloutBuffer(p.steps_per_env, env.n, obs.shape[1], cobs.shape[1], N_JOINTS, device=dev)
     steps, it = int(bc.get("env_steps", 0)), 0
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
@@ -166,43 +178,43 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
     ep_heads: list[float] = []
     while True:
         elapsed = time.monotonic() - t0
-        if elapsed >= cfg.max_seconds or (cfg.max_env_steps and steps >= cfg.max_env_steps):
+        if ctx.agree(elapsed >= cfg.max_seconds or bool(cfg.max_env_steps and steps >= cfg.max_env_steps)):  # rank 0's clock
             break
         buf.clear()
         buf.sigma = model.log_std.detach().exp().clone()
         reward_terms: dict[str, float] = {}
         sim_time = 0.0
         for _ in range(p.steps_per_env):
-            o, co = torch.tensor(obs), torch.tensor(cobs)  # copies: the env writes its next observation in place
+            o, co = torch.tensor(obs, device=dev), torch.tensor(cobs, device=dev)  # copies: the env writes its next observation in place
             a, logp, v, mu = model.act(o, co)
             teacher = None
             if imitate:  # the teacher's targets while getting up; from standing on, PPO alone (balance needs feedback)
                 t_np, teaching = env.expert_action(cfg.imitation_until_head_m)
-                t_np = np.where(teaching[:, None], t_np, mu.numpy()).astype(np.float32)  # no pull where the teacher has nothing to teach
-                teacher = torch.from_numpy(t_np)
+                t_np = np.where(teaching[:, None], t_np, mu.cpu().numpy()).astype(np.float32)  # no pull where the teacher has nothing to teach
+                teacher = torch.from_numpy(t_np).to(dev)
             ts = time.monotonic()
-            obs, cobs, r, done, info = env.step(a.numpy().astype(np.float64))
+            obs, cobs, r, done, info = env.step(a.cpu().numpy().astype(np.float64))
             sim_time += time.monotonic() - ts
-            buf.add(o, co, a, logp, v, mu, torch.from_numpy(r), torch.from_numpy(done.astype(np.float32)), teacher)
+            buf.add(o, co, a, logp, v, mu, torch.from_numpy(r).to(dev), torch.from_numpy(done.astype(np.float32)).to(dev), teacher)
             for k, val in info["reward_terms"].items():
                 reward_terms[k] = reward_terms.get(k, 0.0) + val / p.steps_per_env
             if "episodes" in info:
                 ep_success += info["episodes"].success.tolist()
                 ep_heads += info["episodes"].head_height.tolist()
-        steps += p.steps_per_env * env.n
+        steps += p.steps_per_env * env.n * ctx.world_size
         with torch.no_grad():
-            last_v = model.value(torch.from_numpy(cobs))
-        buf.compute_returns(last_v, p.gamma, p.lam)
+            last_v = model.value(torch.from_numpy(cobs).to(dev))
+        buf.compute_returns(last_v, p.gamma, p.lam, dist=ctx)
         if it == 0 and not bc:  # first statistics before the first update (the first rollout ran on identity statistics)
-            model.actor.norm.update(buf.obs[: buf.t])
-            model.critic_norm.update(buf.critic_obs[: buf.t])
+            model.actor.norm.update(buf.obs[: buf.t], dist=ctx)
+            model.critic_norm.update(buf.critic_obs[: buf.t], dist=ctx)
         tl = time.monotonic()
         frac = min(1.0, elapsed / max(1.0, cfg.max_seconds))
         coef = cfg.imitation_coef[0] + (cfg.imitation_coef[1] - cfg.imitation_coef[0]) * frac if imitate else 0.0
         stats = ppo.update(buf, critic_only=bool(bc) and it < cfg.critic_warmup_iterations, imitation_coef=coef)
         # the normalisers change only between updates: the update sees the statistics the rollout was collected with
-        model.actor.norm.update(buf.obs[: buf.t])
-        model.critic_norm.update(buf.critic_obs[: buf.t])
+        model.actor.norm.update(buf.obs[: buf.t], dist=ctx)
+        model.critic_norm.update(buf.critic_obs[: buf.t], dist=ctx)
         learn_time = time.monotonic() - tl
         it += 1
         recent_s = ep_success[-200:]
@@ -223,7 +235,7 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
                 writer.add_scalar(f"reward/{k}", v, steps)
         if log is not None:
             log(row)
-        if time.monotonic() - t0 >= next_eval:
+        if eval_env is not None and time.monotonic() - t0 >= next_eval:
             next_eval += cfg.eval_every_seconds
             ev = _evaluate_model(model, eval_env, cfg.eval_episodes)
             ev.update({"env_steps": steps, "seconds": round(time.monotonic() - t0, 1)})
@@ -239,6 +251,8 @@ def train(cfg: GetupTrainConfig, log: Callable[[dict[str, Any]], None] | None = 
                                                                and ev["mean_final_head_height_m"] > best.get("mean_final_head_height_m", -1)):
                 best = ev
                 best_actor = copy.deepcopy(model.actor)
+    if eval_env is None:  # ranks other than 0: the networks are rank 0's; it evaluates and exports
+        return TrainResult(model, model.actor, steps, time.monotonic() - t0, it, history, evals, best, bc)
     ev = _evaluate_model(model, eval_env, cfg.eval_episodes)
     ev.update({"env_steps": steps, "seconds": round(time.monotonic() - t0, 1), "final": True})
     evals.append(ev)
@@ -309,9 +323,11 @@ def fit_actor(actor: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: 
 
 def evaluate_actor(actor: torch.nn.Module, env: GetupEnv, episodes: int) -> dict[str, Any]:
     """:func:`evaluate_policy` of an actor network (its mean action)."""
+    device = next(actor.parameters()).device
+
     def act(o: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return actor(torch.from_numpy(o)).numpy().astype(np.float64)
+            return actor(torch.from_numpy(o).to(device)).cpu().numpy().astype(np.float64)
 
     return evaluate_policy(env, act, episodes)
 
