@@ -112,3 +112,78 @@ class BatchedG1(Protocol):
     def set_joint_friction(self, env_ids: np.ndarray, damping: np.ndarray, frictionloss: np.ndarray) -> None: ...
 
     def sample_randomization(self, env_ids: np.ndarray, ranges: Any = None) -> None: ...
+
+
+class G1StateViews:
+    """What every backend derives the same way from its ``qpos``/``qvel`` views and its gains: the joint
+    and pelvis views and the vectorised PD law. A backend class inherits it and provides ``qpos``,
+    ``qvel``, ``targets``, ``floating``, ``_jq0``/``_jv0`` (the first joint's qpos/qvel address),
+    ``kp``, ``kd`` and ``effort_limit``."""
+
+    floating: bool
+    _jq0: int
+    _jv0: int
+    kp: np.ndarray
+    kd: np.ndarray
+    effort_limit: np.ndarray
+
+    @property
+    def qpos(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def qvel(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def targets(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        """(N, 23) joint angles (rad), spec order."""
+        return self.qpos[:, self._jq0:]
+
+    @property
+    def joint_vel(self) -> np.ndarray:
+        """(N, 23) joint velocities (rad/s), spec order."""
+        return self.qvel[:, self._jv0:]
+
+    def _floating(self, what: str) -> None:
+        if not self.floating:
+            raise ValueError(f"{what} needs the free-floating G1 (G1BatchConfig.fix_base=False)")
+
+    @property
+    def base_pos(self) -> np.ndarray:
+        """(N, 3) pelvis position, world (m)."""
+        self._floating("base_pos")
+        return self.qpos[:, 0:3]
+
+    @property
+    def base_quat(self) -> np.ndarray:
+        """(N, 4) pelvis orientation in the world, (w, x, y, z)."""
+        self._floating("base_quat")
+        return self.qpos[:, 3:7]
+
+    @property
+    def base_lin_vel(self) -> np.ndarray:
+        """(N, 3) pelvis linear velocity in the world frame (m/s)."""
+        self._floating("base_lin_vel")
+        return self.qvel[:, 0:3]
+
+    @property
+    def base_ang_vel(self) -> np.ndarray:
+        """(N, 3) pelvis angular velocity in the pelvis (body) frame (rad/s)."""
+        self._floating("base_ang_vel")
+        return self.qvel[:, 3:6]
+
+    def pd_torque(self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
+                  joint_vel: np.ndarray | None = None) -> np.ndarray:
+        """(N, 23) the actuators' PD law, vectorised: ``clip(kp (target - q) - kd qd, +-effort)`` with each
+        environment's gains; defaults: the current targets and joint state (the torque the next physics
+        step would apply)."""
+        t = self.targets if targets is None else targets
+        q = self.joint_pos if joint_pos is None else joint_pos
+        qd = self.joint_vel if joint_vel is None else joint_vel
+        torque: np.ndarray = np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
+        return torque

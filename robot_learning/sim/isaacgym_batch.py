@@ -85,6 +85,7 @@ import torch
 
 from robot_learning.core.config import ConfigError
 from robot_learning.robots import g1 as g1_desc
+from robot_learning.sim.batch import G1StateViews
 from robot_learning.sim.g1_batch_model import (
     HAND_POS,
     SENSORS,
@@ -348,7 +349,7 @@ def _cuda_index(device: str) -> int:
     raise ConfigError(f"the isaacgym backend needs a CUDA device (cuda or cuda:N), got {device!r}")
 
 
-class G1IsaacGymBatch:
+class G1IsaacGymBatch(G1StateViews):
     """N G1 environments on Isaac Gym; see the module docstring. Same public surface as
     :class:`~robot_learning.sim.mujoco_batch.G1Batch` (host arrays are float64 copies of the device
     state made on first access after a step; :meth:`torch_state` gives the device tensors)."""
@@ -824,38 +825,6 @@ class G1IsaacGymBatch:
         return self._cached("qvel", self._qvel_t)
 
     @property
-    def joint_pos(self) -> np.ndarray:
-        return self.qpos[:, self._jq0:]
-
-    @property
-    def joint_vel(self) -> np.ndarray:
-        return self.qvel[:, self._jv0:]
-
-    def _floating(self, what: str) -> None:
-        if not self.floating:
-            raise ValueError(f"{what} needs the free-floating G1 (G1BatchConfig.fix_base=False)")
-
-    @property
-    def base_pos(self) -> np.ndarray:
-        self._floating("base_pos")
-        return self.qpos[:, 0:3]
-
-    @property
-    def base_quat(self) -> np.ndarray:
-        self._floating("base_quat")
-        return self.qpos[:, 3:7]
-
-    @property
-    def base_lin_vel(self) -> np.ndarray:
-        self._floating("base_lin_vel")
-        return self.qvel[:, 0:3]
-
-    @property
-    def base_ang_vel(self) -> np.ndarray:
-        self._floating("base_ang_vel")
-        return self.qvel[:, 3:6]
-
-    @property
     def targets(self) -> np.ndarray:
         return self._cached("targets", self._targets_t)
 
@@ -870,15 +839,6 @@ class G1IsaacGymBatch:
     def sensor_substeps(self, name: str) -> np.ndarray:
         """(N, decimation, dim) sensor ``name`` after every physics step of the last :meth:`step`."""
         return self._cached("sensor_substeps", self._sens_sub_t)[:, :, self.sensor_slice(name)]
-
-    def pd_torque(self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
-                  joint_vel: np.ndarray | None = None) -> np.ndarray:
-        """(N, 23) ``clip(kp (target - q) - kd qd, +-effort)`` with each environment's gains (host)."""
-        t = self.targets if targets is None else targets
-        q = self.joint_pos if joint_pos is None else joint_pos
-        qd = self.joint_vel if joint_vel is None else joint_vel
-        torque: np.ndarray = np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
-        return torque
 
     # ------------------------------------------------------------------ domain randomisation
     def randomize(self, env_ids: np.ndarray, friction: np.ndarray | None = None, mass_delta: np.ndarray | None = None,

@@ -59,6 +59,7 @@ import mujoco.rollout
 import numpy as np
 
 from robot_learning.robots import g1 as g1_desc
+from robot_learning.sim.batch import G1StateViews
 from robot_learning.sim.g1_batch_model import INTERNAL_SENSOR_NAMES, SENSORS, build_batch_model
 from robot_learning.sim.g1_model import ACTUATOR_PREFIX
 from robot_learning.sim.terrain import TerrainConfig
@@ -118,7 +119,7 @@ def quat_from_pitch(angle: float) -> np.ndarray:
     return np.array([np.cos(angle / 2.0), 0.0, np.sin(angle / 2.0), 0.0])
 
 
-class G1Batch:
+class G1Batch(G1StateViews):
     """N G1 environments stepped in parallel; see the module docstring.
 
     Array properties (``qpos``, ``joint_pos``, ``sensor(...)``, ...) are read-only *views* of the
@@ -354,44 +355,6 @@ class G1Batch:
         return self._ro(self.state[:, self._qvel_sl])
 
     @property
-    def joint_pos(self) -> np.ndarray:
-        """(N, 23) joint angles (rad), spec order."""
-        return self.qpos[:, self._jq0:]
-
-    @property
-    def joint_vel(self) -> np.ndarray:
-        """(N, 23) joint velocities (rad/s), spec order."""
-        return self.qvel[:, self._jv0:]
-
-    def _floating(self, what: str) -> None:
-        if not self.floating:
-            raise ValueError(f"{what} needs the free-floating G1 (G1BatchConfig.fix_base=False)")
-
-    @property
-    def base_pos(self) -> np.ndarray:
-        """(N, 3) pelvis position, world (m)."""
-        self._floating("base_pos")
-        return self.qpos[:, 0:3]
-
-    @property
-    def base_quat(self) -> np.ndarray:
-        """(N, 4) pelvis orientation in the world, (w, x, y, z)."""
-        self._floating("base_quat")
-        return self.qpos[:, 3:7]
-
-    @property
-    def base_lin_vel(self) -> np.ndarray:
-        """(N, 3) pelvis linear velocity in the world frame (m/s)."""
-        self._floating("base_lin_vel")
-        return self.qvel[:, 0:3]
-
-    @property
-    def base_ang_vel(self) -> np.ndarray:
-        """(N, 3) pelvis angular velocity in the pelvis (body) frame (rad/s)."""
-        self._floating("base_ang_vel")
-        return self.qvel[:, 3:6]
-
-    @property
     def targets(self) -> np.ndarray:
         """(N, 23) PD targets of the last step (or the reset joint positions)."""
         return self._ro(self._targets)
@@ -418,18 +381,6 @@ class G1Batch:
         """(N, 23) applied joint torques (N m) of the last physics substep, as MuJoCo's
         ``actuator_force`` (PD, motor strength and effort clip included)."""
         return self.sensor("actuator_force")
-
-    def pd_torque(
-        self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
-        joint_vel: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """(N, 23) the PD law of the actuators, vectorised: ``clip(kp (target - q) - kd qd, +-effort)``
-        with each environment's gains; defaults: the current targets and joint state (i.e. the torque
-        the next physics step would apply)."""
-        t = self._targets if targets is None else targets
-        q = self.joint_pos if joint_pos is None else joint_pos
-        qd = self.joint_vel if joint_vel is None else joint_vel
-        return np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
 
     # ------------------------------------------------------------------ domain randomisation
     def randomize(

@@ -43,6 +43,7 @@ import numpy as np
 from robot_learning.core.config import ConfigError
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.sim.backends import check_device
+from robot_learning.sim.batch import G1StateViews
 from robot_learning.sim.g1_batch_model import (
     INTERNAL_SENSOR_NAMES,
     SENSORS,
@@ -140,7 +141,7 @@ def _torch() -> Any:
     return torch
 
 
-class G1WarpBatch:
+class G1WarpBatch(G1StateViews):
     """N G1 environments on MuJoCo Warp; see the module docstring.
 
     Public attributes as :class:`~robot_learning.sim.mujoco_batch.G1Batch`: ``config``, ``model`` (the
@@ -452,44 +453,6 @@ class G1WarpBatch:
         return self._h("qvel")
 
     @property
-    def joint_pos(self) -> np.ndarray:
-        """(N, 23) joint angles (rad), spec order."""
-        return self.qpos[:, self._jq0:]
-
-    @property
-    def joint_vel(self) -> np.ndarray:
-        """(N, 23) joint velocities (rad/s), spec order."""
-        return self.qvel[:, self._jv0:]
-
-    def _floating(self, what: str) -> None:
-        if not self.floating:
-            raise ValueError(f"{what} needs the free-floating G1 (G1BatchConfig.fix_base=False)")
-
-    @property
-    def base_pos(self) -> np.ndarray:
-        """(N, 3) pelvis position, world (m)."""
-        self._floating("base_pos")
-        return self.qpos[:, 0:3]
-
-    @property
-    def base_quat(self) -> np.ndarray:
-        """(N, 4) pelvis orientation in the world, (w, x, y, z)."""
-        self._floating("base_quat")
-        return self.qpos[:, 3:7]
-
-    @property
-    def base_lin_vel(self) -> np.ndarray:
-        """(N, 3) pelvis linear velocity in the world frame (m/s)."""
-        self._floating("base_lin_vel")
-        return self.qvel[:, 0:3]
-
-    @property
-    def base_ang_vel(self) -> np.ndarray:
-        """(N, 3) pelvis angular velocity in the pelvis frame (rad/s)."""
-        self._floating("base_ang_vel")
-        return self.qvel[:, 3:6]
-
-    @property
     def targets(self) -> np.ndarray:
         """(N, 23) PD targets of the last physics substep (or the reset joint positions)."""
         return self._h("ctrl")
@@ -511,15 +474,6 @@ class G1WarpBatch:
     def actuator_force(self) -> np.ndarray:
         """(N, 23) applied joint torques (N m) of the last physics substep."""
         return self.sensor("actuator_force")
-
-    def pd_torque(self, targets: np.ndarray | None = None, joint_pos: np.ndarray | None = None,
-                  joint_vel: np.ndarray | None = None) -> np.ndarray:
-        """(N, 23) the actuators' PD law ``clip(kp (target - q) - kd qd, +-effort)``, vectorised (numpy)."""
-        t = self.targets if targets is None else targets
-        q = self.joint_pos if joint_pos is None else joint_pos
-        qd = self.joint_vel if joint_vel is None else joint_vel
-        torque: np.ndarray = np.clip(self.kp * (t - q) - self.kd * qd, -self.effort_limit, self.effort_limit)
-        return torque
 
     # ------------------------------------------------------------------ domain randomisation
     def _write(self, field: str, tids: Any, values: np.ndarray) -> None:
