@@ -54,5 +54,10 @@ TASK = TaskSpec(
                     Option("--human", "who may take over", choices=_HUMANS),
                     Option("--seed", "random seed", type=int),
                 )),
+        Command("keys", "A CURVE key pair for the actor <-> learner link: NAME.key (public) and NAME.key_secret (mode 0600).",
+                "robot_learning.tasks.hil_serl.keys:keys_command", common=False, options=(
+                    Option("--out", "directory for the two key files", type=Path, required=True),
+                    Option("--name", "learner, or the actor's robot name", required=True),
+                )),
     ),
 )
