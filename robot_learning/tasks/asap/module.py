@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,25 @@ def train_command(out: Path | None = None, config: Path | None = None, seconds: 
         flags["device"] = device
     cfg = load_config(TrackingConfig, config, CONFIG_DIR / TRAIN_CONFIG, flags, overrides)
     _check_backend(cfg.backend, cfg.device)
+    ctx = _distributed(cfg)
+    if ctx.enabled and ctx.device.type == "cuda":
+        cfg = replace(cfg, device=str(ctx.device))  # each rank's robots and learner on its own GPU
+    if not ctx.is_main:  # another rank of a torchrun job: it trains; rank 0 writes the run
+        from robot_learning.tasks.asap.tracking import train_tracking
+
+        result = train_tracking(cfg, dist=ctx)
+        ctx.close()
+        return {"summary": {"rank": ctx.rank, "world_size": ctx.world_size, "env_steps": result.curve[-1]["env_steps"] if result.curve else 0}}
     with open_run(out, "asap", "train", force=force, config=cfg) as record:
-        return _train_run(record, cfg, progress)
+        return _train_run(record, cfg, progress, ctx)
+
+
+def _distributed(cfg: Any) -> Any:
+    """This process's place in a ``torchrun`` job (one process: a world of one); with CUDA each rank
+    uses ``cuda:LOCAL_RANK``."""
+    from robot_learning.algos.distributed import Distributed
+
+    return Distributed.from_env(device="cuda" if cfg.device.startswith("cuda") else "cpu")
 
 
 def _check_backend(backend: str, device: str) -> None:
@@ -138,7 +156,7 @@ def _check_backend(backend: str, device: str) -> None:
             raise ConfigError(f"device {device}: this PyTorch build sees no CUDA device (torch {torch.__version__})")
 
 
-def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) -> dict[str, Any]:
+def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None, dist: Any = None) -> dict[str, Any]:
     import torch
 
     from robot_learning.core.config import save_yaml
@@ -157,7 +175,11 @@ def _train_run(record: Run, cfg: Any, progress: Callable[[str], None] | None) ->
         rows += 1
 
     t0 = time.time()
-    result = train_tracking(cfg, log=log)
+    try:
+        result = train_tracking(cfg, log=log, dist=dist)
+    finally:
+        if dist is not None:
+            dist.close()  # the other ranks are done; what follows (evaluation, export, report) is rank 0's alone
     wall = round(time.time() - t0, 1)
     torch.save({"model": result.model, "motions": list(cfg.motions), "floating": cfg.floating, "history": cfg.history},
                run / "model.pt")

@@ -511,20 +511,29 @@ class TrackingResult:
 
 
 def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any = None,
-                   log: Callable[[dict[str, Any]], None] | None = None) -> TrackingResult:
+                   log: Callable[[dict[str, Any]], None] | None = None, dist: Any = None) -> TrackingResult:
     """PPO on :class:`TrackingEnv` in ``sim`` for ``cfg.max_seconds`` (or ``max_env_steps``);
-    ``init``: an ActorCritic to fine-tune (the pre-trained policy; its weights are copied)."""
+    ``init``: an ActorCritic to fine-tune (the pre-trained policy; its weights are copied).
+
+    ``dist``: this rank of a data-parallel run (``torchrun``, :mod:`robot_learning.algos.distributed`):
+    each rank steps ``num_envs`` robots of seed ``seed + rank``, PPO keeps the networks identical,
+    ``env_steps`` counts every rank's steps, rank 0's clock and step count end the run for all, and
+    only rank 0 logs."""
     import copy
 
     import torch
 
+    from robot_learning.algos.distributed import Distributed
     from robot_learning.algos.ppo import PPO, ActorCritic, PPOConfig, RolloutBuffer, progress_row, rollout_and_update
 
-    torch.manual_seed(cfg.seed)
+    ctx = dist if dist is not None else Distributed()
+    torch.manual_seed(ctx.seed(cfg.seed))
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    if not ctx.is_main:
+        log = None
     routine = load_routine(cfg.motions)
-    env = TrackingEnv(routine, cfg, sim)
+    env = TrackingEnv(routine, replace(cfg, seed=ctx.seed(cfg.seed)) if ctx.enabled else cfg, sim)
 
     def step(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, r, done, info = env.step(action)
@@ -545,15 +554,15 @@ def train_tracking(cfg: TrackingConfig, sim: SimSetup | None = None, init: Any =
                 model.log_std.fill_(float(np.log(cfg.init_std)))
         device = torch.device(cfg.device)  # PPO beside the physics (the environment hands numpy over once per step)
         model.to(device)
-        ppo = PPO(model, pcfg, seed=cfg.seed)
+        ppo = PPO(model, pcfg, seed=cfg.seed, dist=ctx)  # with several ranks: rank 0's networks for all
         warmup = cfg.critic_warmup_iterations if init is not None else 0
         buf = RolloutBuffer(pcfg.steps_per_env, cfg.num_envs, x.shape[1], x.shape[1], N_JOINTS, device=device)
         t0, steps, curve = time.monotonic(), 0, []
-        while time.monotonic() - t0 < cfg.max_seconds and (cfg.max_env_steps is None or steps < cfg.max_env_steps):
+        while not ctx.agree(time.monotonic() - t0 >= cfg.max_seconds or (cfg.max_env_steps is not None and steps >= cfg.max_env_steps)):
             # a fine-tune first fits the critic to the new simulator
             x, stats, infos = rollout_and_update(model, ppo, buf, x, step, critic_only=warmup > 0)
             warmup -= 1
-            steps += pcfg.steps_per_env * cfg.num_envs
+            steps += pcfg.steps_per_env * cfg.num_envs * ctx.world_size
             row = progress_row(steps, t0, stats, infos)
             curve.append(row)
             if log:
