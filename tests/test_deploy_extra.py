@@ -90,7 +90,7 @@ def test_deploy_extra_carries_what_the_robot_imports_and_no_simulator() -> None:
 
 
 def test_the_installs_name_the_sim_extra_where_simulators_run() -> None:
-    assert '-e ".[train,deploy,sim,dev]"' in (ROOT / "Makefile").read_text()
+    assert '-e ".[train,deploy,sim,gpu,dev]"' in (ROOT / "Makefile").read_text()  # gpu: MuJoCo Warp (runs on the CPU too)
     assert '".[train,deploy,sim,dev]"' in (ROOT / "docker" / "train.Dockerfile").read_text()
     dockerfile = (ROOT / "docker" / "deploy.Dockerfile").read_text()
     assert "ARG EXTRAS=deploy\n" in dockerfile and '".[${EXTRAS}]"' in dockerfile  # the robot's image: no simulator by default
