@@ -1,4 +1,4 @@
-"""HIL-SERL's image option: the camera frame in the observation, the pixel encoder and its
+"""HIL-SERL's one-frame option (`observation: frame`; the two-camera image option is tests/test_hil_serl_cameras.py): the camera frame in the observation, the pixel encoder and its
 augmentation, an image policy's update, ONNX export and evaluation through the runtime; and a short
 real run (slow: rendering is in software here)."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ SIZE = 32  # small frames keep these tests quick; the default is 48
 
 @pytest.fixture(scope="module")
 def image_env() -> PandaPickPlace:
-    env = PandaPickPlace(PickPlaceConfig(observation="image", image_size=SIZE))
+    env = PandaPickPlace(PickPlaceConfig(observation="frame", image_size=SIZE))
     yield env
     env.close()
 
@@ -62,10 +62,10 @@ def test_image_observation_is_proprioception_and_a_frame_that_shows_the_scene(im
 
 
 def test_bad_observation_option_is_named() -> None:
-    with pytest.raises(ValueError, match="observation must be one of state, image"):
+    with pytest.raises(ValueError, match="observation must be one of state, image, frame"):
         PickPlaceConfig(observation="depth")
     with pytest.raises(ValueError, match="image_size"):
-        PickPlaceConfig(observation="image", image_size=4)
+        PickPlaceConfig(observation="frame", image_size=4)
     with pytest.raises(ConfigError, match="observation"):
         load_config(None, observation="depth")
 
@@ -135,7 +135,7 @@ def test_short_image_run_trains_exports_and_evaluates(tmp_path: Path) -> None:
     """A few hundred steps with frames: the whole pipeline runs (learning itself is measured by the benchmark)."""
     from robot_learning.core.config import merge, save_yaml
 
-    cfg = merge(load_config(None, observation="image"),
+    cfg = merge(load_config(None, observation="frame"),
                 {"demos": 3, "near_miss_episodes": 2, "placed_scenes": 2, "placed_steps": 5, "negative_random_steps": 60,
                  "env_steps": 400, "learning_starts": 100,
                  "eval_every": 400, "eval_episodes": 1, "classifier": {"steps": 100}})
@@ -145,7 +145,7 @@ def test_short_image_run_trains_exports_and_evaluates(tmp_path: Path) -> None:
                         "--out", str(out), "--episodes", "2", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    assert report["summary"]["observation"] == "image" and report["summary"]["success_pybullet"] is None
+    assert report["summary"]["observation"] == "frame" and report["summary"]["success_pybullet"] is None
     assert report["train"]["learner"]["updates"] > 100
     assert (out / "policy.onnx").is_file()
 
@@ -156,7 +156,7 @@ def test_rendering_without_a_headless_gl_is_a_clear_error_not_an_abort() -> None
             "from robot_learning.tasks.hil_serl.env import PandaPickPlace\n"
             "from robot_learning.tasks.hil_serl.scene import PickPlaceConfig\n"
             "try:\n"
-            "    PandaPickPlace(PickPlaceConfig(observation='image', image_size=32)).reset(seed=0)\n"
+            "    PandaPickPlace(PickPlaceConfig(observation='frame', image_size=32)).reset(seed=0)\n"
             "except RuntimeError as e:\n"
             "    print('ERROR', e)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}

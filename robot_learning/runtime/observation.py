@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from robot_learning.types import ObsLayout
+from robot_learning.types import ObsLayout, ObsTerm
 
 
 class ObservationBuilder:
@@ -30,6 +30,8 @@ class ObservationBuilder:
             except KeyError:
                 raise KeyError(f"observation term '{term.name}' missing from the state fields {sorted(fields)}") from None
             batch = tuple(out.shape[:-1])
+            if term.shape is not None:
+                _check_shaped(term, value, batch)
             value = value.reshape(batch + (-1,))
             if value.shape[-1] != term.size:
                 raise ValueError(f"observation term '{term.name}' has {value.shape[-1]} values, the layout expects {term.size}")
@@ -39,6 +41,18 @@ class ObservationBuilder:
                 value = value.clip(-term.clip, term.clip)
             out[..., sl] = value
         return out
+
+
+def _check_shaped(term: ObsTerm, value: Any, batch: tuple[int, ...]) -> None:
+    """A shaped term (a camera frame) takes exactly its shape and dtype; anything else is refused by name."""
+    shape = tuple(getattr(value, "shape", ()))
+    if shape != batch + tuple(term.shape or ()):
+        raise ValueError(f"observation term '{term.name}' has shape {list(shape[len(batch):]) if shape[:len(batch)] == batch else list(shape)}, "
+                         f"the layout expects {list(term.shape or ())}")
+    if term.dtype is not None:
+        dtype = str(getattr(value, "dtype", type(value).__name__)).rsplit(".", 1)[-1]
+        if dtype != term.dtype:
+            raise ValueError(f"observation term '{term.name}' has dtype {dtype}, the layout expects {term.dtype}")
 
 
 def push_history(history: Any, action: Any) -> None:

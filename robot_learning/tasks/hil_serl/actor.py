@@ -28,6 +28,7 @@ from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.devices import make_human
+from robot_learning.tasks.hil_serl.encoder import make_env
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.expert import ExpertConfig, expert_action
 from robot_learning.tasks.hil_serl.human import Human
@@ -177,7 +178,10 @@ def record_placed_scene(env: PandaPickPlace, steps: int, scene_seed: int, rng: n
 def classifier_input(env: PandaPickPlace, obs: np.ndarray, proprio: bool = False) -> np.ndarray:
     """What the reward classifier sees of (a batch of) observations: the whole state; with images the
     frame alone (as HIL-SERL's classifiers, which look at camera images), or with ``proprio`` the whole
-    observation (proprioception and the flattened frame)."""
+    observation (proprioception and the flattened frame). Through the frozen encoder (the image option):
+    the features of both cameras, with ``proprio`` also the proprioception."""
+    if getattr(env, "encoded", False):
+        return obs if proprio else obs[..., env.layout.slices()["wrist_features"].start:]
     shape = env.image_shape
     if shape is None or proprio:
         return obs
@@ -235,8 +239,8 @@ def run_actor(cfg: HilSerlConfig, host: str, port: int, out: str | Path, human: 
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    env = PandaPickPlace(cfg.env)
-    eval_env = PandaPickPlace(cfg.env)
+    env = make_env(cfg.env, cfg.encoder)  # for the image option: frames through the frozen pretrained encoder
+    eval_env = make_env(cfg.env, cfg.encoder)
     t0 = time.time()
 
     # 1. demonstrations and the reward classifier

@@ -26,6 +26,9 @@ class HilSerlConfig:
     # image option: the classifier sees the proprioception (where the hand is, how open the gripper is)
     # beside the frame; False: the frame alone, as HIL-SERL's, whose wrist cameras show the gripper
     classifier_proprio: bool = True
+    # image option (env.observation "image"): the pretrained visual encoder, frozen during RL; the learner, the
+    # replay buffers and the reward classifier see its features, the exported policy carries it in its graph
+    encoder: str = "assets/encoders/panda_pick_place_encoder.pt"
     human: str = "scripted"  # who may take over: scripted | none (no interventions) | keyboard | gamepad | spacemouse
     scripted: ScriptedHumanConfig = field(default_factory=ScriptedHumanConfig)
     demos: int = 20  # successful demonstrations before training (HIL-SERL: 20-30 by teleoperation)

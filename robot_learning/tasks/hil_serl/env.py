@@ -87,7 +87,7 @@ class PandaPickPlace:
         self.layout = obs_layout(cfg)
         self.image_shape = image_shape(self.layout)  # (C, H, W) of the frame in the observation, None for state
         self._builder = ObservationBuilder(self.layout)
-        self._renderer: mujoco.Renderer | None = None
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._null_damping = 2.0 * np.sqrt(cfg.nullspace_stiffness)
@@ -128,8 +128,12 @@ class PandaPickPlace:
         for k, (px, py, sx, sy) in enumerate(((w + t, 0, t, w + t), (-w - t, 0, t, w + t), (0, w + t, w, t), (0, -w - t, w, t))):
             b.add_geom(name=f"bin_wall{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx, sy, ht / 2], pos=[px, py, ht / 2],
                        rgba=[0.3, 0.4, 0.8, 1.0])
-        # the image option's camera: in front of the table, looking back at the robot over the whole patch
+        # the frame option's camera: in front of the table, looking back at the robot over the whole patch
         world.add_camera(name="front", pos=[1.0, 0.0, 0.8], xyaxes=[0.0, 1.0, 0.0, -0.832, 0.0, 0.555], fovy=50.0)
+        # the image option's cameras, as on the real set-up: one on the hand, one fixed (config: intrinsics and poses)
+        for name, c in cfg.cameras().items():
+            parent = world if c.body == "world" else spec.body("hand")
+            parent.add_camera(name=f"{name}_cam", pos=list(c.pos), xyaxes=c.xyaxes(), fovy=c.fovy_deg)
         return spec.compile()
 
     # ------------------------------------------------------------------ state
@@ -174,22 +178,30 @@ class PandaPickPlace:
         mujoco.mj_jacSite(m, d, self._jacp, None, self._tcp)
         tcp_vel = self._jacp[:, self._vadr] @ d.qvel[self._vadr]
         fields = observation_fields(self.tcp_pos(), tcp_vel, self.gripper_opening(), self.object_pos(), self.goal)
-        if self.config.observation == "image":
+        if self.config.observation == "frame":
             fields["image"] = self.render().transpose(2, 0, 1).astype(np.float32)
+        elif self.config.observation == "image":
+            fields.update(self.camera_frames())
         return fields
+
+    def camera_frames(self) -> dict[str, np.ndarray]:
+        """Every camera's raw RGB frame, uint8 (height, width, 3), as ``<camera>_image``."""
+        return {f"{name}_image": self.render(camera=f"{name}_cam", width=c.width, height=c.height)
+                for name, c in self.config.cameras().items()}
 
     def observation(self, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """The policy's observation, built by the runtime's ObservationBuilder."""
         f = self.obs_fields() if fields is None else fields
         return self._builder.build(f, np.zeros(self.layout.size, dtype=np.float32))
 
-    def render(self, size: int | None = None) -> np.ndarray:
-        """The ``front`` camera's RGB frame (``size`` x ``size``, default the config's ``image_size``), uint8
-        (H, W, 3). No shadows, reflections or multisampling: they cost 10x here and carry no information."""
+    def render(self, size: int | None = None, camera: str = "front", width: int | None = None, height: int | None = None) -> np.ndarray:
+        """A camera's RGB frame, uint8 (H, W, 3): ``size`` x ``size`` (default the config's ``image_size``)
+        or ``width`` x ``height``. No shadows, reflections or multisampling: they cost 10x here and carry no
+        information. One offscreen context per frame size."""
         size = size or self.config.image_size
-        if self._renderer is None or self._renderer.height != size:
-            if self._renderer is not None:
-                self._renderer.close()
+        w, h = width or size, height or size
+        r = self._renderers.get((w, h))
+        if r is None:
             self.model.vis.quality.shadowsize = 0
             self.model.vis.quality.offsamples = 0
             if mujoco.GLContext.__module__.endswith("glfw") and not os.environ.get("DISPLAY"):
@@ -197,21 +209,22 @@ class PandaPickPlace:
                 raise RuntimeError("image observations need an offscreen OpenGL context, but mujoco was imported with GLFW "
                                    "and there is no display; set MUJOCO_GL=egl (or osmesa) before starting Python, "
                                    "or import robot_learning before mujoco")
+            self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, w)
+            self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, h)
             try:
-                self._renderer = mujoco.Renderer(self.model, size, size)
+                r = self._renderers[(w, h)] = mujoco.Renderer(self.model, h, w)
             except Exception as e:  # noqa: BLE001 - mujoco raises several kinds when no GL context can be made
                 raise RuntimeError(f"image observations need an offscreen OpenGL context and none could be made ({e}); "
                                    "set MUJOCO_GL=egl (or osmesa) before starting Python") from None
-        r = self._renderer
-        r.update_scene(self.data, camera="front")
+        r.update_scene(self.data, camera=camera)
         for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION, mujoco.mjtRndFlag.mjRND_SKYBOX):
             r.scene.flags[flag] = False
         return r.render()
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
 
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:

@@ -26,7 +26,7 @@ from robot_learning.runtime.manipulation import EndEffectorController, EndEffect
 from robot_learning.runtime.transport import InProcessEndEffectorTransport
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, PickPlaceConfig, image_shape, policy_metadata
-from robot_learning.types import PolicyMetadata, PolicyMetadataError
+from robot_learning.types import ObsLayout, PolicyMetadata, PolicyMetadataError
 
 SIMS = ("mujoco", "pybullet")
 ObsPolicy = Callable[[np.ndarray], np.ndarray]
@@ -114,6 +114,19 @@ class _Scenes:
         return out
 
 
+def _camera_config(cfg: PickPlaceConfig, layout: ObsLayout) -> PickPlaceConfig:
+    """The task rendering the cameras an image policy's layout names, at the frame sizes it asks for;
+    a layout whose image terms are not this task's cameras is refused by the term's name."""
+    cams = dict(cfg.cameras())
+    for t in layout.shaped_terms():
+        name = t.name.removesuffix("_image")
+        if name not in cams or not t.name.endswith("_image") or t.shape is None or len(t.shape) != 3 or t.shape[2] != 3:
+            raise PolicyMetadataError(f"policy metadata field 'observation_layout' term '{t.name}' (shape {list(t.shape or ())}) is not "
+                                      f"an RGB frame of this task's cameras ({', '.join(f'{c}_image' for c in cams)})")
+        cams[name] = replace(cams[name], height=t.shape[0], width=t.shape[1])
+    return replace(cfg, observation="image", wrist_camera=cams["wrist"], front_camera=cams["front"])
+
+
 def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episodes: int = 50, seed: int = 10_000,
                     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
                     config: PickPlaceConfig | None = None) -> dict[str, Any]:
@@ -131,12 +144,15 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
     cfg = config or PickPlaceConfig()
     ctrl = make_controller(policy, cfg)
-    shape = image_shape(ctrl.metadata.observation_layout)
-    if shape is not None:  # an image policy: the scene renders the frames its layout asks for
+    layout = ctrl.metadata.observation_layout
+    shape = image_shape(layout)
+    frames = layout.shaped_terms()
+    if shape is not None or frames:  # an image policy: the scene renders the frames its layout asks for
         if sim != "mujoco":
-            raise PolicyMetadataError(f"the policy observes {shape[1]} x {shape[2]} camera frames; only the MuJoCo task renders them "
+            seen = f"{shape[1]} x {shape[2]}" if shape is not None else ", ".join(t.name for t in frames)
+            raise PolicyMetadataError(f"the policy observes camera frames ({seen}); only the MuJoCo task renders them "
                                       f"(the {sim} twin has no matching camera): use --sim mujoco")
-        cfg = replace(cfg, observation="image", image_size=shape[1])
+        cfg = replace(cfg, observation="frame", image_size=shape[1]) if shape is not None else _camera_config(cfg, layout)
     env = make_env(sim, cfg)
     scenes = _Scenes(env, seed, episodes, progress)
     settings = ControlSettings(end_effector=EndEffectorNodeConfig(soft_start_s=0.0, stale_timeout_s=0.0))

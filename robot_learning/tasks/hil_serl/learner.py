@@ -28,7 +28,8 @@ from robot_learning.algos.sac import ReplayBuffer, SACAgent, concat_batches
 from robot_learning.core.config import load_yaml
 from robot_learning.core.runs import write_json
 from robot_learning.tasks.hil_serl.config import HilSerlConfig
-from robot_learning.tasks.hil_serl.scene import image_shape, obs_layout
+from robot_learning.tasks.hil_serl.encoder import learner_layout
+from robot_learning.tasks.hil_serl.scene import image_shape
 from robot_learning.tasks.hil_serl.transport import LearnerEndpoint
 from robot_learning.tasks.hil_serl.wire import BatchSpec, check_actor_message
 
@@ -46,7 +47,7 @@ def run_learner(cfg: HilSerlConfig, port: int, out: str | Path, host: str = "*",
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed + 7)
-    layout = obs_layout(cfg.env)
+    layout = learner_layout(cfg.env, cfg.encoder)  # the image option: proprioception and the frozen encoder's features
     obs_dim = layout.size
     agent = SACAgent(obs_dim, ACT_DIM, cfg.sac, seed=cfg.seed, image_shape=image_shape(layout))
     # no bigger than the run can fill (frames make transitions large: 55 kB at 48 x 48)

@@ -32,8 +32,10 @@ def load_config(path: Path | None, steps: int | None = None, seconds: float | No
         o["human"] = human
     if observation is not None:
         o["env"] = {"observation": observation}
+    # --observation image without --config: the image configuration (cameras, the frozen pretrained encoder, its classifier)
+    default = CONFIG_DIR / ("hil_serl_image.yaml" if observation == "image" else "hil_serl.yaml")
     try:
-        return load_task_config(HilSerlConfig, path, CONFIG_DIR / "hil_serl.yaml", o, overrides)
+        return load_task_config(HilSerlConfig, path, default, o, overrides)
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
@@ -70,7 +72,7 @@ def _train_run(record: Run, cfg: HilSerlConfig, episodes: int | None, gate: bool
     n = episodes if episodes is not None else cfg.final_eval_episodes
     say(f"evaluating policy.onnx through the runtime: {n} held-out episodes in MuJoCo")
     evals = {"mujoco": evaluate_policy(run / "policy.onnx", sim="mujoco", episodes=n)}
-    if gate and cfg.env.observation == "image":
+    if gate and cfg.env.observation != "state":
         say("sim-to-sim gate skipped: the PyBullet twin renders no camera frames (image policies are evaluated in MuJoCo)")
     elif gate:
         say(f"sim-to-sim gate: {n} held-out episodes in PyBullet")

@@ -8,7 +8,7 @@ their scene from these, so a seed gives the same scene in both. No simulator is 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,18 +32,79 @@ OBS_LAYOUT = ObsLayout((
 ))
 
 
-OBSERVATIONS = ("state", "image")
+# "state": the state above; "image": proprioception and the raw frames of the wrist and front cameras
+# (the pretrained frozen encoder is inside the exported policy); "frame": proprioception and one small
+# front frame, channels first, for the CNN trained from scratch (the earlier image option)
+OBSERVATIONS = ("state", "image", "frame")
 PROPRIO_TERMS = OBS_LAYOUT.terms[:3]  # tcp_pos, tcp_vel, gripper_opening: what the robot measures itself
+CAMERAS = ("wrist", "front")  # the image option's cameras, in the observation's order
+
+
+@dataclass
+class CameraConfig:
+    """A pinhole camera as on the real set-up: intrinsics (``width`` x ``height`` pixels, vertical field
+    of view ``fovy_deg``, square pixels, principal point at the centre) and a pose: ``pos``, the point it
+    looks at (``target``) and an ``up`` direction, all in the frame of ``body`` ("world", or "hand": the
+    Panda's hand, x forward, y along the finger motion, z towards the fingertips)."""
+
+    body: str = "world"
+    pos: tuple[float, float, float] = (1.05, 0.0, 0.75)
+    target: tuple[float, float, float] = (0.5, 0.0, 0.0)
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    fovy_deg: float = 45.0
+    width: int = 64
+    height: int = 64
+
+    def __post_init__(self) -> None:
+        check(self, positive=("fovy_deg", "width", "height"))
+        if self.body not in ("world", "hand"):
+            raise FieldError("body", f"must be 'world' or 'hand', got {self.body!r}")
+        if not 10.0 <= self.fovy_deg <= 150.0:
+            raise FieldError("fovy_deg", f"must be between 10 and 150 degrees, got {self.fovy_deg}")
+        if not (8 <= self.width <= 256 and 8 <= self.height <= 256):
+            raise FieldError("width", f"and height must be between 8 and 256 pixels, got {self.width} x {self.height}")
+        f = np.subtract(self.target, self.pos)
+        if np.linalg.norm(f) < 1e-6 or np.linalg.norm(np.cross(f, self.up)) < 1e-6 * np.linalg.norm(f):
+            raise FieldError("target", f"must differ from pos and not lie along up (pos {list(self.pos)}, target {list(self.target)}, up {list(self.up)})")
+
+    def xyaxes(self) -> list[float]:
+        """MuJoCo's camera frame (x right, y up in the image; it looks along -z) from pos/target/up."""
+        f = np.subtract(self.target, self.pos).astype(float)
+        f /= np.linalg.norm(f)
+        x = np.cross(f, self.up)
+        x /= np.linalg.norm(x)
+        y = np.cross(x, f)
+        return [*x.tolist(), *y.tolist()]
+
+    def intrinsics(self) -> dict[str, float]:
+        """fx, fy, cx, cy in pixels (MuJoCo's fovy is vertical; pixels are square)."""
+        fy = 0.5 * self.height / np.tan(np.radians(self.fovy_deg) / 2)
+        return {"fx": float(fy), "fy": float(fy), "cx": self.width / 2.0, "cy": self.height / 2.0}
+
+
+def wrist_camera_default() -> CameraConfig:
+    """On the hand, 7 cm behind the fingers' plane and 3 cm above the flange side, looking past the
+    fingertips (as HIL-SERL's wrist cameras), wide angle (a RealSense D405's is about 87 x 58 deg)."""
+    return CameraConfig(body="hand", pos=(-0.07, 0.0, 0.02), target=(0.0, 0.0, 0.17), up=(1.0, 0.0, 0.0), fovy_deg=75.0)
 
 
 def image_layout(size: int) -> ObsLayout:
-    """The image option's observation: proprioception, then one RGB frame (channels first, row-major,
+    """The ``frame`` option's observation: proprioception, then one RGB frame (channels first, row-major,
     0..255 scaled to 0..1) of the fixed ``front`` camera, ``size`` x ``size`` pixels."""
     return ObsLayout(PROPRIO_TERMS + (ObsTerm("image", 3 * size * size, 1.0 / 255.0),))
 
 
+def camera_layout(cameras: "dict[str, CameraConfig]") -> ObsLayout:
+    """The ``image`` option's observation: proprioception, then each camera's raw RGB frame as a named
+    term ``<camera>_image`` of shape (height, width, 3) and dtype uint8 (scaled by 1/255 into the vector)."""
+    return ObsLayout(PROPRIO_TERMS + tuple(ObsTerm(f"{name}_image", c.height * c.width * 3, 1.0 / 255.0,
+                                                   shape=(c.height, c.width, 3), dtype="uint8") for name, c in cameras.items()))
+
+
 def obs_layout(cfg: "PickPlaceConfig") -> ObsLayout:
     """The policy's observation layout for the task's ``observation`` option."""
+    if cfg.observation == "image":
+        return camera_layout(cfg.cameras())
     return OBS_LAYOUT if cfg.observation == "state" else image_layout(cfg.image_size)
 
 
@@ -94,8 +155,11 @@ class PickPlaceConfig:
     max_spring_error_m: float = 0.03  # bounds the spring force: 2000 N/m x 0.03 m = 60 N
     start_tcp: tuple[float, float, float] = (0.45, 0.0, 0.25)
     start_noise_m: float = 0.05
-    observation: str = "state"  # "state" or "image" (proprioception and one camera frame; see obs_layout)
-    image_size: int = 48  # frame side in pixels for observation="image"
+    observation: str = "state"  # "state", "image" (proprioception, wrist and front frames) or "frame" (see obs_layout)
+    image_size: int = 48  # frame side in pixels for observation="frame"
+    # the image option's cameras (intrinsics and poses; rendered offscreen at the control rate)
+    wrist_camera: CameraConfig = field(default_factory=wrist_camera_default)
+    front_camera: CameraConfig = field(default_factory=CameraConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -110,6 +174,10 @@ class PickPlaceConfig:
             raise FieldError("observation", f"must be one of {', '.join(OBSERVATIONS)}; got {self.observation!r}")
         if not 16 <= self.image_size <= 256:
             raise FieldError("image_size", f"must be between 16 and 256 pixels, got {self.image_size}")
+
+    def cameras(self) -> dict[str, CameraConfig]:
+        """The image option's cameras by name, in the observation's order."""
+        return {"wrist": self.wrist_camera, "front": self.front_camera}
 
 
 def cube_in_bin(cube: np.ndarray, goal: np.ndarray, cfg: PickPlaceConfig) -> bool:
@@ -134,6 +202,13 @@ def draw_scene(rng: np.random.Generator, cfg: PickPlaceConfig) -> tuple[np.ndarr
 
 TASK = "hil_serl_pick_place"
 ACTION_SIZE = 4  # dx, dy, dz (TCP frame, in [-1, 1]), gripper command (0 close, 1 stay, 2 open; a float in the ONNX output)
+
+
+def camera_metadata(cfg: PickPlaceConfig) -> dict[str, dict]:
+    """Each camera's intrinsics and pose as the policy was trained with them (the robot's must match)."""
+    return {name: {"term": f"{name}_image", "body": c.body, "width": c.width, "height": c.height, "fovy_deg": c.fovy_deg,
+                   **c.intrinsics(), "pos": list(c.pos), "target": list(c.target), "up": list(c.up), "encoding": "rgb8"}
+            for name, c in cfg.cameras().items()}
 
 
 def policy_metadata(cfg: PickPlaceConfig, training: dict | None = None) -> PolicyMetadata:
@@ -162,6 +237,7 @@ def policy_metadata(cfg: PickPlaceConfig, training: dict | None = None) -> Polic
         },
         default_joint_positions=list(panda_desc.PANDA_HOME),
         robot_params={"tcp_offset_m": panda_desc.PANDA_TCP_OFFSET, "cube_half_m": cfg.cube_half,
-                      "bin_inner_half_m": cfg.bin_inner_half, "bin_height_m": cfg.bin_height},
+                      "bin_inner_half_m": cfg.bin_inner_half, "bin_height_m": cfg.bin_height,
+                      **({"cameras": camera_metadata(cfg)} if cfg.observation == "image" else {})},
         training=training or {},
     )

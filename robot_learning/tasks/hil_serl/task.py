@@ -29,8 +29,9 @@ TASK = TaskSpec(
                     Option("--human", "who may take over: scripted (default, headless), none, keyboard, gamepad, spacemouse",
                            choices=_HUMANS),
                     Option("--steps", "environment steps of training (default: the config's)", type=int, check=at_least_one),
-                    Option("--observation", "what the policy sees: the state, or proprioception and a camera frame",
-                           choices=("state", "image")),
+                    Option("--observation", "what the policy sees: the state; image: proprioception and the wrist and front "
+                           "cameras through the pretrained frozen encoder (sim/configs/hil_serl_image.yaml); frame: one front "
+                           "frame, CNN from scratch", choices=("state", "image", "frame")),
                     Option("--episodes", "held-out episodes of each evaluation after training (default: the config's)", type=int,
                            check=at_least_one),
                     Option("--no-gate", "skip the PyBullet sim-to-sim evaluation after training", action="store_false", dest="gate"),

@@ -22,7 +22,8 @@ from robot_learning.tasks.hil_serl.config import HilSerlConfig
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
 from robot_learning.tasks.hil_serl.evaluate import evaluate_policy
 from robot_learning.tasks.hil_serl.human import Human
-from robot_learning.tasks.hil_serl.scene import image_shape, obs_layout, policy_metadata
+from robot_learning.tasks.hil_serl.encoder import image_policy, learner_layout, make_env
+from robot_learning.tasks.hil_serl.scene import image_shape, policy_metadata
 
 
 def free_port_pair(start: int = 20000, end: int = 60000, seed: int | None = None) -> int:
@@ -64,15 +65,20 @@ def train(cfg: HilSerlConfig, out: str | Path, human: Human, progress: Callable[
     return report
 
 
-def load_exported_module(policy_pt: str | Path, cfg: HilSerlConfig) -> ExportedPolicy:
+def load_exported_module(policy_pt: str | Path, cfg: HilSerlConfig) -> torch.nn.Module:
+    """The deterministic policy of an actor checkpoint; for the image option with the frozen encoder in front."""
     state = torch.load(policy_pt, weights_only=False)
-    layout = obs_layout(cfg.env)
+    layout = learner_layout(cfg.env, cfg.encoder)
     policy = ActingPolicy(layout.size, 3, cfg.sac, image_shape=image_shape(layout))
     policy.load({k: state.get(k, {}) for k in ("actor", "grasp", "encoder")}, 0)
-    return policy.exported()
+    return _with_encoder(policy.exported(), cfg)
 
 
-def export(module: ExportedPolicy, cfg: HilSerlConfig, path: str | Path, training: dict[str, Any]) -> dict[str, Any]:
+def _with_encoder(module: ExportedPolicy, cfg: HilSerlConfig) -> torch.nn.Module:
+    return image_policy(module, cfg.env, cfg.encoder) if cfg.env.observation == "image" else module
+
+
+def export(module: torch.nn.Module, cfg: HilSerlConfig, path: str | Path, training: dict[str, Any]) -> dict[str, Any]:
     from robot_learning.export.onnx_export import export_policy
 
     env = PandaPickPlace(cfg.env)
@@ -82,10 +88,10 @@ def export(module: ExportedPolicy, cfg: HilSerlConfig, path: str | Path, trainin
     return {"path": rep.path, "parity_max_abs_diff": rep.max_abs_diff}
 
 
-def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[[str], None] | None = None) -> tuple[ExportedPolicy, dict[str, Any]]:
+def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[[str], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The baseline: the same demonstrations, cloned (arm: MSE on the tanh mean; gripper: cross-entropy)."""
     torch.manual_seed(cfg.seed)
-    env = PandaPickPlace(cfg.env)
+    env = make_env(cfg.env, cfg.encoder)
     demos, _, _ = collect_demos(env, cfg, None, seed=cfg.seed + 1, progress=progress)
     obs = torch.as_tensor(np.concatenate([np.stack(d.obs) for d in demos]))
     act = torch.as_tensor(np.concatenate([np.stack(d.action) for d in demos]))
@@ -104,10 +110,10 @@ def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[
         loss.backward()
         opt.step()
     module.eval()
-    return module, {"demo_transitions": int(len(obs)), "train_s": time.time() - t0, "final_loss": loss.item()}
+    return _with_encoder(module, cfg), {"demo_transitions": int(len(obs)), "train_s": time.time() - t0, "final_loss": loss.item()}
 
 
-def evaluate_module(module: ExportedPolicy, cfg: HilSerlConfig, episodes: int) -> dict[str, Any]:
+def evaluate_module(module: torch.nn.Module, cfg: HilSerlConfig, episodes: int) -> dict[str, Any]:
     """A torch policy through the runtime's controller on the held-out scenes in MuJoCo, as `eval hil_serl` runs an ONNX file."""
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
