@@ -3,7 +3,10 @@
 The policy runs *through the runtime* (:class:`~robot_learning.runtime.manipulation.EndEffectorController`):
 the same checks, clipping and bounded references as on the robot, so what is measured here is what
 would be deployed. MuJoCo is the training engine; PyBullet (:mod:`robot_learning.tasks.hil_serl.pybullet_env`)
-is the sim-to-sim gate: a policy that only works in the engine it was trained in fails there.
+is the sim-to-sim gate: a policy that only works in the engine it was trained in fails there. An
+image policy (the wrist and front cameras) sees PyBullet's own rendering of the same cameras there
+(:mod:`robot_learning.tasks.hil_serl.pybullet_cameras`), so the gate also tests it against another
+renderer; the frame option's single front frame is rendered by MuJoCo only.
 
 Episode ``i`` uses scene seed ``seed + i`` (held out from training's seeds by the default 10 000), and
 lasts ``config.episode_steps`` control steps or until ``success()``.
@@ -148,10 +151,10 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
     shape = image_shape(layout)
     frames = layout.shaped_terms()
     if shape is not None or frames:  # an image policy: the scene renders the frames its layout asks for
-        if sim != "mujoco":
-            seen = f"{shape[1]} x {shape[2]}" if shape is not None else ", ".join(t.name for t in frames)
-            raise PolicyMetadataError(f"the policy observes camera frames ({seen}); only the MuJoCo task renders them "
-                                      f"(the {sim} twin has no matching camera): use --sim mujoco")
+        if shape is not None and sim != "mujoco":
+            raise PolicyMetadataError(f"the policy observes camera frames of the frame option (one {shape[1]} x {shape[2]} front "
+                                      f"frame); only the MuJoCo task renders it (the {sim} twin renders the image option's wrist "
+                                      "and front cameras): use --sim mujoco")
         cfg = replace(cfg, observation="frame", image_size=shape[1]) if shape is not None else _camera_config(cfg, layout)
     env = make_env(sim, cfg)
     scenes = _Scenes(env, seed, episodes, progress)

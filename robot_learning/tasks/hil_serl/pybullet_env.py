@@ -5,7 +5,12 @@
 the evaluator use (``reset(seed)``, ``obs_fields()``, ``observation()``, ``tcp_pos()``, ``tcp_rot()``,
 ``object_pos()``, ``goal``, ``gripper_closed``, ``gripper_opening()``, ``success()``, ``config``,
 ``steps``, ``dt``, ``step(arm_action, gripper)``, ``apply_command(tcp_target, close)`` with the same
-``info`` keys), so a policy or the expert runs in either engine unchanged.
+``info`` keys, ``place_object``, ``camera_frames()``), so a policy or the expert runs in either engine
+unchanged. With ``observation="image"`` the observation holds the wrist and front cameras' frames,
+rendered by PyBullet with MuJoCo's intrinsics and extrinsics
+(:mod:`robot_learning.tasks.hil_serl.pybullet_cameras`): an image policy's gate sees another renderer
+too. ``reset_to(arm_q, finger_q)`` puts the arm in a given joint state (to compare engines or frames
+in one state).
 
 The scene is built from the same :class:`~robot_learning.tasks.hil_serl.scene.PickPlaceConfig`: the
 arm is ``pybullet_data``'s ``franka_panda/panda.urdf`` (Franka's kinematics, fixed base at the
@@ -57,7 +62,7 @@ Each instance owns a DIRECT-mode PyBullet client; use it as a context manager or
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pybullet as p
@@ -66,13 +71,18 @@ import pybullet_data
 from robot_learning.robots import panda as panda_desc
 from robot_learning.runtime.observation import ObservationBuilder
 from robot_learning.sim.pybullet_client import PyBulletClientOwner
+from robot_learning.tasks.hil_serl.pybullet_cameras import (
+    PyBulletCameras,
+    PyBulletRenderConfig,
+    floor_visual,
+)
 from robot_learning.tasks.hil_serl.scene import (
     GRIPPER_CLOSE,
     GRIPPER_OPEN,
-    OBS_LAYOUT,
     PickPlaceConfig,
     cube_in_bin,
     draw_scene,
+    obs_layout,
     observation_fields,
 )
 
@@ -104,6 +114,7 @@ class PyBulletPandaConfig:
             is the task's 1.5; PyBullet multiplies the two bodies' coefficients).
         settle_s: time (s) the arm holds its start pose under the impedance controller at reset
             before the episode begins.
+        render: how the image option's cameras are drawn (lighting, the floor's extent).
     """
 
     physics_dt: float = 1.0 / 500.0
@@ -119,6 +130,7 @@ class PyBulletPandaConfig:
     bin_friction: float = 1.0
     cube_spinning_friction: float = 0.001
     settle_s: float = 0.2
+    render: PyBulletRenderConfig = field(default_factory=PyBulletRenderConfig)
 
 
 class PyBulletPandaPickPlace(PyBulletClientOwner):
@@ -140,7 +152,13 @@ class PyBulletPandaPickPlace(PyBulletClientOwner):
         self.gain_scale = 1.0  # impedance stiffness relative to the config's (the runtime's reset motion raises it)
         self.steps = 0
         self.goal = np.zeros(3)
-        self._builder = ObservationBuilder(OBS_LAYOUT)
+        if cfg.observation == "frame":
+            raise ValueError("the PyBullet twin renders the image option's cameras (observation: image), not the frame "
+                             "option's single front frame: evaluate a frame policy with --sim mujoco")
+        self.layout = obs_layout(cfg)
+        self.image_shape = None  # no channels-first "image" term: the image option's frames are named uint8 terms
+        self._builder = ObservationBuilder(self.layout)
+        self.cameras: PyBulletCameras | None = None
         self._client: int | None = None
         client = p.connect(p.DIRECT)
         if client < 0:
@@ -155,7 +173,11 @@ class PyBulletPandaPickPlace(PyBulletClientOwner):
         p.setPhysicsEngineParameter(fixedTimeStep=eng.physics_dt, numSubSteps=0, numSolverIterations=eng.solver_iterations,
                                     deterministicOverlappingPairs=1, physicsClientId=c)
         plane = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=c)
-        self.floor = p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=plane, physicsClientId=c)
+        # the image option draws the floor as MuJoCo's checker (the cameras see it); state needs no visual
+        look, texture = floor_visual(eng.render, c) if cfg.observation == "image" else (-1, -1)
+        self.floor = p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=plane, baseVisualShapeIndex=look, physicsClientId=c)
+        if texture >= 0:
+            p.changeVisualShape(self.floor, -1, textureUniqueId=texture, rgbaColor=[1.0, 1.0, 1.0, 1.0], physicsClientId=c)
         p.changeDynamics(self.floor, -1, lateralFriction=eng.floor_friction, physicsClientId=c)
 
         urdf = f"{pybullet_data.getDataPath()}/franka_panda/panda.urdf"
@@ -235,6 +257,8 @@ class PyBulletPandaPickPlace(PyBulletClientOwner):
         self.bin = p.createMultiBody(baseMass=0.0, baseCollisionShapeIndex=shape, baseVisualShapeIndex=vshape,
                                      basePosition=[0.5, 0.25, 0.0], physicsClientId=c)
         p.changeDynamics(self.bin, -1, lateralFriction=eng.bin_friction, physicsClientId=c)
+        if cfg.observation == "image":
+            self.cameras = PyBulletCameras(c, cfg.cameras(), self._hand_pose, eng.render)
 
     # ------------------------------------------------------------------ state
     @property
@@ -286,11 +310,41 @@ class PyBulletPandaPickPlace(PyBulletClientOwner):
         return all(len(p.getContactPoints(self.cube, self.robot, -1, link, physicsClientId=c)) > 0 for link in self._finger_links)
 
     def obs_fields(self) -> dict[str, np.ndarray]:
-        return observation_fields(self.tcp_pos(), self.tcp_vel(), self.gripper_opening(), self.object_pos(), self.goal)
+        """The measured state by name; with ``observation="image"`` also each camera's frame (``<camera>_image``)."""
+        fields = observation_fields(self.tcp_pos(), self.tcp_vel(), self.gripper_opening(), self.object_pos(), self.goal)
+        if self.cameras is not None:
+            fields.update(self.cameras.frames())
+        return fields
+
+    def camera_frames(self) -> dict[str, np.ndarray]:
+        """Every camera's raw RGB frame, uint8 (height, width, 3), as ``<camera>_image`` (``observation="image"`` only)."""
+        if self.cameras is None:
+            raise ValueError(f"this scene has no cameras (observation {self.config.observation!r}; cameras need 'image')")
+        return self.cameras.frames()
 
     def observation(self, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
         f = self.obs_fields() if fields is None else fields
-        return self._builder.build(f, np.zeros(OBS_LAYOUT.size, dtype=np.float32))
+        return self._builder.build(f, np.zeros(self.layout.size, dtype=np.float32))
+
+    def reset_to(self, arm_q: np.ndarray, finger_q: np.ndarray | None = None) -> None:
+        """Put the arm (7 joint angles, MuJoCo's order) and the fingers (two slide positions, m) at rest
+        there, without stepping: to compare the two engines, or their frames, in one state."""
+        c = self.client
+        q = np.asarray(arm_q, dtype=np.float64).reshape(len(self._arm))
+        for j, qj in zip(self._arm, q):
+            p.resetJointState(self.robot, j, float(qj), 0.0, physicsClientId=c)
+        if finger_q is not None:
+            for j, qj in zip(self._fingers, np.asarray(finger_q, dtype=np.float64).reshape(2)):
+                p.resetJointState(self.robot, j, float(qj), 0.0, physicsClientId=c)
+
+    def place_object(self, xy: np.ndarray, yaw: float = 0.0, z: float | None = None) -> np.ndarray:
+        """Put the cube at rest at ``(x, y)`` (on the table, or with its centre at height ``z``), as
+        ``PandaPickPlace.place_object``. Returns the observation."""
+        h = self.config.cube_half if z is None else float(z)
+        p.resetBasePositionAndOrientation(self.cube, [float(xy[0]), float(xy[1]), h], [0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)],
+                                          physicsClientId=self.client)
+        p.resetBaseVelocity(self.cube, [0, 0, 0], [0, 0, 0], physicsClientId=self.client)
+        return self.observation()
 
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None) -> np.ndarray:
