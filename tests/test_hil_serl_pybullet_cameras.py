@@ -8,7 +8,6 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-import pybullet as p
 import pytest
 import torch
 
@@ -42,12 +41,8 @@ def engines() -> tuple[PandaPickPlace, PyBulletPandaPickPlace]:
 
 def _sync(mj: PandaPickPlace, pb: PyBulletPandaPickPlace) -> None:
     """PyBullet in MuJoCo's state: the arm's and fingers' joint angles, the cube, the bin."""
-    pb.reset_to(mj.data.qpos[mj._qadr], mj.data.qpos[mj._fingers])
-    q = mj.data.qpos[mj._cube_q:mj._cube_q + 7]
-    yaw = 2.0 * np.arctan2(q[6], q[3])
-    pb.place_object(q[:2], yaw, q[2])
-    pb.goal = mj.goal.copy()
-    p.resetBasePositionAndOrientation(pb.bin, [mj.goal[0], mj.goal[1], 0.0], [0, 0, 0, 1], physicsClientId=pb.client)
+    q = mj.data.qpos
+    pb.set_state(q[mj._qadr], q[mj._fingers], q[mj._cube_q:mj._cube_q + 3], q[mj._cube_q + 3:mj._cube_q + 7], mj.goal)
 
 
 def _mujoco_mask(mj: PandaPickPlace, camera: str, geom: str) -> np.ndarray:
@@ -77,7 +72,7 @@ def test_pybullet_hand_link_frame_is_mujocos_hand_body_frame(engines: tuple[Pand
         mj.reset(seed=k)
         mj.data.qpos[mj._qadr] += rng.uniform(-0.4, 0.4, 7)
         mujoco.mj_forward(mj.model, mj.data)
-        pb.reset_to(mj.data.qpos[mj._qadr])
+        pb.set_state(mj.data.qpos[mj._qadr])
         pos, rot = pb.cameras.hand_pose()
         np.testing.assert_allclose(pos, mj.data.xpos[hand], atol=1e-6)
         np.testing.assert_allclose(rot, mj.data.xmat[hand].reshape(3, 3), atol=1e-5)
@@ -184,3 +179,18 @@ def test_a_tiny_image_policy_runs_its_pybullet_gate_through_the_runtime(tmp_path
     rt = res["runtime"]
     assert res["sim"] == "pybullet" and res["episodes"] == 1 and res["policy_output_nan"] == 0
     assert rt["policy_ticks"] >= 1 and rt["input_faults"] == 0 and rt["policy_faults"] == 0, rt
+
+
+def test_the_evaluation_renders_the_cameras_the_policy_was_trained_with() -> None:
+    """The metadata's cameras (mount, field of view, frame size), not the task's current defaults."""
+    from robot_learning.tasks.hil_serl.evaluate import camera_task_config
+    from robot_learning.tasks.hil_serl.scene import policy_metadata
+    from robot_learning.types import PolicyMetadata, PolicyMetadataError
+
+    front = CameraConfig(pos=(1.2, 0.1, 0.9), target=(0.4, 0.0, 0.05), fovy_deg=60.0, width=48, height=40)
+    meta = PolicyMetadata.from_props(policy_metadata(PickPlaceConfig(observation="image", front_camera=front)).to_props())
+    cfg = camera_task_config(PickPlaceConfig(), meta)
+    assert cfg.observation == "image" and cfg.front_camera == front and cfg.wrist_camera == PickPlaceConfig().wrist_camera
+    meta.robot_params["cameras"]["front"]["fovy_deg"] = 1.0
+    with pytest.raises(PolicyMetadataError, match=r"'robot_params.cameras.front' is not a camera.*fovy_deg"):
+        camera_task_config(PickPlaceConfig(), meta)

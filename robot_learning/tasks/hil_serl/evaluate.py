@@ -28,8 +28,8 @@ from robot_learning.runtime.loop import TimingStats
 from robot_learning.runtime.manipulation import EndEffectorController, EndEffectorControllerConfig
 from robot_learning.runtime.transport import InProcessEndEffectorTransport
 from robot_learning.tasks.hil_serl.env import PandaPickPlace
-from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, PickPlaceConfig, image_shape, policy_metadata
-from robot_learning.types import ObsLayout, PolicyMetadata, PolicyMetadataError
+from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, CameraConfig, PickPlaceConfig, image_shape, policy_metadata
+from robot_learning.types import PolicyMetadata, PolicyMetadataError
 
 SIMS = ("mujoco", "pybullet")
 ObsPolicy = Callable[[np.ndarray], np.ndarray]
@@ -117,16 +117,28 @@ class _Scenes:
         return out
 
 
-def _camera_config(cfg: PickPlaceConfig, layout: ObsLayout) -> PickPlaceConfig:
-    """The task rendering the cameras an image policy's layout names, at the frame sizes it asks for;
-    a layout whose image terms are not this task's cameras is refused by the term's name."""
+def camera_task_config(cfg: PickPlaceConfig, metadata: PolicyMetadata) -> PickPlaceConfig:
+    """The task rendering the cameras an image policy was trained with: the frame sizes of its layout's
+    image terms and, when its metadata carries them (``robot_params.cameras``), each camera's mount
+    (body, pos, target, up) and field of view, so a policy is evaluated, in either engine, with its own
+    cameras even after the task's defaults change. A layout whose image terms are not this task's
+    cameras, or a camera entry that is not a valid camera, is refused by name."""
     cams = dict(cfg.cameras())
-    for t in layout.shaped_terms():
+    trained = metadata.robot_params.get("cameras") or {}
+    for t in metadata.observation_layout.shaped_terms():
         name = t.name.removesuffix("_image")
         if name not in cams or not t.name.endswith("_image") or t.shape is None or len(t.shape) != 3 or t.shape[2] != 3:
             raise PolicyMetadataError(f"policy metadata field 'observation_layout' term '{t.name}' (shape {list(t.shape or ())}) is not "
                                       f"an RGB frame of this task's cameras ({', '.join(f'{c}_image' for c in cams)})")
-        cams[name] = replace(cams[name], height=t.shape[0], width=t.shape[1])
+        cam = replace(cams[name], height=t.shape[0], width=t.shape[1])
+        if name in trained:
+            spec = trained[name]
+            try:
+                cam = CameraConfig(body=spec["body"], pos=tuple(spec["pos"]), target=tuple(spec["target"]), up=tuple(spec["up"]),
+                                   fovy_deg=float(spec["fovy_deg"]), width=t.shape[1], height=t.shape[0])
+            except (KeyError, TypeError, ValueError) as e:
+                raise PolicyMetadataError(f"policy metadata field 'robot_params.cameras.{name}' is not a camera ({type(e).__name__}: {e})") from None
+        cams[name] = cam
     return replace(cfg, observation="image", wrist_camera=cams["wrist"], front_camera=cams["front"])
 
 
@@ -155,7 +167,7 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
             raise PolicyMetadataError(f"the policy observes camera frames of the frame option (one {shape[1]} x {shape[2]} front "
                                       f"frame); only the MuJoCo task renders it (the {sim} twin renders the image option's wrist "
                                       "and front cameras): use --sim mujoco")
-        cfg = replace(cfg, observation="frame", image_size=shape[1]) if shape is not None else _camera_config(cfg, layout)
+        cfg = replace(cfg, observation="frame", image_size=shape[1]) if shape is not None else camera_task_config(cfg, ctrl.metadata)
     env = make_env(sim, cfg)
     scenes = _Scenes(env, seed, episodes, progress)
     settings = ControlSettings(end_effector=EndEffectorNodeConfig(soft_start_s=0.0, stale_timeout_s=0.0))

@@ -9,8 +9,8 @@ the evaluator use (``reset(seed)``, ``obs_fields()``, ``observation()``, ``tcp_p
 unchanged. With ``observation="image"`` the observation holds the wrist and front cameras' frames,
 rendered by PyBullet with MuJoCo's intrinsics and extrinsics
 (:mod:`robot_learning.tasks.hil_serl.pybullet_cameras`): an image policy's gate sees another renderer
-too. ``reset_to(arm_q, finger_q)`` puts the arm in a given joint state (to compare engines or frames
-in one state).
+too. ``set_state(arm_q, finger_q, cube_pos, cube_quat_wxyz, goal)`` puts the scene in a given state
+(to compare engines or frames in one state).
 
 The scene is built from the same :class:`~robot_learning.tasks.hil_serl.scene.PickPlaceConfig`: the
 arm is ``pybullet_data``'s ``franka_panda/panda.urdf`` (Franka's kinematics, fixed base at the
@@ -326,16 +326,26 @@ class PyBulletPandaPickPlace(PyBulletClientOwner):
         f = self.obs_fields() if fields is None else fields
         return self._builder.build(f, np.zeros(self.layout.size, dtype=np.float32))
 
-    def reset_to(self, arm_q: np.ndarray, finger_q: np.ndarray | None = None) -> None:
-        """Put the arm (7 joint angles, MuJoCo's order) and the fingers (two slide positions, m) at rest
-        there, without stepping: to compare the two engines, or their frames, in one state."""
+    def set_state(self, arm_q: np.ndarray, finger_q: np.ndarray | None = None, cube_pos: np.ndarray | None = None,
+                  cube_quat_wxyz: np.ndarray | None = None, goal: np.ndarray | None = None) -> None:
+        """Put the scene in a given state at rest, without stepping: the arm (7 joint angles, MuJoCo's
+        order), the fingers (two slide positions, m), the cube (centre, and orientation as MuJoCo's
+        w, x, y, z quaternion) and the goal (the bin's floor centre, as ``goal``); what is not given stays.
+        To compare the two engines, or their frames, in one state."""
         c = self.client
-        q = np.asarray(arm_q, dtype=np.float64).reshape(len(self._arm))
-        for j, qj in zip(self._arm, q):
+        for j, qj in zip(self._arm, np.asarray(arm_q, dtype=np.float64).reshape(len(self._arm))):
             p.resetJointState(self.robot, j, float(qj), 0.0, physicsClientId=c)
         if finger_q is not None:
             for j, qj in zip(self._fingers, np.asarray(finger_q, dtype=np.float64).reshape(2)):
                 p.resetJointState(self.robot, j, float(qj), 0.0, physicsClientId=c)
+        if cube_pos is not None:
+            w, x, y, z = (1.0, 0.0, 0.0, 0.0) if cube_quat_wxyz is None else np.asarray(cube_quat_wxyz, dtype=np.float64)
+            p.resetBasePositionAndOrientation(self.cube, np.asarray(cube_pos, dtype=np.float64).tolist(), [x, y, z, w],
+                                              physicsClientId=c)
+            p.resetBaseVelocity(self.cube, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        if goal is not None:
+            self.goal = np.asarray(goal, dtype=np.float64).reshape(3).copy()
+            p.resetBasePositionAndOrientation(self.bin, [self.goal[0], self.goal[1], 0.0], [0, 0, 0, 1], physicsClientId=c)
 
     def place_object(self, xy: np.ndarray, yaw: float = 0.0, z: float | None = None) -> np.ndarray:
         """Put the cube at rest at ``(x, y)`` (on the table, or with its centre at height ``z``), as
