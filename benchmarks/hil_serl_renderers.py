@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from robot_learning.core.runs import write_json  # noqa: E402
+from robot_learning.core.runs import write_json
 
 REGIONS = ("floor", "cube", "bin", "robot", "site", "background")
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     d = collect(cfg.env, a.episodes, a.every, a.seed)
     result: dict = {
         "command": "python benchmarks/hil_serl_renderers.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "states": int(len(d["held"])), "episodes": a.episodes, "every": a.every, "seed": a.seed, "cameras": d["cameras"],
+        "states": len(d["held"]), "episodes": a.episodes, "every": a.every, "seed": a.seed, "cameras": d["cameras"],
         "render_ms_per_frame": {k: round(v, 1) for k, v in d["ms_per_frame"].items()},
         "pixels": {cam: pixel_figures(d, cam) for cam in ("wrist", "front")},
     }
