@@ -6,22 +6,23 @@ The same :class:`~robot_learning.tasks.hil_serl.scene.CameraConfig` cameras as M
 
 - **intrinsics**: a perspective projection from the camera's vertical field of view, the frame's aspect
   ratio and MuJoCo's clipping planes for this scene (:data:`MUJOCO_NEAR_M`, :data:`MUJOCO_FAR_M`:
-  ``visual.map.znear`` / ``zfar`` times the model's extent), so a world point lands on the same pixel as
-  in MuJoCo (:func:`project` is that pinhole model in pixels, for tests and checks);
+  ``visual.map.znear`` / ``zfar`` times the model's extent), shifted by half a pixel (the tiny renderer
+  samples pixel corners, OpenGL pixel centres), so a world point lands on the same pixel as in MuJoCo
+  (:func:`project` is that pinhole model in pixels, for tests and checks);
 - **extrinsics**: a ``world`` camera is placed from its ``pos``/``target``/``up`` as given; a ``hand``
   camera from the hand link's pose. PyBullet's ``panda_hand`` link frame (pybullet_data's
   ``franka_panda/panda.urdf``) is MuJoCo Menagerie's ``hand`` body frame (x forward, y along the finger
-  motion, z towards the fingertips): for the same joint angles the two agree to 1e-7 m and 1e-5 rad
-  (tested), so :data:`HAND_FROM_LINK` is the identity and is kept as the one place to correct a URDF
-  whose link frame differs;
+  motion, z towards the fingertips; tested equal for the same joint angles), so :data:`HAND_FROM_LINK`
+  is the identity, kept as the one place to correct a URDF whose link frame differs;
 - **frames**: uint8 RGB ``(height, width, 3)``, row 0 at the top, as ``<camera>_image`` (the names and
   the layout of :func:`~robot_learning.tasks.hil_serl.scene.camera_layout`).
 
-The scene's looks are matched where it is cheap (:func:`add_floor_visual`: MuJoCo Menagerie's
-checker floor, 0.2 m squares of the same two colours with the texture's edge marks; the cube's and the
-bin's colours are set where those bodies are built) and otherwise left as each engine draws them
-(the robot's meshes and materials, lighting, no anti-aliasing in either). What differs, measured, is
-in the README's HIL-SERL section.
+The scene's looks are matched where it is cheap: MuJoCo Menagerie's checker floor (:func:`floor_visual`),
+the cube's and the bin's colours (set where those bodies are built), MuJoCo's lighting levels
+(:class:`PyBulletRenderConfig`), no shadows and no anti-aliasing in either. The rest is left as each
+engine draws it: the robot's meshes and materials (Menagerie's white and black vs pybullet_data's
+textured meshes), smooth vs flat shading, MuJoCo's specular highlights and its drawing of the TCP site.
+``benchmarks/hil_serl_renderers.py`` measures what differs, per region and through the frozen encoder.
 """
 from __future__ import annotations
 
