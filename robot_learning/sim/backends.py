@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 
 from robot_learning.core.config import ConfigError
-from robot_learning.sim.batch import BACKENDS, BatchedG1
+from robot_learning.sim.batch import BACKENDS, BatchedG1, check_device
 from robot_learning.sim.mujoco_batch import G1Batch, G1BatchConfig
 
 
@@ -26,16 +26,6 @@ def backend_available(backend: str) -> str | None:
                 "mujoco": "pip install mujoco"}[backend]
         return f"the {backend} backend needs the Python package {module!r}, which is not installed: {hint}"
     return None
-
-
-def check_device(backend: str, device: str) -> None:
-    """Refuse a device the backend cannot use, in one line."""
-    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
-        raise ConfigError(f"device {device!r}: use cpu, cuda or cuda:N")
-    if backend == "mujoco" and device != "cpu":
-        raise ConfigError("the mujoco backend (MuJoCo's C engine) runs on the CPU; use --backend warp for a GPU")
-    if backend == "isaacgym" and device == "cpu":
-        raise ConfigError("the isaacgym backend needs a CUDA device (--device cuda:0)")
 
 
 def make_batch(config: G1BatchConfig, backend: str = "mujoco", device: str = "cpu") -> BatchedG1:

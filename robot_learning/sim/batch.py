@@ -19,10 +19,21 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from robot_learning.core.config import ConfigError
 from robot_learning.robots.joint_robot import JointRobotSpec
 from robot_learning.sim.terrain import TerrainConfig
 
 BACKENDS = ("mujoco", "warp", "isaacgym")
+
+
+def check_device(backend: str, device: str) -> None:
+    """Refuse a device the backend cannot use, in one line."""
+    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+        raise ConfigError(f"device {device!r}: use cpu, cuda or cuda:N")
+    if backend == "mujoco" and device != "cpu":
+        raise ConfigError("the mujoco backend (MuJoCo's C engine) runs on the CPU; use --backend warp for a GPU")
+    if backend == "isaacgym" and device == "cpu":
+        raise ConfigError("the isaacgym backend needs a CUDA device (--device cuda:0)")
 
 
 @runtime_checkable

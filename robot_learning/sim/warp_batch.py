@@ -42,8 +42,7 @@ import numpy as np
 
 from robot_learning.core.config import ConfigError
 from robot_learning.robots import g1 as g1_desc
-from robot_learning.sim.backends import check_device
-from robot_learning.sim.batch import G1StateViews
+from robot_learning.sim.batch import G1StateViews, check_device
 from robot_learning.sim.g1_batch_model import (
     INTERNAL_SENSOR_NAMES,
     SENSORS,
