@@ -5,7 +5,8 @@ be downloaded here, so this module pretrains one and the project ships it
 (``assets/encoders/panda_pick_place_encoder.pt``, with a JSON card beside it):
 
 - **data**: frames of both cameras (wrist and front, :class:`~robot_learning.tasks.hil_serl.scene.CameraConfig`)
-  from episodes of the scripted expert (noise drawn per episode) and of random motion, under visual
+  from episodes of the scripted expert (noise drawn per episode) and of random motion (there the cube
+  and the bin are put somewhere else, sometimes the cube in the bin, before every frame), under visual
   randomisation (:class:`VisualRandomisation`: light positions and intensities, the table's colour and
   texture, the cube's and the bin's colours, camera position and orientation jitter);
 - **objective** (privileged state): regress the cube's position, the TCP's position, the bin's
@@ -303,9 +304,9 @@ class Randomiser:
 class PretrainConfig:
     episodes: int = 100  # training episodes (frames every `every` steps)
     heldout_episodes: int = 12  # held-out episodes: other scenes, other randomisations (and as many with nominal visuals)
-    every: int = 2  # control steps between two recorded frames
-    expert_fraction: float = 0.7  # episodes by the noisy expert (the rest random motion)
-    epochs: int = 15
+    every: int = 2  # control steps between two recorded frames of an expert episode (every step in a random one)
+    expert_fraction: float = 0.7  # episodes by the noisy expert (the rest random motion with the objects moved per frame)
+    epochs: int = 16
     batch_size: int = 64
     lr: float = 1e-3
     shift_pad: int = 3  # DrQ-style random shift while training
@@ -336,7 +337,9 @@ def collect(env: Any, episodes: int, seed: int, cfg: PretrainConfig, randomise: 
             ecfg = ExpertConfig(noise=float(rng.uniform(0.0, 0.8)))
             a_prev = np.zeros(3)
             for t in range(env.config.episode_steps):
-                if t % cfg.every == 0:
+                if not expert:
+                    _move_objects(env, rng)
+                if not expert or t % cfg.every == 0:
                     if randomise:
                         rand.frame(rng)
                     f = env.camera_frames()
@@ -357,6 +360,23 @@ def collect(env: Any, episodes: int, seed: int, cfg: PretrainConfig, randomise: 
     finally:
         rand.restore()
     return {k: np.stack(v) if k in ("wrist", "front") else np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def _move_objects(env: Any, rng: np.random.Generator) -> None:
+    """Put the bin somewhere on the patch and the cube on the table (1 in 5: in the bin), unless it is held."""
+    if env._grasped():
+        return
+    c = env.config
+    b = env.model.body_mocapid[env.model.body("bin").id]
+    xy = np.array([rng.uniform(*c.goal_x), rng.uniform(*c.goal_y)])
+    env.data.mocap_pos[b] = [xy[0], xy[1], 0.0]
+    env.goal = np.array([xy[0], xy[1], 0.008 + c.cube_half])
+    if rng.random() < 0.2:
+        inside = c.bin_inner_half - c.cube_half
+        env.place_object(xy + rng.uniform(-inside, inside, 2), float(rng.uniform(-c.object_yaw, c.object_yaw)), env.goal[2])
+    else:
+        env.place_object(np.array([rng.uniform(c.object_x[0] - 0.05, c.object_x[1] + 0.05), rng.uniform(c.object_y[0] - 0.05, c.object_y[1] + 0.05)]),
+                         float(rng.uniform(-np.pi, np.pi)))
 
 
 def _shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:

@@ -49,9 +49,9 @@ class CameraConfig:
 
     body: str = "world"
     pos: tuple[float, float, float] = (1.05, 0.0, 0.75)
-    target: tuple[float, float, float] = (0.5, 0.0, 0.0)
+    target: tuple[float, float, float] = (0.45, 0.0, 0.12)
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    fovy_deg: float = 45.0
+    fovy_deg: float = 55.0
     width: int = 64
     height: int = 64
 

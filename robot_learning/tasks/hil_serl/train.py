@@ -91,6 +91,7 @@ def export(module: torch.nn.Module, cfg: HilSerlConfig, path: str | Path, traini
 def behaviour_cloning(cfg: HilSerlConfig, steps: int = 3000, progress: Callable[[str], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The baseline: the same demonstrations, cloned (arm: MSE on the tanh mean; gripper: cross-entropy)."""
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)  # the frozen encoder runs on every frame: one thread, as the actor
     env = make_env(cfg.env, cfg.encoder)
     demos, _, _ = collect_demos(env, cfg, None, seed=cfg.seed + 1, progress=progress)
     obs = torch.as_tensor(np.concatenate([np.stack(d.obs) for d in demos]))
