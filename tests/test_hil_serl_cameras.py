@@ -171,6 +171,18 @@ def test_observation_image_loads_the_image_configuration() -> None:
     assert load_config(None).env.observation == "state"
 
 
+def test_the_shipped_image_policy_runs_through_the_runtime_on_both_cameras_and_places_the_cube() -> None:
+    """The shipped image policy (trained with the frozen encoder in its graph) on one held-out scene, raw frames in."""
+    policy = ROOT / "assets" / "policies" / "panda_pick_place_image.onnx"
+    runner = PolicyRunner(policy)
+    assert [t.name for t in runner.metadata.observation_layout.shaped_terms()] == ["wrist_image", "front_image"]
+    assert runner.metadata.robot_params["cameras"]["wrist"]["body"] == "hand"
+    res = evaluate_policy(policy, sim="mujoco", episodes=1, config=PickPlaceConfig(episode_steps=60))
+    rt = res["runtime"]
+    assert rt["input_faults"] == 0 and rt["policy_faults"] == 0 and rt["policy_ticks"] >= 1
+    assert res["successes"] == 1, res["per_episode"]
+
+
 @pytest.mark.skipif(not (ROOT / DEFAULT_ENCODER).is_file(), reason="the shipped encoder is made by the pretraining command")
 def test_the_shipped_encoder_is_small_and_carries_its_card() -> None:
     path = ROOT / DEFAULT_ENCODER

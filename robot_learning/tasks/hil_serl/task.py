@@ -21,7 +21,7 @@ TASK = TaskSpec(
     policy_tasks=("hil_serl_pick_place",),
     config="robot_learning.tasks.hil_serl.config:HilSerlConfig",
     default_config="hil_serl.yaml",
-    shipped_policies=("panda_pick_place.onnx",),
+    shipped_policies=("panda_pick_place.onnx", "panda_pick_place_image.onnx"),
     extra={"user_errors": ("robot_learning.tasks.hil_serl.devices:DeviceUnavailable",)},
     commands=(
         Command("train", "The learner in a second process and the actor here; exports policy.onnx and evaluates it in both engines.",
