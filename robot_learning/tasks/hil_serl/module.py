@@ -45,7 +45,7 @@ def train_command(out: Path | None = None, config: Path | None = None, steps: in
                   episodes: int | None = None, gate: bool = True, progress: Callable[[str], None] | None = None,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (learner process + actor here), export ``policy.onnx``, evaluate it in MuJoCo and PyBullet through the runtime
-    (image policies in MuJoCo only: the PyBullet twin has no matching camera)."""
+    (the one-frame option in MuJoCo only; the PyBullet twin renders the image option's wrist and front cameras)."""
     cfg = load_config(config, steps, seconds, seed, human, observation, overrides)
     with open_run(out, "hil_serl", "train", force=force, config=cfg) as record:
         return _train_run(record, cfg, episodes, gate, progress)
@@ -72,8 +72,8 @@ def _train_run(record: Run, cfg: HilSerlConfig, episodes: int | None, gate: bool
     n = episodes if episodes is not None else cfg.final_eval_episodes
     say(f"evaluating policy.onnx through the runtime: {n} held-out episodes in MuJoCo")
     evals = {"mujoco": evaluate_policy(run / "policy.onnx", sim="mujoco", episodes=n)}
-    if gate and cfg.env.observation != "state":
-        say("sim-to-sim gate skipped: the PyBullet twin renders no camera frames (image policies are evaluated in MuJoCo)")
+    if gate and cfg.env.observation == "frame":
+        say("sim-to-sim gate skipped: the PyBullet twin renders no frame of the one-frame option (evaluated in MuJoCo only)")
     elif gate:
         say(f"sim-to-sim gate: {n} held-out episodes in PyBullet")
         evals["pybullet"] = evaluate_policy(run / "policy.onnx", sim="pybullet", episodes=n)
