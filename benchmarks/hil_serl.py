@@ -31,7 +31,7 @@ PAPER = {"table1_average_success_bc_or_hg_dagger": 0.497, "table1_average_succes
          "classifier_accuracy": "> 0.95"}
 
 
-def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool = False) -> dict:
+def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool = False, observation: str = "state") -> dict:
     from robot_learning.tasks.hil_serl import module as hil
     from robot_learning.tasks.hil_serl.train import behaviour_cloning, evaluate_module
 
@@ -44,7 +44,7 @@ def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool =
             print(f"[{name} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
         else:
             rep = hil.train_command(out=out_root / f"{name}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
-                                    episodes=episodes, gate=gate,
+                                    episodes=episodes, gate=gate, observation=observation,
                                     progress=lambda m, n=name: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
         s = rep["summary"]
         curve = rep["train"]["curve"]
@@ -52,7 +52,7 @@ def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool =
         result[name] = {**s, "curve": [{k: p[k] for k in ("env_steps", "eval_success", "train_success", "intervention_rate", "wall_s")} for p in curve],
                         "bench_wall_s": round(time.time() - t0, 1)}
     t0 = time.time()
-    cfg = hil.load_config(None, seed=seed)
+    cfg = hil.load_config(None, seed=seed, observation=observation)
     module, info = behaviour_cloning(cfg)
     ev = evaluate_module(module, cfg, episodes)
     result["behaviour_cloning"] = {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["mean_seconds_to_success"],
@@ -67,11 +67,13 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-hil_serl")
+    p.add_argument("--observation", choices=("state", "image"), default="state",
+                   help="state (the measured object pose) or image (wrist and front cameras, the frozen pretrained encoder)")
     p.add_argument("--reuse", action="store_true", help="take the runs that already have a report.json under --runs instead of training again")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl.json")
     a = p.parse_args()
     t0 = time.time()
-    seeds = [run_seed(s, a.steps, a.episodes, a.runs, a.reuse) for s in a.seeds]
+    seeds = [run_seed(s, a.steps, a.episodes, a.runs / a.observation if a.observation != "state" else a.runs, a.reuse, a.observation) for s in a.seeds]
 
     def agg(method: str, key: str) -> dict:
         import numpy as np
@@ -86,7 +88,7 @@ def main() -> int:
         table[m].update(first_eval_at_90=agg(m, "first_eval_at_90"), learner_updates_per_s=agg(m, "learner_updates_per_s"),
                         intervention_rate=agg(m, "intervention_rate"), classifier_online_accuracy=agg(m, "classifier_online_accuracy"),
                         wall_clock_s=agg(m, "wall_clock_s"))
-    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "steps": a.steps, "episodes": a.episodes,
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "observation": a.observation, "steps": a.steps, "episodes": a.episodes,
               "table": table, "seeds": seeds, "paper": PAPER, "wall_clock_s": round(time.time() - t0, 1)}
     write_json(a.out, report)
     print(dumps({"table": table, "paper": PAPER}, indent=2))

@@ -70,7 +70,7 @@ def episode_batch(n: int, obs_dim: int = OBS, seed: int = 0) -> dict[str, np.nda
 
 def weights(kind: str, image: bool) -> dict[str, Any]:
     """The learner's weights messages from a real agent (state, or frames with the CNN encoder)."""
-    cfg = PickPlaceConfig(observation="image", image_size=16) if image else PickPlaceConfig()
+    cfg = PickPlaceConfig(observation="frame", image_size=16) if image else PickPlaceConfig()  # frame: a CNN in the weights
     layout = obs_layout(cfg)
     agent = SACAgent(layout.size, 3, SACConfig(hidden=(32, 32)), seed=1, image_shape=image_shape(layout))
     msg = {"kind": kind, "version": 7, "state": agent.policy_state(), "updates": 350}
