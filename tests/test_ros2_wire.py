@@ -62,8 +62,9 @@ def to_rosbags(msg, ts):
         if f.name in _SERVICE_FIELDS and msg.ros_type in _SRV_NAMES:
             continue
         value = getattr(msg, f.name)
-        if "ndarray" in str(rb_fields[f.name].type):
-            value = np.asarray(value, dtype=np.float64)
+        if "ndarray" in str(rb_fields[f.name].type):  # uint8[] (image data, ours: bytes) or float64[N]
+            value = (np.frombuffer(value, dtype=np.uint8) if "uint8" in str(rb_fields[f.name].type)
+                     else np.asarray(value, dtype=np.float64))
         elif isinstance(value, list):
             value = [to_rosbags(v, ts) if hasattr(v, "ros_type") else v for v in value]
         elif hasattr(value, "ros_type"):
@@ -128,6 +129,16 @@ EXAMPLES = {
         m.DiagnosticStatus(m.DiagnosticStatus.STALE, "bb", "ccc", "dddd", [m.KeyValue("e", "f")]),
     ]),
     "diagnostic_array_empty": m.DiagnosticArray(m.header(0.0), []),
+    # images: row padding (step > width * 3), odd data lengths and encodings of several lengths, so the
+    # alignment of the fields after the strings and of the uint8[] length varies
+    "image": m.Image(m.header(4.5, "wrist_camera"), 3, 2, "rgb8", 0, 8, bytes(range(24))),
+    "image_bgr_odd": m.Image(m.header(-1.0, "c"), 1, 1, "bgr8", 1, 3, b"\x00\x7f\xff"),
+    "image_empty": m.Image(m.header(0.0), 0, 0, "", 0, 0, b""),
+    "image_vga": m.Image(m.header(1.0, "front"), 480, 640, "rgb8", 0, 1920,
+                         np.random.default_rng(0).integers(0, 256, 480 * 1920, dtype=np.uint8).tobytes()),
+    "compressed_image": m.CompressedImage(m.header(2.25, "wrist_camera"), "jpeg", bytes(range(255, 0, -3))),
+    "compressed_image_transport_format": m.CompressedImage(m.header(2.0, "f"), "rgb8; png compressed bgr8", b"\x89PNG\r"),
+    "compressed_image_empty": m.CompressedImage(m.header(0.0), "", b""),
     "trigger_request": m.Trigger_Request(guid=0x0102030405060708, seq=42,
                                          structure_needs_at_least_one_member=0),
     "trigger_response": m.Trigger_Response(guid=2**64 - 1, seq=-1, success=True, message="ok!"),

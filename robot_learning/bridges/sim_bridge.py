@@ -340,7 +340,9 @@ class EndEffectorSimBridge:
     ``tcp_target`` and ``gripper_command``. Like the arm's impedance controller, it executes each
     reference for one control period as it arrives (a new target steps the scene at once, then the
     new state is published); without a new target it keeps the last reference and still steps every
-    ``1.5 x dt``. ``sim/ground_truth`` carries (time, the object's position, success 0/1)."""
+    ``1.5 x dt``. ``sim/ground_truth`` carries (time, the object's position, success 0/1). A scene
+    whose fields hold camera frames (``<camera>_image``, uint8 (H, W, 3): the image option) also
+    publishes each on ``camera/<camera>/image_raw`` (sensor_msgs/Image, rgb8), as the cameras' drivers do."""
 
     def __init__(self, scene: EndEffectorScene, backend: Any, watchdog_s: float | None = None) -> None:
         self.scene, self.backend = scene, backend
@@ -360,6 +362,7 @@ class EndEffectorSimBridge:
                     (("tcp_pose", msgs.PoseStamped), ("tcp_twist", msgs.TwistStamped), ("gripper_state", msgs.JointState),
                      ("object_pose", msgs.PoseStamped), ("goal_pose", msgs.PoseStamped))}
         self.pub_truth = backend.create_publisher(msgs.Float64MultiArray, "sim/ground_truth", "sensor")
+        self.pub_cameras: dict[str, Any] = {}  # camera term -> its Image publisher, made at the first frame
         self.t0 = time.monotonic()
 
     def _on_target(self, msg: Any) -> None:
@@ -394,9 +397,21 @@ class EndEffectorSimBridge:
         self.pub["object_pose"].publish(pose(f["object_pos"]))
         self.pub["goal_pose"].publish(pose(f["goal_pos"]))
         self.pub["tcp_pose"].publish(pose(f["tcp_pos"], _quat_from_rotation(self.scene.tcp_rot())))
+        self._publish_frames(f, stamp)
         obj = np.asarray(f["object_pos"], dtype=np.float64)
         self.pub_truth.publish(msgs.Float64MultiArray(data=[time.monotonic() - self.t0, *obj.tolist(),
                                                             float(bool(self.last_info.get("success", False)))]))
+
+    def _publish_frames(self, fields: dict[str, np.ndarray], stamp: Any) -> None:
+        from robot_learning.runtime.ros2.images import IMAGE_SUFFIX, image_topic, rgb_to_image
+
+        for term, frame in fields.items():
+            if term.endswith(IMAGE_SUFFIX) and getattr(frame, "dtype", None) == np.uint8 and np.ndim(frame) == 3:
+                pub = self.pub_cameras.get(term)
+                if pub is None:
+                    pub = self.pub_cameras[term] = self.backend.create_publisher(msgs.Image, image_topic(term), "sensor")
+                cam = term[: -len(IMAGE_SUFFIX)]
+                pub.publish(rgb_to_image(frame, msgs.Header(stamp=stamp.stamp, frame_id=f"{cam}_camera")))
 
     def step(self) -> None:
         with self._lock:

@@ -25,7 +25,10 @@ README):
   speeds in rad/s in ``velocity``),
 - end-effector policies (the arm's TCP): in ``tcp_pose`` (geometry_msgs/PoseStamped), ``tcp_twist``
   (geometry_msgs/TwistStamped), ``gripper_state`` (sensor_msgs/JointState: the finger joints),
-  ``object_pose``, ``goal_pose`` (geometry_msgs/PoseStamped, from perception); out ``tcp_target``
+  ``object_pose``, ``goal_pose`` (geometry_msgs/PoseStamped, from perception), and for an image
+  policy one camera topic per ``<camera>_image`` term, ``camera/<camera>/image_raw`` (sensor_msgs/Image,
+  rgb8 or bgr8; or ``.../image_raw/compressed``, sensor_msgs/CompressedImage, with
+  ``topics.image_transport: compressed``); out ``tcp_target``
   (geometry_msgs/PoseStamped: the bounded impedance reference) and ``gripper_command``
   (sensor_msgs/JointState ``gripper``: 0 closes, 0.08 m opens),
 - all: ``diagnostics`` (diagnostic_msgs/DiagnosticArray, 10 Hz and on every transition), services
@@ -89,7 +92,10 @@ class PolicyNode:
         self.action_kind = action_kind(meta)  # joint | rotor | end_effector: chooses the controller and the topics
         self.kind = {"rotor": "quadrotor", "end_effector": "end_effector"}.get(self.action_kind, self.robot.kind)
         self.use_imu = cfg.use_imu and self.robot.has_imu
-        self.state = TopicState(list(meta.joint_names), self.kind, use_header_stamps=cfg.use_header_stamps)
+        self._image_cls: type = msgs.Image
+        self._image_shapes: dict[str, tuple[int, ...]] = {}
+        self.image_topics = self._image_topics()  # camera term -> topic (end-effector image policies)
+        self.state = TopicState(list(meta.joint_names), self.kind, use_header_stamps=cfg.use_header_stamps, images=self._image_shapes)
         self.transport = _TopicTransport(self)
         self._requests: queue.Queue[tuple[str, threading.Event, list[Any]]] = queue.Queue()
         self._stop = threading.Event()
@@ -113,12 +119,31 @@ class PolicyNode:
             t = cfg.topics
             topics = ([(t.odom, msgs.Odometry), (t.motor_command, msgs.JointState)] if self.kind == "quadrotor" else
                       [*((getattr(t, k), cls) for k, cls in EE_STATE_TOPICS.items()), (t.tcp_target, msgs.PoseStamped),
-                       (t.gripper_command, msgs.JointState)] if self.kind == "end_effector" else
+                       (t.gripper_command, msgs.JointState), *((topic, self._image_cls) for topic in self.image_topics.values())]
+                      if self.kind == "end_effector" else
                       [(t.joint_states, msgs.JointState), (t.imu, msgs.Imu), (t.joint_command, msgs.JointState), (t.joint_gains, msgs.Float64MultiArray)])
             for topic, cls in [*topics, (t.diagnostics, msgs.DiagnosticArray)]:
                 self.recorder.add_topic(topic if topic.startswith("/") else "/" + topic, cls.ros_type)
 
     # ------------------------------------------------------------------------ set-up
+    def _image_topics(self) -> dict[str, str]:
+        """Camera term -> its topic, for an end-effector policy with image terms (none otherwise).
+        Refuses, in one line, a shaped term no camera can feed and compressed transport without Pillow."""
+        from robot_learning.runtime.ros2 import images
+
+        layout = self.runner.metadata.observation_layout
+        if not layout.shaped_terms():
+            return {}
+        if self.kind != "end_effector":
+            raise images.ImageError(f"policy {self.cfg.policy}: camera terms are taken by end-effector policies only, not {self.action_kind} ones")
+        t = self.cfg.topics
+        if t.image_transport == "compressed":
+            images._pillow("topics.image_transport 'compressed'")
+        self._image_cls = msgs.CompressedImage if t.image_transport == "compressed" else msgs.Image
+        terms = images.image_terms(layout)
+        self._image_shapes = {name: tuple(term.shape or ()) for name, term in terms.items()}
+        return {name: images.image_topic(name, t.camera_prefix, t.image_transport) for name in terms}
+
     def _make_controller(self) -> Any:
         """The controller for the policy's declared action (:func:`~robot_learning.runtime.control.make_controller`)."""
         c = self.cfg
@@ -135,6 +160,9 @@ class PolicyNode:
             for key, cls in EE_STATE_TOPICS.items():
                 topic = getattr(t, key)
                 b.create_subscription(cls, topic, self._record_in(topic, self.state.on_ee(key)), "sensor")
+            for term, topic in self.image_topics.items():  # cameras: sensor QoS (best effort, newest frame wins)
+                store = self.state.on_image(term, compressed=self._image_cls is msgs.CompressedImage, topic=topic)
+                b.create_subscription(self._image_cls, topic, self._record_in(topic, store), "sensor")
             self.pub_tcp = b.create_publisher(msgs.PoseStamped, t.tcp_target, "sensor")
             self.pub_gripper = b.create_publisher(msgs.JointState, t.gripper_command, "sensor")
             self._gripper_closed: bool | None = None
@@ -278,6 +306,8 @@ class PolicyNode:
                   "published": str(self.published)}
         if self.state.mapping_error:
             values["mapping_error"] = self.state.mapping_error
+        for term, why in list(self.state.image_refused.items()):  # a camera whose frames are refused (encoding, size)
+            values[f"{term}_refused"] = f"{self.state.image_refused_count.get(term, 0)} frames; last: {why}"
         if self.stats is not None and self.stats.count > 1:
             s = self.stats.summary(window=1000)  # the last 1000 ticks: cheap, and what the operator wants to see
             values.update({"compute_p99_ms": str(s["compute_p99_ms"]), "jitter_p99_ms": str(s["jitter_p99_ms"]),

@@ -27,6 +27,10 @@ class TopicConfig:
     tcp_target: str = "tcp_target"
     gripper_command: str = "gripper_command"
     diagnostics: str = "/diagnostics"
+    # an image policy's cameras: term <camera>_image <- <camera_prefix>/<camera>/image_raw (sensor_msgs/Image),
+    # or <...>/image_raw/compressed (sensor_msgs/CompressedImage, decoded with Pillow) with image_transport "compressed"
+    camera_prefix: str = "camera"
+    image_transport: str = "raw"
 
 
 @dataclass
@@ -51,6 +55,8 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         check(self, non_negative=("control_rate_hz", "tick_log"))
+        if self.topics.image_transport not in ("raw", "compressed"):
+            raise FieldError("topics.image_transport", f"must be 'raw' or 'compressed', got {self.topics.image_transport!r}")
         if len(self.setpoint) != 3:
             raise FieldError("setpoint", f"must be 3 numbers (x, y, z in m), got {list(self.setpoint)}")
         if self.trajectory not in ("hover", "figure8"):

@@ -1,6 +1,6 @@
 """The policy node's view of its robot: the newest message of each subscribed topic, turned into a
 :class:`~robot_learning.types.RobotState` in the policy's joint order once per tick (joint robots,
-the quadrotor's odometry, an arm's end-effector topics)."""
+the quadrotor's odometry, an arm's end-effector topics and its cameras' frames)."""
 from __future__ import annotations
 
 import threading
@@ -29,7 +29,10 @@ class TopicState:
     """
 
     def __init__(self, joint_names: list[str], kind: str, clock: Callable[[], float] = time.monotonic,
-                 use_header_stamps: bool = True) -> None:
+                 use_header_stamps: bool = True, images: dict[str, tuple[int, ...]] | None = None) -> None:
+        """``images``: an end-effector policy's camera terms (name -> (height, width, 3)); each frame
+        is converted to RGB in the callback and enters the state under its term name, with its own
+        sample time among the topic stamps (so a late camera is stale like any other topic)."""
         self.joint_names, self.kind, self.clock = joint_names, kind, clock
         self.use_header_stamps = use_header_stamps
         self._lock = threading.Lock()
@@ -40,11 +43,16 @@ class TopicState:
         self._odom: Any = None
         self._odom_t: float | None = None
         self._ee: dict[str, tuple[Any, float]] = {}  # end effector: topic key -> (message, sample time)
+        self.images = dict(images or {})
+        self._frames: dict[str, tuple[np.ndarray, float]] = {}  # camera term -> (RGB frame, sample time)
+        self.image_refused: dict[str, str] = {}  # camera term -> why its last refused frame was refused
+        self.image_refused_count: dict[str, int] = {}  # camera term -> frames refused
         self._index_cache: tuple[tuple[str, ...], np.ndarray] | None = None
         self.mapping_error: str | None = None
         self.received = {"joint_states": 0, "imu": 0, "odom": 0}
         if kind == "end_effector":
             self.received = {k: 0 for k in EE_STATE_TOPICS}
+            self.received.update({k: 0 for k in self.images})
 
     # callbacks
     def _sample_time(self, msg: Any) -> float:
@@ -86,9 +94,35 @@ class TopicState:
 
         return store
 
+    def on_image(self, term: str, compressed: bool = False, topic: str = "") -> Callable[[Any], None]:
+        """The callback that stores camera term ``term``'s frame (``sensor_msgs/Image``, or
+        ``CompressedImage`` when ``compressed``). A frame that cannot be the policy's (encoding, size,
+        data length) is dropped and its reason kept in :attr:`image_refused`: the previous frame
+        then ages into the staleness limit and the controller holds."""
+        from robot_learning.runtime.ros2.images import ImageError, compressed_to_rgb, image_to_rgb
+
+        shape, name = self.images[term], topic or term
+        convert = compressed_to_rgb if compressed else image_to_rgb
+
+        def store(msg: Any) -> None:
+            t = self._sample_time(msg)
+            try:
+                frame = convert(msg, shape, name)
+            except ImageError as e:
+                with self._lock:
+                    self.image_refused[term] = str(e)
+                    self.image_refused_count[term] = self.image_refused_count.get(term, 0) + 1
+                return
+            with self._lock:
+                self._frames[term] = (frame, t)
+                self.received[term] += 1
+
+        return store
+
     def _read_ee(self) -> RobotState | None:
         with self._lock:
             ee = dict(self._ee)
+            frames = dict(self._frames)
         if "tcp_pose" not in ee:
             return None
         values: dict[str, np.ndarray] = {}
@@ -105,6 +139,9 @@ class TopicState:
             elif key == "gripper_state":  # the finger joints' positions: the opening is their sum
                 values["gripper_opening"] = np.array([float(np.sum(msg.position))]) if len(msg.position) else np.array([np.nan])
         stamps = {k: t for k, (_, t) in ee.items()}
+        for term, (frame, t) in frames.items():  # a camera not heard from yet: the term is missing, the controller holds
+            values[term] = frame
+            stamps[term] = t
         return RobotState(max(stamps.values()), values, stamps)
 
     def _index(self, names: list[str]) -> np.ndarray:

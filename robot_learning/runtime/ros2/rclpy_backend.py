@@ -10,6 +10,7 @@ Imported only when rclpy exists; nothing here runs on a machine without ROS 2.
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 import importlib
 import threading
@@ -35,6 +36,8 @@ def to_ros(msg: Any) -> Any:
             value = [to_ros(v) for v in value]
         elif f.name == "level" and isinstance(value, int):
             value = bytes([value])  # diagnostic_msgs byte fields are bytes in rclpy
+        elif isinstance(value, (bytes, bytearray)):  # uint8[] (image data): rclpy's array('B'), built in one copy
+            value = array.array("B", value)
         setattr(out, f.name, value)
     return out
 
@@ -48,6 +51,8 @@ def from_ros(msg: Any, msg_cls: type) -> Any:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
         if dataclasses.is_dataclass(default):
             value = from_ros(value, type(default))
+        elif isinstance(default, bytes):  # uint8[] (image data): one copy of rclpy's array('B'), not a list of ints
+            value = bytes(value)
         elif isinstance(value, bytes) and len(value) == 1:
             value = value[0]
         elif hasattr(value, "tolist"):

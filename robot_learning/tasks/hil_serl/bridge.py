@@ -4,7 +4,9 @@ an end-effector policy rehearsed on one machine (the policy node cannot tell it 
 ``python -m robot_learning.tasks.hil_serl.bridge --seed 10000 --seconds 30 --domain-id 7`` places the
 cube and the bin as evaluation episode ``seed`` does, then serves the topics of
 :class:`~robot_learning.bridges.sim_bridge.EndEffectorSimBridge` until ``--seconds`` pass; its last line is a
-JSON summary (steps, commands, whether and when the cube was in the bin).
+JSON summary (steps, commands, whether and when the cube was in the bin). With ``--observation image``
+it also renders the wrist and front cameras and publishes their frames (``camera/<name>/image_raw``),
+for an image policy.
 """
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=10_000, help="the scene's seed (evaluation episode i uses 10000 + i)")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--domain-id", type=int, default=None)
+    p.add_argument("--observation", choices=["state", "image"], default="state",
+                   help="image: also render the wrist and front cameras and publish them on camera/<name>/image_raw")
     a = p.parse_args(argv)
     if not a.seconds > 0:
         p.error(f"--seconds must be positive, got {a.seconds}")
-    env = PandaPickPlace(PickPlaceConfig())
+    env = PandaPickPlace(PickPlaceConfig(observation=a.observation))
     env.reset(a.seed)
     backend = DdsBackend("sim_bridge", domain_id=a.domain_id, loopback=True)
     bridge = EndEffectorSimBridge(env, backend)
