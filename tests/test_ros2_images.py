@@ -290,3 +290,38 @@ def test_the_image_scene_bridge_publishes_both_cameras_rendered_frames() -> None
     for cam, frames in got.items():
         assert frames[-1].header.frame_id == f"{cam}_camera" and frames[-1].encoding == "rgb8"
         np.testing.assert_array_equal(image_to_rgb(frames[-1], expected[f"{cam}_image"].shape), expected[f"{cam}_image"])
+
+
+def test_compressed_transport_subscribes_image_raw_compressed_and_decodes_png_frames() -> None:
+    from robot_learning.runtime.node import PolicyNode
+    from robot_learning.runtime.profiles import load_node_config
+    from robot_learning.runtime.ros2.backend import DdsBackend
+
+    cfg = load_node_config("panda", overrides={"policy": str(IMAGE_POLICY)})
+    cfg.topics.image_transport = "compressed"
+    node = PolicyNode(cfg, DdsBackend("policy_node", domain_id=_domain_id(3)), log=lambda s: None)
+    try:
+        assert node.image_topics == {"wrist_image": "camera/wrist/image_raw/compressed", "front_image": "camera/front/image_raw/compressed"}
+        f = _frame(64, 64, seed=5)
+        node.state.on_image("wrist_image", compressed=True)(rgb_to_compressed(f, msgs.header(time.time()), "png"))
+        node.state.on_image("front_image", compressed=True)(msgs.CompressedImage(msgs.header(time.time()), "png", b"broken"))
+        assert node.state.received["wrist_image"] == 1 and "'png' data does not decode" in node.state.image_refused["front_image"]
+        node.state.on_ee("tcp_pose")(msgs.PoseStamped(msgs.header(time.time()), msgs.Pose()))
+        np.testing.assert_array_equal(node.state.read(False)["wrist_image"], f)
+    finally:
+        node.shutdown()
+
+
+def test_rclpy_image_data_becomes_bytes_with_a_stand_in_for_the_rclpy_message() -> None:
+    """rclpy is not installed here: a plain object with rclpy's field types (uint8[] is array('B')) stands in."""
+    import array
+    from types import SimpleNamespace
+
+    from robot_learning.runtime.ros2.rclpy_backend import from_ros
+
+    f = _frame()
+    ros = SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=3, nanosec=5), frame_id="wrist"), height=6, width=5,
+                          encoding="bgr8", is_bigendian=0, step=15, data=array.array("B", f[:, :, ::-1].tobytes()))
+    msg = from_ros(ros, msgs.Image)
+    assert isinstance(msg.data, bytes) and msg.header.stamp.sec == 3
+    np.testing.assert_array_equal(image_to_rgb(msg, (6, 5, 3)), f)
