@@ -325,3 +325,39 @@ def test_rclpy_image_data_becomes_bytes_with_a_stand_in_for_the_rclpy_message() 
     msg = from_ros(ros, msgs.Image)
     assert isinstance(msg.data, bytes) and msg.header.stamp.sec == 3
     np.testing.assert_array_equal(image_to_rgb(msg, (6, 5, 3)), f)
+
+
+@pytest.mark.slow  # 26 s: the scene renders both cameras in a second process; CI keeps the fast node and bridge tests above
+def test_the_shipped_image_policy_places_the_cube_from_camera_topics_over_dds() -> None:
+    """The rehearsal of an image policy: the pick-and-place bridge (``--observation image``) renders and
+    publishes both cameras; the policy node takes its frames from those topics only (no object pose
+    enters the policy) and the bridge's own state says whether the cube ended in the bin."""
+    import json
+
+    from robot_learning.runtime.node import PolicyNode
+    from robot_learning.runtime.profiles import load_node_config
+    from robot_learning.runtime.ros2.backend import DdsBackend
+    from robot_learning.types import RobotMode
+
+    domain, seconds = _domain_id(4), 14.0
+    bridge = subprocess.Popen([sys.executable, "-m", "robot_learning.tasks.hil_serl.bridge", "--seed", "10000", "--seconds", str(seconds + 10),
+                               "--domain-id", str(domain), "--observation", "image"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = PolicyNode(load_node_config("panda", overrides={"policy": str(IMAGE_POLICY)}), DdsBackend("policy_node", domain_id=domain), log=lambda s: None)
+    try:
+        node.start_thread()
+        _wait(lambda: min(node.state.received[k] for k in ("tcp_pose", "wrist_image", "front_image")) >= 3, 30.0, "state and both cameras from the bridge")
+        ok, text = node.request("start", timeout_s=2.0)
+        assert ok, text
+        time.sleep(seconds)
+    finally:
+        node.shutdown()
+        try:
+            out, _ = bridge.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
+            out, _ = bridge.communicate()
+    c = node.controller
+    assert c.mode == RobotMode.POLICY and c.summary()["policy_ticks"] > 50, c.fault_log[-5:]
+    assert not node.state.image_refused
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["success"], summary
