@@ -216,7 +216,8 @@ def test_a_before_the_move_ends_is_refused_and_l2_b_latches_estop() -> None:
 
 
 # ------------------------------------------------------------------ over real DDS (loopback)
-def test_lowstate_fast_deserializer_equals_cyclonedds_own_and_is_faster() -> None:
+def test_lowstate_fast_deserializer_equals_cyclonedds_own() -> None:
+    # its speed (0.10 ms against cyclonedds' 0.67 ms, measured when it was written) is a figure, not a test's to assert
     rng = np.random.default_rng(3)
     msg = hg.LowState_(version=[7, 9], mode_pr=0, mode_machine=5, tick=123456)
     for i, m in enumerate(msg.motor_state):
@@ -228,14 +229,6 @@ def test_lowstate_fast_deserializer_equals_cyclonedds_own_and_is_faster() -> Non
     data = hg.seal(msg).serialize()
     fast, own = hg.LowState_.deserialize(data), hg.LowState_.__idl__.deserialize(data)
     assert fast == own and hg.crc_ok(fast) and decode_remote(fast.wireless_remote).names() == decode_remote(own.wireless_remote).names()
-    t0 = time.perf_counter()
-    for _ in range(50):
-        hg.LowState_.deserialize(data)
-    t1 = time.perf_counter()
-    for _ in range(50):
-        hg.LowState_.__idl__.deserialize(data)
-    t2 = time.perf_counter()
-    assert (t1 - t0) * 2 < (t2 - t1)  # about 7x here; the control thread waits for every LowState it decodes
 
 
 def test_unitree_bridge_physics_is_the_policies_2ms_step_at_any_lowstate_rate() -> None:
