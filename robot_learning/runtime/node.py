@@ -306,8 +306,10 @@ class PolicyNode:
                   "published": str(self.published)}
         if self.state.mapping_error:
             values["mapping_error"] = self.state.mapping_error
-        for term, why in list(self.state.image_refused.items()):  # a camera whose frames are refused (encoding, size)
-            values[f"{term}_refused"] = f"{self.state.image_refused_count.get(term, 0)} frames; last: {why}"
+        refused: dict[str, str] = getattr(self.state, "image_refused", {})  # state sources without cameras have none
+        counts: dict[str, int] = getattr(self.state, "image_refused_count", {})
+        for term, why in list(refused.items()):  # a camera whose frames are refused (encoding, size)
+            values[f"{term}_refused"] = f"{counts.get(term, 0)} frames; last: {why}"
         if self.stats is not None and self.stats.count > 1:
             s = self.stats.summary(window=1000)  # the last 1000 ticks: cheap, and what the operator wants to see
             values.update({"compute_p99_ms": str(s["compute_p99_ms"]), "jitter_p99_ms": str(s["jitter_p99_ms"]),
