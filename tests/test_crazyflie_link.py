@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import socket
+import signal
 import threading
 import time
 
@@ -146,10 +147,14 @@ def test_ctrl_c_during_a_flight_sends_the_emergency_stop_over_cflib_udp_against_
         if "streaming" in text and not timer.is_alive():
             timer.start()
 
+    # a process started in the background (nohup, `cmd &`) inherits SIGINT ignored, and then Python turns
+    # Ctrl-C (and interrupt_main) into nothing: give the test the terminal's Ctrl-C for its duration
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         summary = fly(FlightConfig(link=vehicle.uri, seconds=5.0, target=(0.0, 0.0, 0.5)), log=log)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert summary["outcome"] == "interrupted" and summary["setpoints_sent"] > 20
     time.sleep(0.05)
     assert vehicle.estopped and not vehicle.motors_on
