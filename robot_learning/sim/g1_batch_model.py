@@ -115,3 +115,14 @@ def build_batch_model(
         strip_visual(spec)
     add_reward_sensors(spec)
     return spec.compile()
+
+
+def sensor_slices(model: mujoco.MjModel, joint_names: tuple[str, ...] | list[str]) -> dict[str, slice]:
+    """Where each of :data:`SENSORS` lies in ``model``'s ``sensordata`` (the actuator forces start at the
+    first joint's sensor)."""
+    out: dict[str, slice] = {}
+    for name, (dim, _) in SENSORS.items():
+        first = INTERNAL_SENSOR_NAMES.get(name, f"rl_{name}" if name != "actuator_force" else f"rl_actuator_force_{joint_names[0]}")
+        adr = int(model.sensor_adr[model.sensor(first).id])
+        out[name] = slice(adr, adr + dim)
+    return out

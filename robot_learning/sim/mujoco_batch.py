@@ -60,7 +60,7 @@ import numpy as np
 
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.sim.batch import G1StateViews
-from robot_learning.sim.g1_batch_model import INTERNAL_SENSOR_NAMES, SENSORS, build_batch_model
+from robot_learning.sim.g1_batch_model import SENSORS, build_batch_model, sensor_slices
 from robot_learning.sim.g1_model import ACTUATOR_PREFIX
 from robot_learning.sim.terrain import TerrainConfig
 
@@ -172,12 +172,7 @@ class G1Batch(G1StateViews):
         act_names = [m.actuator(i).name for i in range(m.nu)]
         if act_names != [f"{ACTUATOR_PREFIX}{j}" for j in self.desc.joint_names]:
             raise RuntimeError("actuators are not in spec joint order")
-        self._sensor_sl: dict[str, slice] = {}
-        for name, (dim, _) in SENSORS.items():
-            first = INTERNAL_SENSOR_NAMES.get(name, f"rl_{name}" if name != "actuator_force" else
-                                  f"rl_actuator_force_{self.desc.joint_names[0]}")
-            adr = int(m.sensor_adr[m.sensor(first).id])
-            self._sensor_sl[name] = slice(adr, adr + dim)
+        self._sensor_sl = sensor_slices(m, self.desc.joint_names)
 
         self.kp = np.tile(self.desc.array("kp"), (n, 1))
         self.kd = np.tile(self.desc.array("kd"), (n, 1))

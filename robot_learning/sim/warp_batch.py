@@ -44,10 +44,10 @@ from robot_learning.core.config import ConfigError
 from robot_learning.robots import g1 as g1_desc
 from robot_learning.sim.batch import G1StateViews, check_device
 from robot_learning.sim.g1_batch_model import (
-    INTERNAL_SENSOR_NAMES,
     SENSORS,
     add_reward_sensors,
     build_batch_model,
+    sensor_slices,
     strip_visual,
 )
 from robot_learning.sim.g1_model import build_g1_spec
@@ -189,12 +189,7 @@ class G1WarpBatch(G1StateViews):
         self._jv = np.arange(self._jv0, self._jv0 + self.nu)
         self.decimation = cfg.decimation
         self.dt = cfg.decimation * cfg.physics_dt
-        self._sensor_sl: dict[str, slice] = {}
-        for name, (dim, _) in SENSORS.items():
-            first = INTERNAL_SENSOR_NAMES.get(name, f"rl_{name}" if name != "actuator_force" else
-                                              f"rl_actuator_force_{self.desc.joint_names[0]}")
-            adr = int(m.sensor_adr[m.sensor(first).id])
-            self._sensor_sl[name] = slice(adr, adr + dim)
+        self._sensor_sl = sensor_slices(m, self.desc.joint_names)
         self.kp = np.tile(self.desc.array("kp"), (n, 1))
         self.kd = np.tile(self.desc.array("kd"), (n, 1))
         self.effort_limit = self.desc.array("effort_limit")
