@@ -1,8 +1,9 @@
 """HIL-SERL benchmark: the paper's Table 1 comparison on this machine, as JSON.
 
-    python benchmarks/hil_serl.py [--seeds 0 1 2] [--steps 20000] [--episodes 50] [--out benchmarks/results/hil_serl.json]
+    python benchmarks/hil_serl.py [--observation state|image] [--seeds 0 1 2] [--steps 20000] [--episodes 50]
+                                  [--methods hil_serl rlpd_no_interventions behaviour_cloning] [--reuse] [--out ...json]
 
-For each seed, side by side in one run:
+Side by side in one run, each method on every seed (method by method, so an interrupted run keeps whole methods):
 1. HIL-SERL: RLPD-style SAC with 20 demonstrations and the scripted human's interventions
    (`robot-learning train hil_serl`), its ONNX evaluated through the runtime in MuJoCo and PyBullet;
 2. the same budget without interventions (RLPD with the same demonstrations: `--human none`);
@@ -31,34 +32,43 @@ PAPER = {"table1_average_success_bc_or_hg_dagger": 0.497, "table1_average_succes
          "classifier_accuracy": "> 0.95"}
 
 
-def run_seed(seed: int, steps: int, episodes: int, out_root: Path, reuse: bool = False, observation: str = "state") -> dict:
+METHODS = ("hil_serl", "rlpd_no_interventions", "behaviour_cloning")
+RL_RUNS = {"hil_serl": ("scripted", True), "rlpd_no_interventions": ("none", False)}  # method -> (human, PyBullet gate)
+
+
+def _classifier_online(rep: dict) -> dict:
+    """The reward classifier's online precision and recall from the run's confusion (rows: truth, columns: prediction)."""
+    conf = rep["train"].get("classifier", {}).get("online_confusion_gt_by_pred")
+    if not conf:
+        return {"classifier_online_precision": None, "classifier_online_recall": None}
+    (_tn, fp), (fn, tp) = conf
+    return {"classifier_online_precision": tp / (tp + fp) if tp + fp else None, "classifier_online_recall": tp / (tp + fn) if tp + fn else None}
+
+
+def run_method(method: str, seed: int, steps: int, episodes: int, out_root: Path, reuse: bool = False, observation: str = "state") -> dict:
+    """One method on one seed: an RL run (`train hil_serl`, with or without the scripted human) or BC on the same demos."""
     from robot_learning.tasks.hil_serl import module as hil
     from robot_learning.tasks.hil_serl.train import behaviour_cloning, evaluate_module
 
-    result: dict = {}
-    for name, human, gate in (("hil_serl", "scripted", True), ("rlpd_no_interventions", "none", False)):
-        t0 = time.time()
-        done = out_root / f"{name}-seed{seed}" / "report.json"
-        if reuse and done.is_file():  # a finished run of an earlier invocation
-            rep = json.loads(done.read_text())
-            print(f"[{name} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
-        else:
-            rep = hil.train_command(out=out_root / f"{name}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
-                                    episodes=episodes, gate=gate, observation=observation,
-                                    progress=lambda m, n=name: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
-        s = rep["summary"]
-        curve = rep["train"]["curve"]
-        s["cycle_time_s"] = rep["eval"]["mujoco"].get("mean_seconds_to_success")
-        result[name] = {**s, "curve": [{k: p[k] for k in ("env_steps", "eval_success", "train_success", "intervention_rate", "wall_s")} for p in curve],
-                        "bench_wall_s": round(time.time() - t0, 1)}
     t0 = time.time()
-    cfg = hil.load_config(None, seed=seed, observation=observation)
-    module, info = behaviour_cloning(cfg)
-    ev = evaluate_module(module, cfg, episodes)
-    result["behaviour_cloning"] = {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["mean_seconds_to_success"],
-                                   "bench_wall_s": round(time.time() - t0, 1)}
-    result["seed"] = seed
-    return result
+    if method == "behaviour_cloning":
+        cfg = hil.load_config(None, seed=seed, observation=observation)
+        module, info = behaviour_cloning(cfg)
+        ev = evaluate_module(module, cfg, episodes)
+        return {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["mean_seconds_to_success"], "bench_wall_s": round(time.time() - t0, 1)}
+    human, gate = RL_RUNS[method]
+    done = out_root / f"{method}-seed{seed}" / "report.json"
+    if reuse and done.is_file():  # a finished run of an earlier invocation
+        rep = json.loads(done.read_text())
+        print(f"[{method} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
+    else:
+        rep = hil.train_command(out=out_root / f"{method}-seed{seed}", steps=steps, seed=seed, human=human, force=True,
+                                episodes=episodes, gate=gate, observation=observation,
+                                progress=lambda m, n=method: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
+    s = rep["summary"]
+    s["cycle_time_s"] = rep["eval"]["mujoco"].get("mean_seconds_to_success")
+    curve = [{k: p[k] for k in ("env_steps", "eval_success", "train_success", "intervention_rate", "wall_s")} for p in rep["train"]["curve"]]
+    return {**s, **_classifier_online(rep), "curve": curve, "bench_wall_s": round(time.time() - t0, 1)}
 
 
 def main() -> int:
@@ -69,26 +79,34 @@ def main() -> int:
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-hil_serl")
     p.add_argument("--observation", choices=("state", "image"), default="state",
                    help="state (the measured object pose) or image (wrist and front cameras, the frozen pretrained encoder)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                   help="which methods to run; each runs on every seed before the next method starts")
     p.add_argument("--reuse", action="store_true", help="take the runs that already have a report.json under --runs instead of training again")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl.json")
     a = p.parse_args()
     t0 = time.time()
-    seeds = [run_seed(s, a.steps, a.episodes, a.runs / a.observation if a.observation != "state" else a.runs, a.reuse, a.observation) for s in a.seeds]
+    runs = a.runs / a.observation if a.observation != "state" else a.runs
+    seeds = [{"seed": s} for s in a.seeds]
+    for method in a.methods:  # method-major: an interrupted run still has every seed of the methods it finished
+        for r in seeds:
+            r[method] = run_method(method, r["seed"], a.steps, a.episodes, runs, a.reuse, a.observation)
 
     def agg(method: str, key: str) -> dict:
         import numpy as np
 
-        vals = [r[method][key] for r in seeds if r[method].get(key) is not None]
+        vals = [r[method][key] for r in seeds if method in r and r[method].get(key) is not None]
         return {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "per_seed": vals} if vals else {"mean": None, "per_seed": []}
 
     table = {m: {"success_mujoco": agg(m, "success_mujoco"), "cycle_time_s": agg(m, "cycle_time_s")}
-             for m in ("hil_serl", "rlpd_no_interventions", "behaviour_cloning")}
-    table["hil_serl"]["success_pybullet"] = agg("hil_serl", "success_pybullet")
-    for m in ("hil_serl", "rlpd_no_interventions"):
-        table[m].update(first_eval_at_90=agg(m, "first_eval_at_90"), learner_updates_per_s=agg(m, "learner_updates_per_s"),
-                        intervention_rate=agg(m, "intervention_rate"), classifier_online_accuracy=agg(m, "classifier_online_accuracy"),
-                        wall_clock_s=agg(m, "wall_clock_s"))
+             for m in a.methods}
+    if "hil_serl" in table:
+        table["hil_serl"]["success_pybullet"] = agg("hil_serl", "success_pybullet")
+    for m in RL_RUNS:
+        if m in table:
+            table[m].update({k: agg(m, k) for k in ("first_eval_at_90", "learner_updates_per_s", "intervention_rate", "classifier_online_accuracy",
+                                                     "classifier_online_precision", "classifier_online_recall", "wall_clock_s")})
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "observation": a.observation, "steps": a.steps, "episodes": a.episodes,
+              "methods": a.methods,
               "table": table, "seeds": seeds, "paper": PAPER, "wall_clock_s": round(time.time() - t0, 1)}
     write_json(a.out, report)
     print(dumps({"table": table, "paper": PAPER}, indent=2))
