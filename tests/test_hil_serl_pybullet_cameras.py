@@ -194,3 +194,36 @@ def test_the_evaluation_renders_the_cameras_the_policy_was_trained_with() -> Non
     meta.robot_params["cameras"]["front"]["fovy_deg"] = 1.0
     with pytest.raises(PolicyMetadataError, match=r"'robot_params.cameras.front' is not a camera.*fovy_deg"):
         camera_task_config(PickPlaceConfig(), meta)
+
+
+def test_mujoco_eyes_draw_the_twins_state_as_mujoco_draws_its_own(engines: tuple[PandaPickPlace, PyBulletPandaPickPlace]) -> None:
+    """The gate's physics-only variant (renderer "mujoco"): MuJoCo's cameras drawing PyBullet's state give
+    MuJoCo's own frames of that state (a held cube off the table, the arm away from home), and they follow
+    the twin when it moves; PyBullet's own frames of the same state differ (another renderer)."""
+    from robot_learning.tasks.hil_serl.evaluate import MuJoCoEyes
+
+    mj, pb = engines
+    eyes = MuJoCoEyes(pb, CFG)
+    try:
+        mj.reset(seed=5)
+        mj.place_object(mj.tcp_pos()[:2] + 0.03, yaw=0.4, z=0.08)
+        _sync(mj, pb)
+        ours, theirs, own = eyes.frames(), mj.camera_frames(), pb.camera_frames()
+        for k in theirs:
+            diff = np.abs(ours[k].astype(int) - theirs[k].astype(int))
+            assert diff.mean() < 0.5 and np.mean(diff > 8) < 0.005, (k, diff.mean())
+            assert np.abs(own[k].astype(int) - theirs[k].astype(int)).mean() > 2.0, k  # PyBullet's renderer is not MuJoCo's
+        before = ours["front_image"]
+        pb.set_state(pb.arm_q() + np.array([0.3, 0.2, 0.0, -0.2, 0.0, 0.2, 0.0]))
+        assert np.abs(eyes.frames()["front_image"].astype(int) - before.astype(int)).mean() > 1.0
+    finally:
+        eyes.close()
+
+
+def test_the_mujoco_renderer_is_refused_for_a_state_policy() -> None:
+    from robot_learning.tasks.hil_serl.evaluate import make_env
+
+    with pytest.raises(ValueError, match="renderer 'mujoco' draws camera frames"):
+        make_env("pybullet", PickPlaceConfig(), renderer="mujoco")
+    with pytest.raises(ValueError, match="unknown renderer 'blender'"):
+        make_env("pybullet", CFG, renderer="blender")

@@ -32,6 +32,7 @@ from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, CameraConfig, PickPl
 from robot_learning.types import PolicyMetadata, PolicyMetadataError
 
 SIMS = ("mujoco", "pybullet")
+RENDERERS = ("own", "mujoco")  # who draws an image policy's frames: the engine itself, or MuJoCo from that engine's state
 ObsPolicy = Callable[[np.ndarray], np.ndarray]
 
 
@@ -47,14 +48,56 @@ class CallablePolicy:
         return np.asarray(self.fn(obs), dtype=np.float32)
 
 
-def make_env(sim: str, config: PickPlaceConfig | None = None) -> Any:
-    """The task in engine ``sim`` ("mujoco" or "pybullet")."""
+class MuJoCoEyes:
+    """MuJoCo's cameras drawing the PyBullet twin's state: PyBullet's physics seen through the renderer the
+    policy was trained with. Each :meth:`frames` copies the twin's arm and finger joints, the cube's pose and
+    the bin's place into a MuJoCo scene of the same config (no stepping) and renders its cameras. With the
+    twin's own cameras the gate measures physics and renderer together; with these, physics alone: the
+    difference between the two is the renderer's share of a transfer gap."""
+
+    def __init__(self, twin: Any, config: PickPlaceConfig) -> None:
+        import pybullet as pb
+
+        self._pb, self._twin = pb, twin
+        self._mj = PandaPickPlace(config)
+
+    def frames(self) -> dict[str, np.ndarray]:
+        pb, tw, mj = self._pb, self._twin, self._mj
+        c = tw.client
+        q = mj.data.qpos
+        q[mj._qadr] = tw.arm_q()
+        q[mj._fingers] = [s[0] for s in pb.getJointStates(tw.robot, tw._fingers, physicsClientId=c)]
+        pos, (x, y, z, w) = pb.getBasePositionAndOrientation(tw.cube, physicsClientId=c)
+        q[mj._cube_q:mj._cube_q + 3] = pos
+        q[mj._cube_q + 3:mj._cube_q + 7] = [w, x, y, z]
+        mj.data.mocap_pos[mj._bin_mocap] = [tw.goal[0], tw.goal[1], 0.0]
+        mj.goal = tw.goal.copy()
+        import mujoco
+
+        mujoco.mj_forward(mj.model, mj.data)
+        return mj.camera_frames()
+
+    def close(self) -> None:
+        self._mj.close()
+
+
+def make_env(sim: str, config: PickPlaceConfig | None = None, renderer: str = "own") -> Any:
+    """The task in engine ``sim`` ("mujoco" or "pybullet"); ``renderer="mujoco"`` has MuJoCo draw the
+    PyBullet twin's camera frames (:class:`MuJoCoEyes`)."""
+    if renderer not in RENDERERS:
+        raise ValueError(f"unknown renderer {renderer!r}; expected one of {RENDERERS}")
     if sim == "mujoco":
         return PandaPickPlace(config)
     if sim == "pybullet":
         from robot_learning.tasks.hil_serl.pybullet_env import PyBulletPandaPickPlace
 
-        return PyBulletPandaPickPlace(config)
+        env = PyBulletPandaPickPlace(config)
+        if renderer == "mujoco":
+            if env.cameras is None:
+                env.close()
+                raise ValueError("renderer 'mujoco' draws camera frames: the task has none (observation must be 'image')")
+            env.cameras = MuJoCoEyes(env, env.config)
+        return env
     raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
 
 
@@ -144,7 +187,7 @@ def camera_task_config(cfg: PickPlaceConfig, metadata: PolicyMetadata) -> PickPl
 
 def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episodes: int = 50, seed: int = 10_000,
                     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-                    config: PickPlaceConfig | None = None) -> dict[str, Any]:
+                    config: PickPlaceConfig | None = None, renderer: str = "own") -> dict[str, Any]:
     """Success rate, steps (and seconds) to success, and the runtime's clip/fault counts and timing.
 
     Args:
@@ -154,6 +197,8 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         episodes: number of episodes; episode ``i`` uses scene seed ``seed + i``.
         progress: called after every episode with (episodes done, episodes, that episode's record).
         config: the task (default :class:`PickPlaceConfig`).
+        renderer: who draws an image policy's frames: "own" (the engine's own renderer) or "mujoco"
+            (MuJoCo draws the PyBullet twin's state: the gate without the renderer's share).
     """
     if sim not in SIMS:
         raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
@@ -168,7 +213,9 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
                                       f"frame); only the MuJoCo task renders it (the {sim} twin renders the image option's wrist "
                                       "and front cameras): use --sim mujoco")
         cfg = replace(cfg, observation="frame", image_size=shape[1]) if shape is not None else camera_task_config(cfg, ctrl.metadata)
-    env = make_env(sim, cfg)
+    if renderer != "own" and not frames:
+        raise ValueError(f"renderer {renderer!r} draws camera frames: this policy observes none")
+    env = make_env(sim, cfg, renderer)
     scenes = _Scenes(env, seed, episodes, progress)
     settings = ControlSettings(end_effector=EndEffectorNodeConfig(soft_start_s=0.0, stale_timeout_s=0.0))
     t_start = time.perf_counter()
@@ -176,6 +223,8 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         run = rollout(ctrl.policy, env, episodes, cfg.episode_steps, scenes, settings, transport=scenes.transport)
         dt = float(env.dt)
     finally:
+        if isinstance(getattr(env, "cameras", None), MuJoCoEyes):
+            env.cameras.close()
         close = getattr(env, "close", None)
         if close is not None:
             close()
