@@ -7,7 +7,8 @@ The same held-out scenes, through the runtime, three ways:
 1. MuJoCo (the training engine and renderer);
 2. PyBullet's physics seen by PyBullet's cameras (the gate as `train`/`eval --sim pybullet` run it);
 3. PyBullet's physics seen by MuJoCo's cameras (``renderer="mujoco"``: MuJoCo draws PyBullet's state).
-(1) - (3) is the physics' share of the gap, (3) - (2) the renderer's.
+(1) - (3) is the physics' share of the gap, (3) - (2) the renderer's. Optional variants (``--variants``) have MuJoCo
+draw one camera only (``pybullet_physics_mujoco_wrist_only``, ``..._front_only``): which camera carries the renderer's share.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from robot_learning.core.runs import dumps, write_json
 
-VARIANTS = {"mujoco": ("mujoco", "own"), "pybullet": ("pybullet", "own"), "pybullet_physics_mujoco_frames": ("pybullet", "mujoco")}
+VARIANTS = {"mujoco": ("mujoco", "own"), "pybullet": ("pybullet", "own"), "pybullet_physics_mujoco_frames": ("pybullet", "mujoco"),
+            "pybullet_physics_mujoco_wrist_only": ("pybullet", "mujoco:wrist"), "pybullet_physics_mujoco_front_only": ("pybullet", "mujoco:front")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", type=Path, default=ROOT / "assets" / "policies" / "panda_pick_place_image.onnx")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=10_000, help="scene seed of the first episode (held out from training's)")
-    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS)[:3])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl_gate.json")
     a = p.parse_args(argv)
     if not a.policy.is_file():

@@ -218,6 +218,15 @@ def test_mujoco_eyes_draw_the_twins_state_as_mujoco_draws_its_own(engines: tuple
         assert np.abs(eyes.frames()["front_image"].astype(int) - before.astype(int)).mean() > 1.0
     finally:
         eyes.close()
+    wrist_only, both = MuJoCoEyes(pb, CFG, only="wrist"), MuJoCoEyes(pb, CFG)  # MuJoCo draws the wrist, the twin its own front
+    try:
+        mixed, own, full = wrist_only.frames(), pb.camera_frames(), both.frames()
+        assert np.array_equal(mixed["front_image"], own["front_image"]) and np.abs(mixed["wrist_image"].astype(int) - full["wrist_image"]).mean() < 0.5
+    finally:
+        wrist_only.close()
+        both.close()
+    with pytest.raises(ValueError, match="no camera 'side'"):
+        MuJoCoEyes(pb, CFG, only="side")
 
 
 def test_the_mujoco_renderer_is_refused_for_a_state_policy() -> None:

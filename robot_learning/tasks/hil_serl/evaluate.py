@@ -32,7 +32,8 @@ from robot_learning.tasks.hil_serl.scene import ARM_JOINTS, CameraConfig, PickPl
 from robot_learning.types import PolicyMetadata, PolicyMetadataError
 
 SIMS = ("mujoco", "pybullet")
-RENDERERS = ("own", "mujoco")  # who draws an image policy's frames: the engine itself, or MuJoCo from that engine's state
+# who draws an image policy's frames: the engine itself, MuJoCo from that engine's state, or MuJoCo one camera only
+RENDERERS = ("own", "mujoco", "mujoco:wrist", "mujoco:front")
 ObsPolicy = Callable[[np.ndarray], np.ndarray]
 
 
@@ -53,12 +54,16 @@ class MuJoCoEyes:
     policy was trained with. Each :meth:`frames` copies the twin's arm and finger joints, the cube's pose and
     the bin's place into a MuJoCo scene of the same config (no stepping) and renders its cameras. With the
     twin's own cameras the gate measures physics and renderer together; with these, physics alone: the
-    difference between the two is the renderer's share of a transfer gap."""
+    difference between the two is the renderer's share of a transfer gap. ``only`` (a camera name) has
+    MuJoCo draw that camera alone and the twin's own cameras the others: which camera carries the share."""
 
-    def __init__(self, twin: Any, config: PickPlaceConfig) -> None:
+    def __init__(self, twin: Any, config: PickPlaceConfig, only: str | None = None) -> None:
         import pybullet as pb
 
-        self._pb, self._twin = pb, twin
+        if only is not None and only not in config.cameras():
+            raise ValueError(f"no camera {only!r} in this task (cameras: {sorted(config.cameras())})")
+        self._pb, self._twin, self._only = pb, twin, only
+        self._own = twin.cameras
         self._mj = PandaPickPlace(config)
 
     def frames(self) -> dict[str, np.ndarray]:
@@ -75,7 +80,11 @@ class MuJoCoEyes:
         import mujoco
 
         mujoco.mj_forward(mj.model, mj.data)
-        return mj.camera_frames()
+        frames = mj.camera_frames()
+        if self._only is not None:
+            own = self._own.frames()
+            frames = {k: v if k == f"{self._only}_image" else own[k] for k, v in frames.items()}
+        return frames
 
     def close(self) -> None:
         self._mj.close()
@@ -92,11 +101,11 @@ def make_env(sim: str, config: PickPlaceConfig | None = None, renderer: str = "o
         from robot_learning.tasks.hil_serl.pybullet_env import PyBulletPandaPickPlace
 
         env = PyBulletPandaPickPlace(config)
-        if renderer == "mujoco":
+        if renderer != "own":
             if env.cameras is None:
                 env.close()
-                raise ValueError("renderer 'mujoco' draws camera frames: the task has none (observation must be 'image')")
-            env.cameras = MuJoCoEyes(env, env.config)
+                raise ValueError(f"renderer {renderer!r} draws camera frames: the task has none (observation must be 'image')")
+            env.cameras = MuJoCoEyes(env, env.config, only=renderer.partition(":")[2] or None)
         return env
     raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
 
@@ -197,8 +206,9 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         episodes: number of episodes; episode ``i`` uses scene seed ``seed + i``.
         progress: called after every episode with (episodes done, episodes, that episode's record).
         config: the task (default :class:`PickPlaceConfig`).
-        renderer: who draws an image policy's frames: "own" (the engine's own renderer) or "mujoco"
-            (MuJoCo draws the PyBullet twin's state: the gate without the renderer's share).
+        renderer: who draws an image policy's frames: "own" (the engine's own renderer), "mujoco"
+            (MuJoCo draws the PyBullet twin's state: the gate without the renderer's share), or
+            "mujoco:<camera>" (MuJoCo draws that camera only, PyBullet the others).
     """
     if sim not in SIMS:
         raise ValueError(f"unknown sim {sim!r}; expected one of {SIMS}")
