@@ -51,13 +51,19 @@ def run_method(method: str, seed: int, steps: int, episodes: int, out_root: Path
     from robot_learning.tasks.hil_serl.train import behaviour_cloning, evaluate_module
 
     t0 = time.time()
+    done = out_root / f"{method}-seed{seed}" / "report.json"
     if method == "behaviour_cloning":
+        if reuse and done.is_file():
+            print(f"[{method} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
+            return json.loads(done.read_text())
         cfg = hil.load_config(None, seed=seed, observation=observation)
         module, info = behaviour_cloning(cfg)
         ev = evaluate_module(module, cfg, episodes)
-        return {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["mean_seconds_to_success"], "bench_wall_s": round(time.time() - t0, 1)}
+        row = {**info, "success_mujoco": ev["success_rate"], "cycle_time_s": ev["mean_seconds_to_success"],
+               "episodes": episodes, "bench_wall_s": round(time.time() - t0, 1)}
+        write_json(done, row)  # so a later --reuse invocation takes it
+        return row
     human, gate = RL_RUNS[method]
-    done = out_root / f"{method}-seed{seed}" / "report.json"
     if reuse and done.is_file():  # a finished run of an earlier invocation
         rep = json.loads(done.read_text())
         print(f"[{method} seed {seed}] reusing {done}", file=sys.stderr, flush=True)
@@ -81,7 +87,7 @@ def main() -> int:
                    help="state (the measured object pose) or image (wrist and front cameras, the frozen pretrained encoder)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                    help="which methods to run; each runs on every seed before the next method starts")
-    p.add_argument("--reuse", action="store_true", help="take the runs that already have a report.json under --runs instead of training again")
+    p.add_argument("--reuse", action="store_true", help="take the runs (and BC results) that already have a report.json under --runs instead of training again")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hil_serl.json")
     a = p.parse_args()
     t0 = time.time()
