@@ -73,6 +73,7 @@ def run_method(method: str, seed: int, steps: int, episodes: int, out_root: Path
                                 progress=lambda m, n=method: print(f"[{n} seed {seed}] {m}", file=sys.stderr, flush=True))
     s = rep["summary"]
     s["cycle_time_s"] = rep["eval"]["mujoco"].get("mean_seconds_to_success")
+    s["policy_compute_ms_p99"] = rep["eval"]["mujoco"].get("policy_compute_ms", {}).get("p99")  # reports from before it was kept: None
     curve = [{k: p[k] for k in ("env_steps", "eval_success", "train_success", "intervention_rate", "wall_s")} for p in rep["train"]["curve"]]
     return {**s, **_classifier_online(rep), "curve": curve, "bench_wall_s": round(time.time() - t0, 1)}
 

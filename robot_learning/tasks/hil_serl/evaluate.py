@@ -194,6 +194,14 @@ def camera_task_config(cfg: PickPlaceConfig, metadata: PolicyMetadata) -> PickPl
     return replace(cfg, observation="image", wrist_camera=cams["wrist"], front_camera=cams["front"])
 
 
+def _percentiles_ms(seconds: list[float]) -> dict[str, float | int | None]:
+    if not seconds:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+    a = np.asarray(seconds) * 1e3
+    return {"count": int(a.size), "p50": round(float(np.percentile(a, 50)), 3), "p99": round(float(np.percentile(a, 99)), 3),
+            "max": round(float(a.max()), 3)}
+
+
 def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episodes: int = 50, seed: int = 10_000,
                     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
                     config: PickPlaceConfig | None = None, renderer: str = "own") -> dict[str, Any]:
@@ -256,6 +264,8 @@ def evaluate_policy(policy: str | Path | ObsPolicy, sim: str = "mujoco", episode
         "control_dt_s": dt,
         "objects_off_table": sum(r["object_off_table"] for r in records),
         "runtime": scenes.runtime_summary(run, ctrl.max_step_m),
+        # the policy's own compute per tick (the ONNX session: encoder and actor), apart from the simulator's step and rendering
+        "policy_compute_ms": _percentiles_ms(run.policy_seconds),
         "policy_output_nan": agg["policy_output_nan"],  # episodes in which the policy's action was not finite
         **({"start_failures": agg["start_failures"], "start_error": agg["start_error"]} if agg["start_failures"] else {}),
         "wall_s": round(time.perf_counter() - t_start, 3),
