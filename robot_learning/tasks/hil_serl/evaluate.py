@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import mujoco
 import numpy as np
 
 from robot_learning.export.rollout import rollout
@@ -77,8 +78,6 @@ class MuJoCoEyes:
         q[mj._cube_q + 3:mj._cube_q + 7] = [w, x, y, z]
         mj.data.mocap_pos[mj._bin_mocap] = [tw.goal[0], tw.goal[1], 0.0]
         mj.goal = tw.goal.copy()
-        import mujoco
-
         mujoco.mj_forward(mj.model, mj.data)
         frames = mj.camera_frames()
         if self._only is not None:
