@@ -36,3 +36,13 @@ def hover_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("policies") / "hover.onnx"
     export_policy(actor, make_metadata(QuadrotorTrainConfig(), DEFAULT_PARAMS, {}), path)
     return path
+
+
+@pytest.fixture
+def dds_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DDS on loopback only: the shipped Cyclone DDS loopback config, unless the user set CYCLONEDDS_URI
+    (theirs wins). DDS test modules use it with ``pytestmark = pytest.mark.usefixtures("dds_loopback")``."""
+    from robot_learning.runtime.ros2 import dds
+
+    if not os.environ.get("CYCLONEDDS_URI", "").strip():
+        monkeypatch.setenv("CYCLONEDDS_URI", dds.loopback_config_uri())

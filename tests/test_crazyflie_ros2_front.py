@@ -17,10 +17,7 @@ from robot_learning.runtime.ros2 import dds
 from robot_learning.runtime.ros2 import msgs as m
 
 
-@pytest.fixture(autouse=True)
-def loopback_config(monkeypatch):
-    if not os.environ.get("CYCLONEDDS_URI", "").strip():
-        monkeypatch.setenv("CYCLONEDDS_URI", dds.loopback_config_uri())
+pytestmark = pytest.mark.usefixtures("dds_loopback")  # the shared loopback config (conftest.py)
 
 
 def test_cmd_position_flies_and_emergency_service_estops_over_dds_loopback_against_a_simulated_vehicle():

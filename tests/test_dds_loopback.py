@@ -61,12 +61,7 @@ def _domain_id(offset: int) -> int:
     return 1 + (os.getpid() * 13 + offset) % 230
 
 
-@pytest.fixture(autouse=True)
-def loopback_config(monkeypatch):
-    """Use the shipped loopback config unless the user set CYCLONEDDS_URI (theirs wins)."""
-    if not os.environ.get("CYCLONEDDS_URI", "").strip():
-        monkeypatch.setenv("CYCLONEDDS_URI", dds.loopback_config_uri())
-    yield
+pytestmark = pytest.mark.usefixtures("dds_loopback")  # the shared loopback config (conftest.py)
 
 
 @pytest.fixture

@@ -42,10 +42,7 @@ def _domain_id(offset: int) -> int:
     return 1 + (os.getpid() * 17 + offset) % 230
 
 
-@pytest.fixture(autouse=True)
-def loopback_config(monkeypatch):
-    if not os.environ.get("CYCLONEDDS_URI", "").strip():
-        monkeypatch.setenv("CYCLONEDDS_URI", dds.loopback_config_uri())
+pytestmark = pytest.mark.usefixtures("dds_loopback")  # the shared loopback config (conftest.py)
 
 
 def _wait(predicate, timeout_s: float, what: str) -> None:
